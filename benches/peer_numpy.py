@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of collapse against numpy on the paper's 1-D Gaussian
+study (BENCHMARKS.md). numpy does the same math, vectorized over replicates,
+and writes nothing; collapse runs the full pipeline with every table written,
+and its kernel alone (examples/gaussian_kernel.rs).
+
+    cargo build --release --examples && python3 benches/peer_numpy.py
+
+Needs numpy (pip install numpy). Reports best-of-N wall times.
+"""
+import json, os, resource, shutil, subprocess, sys, tempfile, time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.path.join(TARGET, "release", "collapse")
+KERNEL = os.path.join(TARGET, "release", "examples", "gaussian_kernel")
+REPEATS = int(os.environ.get("REPEATS", "3"))
+
+
+def numpy_loop(m, r, g, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((r, m))
+    t = time.perf_counter()
+    for _ in range(g):
+        mu = x.mean(axis=1)
+        sd = x.std(axis=1, ddof=1)
+        x = mu[:, None] + sd[:, None] * rng.standard_normal((r, m))
+    return time.perf_counter() - t
+
+
+def run(cmd):
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{cmd} failed: {status}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024
+
+
+def case(m, r, g, pipeline):
+    np_best = min(numpy_loop(m, r, g) for _ in range(REPEATS))
+    kernel = min(json.loads(subprocess.run([KERNEL, str(m), str(r), str(g)], check=True, capture_output=True, text=True).stdout)["seconds"] for _ in range(REPEATS))
+    full = []
+    for _ in range(REPEATS):
+        out = tempfile.mkdtemp(prefix="collapse-bench-")
+        shutil.rmtree(out)
+        full.append(run([BIN, "run", pipeline, "--out", out, "--quiet", "--set", f"generate.n={m}", "--set", f"data.n={m}", "--set", f"replicates={r}", "--set", f"generations={g}"]))
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+        shutil.rmtree(out)
+    best = min(full)
+    print(json.dumps({
+        "case": f"M={m} R={r} G={g}",
+        "numpy_loop_s": round(np_best, 3),
+        "collapse_kernel_s": round(kernel, 3),
+        "collapse_full_run_s": round(best[0], 3),
+        "kernel_speedup_vs_numpy": round(np_best / kernel, 2),
+        "full_run_over_numpy": round(best[0] / np_best, 2),
+        "collapse_full_run_peak_rss_mib": round(best[1], 1),
+        "numpy_process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "run_dir_mib": round(size / 2**20, 1),
+    }))
+
+
+if __name__ == "__main__":
+    pipeline = os.path.join(ROOT, "pipelines", "gaussian-1d-replace.toml")
+    print(f"numpy {np.__version__}, python {sys.version.split()[0]}, cores {os.cpu_count()}")
+    case(100, 200, 1000, pipeline)
+    case(10000, 10, 1000, pipeline)

@@ -1,0 +1,264 @@
+//! One replicate's chain of generations. A stage takes the chain from
+//! generation k to k+1: it emits D_k's rows, picks T_k by the mixing
+//! policy, fits model k and samples D_{k+1}. Plain Rust, no table library,
+//! so chains run in parallel and the runner gathers their output in order.
+
+use crate::linalg;
+use crate::metrics::empirical_w2;
+use crate::model::Model;
+use crate::pipeline::{MixPolicy, Pipeline};
+use crate::rng::{Purpose, Rng};
+use crate::source::RealSource;
+use crate::values::{first_sample_id, Block, Origin, Split, Values};
+
+pub struct Chain {
+    pub replicate: u32,
+    next_id: u64,
+    d0: Block,
+    holdout: Block,
+    /// D_0's first column sorted, for the exact 1-D W2 of file data.
+    d0_sorted: Option<Vec<f64>>,
+    /// D_1 .. D_k; only the last is kept unless the policy needs them all.
+    synthetic: Vec<Block>,
+    /// File rows not yet used by this chain (file sources only).
+    unused: Vec<usize>,
+}
+
+/// What one stage of one chain produced.
+pub struct StageOut {
+    pub replicate: u32,
+    /// Rows that enter `samples` at this generation.
+    pub blocks: Vec<Block>,
+    /// T_k as runs of consecutive sample ids (start, count).
+    pub training: Vec<(u64, u64)>,
+    pub model: Option<(&'static str, String)>,
+    /// Metrics computed outside the table library, in a fixed order.
+    pub metrics: Vec<(&'static str, f64)>,
+}
+
+pub struct Context<'a> {
+    pub pipeline: &'a Pipeline,
+    pub source: &'a RealSource,
+    /// N, the real training size.
+    pub n: usize,
+}
+
+impl Chain {
+    /// Draws D_0 and the held-out rows.
+    pub fn start(ctx: &Context, replicate: u32) -> Chain {
+        let p = ctx.pipeline;
+        let mut unused: Vec<usize> = (0..ctx.source.file_rows().unwrap_or(0)).collect();
+        let mut rng = Rng::stream(p.seed, replicate, 0, Purpose::Holdout);
+        let holdout_rows = ctx.source.draw(&mut rng, p.data.holdout, &mut unused);
+        let mut rng = Rng::stream(p.seed, replicate, 0, Purpose::RealData);
+        let train_rows = ctx.source.draw(&mut rng, ctx.n, &mut unused);
+        let mut next_id = first_sample_id(replicate);
+        let mut block = |values: Values, split| {
+            let b = Block {
+                first_id: next_id,
+                replicate,
+                generation: 0,
+                origin: Origin::Real,
+                model_generation: None,
+                split,
+                values,
+            };
+            next_id += b.values.len() as u64;
+            b
+        };
+        let d0 = block(train_rows, Split::Train);
+        let holdout = block(holdout_rows, Split::Test);
+        let d0_sorted = match (&d0.values, ctx.source) {
+            (Values::Vectors { d: 1, data }, RealSource::File(_)) => {
+                let mut s = data.clone();
+                s.sort_by(f64::total_cmp);
+                Some(s)
+            }
+            _ => None,
+        };
+        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused }
+    }
+
+    fn new_block(&mut self, generation: u32, origin: Origin, model_generation: Option<u32>, values: Values) -> Block {
+        let b = Block {
+            first_id: self.next_id,
+            replicate: self.replicate,
+            generation,
+            origin,
+            model_generation,
+            split: Split::Train,
+            values,
+        };
+        self.next_id += b.values.len() as u64;
+        b
+    }
+
+    /// Stage k: emits D_k (D_0 and the held-out rows at k = 0), then, unless
+    /// k = generations, fits model k on T_k and samples D_{k+1}.
+    pub fn stage(&mut self, ctx: &Context, k: u32) -> StageOut {
+        let p = ctx.pipeline;
+        let mut metrics = Vec::new();
+        let mut fresh = None;
+        let mut blocks = match (k, self.synthetic.last()) {
+            (0, _) | (_, None) => vec![self.d0.clone(), self.holdout.clone()],
+            (_, Some(last)) => vec![last.clone()],
+        };
+        if k > 0 {
+            if let MixPolicy::Fresh { .. } = p.mix {
+                if k < p.generations {
+                    let r = p.mix.real_rows(ctx.n);
+                    let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fresh);
+                    let values = ctx.source.draw(&mut rng, r, &mut self.unused);
+                    let b = self.new_block(k, Origin::Real, None, values);
+                    blocks.insert(0, b.clone());
+                    fresh = Some(b);
+                }
+            }
+        }
+        let current = if k == 0 { &self.d0 } else { self.synthetic.last().unwrap_or(&self.d0) };
+        if let Some(sorted) = &self.d0_sorted {
+            if let Values::Vectors { data, .. } = &current.values {
+                let mut s = data.clone();
+                s.sort_by(f64::total_cmp);
+                metrics.push(("w2", empirical_w2(sorted, &s)));
+            }
+        }
+        if k == p.generations {
+            return StageOut { replicate: self.replicate, blocks, training: Vec::new(), model: None, metrics };
+        }
+
+        let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
+        let model = Model::fit(&p.model, &train, ctx.source.symbols());
+        metrics.push(("train_rows", train.len() as f64));
+        metrics.push(("train_real_fraction", real_rows as f64 / train.len() as f64));
+        if !self.holdout.values.is_empty() {
+            metrics.push(("real_nll", model.mean_nll(&self.holdout.values)));
+        }
+        if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
+            metrics.push(("w2", linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
+        }
+
+        let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
+        let next = model.sample(&mut rng, p.generate_n);
+        let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
+        if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
+            self.synthetic.clear();
+        }
+        self.synthetic.push(next);
+        StageOut {
+            replicate: self.replicate,
+            blocks,
+            training: ranges,
+            model: Some((model.kind(), model.params_json())),
+            metrics,
+        }
+    }
+
+    /// T_k: its rows, its sample ids as runs, and how many rows are real.
+    fn training_set(&self, ctx: &Context, k: u32, fresh: Option<&Block>) -> (Values, Vec<(u64, u64)>, usize) {
+        let p = ctx.pipeline;
+        let n = ctx.n;
+        if k == 0 {
+            return (self.d0.values.clone(), vec![(self.d0.first_id, n as u64)], n);
+        }
+        let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
+        let last = self.synthetic.last().expect("k > 0: model k-1 sampled D_k");
+        let mut parts: Vec<(&Block, Option<Vec<usize>>)> = Vec::new();
+        match p.mix {
+            MixPolicy::Replace => parts.push((last, None)),
+            MixPolicy::KeepReal { .. } => {
+                let r = p.mix.real_rows(n);
+                parts.push((&self.d0, Some(rng.choose_sorted(n, r))));
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+            }
+            MixPolicy::Accumulate => {
+                parts.push((&self.d0, None));
+                parts.extend(self.synthetic.iter().map(|b| (b, None)));
+            }
+            MixPolicy::AccumulateSubsample => {
+                let pool: Vec<&Block> = std::iter::once(&self.d0).chain(&self.synthetic).collect();
+                let total: usize = pool.iter().map(|b| b.values.len()).sum();
+                let mut picked = rng.choose_sorted(total, n).into_iter().peekable();
+                let mut offset = 0;
+                for b in pool {
+                    let len = b.values.len();
+                    let mut idx = Vec::new();
+                    while let Some(&i) = picked.peek() {
+                        if i >= offset + len {
+                            break;
+                        }
+                        idx.push(i - offset);
+                        picked.next();
+                    }
+                    offset += len;
+                    if !idx.is_empty() {
+                        parts.push((b, Some(idx)));
+                    }
+                }
+            }
+            MixPolicy::Augment { .. } => {
+                let s = p.mix.synthetic_rows(n).unwrap_or(0);
+                parts.push((&self.d0, None));
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), s))));
+            }
+            MixPolicy::Fresh { .. } => {
+                let r = p.mix.real_rows(n);
+                if let Some(f) = fresh {
+                    parts.push((f, None));
+                }
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+            }
+        }
+        let mut values = self.d0.values.empty_like();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        let mut real = 0;
+        for (block, idx) in parts {
+            let before = values.len();
+            match idx {
+                None => {
+                    values.extend(&block.values);
+                    push_run(&mut ranges, block.first_id, block.values.len() as u64);
+                }
+                Some(idx) => {
+                    values.extend(&block.values.select(&idx));
+                    for i in idx {
+                        push_run(&mut ranges, block.first_id + i as u64, 1);
+                    }
+                }
+            }
+            if block.origin == Origin::Real {
+                real += values.len() - before;
+            }
+        }
+        (values, ranges, real)
+    }
+}
+
+/// Appends a run of ids, merging it with the previous one when adjacent.
+fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
+    if count == 0 {
+        return;
+    }
+    if let Some(last) = ranges.last_mut() {
+        if last.0 + last.1 == start {
+            last.1 += count;
+            return;
+        }
+    }
+    ranges.push((start, count));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_when_adjacent() {
+        let mut r = Vec::new();
+        push_run(&mut r, 5, 2);
+        push_run(&mut r, 7, 1);
+        push_run(&mut r, 9, 3);
+        push_run(&mut r, 12, 0);
+        assert_eq!(r, vec![(5, 3), (9, 3)]);
+    }
+}

@@ -1,0 +1,133 @@
+//! Builds the run's tables (DESIGN.md) from plain rows. Column order and
+//! types here are the on-disk contract.
+
+use polars::prelude::*;
+
+use crate::values::{Block, Origin, Split, Values};
+
+/// One row of the long metrics table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    pub replicate: u32,
+    pub generation: u32,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// A fitted model's row in the models table.
+pub struct ModelRow {
+    pub replicate: u32,
+    pub model_generation: u32,
+    pub kind: &'static str,
+    pub params: String,
+}
+
+/// `samples` rows of one generation, every replicate, in block order.
+pub fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
+    let n: usize = blocks.iter().map(|b| b.values.len()).sum();
+    let mut sample_id = Vec::with_capacity(n);
+    let mut replicate = Vec::with_capacity(n);
+    let mut generation = Vec::with_capacity(n);
+    let mut origin = Vec::with_capacity(n);
+    let mut model_generation = Vec::with_capacity(n);
+    let mut split = Vec::with_capacity(n);
+    for b in blocks {
+        let len = b.values.len();
+        sample_id.extend(b.ids());
+        replicate.extend(std::iter::repeat_n(b.replicate, len));
+        generation.extend(std::iter::repeat_n(b.generation, len));
+        let o = if b.origin == Origin::Real { "real" } else { "synthetic" };
+        origin.extend(std::iter::repeat_n(o, len));
+        model_generation.extend(std::iter::repeat_n(b.model_generation, len));
+        let s = if b.split == Split::Train { "train" } else { "test" };
+        split.extend(std::iter::repeat_n(s, len));
+    }
+    let mut columns = vec![
+        Column::new("sample_id".into(), sample_id),
+        Column::new("replicate".into(), replicate),
+        Column::new("generation".into(), generation),
+        Column::new("origin".into(), origin),
+        Column::new("model_generation".into(), model_generation),
+        Column::new("split".into(), split),
+    ];
+    match blocks.first().map(|b| &b.values) {
+        Some(Values::Vectors { d, .. }) => {
+            for j in 0..*d {
+                let mut x: Vec<f64> = Vec::with_capacity(n);
+                for b in blocks {
+                    if let Values::Vectors { d, data } = &b.values {
+                        x.extend(data.iter().skip(j).step_by(*d));
+                    }
+                }
+                columns.push(Column::new(format!("x{j}").into(), x));
+            }
+        }
+        Some(Values::Tokens(_)) => {
+            let mut t = Vec::with_capacity(n);
+            for b in blocks {
+                if let Values::Tokens(v) = &b.values {
+                    t.extend_from_slice(v);
+                }
+            }
+            columns.push(Column::new("token".into(), t));
+        }
+        None => {}
+    }
+    DataFrame::new(n, columns)
+}
+
+/// Membership of every model's training set as runs of consecutive ids:
+/// (replicate, model_generation, sample_id_start, sample_count). Expanded
+/// to one row per (model, row) by the `training` view of `collapse query`.
+pub fn training_runs(rows: &[(u32, u32, &[(u64, u64)])]) -> PolarsResult<DataFrame> {
+    let n: usize = rows.iter().map(|r| r.2.len()).sum();
+    let (mut rep, mut gen, mut start, mut count) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (r, g, runs) in rows {
+        for (s, c) in runs.iter() {
+            rep.push(*r);
+            gen.push(*g);
+            start.push(*s);
+            count.push(*c);
+        }
+    }
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("replicate".into(), rep),
+            Column::new("model_generation".into(), gen),
+            Column::new("sample_id_start".into(), start),
+            Column::new("sample_count".into(), count),
+        ],
+    )
+}
+
+pub fn models(rows: &[ModelRow]) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    let hashes: Vec<String> = rows.iter().map(|r| blake3::hash(r.params.as_bytes()).to_hex().to_string()).collect();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("replicate".into(), rows.iter().map(|r| r.replicate).collect::<Vec<_>>()),
+            Column::new("model_generation".into(), rows.iter().map(|r| r.model_generation).collect::<Vec<_>>()),
+            Column::new("kind".into(), rows.iter().map(|r| r.kind).collect::<Vec<_>>()),
+            Column::new("params".into(), rows.iter().map(|r| r.params.as_str()).collect::<Vec<_>>()),
+            // Closed-form models keep their parameters inline; `file` names a
+            // weights file for models that have one.
+            Column::new("file".into(), vec![None::<&str>; n]),
+            Column::new("blake3".into(), hashes),
+        ],
+    )
+}
+
+pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("replicate".into(), rows.iter().map(|r| r.replicate).collect::<Vec<_>>()),
+            Column::new("generation".into(), rows.iter().map(|r| r.generation).collect::<Vec<_>>()),
+            Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()),
+            Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()),
+        ],
+    )
+}

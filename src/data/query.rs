@@ -1,0 +1,87 @@
+//! `collapse query`: SQL over a run directory's tables.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn scan_glob(run: &Path, pattern: &str) -> Result<LazyFrame> {
+    let path = run.join(pattern);
+    let p = PlRefPath::try_from_path(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    // The generation is a column in every file, so hive parsing of the
+    // folder names is off: the file's u32 column is the one true type.
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+        ..Default::default()
+    };
+    LazyFrame::scan_parquet(p, args)
+        .map_err(|e| Error::Table { context: path.display().to_string(), message: e.to_string() })
+}
+
+/// Registers `samples`, `training`, `training_runs`, `models` and
+/// `metrics` for `run`.
+pub fn context(run: &Path) -> Result<SQLContext> {
+    if !run.join("samples").is_dir() {
+        return Err(Error::Input(format!(
+            "{}: not a run directory (no samples/ inside); pass the folder `collapse run` wrote",
+            run.display()
+        )));
+    }
+    let ctx = SQLContext::new();
+    ctx.register("samples", scan_glob(run, "samples/*/*.parquet")?);
+    let runs = scan_glob(run, "training/*/*.parquet")?;
+    let expanded = runs
+        .clone()
+        .select([
+            col("replicate"),
+            col("model_generation"),
+            int_ranges(
+                col("sample_id_start"),
+                col("sample_id_start") + col("sample_count"),
+                lit(1u64),
+                DataType::UInt64,
+            )
+            .alias("sample_id"),
+        ])
+        .explode(by_name(["sample_id"], true, false), ExplodeOptions { empty_as_null: false, keep_nulls: false });
+    ctx.register("training", expanded);
+    ctx.register("training_runs", runs);
+    ctx.register("models", scan_glob(run, "models/*/*.parquet")?);
+    ctx.register("metrics", scan_glob(run, "metrics/*.parquet")?);
+    Ok(ctx)
+}
+
+pub fn frame(run: &Path, sql: &str) -> Result<DataFrame> {
+    let mut ctx = context(run)?;
+    let lf = ctx.execute(sql).map_err(|e| Error::Input(format!("query: {e}")))?;
+    lf.collect().map_err(|e| Error::Input(format!("query: {e}")))
+}
+
+/// Runs `sql` and renders the result.
+pub fn run(run: &Path, sql: &str, format: Format) -> Result<String> {
+    let mut df = frame(run, sql)?;
+    let render = |e: PolarsError| Error::Table { context: "query output".into(), message: e.to_string() };
+    match format {
+        Format::Table => Ok(format!("{df}\n")),
+        Format::Csv => {
+            let mut buf = Vec::new();
+            CsvWriter::new(&mut buf).finish(&mut df).map_err(render)?;
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        Format::Json => {
+            let mut buf = Vec::new();
+            JsonWriter::new(&mut buf).with_json_format(JsonFormat::Json).finish(&mut df).map_err(render)?;
+            buf.push(b'\n');
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+    }
+}

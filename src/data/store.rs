@@ -1,0 +1,80 @@
+//! The run directory on disk. Every file is written under a temporary name
+//! in its final folder, synced, then renamed, so a reader never sees a
+//! half-written file under a finished name.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+pub struct RunDir {
+    root: PathBuf,
+}
+
+/// Fixed writer settings: the same frame always gives the same bytes.
+fn parquet_writer<W: Write>(w: W) -> ParquetWriter<W> {
+    ParquetWriter::new(w)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .with_row_group_size(Some(1 << 20))
+}
+
+impl RunDir {
+    /// Opens `root` for a new run: refuses a directory that already holds
+    /// one rather than overwrite it.
+    pub fn create(root: &Path) -> Result<RunDir> {
+        if root.join("run.json").exists() || root.join("samples").exists() {
+            return Err(Error::Input(format!(
+                "{}: already holds a run; pass --out DIR to write elsewhere, or remove it first",
+                root.display()
+            )));
+        }
+        for sub in ["samples", "training", "models", "metrics"] {
+            fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
+        }
+        Ok(RunDir { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `samples/generation=K/part-0.parquet` and its siblings.
+    pub fn partition(&self, table: &str, generation: u32) -> PathBuf {
+        PathBuf::from(table).join(format!("generation={generation}")).join("part-0.parquet")
+    }
+
+    pub fn metrics_file(&self, generation: u32) -> PathBuf {
+        PathBuf::from("metrics").join(format!("generation-{generation:07}.parquet"))
+    }
+
+    pub fn write_parquet(&self, rel: &Path, df: &mut DataFrame) -> Result<()> {
+        self.write_atomic(rel, |f| {
+            parquet_writer(f).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
+        })
+    }
+
+    pub fn write_text(&self, rel: &Path, text: &str) -> Result<()> {
+        self.write_atomic(rel, |f| f.write_all(text.as_bytes()))
+    }
+
+    fn write_atomic(&self, rel: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+        let path = self.root.join(rel);
+        let dir = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let result = File::create(&tmp).and_then(|mut f| {
+            write(&mut f)?;
+            f.sync_all()
+        });
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&path, e));
+        }
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}

@@ -1,0 +1,142 @@
+//! The `collapse` command line: parse arguments, call the library, map
+//! errors to exit codes (2: fix your input; 1: the run met a failure).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use collapse::data::query::{self, Format};
+use collapse::runner::{self, Options};
+
+#[derive(Parser)]
+#[command(name = "collapse", version, about = "Recursive-training (model collapse) experiments with provenance")]
+struct Cli {
+    /// Log progress and details (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline into a run directory (default runs/<name>).
+    Run {
+        pipeline: PathBuf,
+        /// Write the run here instead of runs/<name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a pipeline key, e.g. --set generate.n=500 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Check a pipeline without running it; every problem is listed at once.
+    Validate {
+        pipeline: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Run SQL over a run's tables: samples, training, training_runs, models, metrics.
+    Query {
+        run_dir: PathBuf,
+        sql: String,
+        #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+        format: OutFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = e.downcast_ref::<collapse::Error>().map_or(1, collapse::Error::exit_code);
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Validate { pipeline, set } => {
+            let p = collapse::validate(&pipeline, &set)?;
+            if !cli.quiet {
+                println!(
+                    "{}: ok ({} generations x {} replicates, model {}, policy {})",
+                    pipeline.display(),
+                    p.generations,
+                    p.replicates,
+                    p.model_name(),
+                    p.mix.name()
+                );
+            }
+        }
+        Command::Run { pipeline, out, set } => {
+            let p = collapse::validate(&pipeline, &set)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&p.name));
+            let log_every = if cli.quiet { 0 } else { (p.generations / 10).max(1) };
+            if !cli.quiet && cli.verbose == 0 && std::io::stderr().is_terminal() {
+                eprintln!(
+                    "running {} ({} generations x {} replicates) into {}",
+                    pipeline.display(),
+                    p.generations,
+                    p.replicates,
+                    out.display()
+                );
+            }
+            let s = runner::run(&p, &out, &Options { log_every: if cli.verbose > 0 { log_every } else { 0 } })?;
+            if !cli.quiet {
+                println!(
+                    "wrote {} ({} sample rows, {} generations x {} replicates) in {:.2}s",
+                    s.out.display(),
+                    s.rows,
+                    s.generations,
+                    s.replicates,
+                    s.seconds
+                );
+                let keys = ["var", "cov_trace", "cov_logdet", "support_size", "lost_support", "entropy"];
+                let mut parts = Vec::new();
+                for (m, a, b) in &s.headline {
+                    if keys.contains(&m.as_str()) || m.starts_with("tail_mass") {
+                        parts.push(format!("{m} {a:.4} -> {b:.4}"));
+                    }
+                }
+                println!("generation 0 -> {} (median over replicates): {}", s.generations, parts.join(", "));
+                println!("explore: collapse query {} \"SELECT generation, avg(value) FROM metrics WHERE metric = 'var' GROUP BY generation ORDER BY generation\"", s.out.display());
+            }
+        }
+        Command::Query { run_dir, sql, format } => {
+            let format = match format {
+                OutFormat::Table => Format::Table,
+                OutFormat::Csv => Format::Csv,
+                OutFormat::Json => Format::Json,
+            };
+            print!("{}", query::run(&run_dir, &sql, format)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Metrics of D_k against D_0, computed with Polars over a generation's
+//! `samples` rows, so the same numbers are reachable by SQL over the
+//! `samples` table (see the README's metric list for the SQL of each).
+//! Model metrics (real_nll, closed-form w2) come from the chain.
+
+mod w2;
+
+pub use w2::empirical_w2;
+
+use polars::prelude::*;
+
+use crate::data::frames::MetricRow;
+use crate::linalg;
+
+/// What later generations are compared with: per replicate, D_0's
+/// quantiles (vectors) or its set of symbols (tokens).
+pub struct Reference {
+    quantiles: Option<DataFrame>,
+    symbols: Option<DataFrame>,
+}
+
+/// D_k's rows in a generation's frame: D_0 is the real training split, a
+/// later D_k the synthetic rows (fresh real rows of that generation are
+/// not part of D_k).
+fn d_k(df: &DataFrame, k: u32) -> LazyFrame {
+    let keep = if k == 0 {
+        col("origin").eq(lit("real")).and(col("split").eq(lit("train")))
+    } else {
+        col("origin").eq(lit("synthetic"))
+    };
+    df.clone().lazy().filter(keep)
+}
+
+fn quantile_name(i: usize) -> String {
+    format!("q{i}")
+}
+
+pub fn tail_metric_name(p: f64) -> String {
+    if p < 0.5 {
+        format!("tail_mass_below_q{p}")
+    } else {
+        format!("tail_mass_above_q{p}")
+    }
+}
+
+pub fn reference(gen0: &DataFrame, dim: Option<usize>, tail_quantiles: &[f64]) -> PolarsResult<Reference> {
+    let d0 = d_k(gen0, 0);
+    match dim {
+        Some(1) => {
+            let aggs: Vec<Expr> = tail_quantiles
+                .iter()
+                .enumerate()
+                .map(|(i, p)| col("x0").quantile(lit(*p), QuantileMethod::Linear).alias(quantile_name(i)))
+                .collect();
+            let q = d0.group_by([col("replicate")]).agg(aggs).sort(["replicate"], Default::default()).collect()?;
+            Ok(Reference { quantiles: Some(q), symbols: None })
+        }
+        Some(_) => Ok(Reference { quantiles: None, symbols: None }),
+        None => {
+            let s = d0.select([col("replicate"), col("token")]).unique(None, UniqueKeepStrategy::First).collect()?;
+            Ok(Reference { quantiles: None, symbols: Some(s) })
+        }
+    }
+}
+
+/// Data metrics of generation `k`, one block of rows per replicate in
+/// replicate order.
+pub fn data_metrics(
+    df: &DataFrame,
+    k: u32,
+    dim: Option<usize>,
+    reference: &Reference,
+    tail_quantiles: &[f64],
+) -> PolarsResult<Vec<MetricRow>> {
+    let lf = d_k(df, k);
+    let by_rep = [col("replicate")];
+    let table = match (dim, &reference.quantiles, &reference.symbols) {
+        (Some(1), Some(q), _) => {
+            let mut aggs = vec![col("x0").mean().alias("mean"), col("x0").var(1).alias("var")];
+            for (i, p) in tail_quantiles.iter().enumerate() {
+                let q = col(quantile_name(i));
+                let beyond = if *p < 0.5 { col("x0").lt(q) } else { col("x0").gt(q) };
+                aggs.push(beyond.cast(DataType::Float64).mean().alias(tail_metric_name(*p)));
+            }
+            lf.join(q.clone().lazy(), by_rep.clone(), by_rep.clone(), JoinArgs::new(JoinType::Left))
+                .group_by(by_rep)
+                .agg(aggs)
+        }
+        (Some(d), _, _) => {
+            // Covariance entries, ddof = 1; trace and log-det come after.
+            let mut aggs = Vec::new();
+            for i in 0..d {
+                for j in 0..=i {
+                    let ci = col(format!("x{i}")) - col(format!("x{i}")).mean();
+                    let cj = col(format!("x{j}")) - col(format!("x{j}")).mean();
+                    aggs.push(
+                        ((ci * cj).sum() / (len().cast(DataType::Float64) - lit(1.0))).alias(format!("c{i}_{j}")),
+                    );
+                }
+            }
+            lf.group_by(by_rep).agg(aggs)
+        }
+        (None, _, Some(symbols)) => {
+            let key = [col("replicate"), col("token")];
+            let counts = lf.group_by(key.clone()).agg([len().alias("count")]);
+            let lost = symbols
+                .clone()
+                .lazy()
+                .join(counts.clone(), key.clone(), key, JoinArgs::new(JoinType::Left))
+                .group_by(by_rep.clone())
+                .agg([col("count").is_null().sum().alias("lost_support")]);
+            counts
+                .group_by(by_rep.clone())
+                .agg([
+                    len().alias("support_size"),
+                    col("count").cast(DataType::Float64).entropy(std::f64::consts::E, true).alias("entropy"),
+                ])
+                .join(lost, by_rep.clone(), by_rep, JoinArgs::new(JoinType::Left))
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let table = table.sort(["replicate"], Default::default()).collect()?;
+    let reps: Vec<u32> = table.column("replicate")?.u32()?.into_no_null_iter().collect();
+    let value_cols: Vec<Vec<Option<f64>>> = table
+        .columns()
+        .iter()
+        .filter(|c| c.name() != "replicate")
+        .map(|c| c.cast(&DataType::Float64).and_then(|c| Ok(c.f64()?.iter().collect())))
+        .collect::<PolarsResult<_>>()?;
+    let names: Vec<String> =
+        table.get_column_names().iter().filter(|n| n.as_str() != "replicate").map(|n| n.to_string()).collect();
+
+    let mut out = Vec::new();
+    for (row, &replicate) in reps.iter().enumerate() {
+        let value = |j: usize| value_cols[j][row].unwrap_or(f64::NAN);
+        let mut push = |metric: String, value: f64| out.push(MetricRow { replicate, generation: k, metric, value });
+        match dim {
+            Some(d) if d > 1 => {
+                let mut cov = vec![0.0; d * d];
+                let mut j = 0;
+                for a in 0..d {
+                    for b in 0..=a {
+                        cov[a * d + b] = value(j);
+                        cov[b * d + a] = value(j);
+                        j += 1;
+                    }
+                }
+                push("cov_trace".into(), (0..d).map(|i| cov[i * d + i]).sum());
+                push("cov_logdet".into(), logdet(&cov, d));
+            }
+            _ => {
+                for (j, name) in names.iter().enumerate() {
+                    push(name.clone(), value(j));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// log det of a covariance; -inf once it is singular (a collapsed chain).
+fn logdet(cov: &[f64], d: usize) -> f64 {
+    match linalg::cholesky(cov, d) {
+        Some(l) => linalg::logdet_from_cholesky(&l, d),
+        None => f64::NEG_INFINITY,
+    }
+}

@@ -1,0 +1,527 @@
+//! Pipeline files: parse TOML, apply `--set` overrides, validate into a
+//! [`Pipeline`] reporting every problem at once, and write the resolved form.
+
+mod reader;
+mod spec;
+
+use std::path::{Path, PathBuf};
+
+pub use spec::{DataSpec, FileFormat, MixPolicy, ModelSpec, Pipeline, Source, Spread, Variance};
+
+use crate::error::Error;
+use crate::linalg;
+use reader::{Problems, Section};
+
+/// Reads, overrides and validates a pipeline file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Pipeline, Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Input(format!("{}: cannot read: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base, overrides).map_err(|problems| Error::Pipeline { file: path.to_path_buf(), problems })
+}
+
+/// Parses pipeline text; relative data paths resolve against `base`.
+pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Pipeline, Vec<String>> {
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![format!("not valid TOML: {e}")])?;
+    let mut problems = Vec::new();
+    for o in overrides {
+        if let Err(p) = apply_override(&mut table, o) {
+            problems.push(p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let cell = Problems::new(Vec::new());
+    let pipeline = build(&table, base, &cell);
+    let mut problems = cell.into_inner();
+    match pipeline {
+        Some(p) if problems.is_empty() => {
+            if let Some(n) = p.data.n {
+                problems.extend(p.size_problems(n));
+            }
+            if problems.is_empty() {
+                Ok(p)
+            } else {
+                Err(problems)
+            }
+        }
+        _ => {
+            if problems.is_empty() {
+                problems.push("the pipeline is incomplete".to_string());
+            }
+            Err(problems)
+        }
+    }
+}
+
+/// `--set mix.real-fraction=0.2`: the value is read as TOML, or as a plain
+/// string when it is not valid TOML (so `--set data.source=zipf` works).
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
+    let (key, raw) =
+        spec.split_once('=').ok_or_else(|| format!("--set {spec}: expected key=value, e.g. --set generate.n=500"))?;
+    let value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut cur = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            cur.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = cur.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur =
+            entry.as_table_mut().ok_or_else(|| format!("--set {spec}: `{}` is not a table", parts[..=i].join(".")))?;
+    }
+    Ok(())
+}
+
+fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeline> {
+    let mut root = Section::root(table, problems);
+    let name: Option<String> = root.req("name", "the run's name; output goes to runs/<name>");
+    if let Some(n) = &name {
+        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || n.starts_with('.') {
+            root.problem("name", format!("{n:?} must be letters, digits, '-', '_' or '.', since it names a directory"));
+        }
+    }
+    let seed: u64 = root.opt("seed").unwrap_or(0);
+    let generations: Option<u64> = root.req("generations", "how many models to fit in a chain");
+    let replicates: u64 = root.opt("replicates").unwrap_or(1);
+    if generations == Some(0) || generations.is_some_and(|g| g > 1_000_000) {
+        root.problem("generations", "must be in [1, 1000000]");
+    }
+    if replicates == 0 || replicates > (1 << 24) {
+        root.problem("replicates", format!("must be in [1, {}], got {replicates}", 1u64 << 24));
+    }
+
+    let data = match root.sub("data") {
+        Some(s) => build_data(s, base),
+        None => {
+            if !root.has("data") {
+                root.problem("data", "missing: a [data] table saying where D_0 comes from");
+            }
+            None
+        }
+    };
+    let model = match root.sub("model") {
+        Some(s) => build_model(s),
+        None => {
+            if !root.has("model") {
+                root.problem("model", "missing: a [model] table with kind = \"gaussian\" or \"categorical\"");
+            }
+            None
+        }
+    };
+    let generate_n = match root.sub("generate") {
+        Some(mut s) => {
+            let n: Option<u64> = s.req("n", "synthetic rows each model generates (M)");
+            if n == Some(0) {
+                s.problem("n", "must be at least 1");
+            }
+            s.finish();
+            n
+        }
+        None => {
+            if !root.has("generate") {
+                root.problem("generate", "missing: a [generate] table with n = rows each model generates");
+            }
+            None
+        }
+    };
+    let mix = match root.sub("mix") {
+        Some(s) => build_mix(s),
+        None => Some(MixPolicy::Replace),
+    };
+    let tail_quantiles = match root.sub("metrics") {
+        Some(mut s) => {
+            let q: Vec<f64> = s.opt("tail-quantiles").unwrap_or_else(default_tail_quantiles);
+            if q.iter().any(|p| !(*p > 0.0 && *p < 1.0)) {
+                s.problem("tail-quantiles", format!("every quantile must be in (0, 1), got {q:?}"));
+            }
+            s.finish();
+            q
+        }
+        None => default_tail_quantiles(),
+    };
+    root.finish();
+
+    // Combinations across sections.
+    if let (Some(d), Some(m)) = (&data, &model) {
+        let discrete = matches!(d.source, Source::Zipf { .. });
+        match m {
+            ModelSpec::Categorical { .. } if !discrete => problems.borrow_mut().push(
+                "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
+                    .to_string(),
+            ),
+            ModelSpec::Gaussian { .. } if discrete => problems.borrow_mut().push(
+                "model.kind: gaussian needs vector data; data.source = \"zipf\" gives tokens: use kind = \"categorical\""
+                    .to_string(),
+            ),
+            _ => {}
+        }
+    }
+
+    Some(Pipeline {
+        name: name?,
+        seed,
+        generations: u32::try_from(generations?).ok()?,
+        replicates: u32::try_from(replicates).ok()?,
+        data: data?,
+        model: model?,
+        generate_n: usize::try_from(generate_n?).ok()?,
+        mix: mix?,
+        tail_quantiles,
+    })
+}
+
+fn default_tail_quantiles() -> Vec<f64> {
+    vec![0.001, 0.01, 0.99, 0.999]
+}
+
+fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
+    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, zipf, parquet or csv");
+    let holdout: u64 = s.opt("holdout").unwrap_or(0);
+    let n: Option<u64> = s.opt("n");
+    if n == Some(0) {
+        s.problem("n", "must be at least 1");
+    }
+    let source = match source.as_deref() {
+        Some("gaussian") => {
+            s.set_context("for source = \"gaussian\"");
+            if n.is_none() {
+                s.problem("n", "missing: real training rows per replicate (a non-negative integer)");
+            }
+            gaussian_source(&mut s)
+        }
+        Some("zipf") => {
+            s.set_context("for source = \"zipf\"");
+            if n.is_none() {
+                s.problem("n", "missing: real training rows per replicate (a non-negative integer)");
+            }
+            let symbols: Option<u64> = s.req("symbols", "how many symbols K the Zipf law spreads over");
+            let exponent: f64 = s.opt("exponent").unwrap_or(1.0);
+            if symbols.is_some_and(|k| !(2..=1 << 24).contains(&k)) {
+                s.problem("symbols", format!("must be in [2, {}]", 1 << 24));
+            }
+            if !(exponent >= 0.0 && exponent.is_finite()) {
+                s.problem("exponent", format!("must be a finite number >= 0, got {exponent}"));
+            }
+            symbols.map(|k| Source::Zipf { symbols: k as u32, exponent })
+        }
+        Some(fmt @ ("parquet" | "csv")) => {
+            s.set_context(format!("for source = \"{fmt}\""));
+            let path: Option<String> = s.req("path", "the data file, relative to the pipeline file");
+            let columns: Option<Vec<String>> = s.req("columns", "the numeric columns that become x0, x1, ...");
+            if let Some(c) = &columns {
+                if c.is_empty() {
+                    s.problem("columns", "name at least one numeric column");
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for name in c {
+                    if !seen.insert(name) {
+                        s.problem("columns", format!("column {name:?} is named twice"));
+                    }
+                }
+            }
+            let path = path.map(|p| resolve(base, &p));
+            if let Some(p) = &path {
+                if !p.is_file() {
+                    s.problem(
+                        "path",
+                        format!(
+                            "{} does not exist or is not a file (relative paths start at the pipeline file's folder)",
+                            p.display()
+                        ),
+                    );
+                }
+            }
+            let format = if fmt == "csv" { FileFormat::Csv } else { FileFormat::Parquet };
+            match (path, columns) {
+                (Some(path), Some(columns)) => Some(Source::File { path, format, columns }),
+                _ => None,
+            }
+        }
+        Some(other) => {
+            s.problem("source", format!("unknown source {other:?}; use gaussian, zipf, parquet or csv"));
+            // Keys of the unknown source are not reported as unknown too.
+            for k in ["mean", "std", "cov", "symbols", "exponent", "path", "columns"] {
+                s.allow(k);
+            }
+            None
+        }
+        None => None,
+    };
+    s.finish();
+    Some(DataSpec { n: n.map(|n| n as usize), holdout: holdout as usize, source: source? })
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+fn gaussian_source(s: &mut Section) -> Option<Source> {
+    let mean: Option<Vec<f64>> = s.req("mean", "the mean vector, e.g. mean = [0.0]");
+    let std: Option<Vec<f64>> = s.opt("std");
+    let cov: Option<Vec<Vec<f64>>> = s.opt("cov");
+    let mean = mean?;
+    let d = mean.len();
+    if d == 0 {
+        s.problem("mean", "must have at least one entry");
+        return None;
+    }
+    if mean.iter().any(|m| !m.is_finite()) {
+        s.problem("mean", "every entry must be finite");
+    }
+    let spread = match (std, cov) {
+        (Some(_), Some(_)) => {
+            s.problem("cov", "give either std or cov, not both");
+            return None;
+        }
+        (None, None) => {
+            if !s.has("std") && !s.has("cov") {
+                s.problem("std", "missing: std = [...] (one per dimension) or cov = [[...], ...]");
+            }
+            return None;
+        }
+        (Some(std), None) => {
+            if std.len() != d {
+                s.problem("std", format!("has {} entries but mean has {d}", std.len()));
+                return None;
+            }
+            if std.iter().any(|v| !(*v > 0.0 && v.is_finite())) {
+                s.problem("std", "every entry must be a finite number > 0");
+                return None;
+            }
+            Spread::Std(std)
+        }
+        (None, Some(cov)) => {
+            if cov.len() != d || cov.iter().any(|r| r.len() != d) {
+                s.problem("cov", format!("must be {d} x {d} to match mean"));
+                return None;
+            }
+            let flat: Vec<f64> = cov.iter().flatten().copied().collect();
+            let symmetric = (0..d).all(|i| {
+                (0..d).all(|j| (flat[i * d + j] - flat[j * d + i]).abs() <= 1e-12 * (1.0 + flat[i * d + j].abs()))
+            });
+            if !symmetric {
+                s.problem("cov", "must be symmetric");
+                return None;
+            }
+            if linalg::cholesky(&flat, d).is_none() {
+                s.problem("cov", "must be positive definite");
+                return None;
+            }
+            Spread::Cov(cov)
+        }
+    };
+    Some(Source::Gaussian { mean, spread })
+}
+
+fn build_model(mut s: Section) -> Option<ModelSpec> {
+    let kind: Option<String> = s.req("kind", "gaussian or categorical");
+    let model = match kind.as_deref() {
+        Some("gaussian") => {
+            s.set_context("for kind = \"gaussian\"");
+            let v: String = s.opt("variance").unwrap_or_else(|| "unbiased".to_string());
+            let variance = match v.as_str() {
+                "unbiased" => Some(Variance::Unbiased),
+                "mle" => Some(Variance::Mle),
+                other => {
+                    s.problem("variance", format!("unknown value {other:?}; use \"unbiased\" or \"mle\""));
+                    None
+                }
+            };
+            variance.map(|variance| ModelSpec::Gaussian { variance })
+        }
+        Some("categorical") => {
+            s.set_context("for kind = \"categorical\"");
+            let smoothing: f64 = s.opt("smoothing").unwrap_or(0.0);
+            if !(smoothing >= 0.0 && smoothing.is_finite()) {
+                s.problem("smoothing", format!("must be a finite number >= 0, got {smoothing}"));
+            }
+            Some(ModelSpec::Categorical { smoothing })
+        }
+        Some(other @ ("gmm" | "kde" | "vae" | "ngram" | "transformer")) => {
+            s.problem("kind", format!("{other:?} is not available in this version; use gaussian or categorical"));
+            None
+        }
+        Some(other) => {
+            s.problem("kind", format!("unknown model {other:?}; use gaussian or categorical"));
+            None
+        }
+        None => None,
+    };
+    if model.is_none() {
+        s.allow("variance");
+        s.allow("smoothing");
+    }
+    s.finish();
+    model
+}
+
+fn build_mix(mut s: Section) -> Option<MixPolicy> {
+    let policy: String = s.opt("policy").unwrap_or_else(|| "replace".to_string());
+    s.set_context(format!("for policy = \"{policy}\""));
+    let fraction = |s: &mut Section| -> Option<f64> {
+        let f: f64 =
+            s.req("real-fraction", &format!("policy {policy} keeps this share of real rows, a number in [0, 1]"))?;
+        if !(0.0..=1.0).contains(&f) {
+            s.problem("real-fraction", format!("must be in [0, 1], got {f}"));
+            return None;
+        }
+        Some(f)
+    };
+    let out = match policy.as_str() {
+        "replace" => Some(MixPolicy::Replace),
+        "accumulate" => Some(MixPolicy::Accumulate),
+        "accumulate-subsample" => Some(MixPolicy::AccumulateSubsample),
+        "keep-real" => fraction(&mut s).map(|real_fraction| MixPolicy::KeepReal { real_fraction }),
+        "fresh" => fraction(&mut s).map(|real_fraction| MixPolicy::Fresh { real_fraction }),
+        "augment" => {
+            let l: Option<f64> = s.req("lambda", "policy augment adds lambda * N rows of D_k to D_0, a number >= 0");
+            match l {
+                Some(l) if l >= 0.0 && l.is_finite() => Some(MixPolicy::Augment { lambda: l }),
+                Some(l) => {
+                    s.problem("lambda", format!("must be a finite number >= 0, got {l}"));
+                    None
+                }
+                None => None,
+            }
+        }
+        other => {
+            s.problem(
+                "policy",
+                format!("unknown policy {other:?}; use replace, keep-real, accumulate, accumulate-subsample, augment or fresh"),
+            );
+            s.allow("real-fraction");
+            s.allow("lambda");
+            None
+        }
+    };
+    s.finish();
+    out
+}
+
+/// The resolved pipeline as TOML, every default filled in; parsing it gives
+/// the same [`Pipeline`] back.
+pub fn to_toml(p: &Pipeline) -> String {
+    use toml::{Table, Value};
+    fn floats(v: &[f64]) -> Value {
+        Value::Array(v.iter().map(|x| Value::Float(*x)).collect())
+    }
+    let mut root = Table::new();
+    root.insert("name".into(), Value::String(p.name.clone()));
+    root.insert("seed".into(), Value::Integer(p.seed as i64));
+    root.insert("generations".into(), Value::Integer(i64::from(p.generations)));
+    root.insert("replicates".into(), Value::Integer(i64::from(p.replicates)));
+
+    let mut data = Table::new();
+    if let Some(n) = p.data.n {
+        data.insert("n".into(), Value::Integer(n as i64));
+    }
+    data.insert("holdout".into(), Value::Integer(p.data.holdout as i64));
+    match &p.data.source {
+        Source::Gaussian { mean, spread } => {
+            data.insert("source".into(), Value::String("gaussian".into()));
+            data.insert("mean".into(), floats(mean));
+            match spread {
+                Spread::Std(s) => data.insert("std".into(), floats(s)),
+                Spread::Cov(c) => data.insert("cov".into(), Value::Array(c.iter().map(|r| floats(r)).collect())),
+            };
+        }
+        Source::Zipf { symbols, exponent } => {
+            data.insert("source".into(), Value::String("zipf".into()));
+            data.insert("symbols".into(), Value::Integer(i64::from(*symbols)));
+            data.insert("exponent".into(), Value::Float(*exponent));
+        }
+        Source::File { path, format, columns } => {
+            let f = if *format == FileFormat::Csv { "csv" } else { "parquet" };
+            data.insert("source".into(), Value::String(f.into()));
+            // Absolute, so the resolved file works from the run directory.
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            data.insert("path".into(), Value::String(abs.display().to_string()));
+            data.insert("columns".into(), Value::Array(columns.iter().map(|c| Value::String(c.clone())).collect()));
+        }
+    }
+    root.insert("data".into(), Value::Table(data));
+
+    let mut model = Table::new();
+    match &p.model {
+        ModelSpec::Gaussian { variance } => {
+            model.insert("kind".into(), Value::String("gaussian".into()));
+            let v = if *variance == Variance::Mle { "mle" } else { "unbiased" };
+            model.insert("variance".into(), Value::String(v.into()));
+        }
+        ModelSpec::Categorical { smoothing } => {
+            model.insert("kind".into(), Value::String("categorical".into()));
+            model.insert("smoothing".into(), Value::Float(*smoothing));
+        }
+    }
+    root.insert("model".into(), Value::Table(model));
+
+    let mut generate = Table::new();
+    generate.insert("n".into(), Value::Integer(p.generate_n as i64));
+    root.insert("generate".into(), Value::Table(generate));
+
+    let mut mix = Table::new();
+    mix.insert("policy".into(), Value::String(p.mix.name().into()));
+    match p.mix {
+        MixPolicy::KeepReal { real_fraction } | MixPolicy::Fresh { real_fraction } => {
+            mix.insert("real-fraction".into(), Value::Float(real_fraction));
+        }
+        MixPolicy::Augment { lambda } => {
+            mix.insert("lambda".into(), Value::Float(lambda));
+        }
+        _ => {}
+    }
+    root.insert("mix".into(), Value::Table(mix));
+
+    let mut metrics = Table::new();
+    metrics.insert("tail-quantiles".into(), floats(&p.tail_quantiles));
+    root.insert("metrics".into(), Value::Table(metrics));
+    toml::to_string(&root).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+seed = 3
+generations = 5
+[data]
+source = "gaussian"
+n = 10
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+[generate]
+n = 10
+"#;
+
+    #[test]
+    fn resolved_toml_round_trips() {
+        let p = parse(GOOD, Path::new("."), &[]).unwrap();
+        let again = parse(&to_toml(&p), Path::new("."), &[]).unwrap();
+        assert_eq!(p, again);
+        assert_eq!(p.mix, MixPolicy::Replace);
+        assert_eq!(p.model, ModelSpec::Gaussian { variance: Variance::Unbiased });
+    }
+
+    #[test]
+    fn overrides_set_nested_keys_and_strings() {
+        let p = parse(GOOD, Path::new("."), &["mix.policy=keep-real".into(), "mix.real-fraction=0.25".into()]).unwrap();
+        assert_eq!(p.mix, MixPolicy::KeepReal { real_fraction: 0.25 });
+        let e = parse(GOOD, Path::new("."), &["generate".into()]).unwrap_err();
+        assert!(e[0].contains("expected key=value"), "{e:?}");
+    }
+}

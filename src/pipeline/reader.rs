@@ -1,0 +1,184 @@
+//! A typed reader over a parsed TOML table that collects every problem at
+//! once, each with its key path, instead of stopping at the first (serde's
+//! `deny_unknown_fields` stops at one). Keys a section never asked for are
+//! reported as unknown when it is finished.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use toml::{Table, Value};
+
+pub type Problems = RefCell<Vec<String>>;
+
+pub struct Section<'a> {
+    path: String,
+    table: &'a Table,
+    used: BTreeSet<String>,
+    problems: &'a Problems,
+    /// Said with an unknown key, e.g. `for data.source = "zipf"`.
+    context: String,
+}
+
+impl<'a> Section<'a> {
+    pub fn root(table: &'a Table, problems: &'a Problems) -> Self {
+        Section { path: String::new(), table, used: BTreeSet::new(), problems, context: String::new() }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
+    }
+
+    pub fn problem(&self, key: &str, message: impl std::fmt::Display) {
+        self.problems.borrow_mut().push(format!("{}: {}", self.key_path(key), message));
+    }
+
+    pub fn set_context(&mut self, context: impl Into<String>) {
+        self.context = context.into();
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
+    /// Marks a key as known without reading it (read by another path).
+    pub fn allow(&mut self, key: &str) {
+        self.used.insert(key.to_string());
+    }
+
+    pub fn opt<T: FromToml>(&mut self, key: &str) -> Option<T> {
+        self.used.insert(key.to_string());
+        let value = self.table.get(key)?;
+        match T::from_toml(value) {
+            Ok(v) => Some(v),
+            Err(()) => {
+                self.problem(key, format!("expected {}, got {}", T::WHAT, describe(value)));
+                None
+            }
+        }
+    }
+
+    pub fn req<T: FromToml>(&mut self, key: &str, why: &str) -> Option<T> {
+        if !self.table.contains_key(key) {
+            self.used.insert(key.to_string());
+            self.problem(key, format!("missing: {why} ({})", T::WHAT));
+            return None;
+        }
+        self.opt(key)
+    }
+
+    /// A sub-table; `None` (with a problem recorded if it is not a table)
+    /// when absent.
+    pub fn sub(&mut self, key: &str) -> Option<Section<'a>> {
+        self.used.insert(key.to_string());
+        match self.table.get(key)? {
+            Value::Table(t) => Some(Section {
+                path: self.key_path(key),
+                table: t,
+                used: BTreeSet::new(),
+                problems: self.problems,
+                context: String::new(),
+            }),
+            other => {
+                self.problem(key, format!("expected a table [{}], got {}", self.key_path(key), describe(other)));
+                None
+            }
+        }
+    }
+
+    /// Reports every key that was present but never asked for.
+    pub fn finish(self) {
+        for key in self.table.keys() {
+            if self.used.contains(key) {
+                continue;
+            }
+            let known: Vec<&str> = self.used.iter().map(String::as_str).collect();
+            let hint = closest(key, &known).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+            let ctx = if self.context.is_empty() { String::new() } else { format!(" {}", self.context) };
+            self.problem(key, format!("unknown key{ctx} (known here: {}){hint}", known.join(", ")));
+        }
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Integer(i) => format!("the integer {i}"),
+        Value::Float(f) => format!("the number {f}"),
+        Value::Boolean(b) => format!("the boolean {b}"),
+        Value::Datetime(d) => format!("the date {d}"),
+        Value::Array(_) => "a list".to_string(),
+        Value::Table(_) => "a table".to_string(),
+    }
+}
+
+/// The known key within edit distance 2 of a misspelt one.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known.iter().map(|k| (edit_distance(key, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub trait FromToml: Sized {
+    const WHAT: &'static str;
+    fn from_toml(v: &Value) -> Result<Self, ()>;
+}
+
+impl FromToml for String {
+    const WHAT: &'static str = "a string";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        v.as_str().map(str::to_string).ok_or(())
+    }
+}
+
+impl FromToml for u64 {
+    const WHAT: &'static str = "a non-negative integer";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        v.as_integer().and_then(|i| u64::try_from(i).ok()).ok_or(())
+    }
+}
+
+impl FromToml for f64 {
+    const WHAT: &'static str = "a number";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        match v {
+            Value::Float(f) => Ok(*f),
+            Value::Integer(i) => Ok(*i as f64),
+            _ => Err(()),
+        }
+    }
+}
+
+impl<T: FromToml> FromToml for Vec<T> {
+    const WHAT: &'static str = "a list";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        v.as_array().ok_or(())?.iter().map(T::from_toml).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("genrations", "generations"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
+}

@@ -1,0 +1,171 @@
+//! The validated pipeline: every value checked, every default filled in.
+//! Built only by [`super::parse`]; the runner never sees raw TOML.
+
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    pub name: String,
+    pub seed: u64,
+    /// Models 0 .. generations-1; samples are written for 0 ..= generations.
+    pub generations: u32,
+    pub replicates: u32,
+    pub data: DataSpec,
+    pub model: ModelSpec,
+    /// M: synthetic rows each model generates.
+    pub generate_n: usize,
+    pub mix: MixPolicy,
+    pub tail_quantiles: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    /// N: real training rows (D_0) per replicate; `None` for a file means
+    /// every row the holdout and fresh reserve leave.
+    pub n: Option<usize>,
+    /// Held-out real rows (split = 'test') per replicate, in addition to n.
+    pub holdout: usize,
+    pub source: Source,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Gaussian { mean: Vec<f64>, spread: Spread },
+    Zipf { symbols: u32, exponent: f64 },
+    File { path: PathBuf, format: FileFormat, columns: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Spread {
+    Std(Vec<f64>),
+    Cov(Vec<Vec<f64>>),
+}
+
+impl Spread {
+    /// The covariance matrix, row-major d x d.
+    pub fn cov_matrix(&self) -> Vec<f64> {
+        match self {
+            Spread::Std(s) => {
+                let d = s.len();
+                let mut c = vec![0.0; d * d];
+                for i in 0..d {
+                    c[i * d + i] = s[i] * s[i];
+                }
+                c
+            }
+            Spread::Cov(rows) => rows.iter().flatten().copied().collect(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variance {
+    Mle,
+    Unbiased,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
+    Gaussian { variance: Variance },
+    Categorical { smoothing: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MixPolicy {
+    Replace,
+    KeepReal { real_fraction: f64 },
+    Accumulate,
+    AccumulateSubsample,
+    Augment { lambda: f64 },
+    Fresh { real_fraction: f64 },
+}
+
+impl MixPolicy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MixPolicy::Replace => "replace",
+            MixPolicy::KeepReal { .. } => "keep-real",
+            MixPolicy::Accumulate => "accumulate",
+            MixPolicy::AccumulateSubsample => "accumulate-subsample",
+            MixPolicy::Augment { .. } => "augment",
+            MixPolicy::Fresh { .. } => "fresh",
+        }
+    }
+
+    /// Real rows per later training set (keep-real, fresh): round(γN).
+    pub fn real_rows(&self, n: usize) -> usize {
+        match self {
+            MixPolicy::KeepReal { real_fraction } | MixPolicy::Fresh { real_fraction } => {
+                (real_fraction * n as f64).round() as usize
+            }
+            _ => 0,
+        }
+    }
+
+    /// Rows of D_k a later training set takes; `None` when it takes all.
+    pub fn synthetic_rows(&self, n: usize) -> Option<usize> {
+        match self {
+            MixPolicy::KeepReal { .. } | MixPolicy::Fresh { .. } => Some(n - self.real_rows(n)),
+            MixPolicy::Augment { lambda } => Some((lambda * n as f64).round() as usize),
+            _ => None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Dimension of vector data, or `None` for discrete tokens.
+    pub fn dim(&self) -> Option<usize> {
+        match &self.data.source {
+            Source::Gaussian { mean, .. } => Some(mean.len()),
+            Source::File { columns, .. } => Some(columns.len()),
+            Source::Zipf { .. } => None,
+        }
+    }
+
+    /// Fewest rows a training set may have for the model to be fitted.
+    pub fn min_train_rows(&self) -> usize {
+        match (&self.model, self.dim()) {
+            // A full covariance needs d+1 rows to be non-singular.
+            (ModelSpec::Gaussian { .. }, Some(d)) => d + 1,
+            _ => 1,
+        }
+    }
+
+    /// Checks the sizes the mixing policy needs once N is known; each
+    /// problem names the key to change.
+    pub fn size_problems(&self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let m = self.generate_n;
+        let min = self.min_train_rows();
+        if n < min {
+            out.push(format!("data.n: the {} model needs at least {min} training rows, got {n}", self.model_name()));
+        }
+        match self.mix.synthetic_rows(n) {
+            Some(s) if s > m => out.push(format!(
+                "generate.n: policy {} takes {s} rows of each D_k (N = {n}), but generate.n is {m}; raise generate.n to at least {s}",
+                self.mix.name()
+            )),
+            _ => {}
+        }
+        if matches!(self.mix, MixPolicy::Replace) && m < min {
+            out.push(format!(
+                "generate.n: with policy replace each model trains on generate.n rows; the {} model needs at least {min}, got {m}",
+                self.model_name()
+            ));
+        }
+        out
+    }
+
+    pub fn model_name(&self) -> &'static str {
+        match self.model {
+            ModelSpec::Gaussian { .. } => "gaussian",
+            ModelSpec::Categorical { .. } => "categorical",
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `collapse run`: executes a pipeline into a run directory, generation by
+//! generation, every replicate in parallel.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::chain::{Chain, Context, StageOut};
+use crate::data::frames::{self, MetricRow, ModelRow};
+use crate::data::{load, store::RunDir};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::pipeline::{self, MixPolicy, Pipeline, Source};
+use crate::rng::replicate_seed;
+use crate::source::RealSource;
+use crate::values::Block;
+
+/// What a finished run reports back.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub out: PathBuf,
+    pub generations: u32,
+    pub replicates: u32,
+    pub rows: u64,
+    /// (metric, median over replicates at generation 0, at the last generation).
+    pub headline: Vec<(String, f64, f64)>,
+    pub seconds: f64,
+}
+
+pub struct Options {
+    /// Log a line every this many generations (0: never).
+    pub log_every: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { log_every: 0 }
+    }
+}
+
+fn data_error(p: &Pipeline, message: String) -> Error {
+    match &p.data.source {
+        Source::File { path, .. } => Error::Data { file: path.clone(), message },
+        _ => Error::Input(message),
+    }
+}
+
+fn frame_error(what: &str, e: polars::error::PolarsError) -> Error {
+    Error::Table { context: what.to_string(), message: e.to_string() }
+}
+
+/// N for this run, and the file's rows for a file source.
+fn resolve_data(p: &Pipeline) -> Result<(usize, Option<crate::values::Values>)> {
+    let Source::File { path, format, columns } = &p.data.source else {
+        return Ok((p.data.n.unwrap_or(0), None));
+    };
+    let rows = load::read_vectors(path, *format, columns)?;
+    let total = rows.len();
+    let holdout = p.data.holdout;
+    let fresh_per_gen = |n: usize| p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1);
+    let n = match p.data.n {
+        Some(n) => n,
+        None if matches!(p.mix, MixPolicy::Fresh { .. }) => {
+            return Err(Error::Input("data.n: policy fresh needs an explicit data.n for a file source, so the reserve of fresh rows is known".into()));
+        }
+        None => total.saturating_sub(holdout),
+    };
+    let need = n + holdout + fresh_per_gen(n);
+    if need > total || n == 0 {
+        return Err(data_error(
+            p,
+            format!("has {total} usable rows but the pipeline needs {need} (data.n {n} + data.holdout {holdout} + fresh rows {}); lower data.n or data.holdout", fresh_per_gen(n)),
+        ));
+    }
+    let problems = p.size_problems(n);
+    if !problems.is_empty() {
+        return Err(Error::Pipeline { file: path.clone(), problems });
+    }
+    Ok((n, Some(rows)))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn run_json(p: &Pipeline, status: &str, started: u64, finished: Option<u64>, rows: u64) -> String {
+    let seeds: Vec<u64> = (0..p.replicates).map(|r| replicate_seed(p.seed, r)).collect();
+    let v = serde_json::json!({
+        "tool": "collapse",
+        "version": env!("CARGO_PKG_VERSION"),
+        "git_revision": option_env!("COLLAPSE_GIT_REVISION"),
+        "name": p.name,
+        "seed": p.seed,
+        "replicate_seeds": seeds,
+        "generations": p.generations,
+        "replicates": p.replicates,
+        "started_unix": started,
+        "finished_unix": finished,
+        "status": status,
+        "sample_rows": rows,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
+pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
+    let clock = Instant::now();
+    let (n, file_rows) = resolve_data(p)?;
+    let dir = RunDir::create(out)?;
+    let mut resolved = p.clone();
+    resolved.data.n = Some(n);
+    dir.write_text(Path::new("pipeline.toml"), &pipeline::to_toml(&resolved))?;
+    let started = unix_now();
+    dir.write_text(Path::new("run.json"), &run_json(p, "running", started, None, 0))?;
+
+    let source = RealSource::new(p, file_rows);
+    let ctx = Context { pipeline: p, source: &source, n };
+    let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
+    let dim = p.dim();
+    let mut reference = None;
+    let mut rows_written = 0u64;
+    let mut first_means = Vec::new();
+    let mut last_means = Vec::new();
+
+    for k in 0..=p.generations {
+        let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect();
+        let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
+        rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
+        let mut samples = frames::samples(&blocks).map_err(|e| frame_error("samples", e))?;
+        if k == 0 {
+            reference =
+                Some(metrics::reference(&samples, dim, &p.tail_quantiles).map_err(|e| frame_error("metrics", e))?);
+        }
+        let reference = reference.as_ref().expect("set at generation 0");
+        let data_rows = metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)
+            .map_err(|e| frame_error("metrics", e))?;
+        let metric_rows = merge_metrics(data_rows, &outs, k);
+        if k == 0 {
+            first_means = medians_by_metric(&metric_rows);
+        }
+        if k == p.generations {
+            last_means = medians_by_metric(&metric_rows);
+        }
+
+        dir.write_parquet(&dir.partition("samples", k), &mut samples)?;
+        if k < p.generations {
+            let runs: Vec<(u32, u32, &[(u64, u64)])> =
+                outs.iter().map(|o| (o.replicate, k, o.training.as_slice())).collect();
+            let mut training = frames::training_runs(&runs).map_err(|e| frame_error("training", e))?;
+            dir.write_parquet(&dir.partition("training", k), &mut training)?;
+            let models: Vec<ModelRow> = outs
+                .iter()
+                .filter_map(|o| {
+                    o.model.as_ref().map(|(kind, params)| ModelRow {
+                        replicate: o.replicate,
+                        model_generation: k,
+                        kind,
+                        params: params.clone(),
+                    })
+                })
+                .collect();
+            let mut models = frames::models(&models).map_err(|e| frame_error("models", e))?;
+            dir.write_parquet(&dir.partition("models", k), &mut models)?;
+        }
+        let mut metrics_df = frames::metrics(&metric_rows).map_err(|e| frame_error("metrics", e))?;
+        dir.write_parquet(&dir.metrics_file(k), &mut metrics_df)?;
+
+        if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
+            tracing::info!(
+                generation = k,
+                of = p.generations,
+                rows = rows_written,
+                elapsed_s = clock.elapsed().as_secs_f64(),
+                "generation written"
+            );
+        }
+    }
+
+    dir.write_text(Path::new("run.json"), &run_json(p, "complete", started, Some(unix_now()), rows_written))?;
+    let headline = first_means
+        .iter()
+        .filter_map(|(m, a)| last_means.iter().find(|(n, _)| n == m).map(|(_, b)| (m.clone(), *a, *b)))
+        .collect();
+    Ok(RunSummary {
+        out: dir.root().to_path_buf(),
+        generations: p.generations,
+        replicates: p.replicates,
+        rows: rows_written,
+        headline,
+        seconds: clock.elapsed().as_secs_f64(),
+    })
+}
+
+/// Per replicate: the data metrics, then the chain's own, in a fixed order.
+fn merge_metrics(data_rows: Vec<MetricRow>, outs: &[StageOut], k: u32) -> Vec<MetricRow> {
+    let mut rows = Vec::with_capacity(data_rows.len() + outs.len() * 4);
+    let mut data = data_rows.into_iter().peekable();
+    for o in outs {
+        while let Some(r) = data.next_if(|r| r.replicate == o.replicate) {
+            rows.push(r);
+        }
+        rows.extend(o.metrics.iter().map(|(m, v)| MetricRow {
+            replicate: o.replicate,
+            generation: k,
+            metric: (*m).to_string(),
+            value: *v,
+        }));
+    }
+    rows.extend(data);
+    rows
+}
+
+/// Median over replicates of each metric, in first-seen order: the typical
+/// chain, which a mean hides when a few chains wander far.
+fn medians_by_metric(rows: &[MetricRow]) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|(m, _)| *m == r.metric) {
+            Some(e) => e.1.push(r.value),
+            None => out.push((r.metric.clone(), vec![r.value])),
+        }
+    }
+    out.into_iter()
+        .map(|(m, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let med = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
+            (m, med)
+        })
+        .collect()
+}

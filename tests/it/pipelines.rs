@@ -1,0 +1,110 @@
+//! Every shipped pipeline validates; the quickstart and the real-data
+//! pipeline run through the CLI.
+
+use super::*;
+
+#[test]
+fn every_shipped_pipeline_validates() {
+    let mut n = 0;
+    for e in std::fs::read_dir(repo().join("pipelines")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            collapse::validate(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "pipelines/ holds {n} files");
+}
+
+#[test]
+fn quickstart_runs_and_says_what_collapsed() {
+    let dir = Scratch::new("quickstart");
+    let out = bin()
+        .args(["run", repo().join("pipelines/quickstart.toml").to_str().unwrap()])
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("runs/quickstart"), "{text}");
+    assert!(text.contains("generation 0 -> 200") && text.contains("var "), "{text}");
+    let run = dir.path("runs/quickstart");
+    for f in [
+        "pipeline.toml",
+        "run.json",
+        "samples/generation=200/part-0.parquet",
+        "training/generation=199/part-0.parquet",
+        "models/generation=0/part-0.parquet",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert!(!run.join("training/generation=200").exists(), "no model is fitted at the last generation");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "complete");
+    assert_eq!(meta["replicate_seeds"].as_array().unwrap().len(), 20);
+    // The resolved pipeline runs again to the same data.
+    let again = bin()
+        .args([
+            "run",
+            run.join("pipeline.toml").to_str().unwrap(),
+            "--out",
+            dir.path("again").to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read(run.join("samples/generation=200/part-0.parquet")).unwrap(),
+        std::fs::read(dir.path("again/samples/generation=200/part-0.parquet")).unwrap()
+    );
+}
+
+#[test]
+fn flight_delays_are_real_d0_and_lose_their_tail() {
+    let dir = Scratch::new("flights");
+    let out = dir.path("run");
+    let status = bin()
+        .args([
+            "run",
+            repo().join("pipelines/flights-delay.toml").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args([
+            "--set",
+            "generations=5",
+            "--set",
+            "replicates=2",
+            "--set",
+            "mix.policy=replace",
+            "--set",
+            "mix.real-fraction=",
+        ])
+        .output()
+        .unwrap();
+    // `mix.real-fraction=` is an empty string: not a number.
+    assert_eq!(status.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&status.stderr).contains("mix.real-fraction"));
+    let status = bin()
+        .args([
+            "run",
+            repo().join("pipelines/flights-delay.toml").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(["--set", "generations=5", "--set", "replicates=2"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // D_0 is real flight delays: the 99.9% quantile is far beyond a
+    // Gaussian's, so a Gaussian's samples put far less than 0.1% of mass past it.
+    let above = metric_by_generation(&out, "tail_mass_above_q0.999");
+    assert!(above[0].iter().all(|v| (*v - 0.001).abs() < 1e-3));
+    assert!(above[5].iter().all(|v| *v < 0.0002), "{:?}", above[5]);
+    let w2 = metric_by_generation(&out, "w2");
+    assert_eq!(w2[0], vec![0.0, 0.0], "D_0 against itself");
+    assert!(w2[5].iter().all(|v| *v > 1.0), "{:?}", w2[5]);
+}

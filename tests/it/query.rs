@@ -1,0 +1,109 @@
+//! `collapse query`: the tables, the formats, and bad queries.
+
+use super::*;
+
+fn small_run(dir: &Scratch) -> PathBuf {
+    let text = r#"
+name = "q"
+seed = 4
+generations = 5
+replicates = 3
+[data]
+source = "gaussian"
+n = 50
+holdout = 20
+mean = [2.0]
+std = [3.0]
+[model]
+kind = "gaussian"
+[generate]
+n = 40
+[mix]
+policy = "keep-real"
+real-fraction = 0.2
+"#;
+    let out = dir.path("run");
+    run_pipeline(text, &out);
+    out
+}
+
+#[test]
+fn data_metrics_are_reachable_by_sql_over_samples() {
+    let dir = Scratch::new("q-sql");
+    let run = small_run(&dir);
+    let sql = query(
+        &run,
+        "SELECT generation, replicate, avg(x0) AS mean, var(x0) AS var FROM samples \
+         WHERE (generation = 0 AND split = 'train') OR origin = 'synthetic' \
+         GROUP BY generation, replicate ORDER BY generation, replicate",
+    );
+    let mean = metric_by_generation(&run, "mean");
+    let var = metric_by_generation(&run, "var");
+    assert_eq!(sql.len(), 6 * 3);
+    for r in &sql {
+        let (k, rep) = (f(r, "generation") as usize, f(r, "replicate") as usize);
+        assert!((f(r, "mean") - mean[k][rep]).abs() < 1e-12 * (1.0 + mean[k][rep].abs()));
+        assert!((f(r, "var") - var[k][rep]).abs() < 1e-12 * var[k][rep]);
+    }
+}
+
+#[test]
+fn tables_have_the_design_columns_and_consistent_counts() {
+    let dir = Scratch::new("q-tables");
+    let run = small_run(&dir);
+    let one = |sql: &str| f(&query(&run, sql)[0], "n");
+    // D_0 50 + holdout 20, then 40 per generation for 5 generations, x 3 replicates.
+    let samples = one("SELECT count(*) AS n FROM samples");
+    assert_eq!(samples, 3.0 * (70.0 + 5.0 * 40.0));
+    assert_eq!(one("SELECT count(DISTINCT sample_id) AS n FROM samples"), samples, "sample_id is unique in the run");
+    // Each of 5 models trains on N = 50 rows.
+    assert_eq!(one("SELECT count(*) AS n FROM training"), 3.0 * 5.0 * 50.0);
+    assert_eq!(one("SELECT sum(sample_count) AS n FROM training_runs"), 3.0 * 5.0 * 50.0);
+    assert_eq!(one("SELECT count(*) AS n FROM models"), 15.0);
+    let cols = query(&run, "SELECT * FROM samples LIMIT 1");
+    let keys: Vec<&String> = cols[0].keys().collect();
+    for k in ["sample_id", "replicate", "generation", "origin", "model_generation", "split", "x0"] {
+        assert!(keys.iter().any(|x| *x == k), "samples lacks {k}: {keys:?}");
+    }
+    let bad = query(
+        &run,
+        "SELECT count(*) AS n FROM samples WHERE (origin = 'real' AND model_generation IS NOT NULL) \
+         OR (origin = 'synthetic' AND model_generation <> generation - 1) OR (split = 'test' AND origin <> 'real')",
+    );
+    assert_eq!(f(&bad[0], "n"), 0.0, "provenance columns are consistent");
+}
+
+#[test]
+fn formats_and_bad_queries() {
+    let dir = Scratch::new("q-cli");
+    let run = small_run(&dir);
+    let r = run.to_str().unwrap();
+    let out = bin()
+        .args([
+            "query",
+            r,
+            "SELECT metric, count(*) AS n FROM metrics GROUP BY metric ORDER BY metric",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("metric,n\n"), "{text}");
+    assert!(text.contains("real_nll,15\n") && text.contains("train_rows,15\n") && text.contains("var,18\n"), "{text}");
+    let out = bin().args(["query", r, "SELECT generation, replicate FROM samples LIMIT 2"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("generation"));
+    for (sql, needle) in
+        [("SELEC nonsense", "query:"), ("SELECT * FROM nowhere", "nowhere"), ("SELECT nope FROM samples", "nope")]
+    {
+        let out = bin().args(["query", r, sql]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sql}: {err}");
+        assert!(err.contains(needle), "{sql}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = bin().args(["query", dir.0.to_str().unwrap(), "SELECT 1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a run directory"));
+}

@@ -1,0 +1,216 @@
+//! Bad input: every problem reported at once with its key path, exit code
+//! 2, nothing written.
+
+use super::*;
+
+fn write(dir: &Scratch, name: &str, text: &str) -> PathBuf {
+    let p = dir.path(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs the CLI in `dir`; returns (exit code, stdout, stderr).
+fn cli(dir: &Scratch, args: &[&str]) -> (i32, String, String) {
+    let out = bin().args(args).current_dir(&dir.0).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+const GOOD: &str = r#"
+name = "ok"
+seed = 1
+generations = 3
+[data]
+source = "gaussian"
+n = 20
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+[generate]
+n = 20
+"#;
+
+#[test]
+fn every_problem_is_listed_at_once_with_its_key_path() {
+    let dir = Scratch::new("val-many");
+    let text = r#"
+name = "bad"
+seed = "seven"
+genrations = 10
+replicates = 0
+[data]
+source = "gaussian"
+n = 100
+mean = [0.0]
+std = [-1.0]
+colour = "blue"
+[model]
+kind = "gaussian"
+variance = "biased"
+[generate]
+n = 100
+[mix]
+policy = "keep-real"
+real-fraction = 1.5
+[metrics]
+tail-quantiles = [0.5, 1.2]
+"#;
+    let p = write(&dir, "bad.toml", text);
+    let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    for needle in [
+        "bad.toml",
+        "seed: expected a non-negative integer, got the string \"seven\"",
+        "generations: missing",
+        "genrations: unknown key",
+        "did you mean `generations`?",
+        "replicates: must be in [1,",
+        "data.std: every entry must be a finite number > 0",
+        "data.colour: unknown key for source = \"gaussian\"",
+        "model.variance: unknown value \"biased\"",
+        "mix.real-fraction: must be in [0, 1], got 1.5",
+        "metrics.tail-quantiles: every quantile must be in (0, 1)",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    // `collapse run` refuses the same file and writes nothing.
+    let (code, _, _) = cli(&dir, &["run", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(!dir.path("runs").exists(), "an invalid pipeline must write nothing");
+}
+
+#[test]
+fn impossible_combinations_are_caught() {
+    let dir = Scratch::new("val-combo");
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("keep-real without its fraction", &["mix.policy=keep-real"], "mix.real-fraction: missing"),
+        (
+            "fraction without a policy that uses it",
+            &["mix.real-fraction=0.2"],
+            "mix.real-fraction: unknown key for policy = \"replace\"",
+        ),
+        (
+            "generate.n below what keep-real takes",
+            &["mix.policy=keep-real", "mix.real-fraction=0.1", "generate.n=10"],
+            "generate.n: policy keep-real takes 18 rows of each D_k (N = 20), but generate.n is 10",
+        ),
+        (
+            "augment needs lambda N rows",
+            &["mix.policy=augment", "mix.lambda=2.0"],
+            "generate.n: policy augment takes 40 rows",
+        ),
+        ("categorical on vectors", &["model.kind=categorical"], "model.kind: categorical needs discrete data"),
+        (
+            "gaussian on tokens",
+            &["data.source=zipf", "data.symbols=10", "data.mean=[]", "data.std=[]"],
+            "data.mean: unknown key for source = \"zipf\"",
+        ),
+        ("gaussian on tokens", &["data.source=zipf", "data.symbols=10"], "model.kind: gaussian needs vector data"),
+        (
+            "a 3-D gaussian needs 4 rows",
+            &["data.mean=[0.0,0.0,0.0]", "data.std=[1.0,1.0,1.0]", "generate.n=3"],
+            "needs at least 4",
+        ),
+        ("mismatched std", &["data.std=[1.0, 2.0]"], "data.std: has 2 entries but mean has 1"),
+        ("singular cov", &["data.cov=[[1.0]]", "data.std=[]"], "data.cov: give either std or cov"),
+        ("unknown model", &["model.kind=vae"], "model.kind: \"vae\" is not available in this version"),
+        ("unknown policy", &["mix.policy=shuffle"], "mix.policy: unknown policy \"shuffle\""),
+        ("bad name", &["name=a/b"], "name: \"a/b\" must be letters"),
+        ("bad --set", &["generate"], "--set generate: expected key=value"),
+    ];
+    let p = write(&dir, "p.toml", GOOD);
+    for (what, sets, needle) in cases {
+        let mut args = vec!["validate", p.to_str().unwrap()];
+        for s in *sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let (code, _, err) = cli(&dir, &args);
+        assert_eq!(code, 2, "{what}: {err}");
+        assert!(err.contains(needle), "{what}: missing {needle:?} in:\n{err}");
+    }
+    let (code, out, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok"));
+}
+
+#[test]
+fn toml_syntax_errors_and_missing_files_exit_2() {
+    let dir = Scratch::new("val-syntax");
+    let p = write(&dir, "broken.toml", "name = \"x\"\ngenerations = [1,\n");
+    let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("broken.toml") && err.contains("not valid TOML"), "{err}");
+    let (code, _, err) = cli(&dir, &["validate", "nope.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.toml: cannot read"), "{err}");
+    let (code, _, _) = cli(&dir, &["frobnicate"]);
+    assert_eq!(code, 2, "an unknown verb is a usage error");
+}
+
+#[test]
+fn a_run_directory_is_never_overwritten() {
+    let dir = Scratch::new("val-exists");
+    let p = write(&dir, "p.toml", GOOD);
+    let (code, out, err) = cli(&dir, &["run", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("runs/ok"), "{out}");
+    let before = std::fs::read(dir.path("runs/ok/samples/generation=0/part-0.parquet")).unwrap();
+    let (code, _, err) = cli(&dir, &["run", p.to_str().unwrap(), "--set", "seed=2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already holds a run") && err.contains("--out"), "{err}");
+    assert_eq!(before, std::fs::read(dir.path("runs/ok/samples/generation=0/part-0.parquet")).unwrap());
+}
+
+#[test]
+fn bad_data_files_name_the_file_and_column() {
+    let dir = Scratch::new("val-data");
+    // A real Parquet file to point at: a small run's generation-0 samples.
+    run_pipeline(GOOD, &dir.path("src"));
+    let parquet = dir.path("src/samples/generation=0/part-0.parquet");
+    let csv_nan = write(&dir, "nan.csv", "a,b\n1.0,2.0\nNaN,3.0\n4.0,5.0\n");
+    let csv_inf = write(&dir, "inf.csv", "a,b\n1.0,2.0\n2.0,inf\n4.0,5.0\n");
+    let csv_null = write(&dir, "null.csv", "a,b\n1.0,2.0\n,3.0\n4.0,5.0\n");
+    let csv_empty = write(&dir, "empty.csv", "a,b\n");
+    let corrupt = write(&dir, "corrupt.parquet", "PAR1 this is not parquet at all");
+    let small = write(&dir, "small.csv", "a\n1\n2\n3\n");
+    let pipe = |source: &str, path: &Path, columns: &str, n: usize| {
+        format!(
+            "name = \"d\"\ngenerations = 2\n[data]\nsource = \"{source}\"\npath = \"{}\"\ncolumns = {columns}\nn = {n}\n[model]\nkind = \"gaussian\"\n[generate]\nn = 5\n",
+            path.display()
+        )
+    };
+    let cases: Vec<(String, &str, Vec<&str>)> = vec![
+        (pipe("parquet", &parquet, "[\"x9\"]", 5), "run", vec!["part-0.parquet", "column \"x9\" not found", "x0"]),
+        (pipe("parquet", &parquet, "[\"origin\"]", 5), "validate", vec!["column \"origin\" has type", "not a number"]),
+        (pipe("csv", &csv_nan, "[\"a\"]", 2), "run", vec!["nan.csv", "column \"a\" row 1", "not a finite number"]),
+        (pipe("csv", &csv_inf, "[\"a\", \"b\"]", 3), "run", vec!["inf.csv", "column \"b\" row 1"]),
+        (pipe("csv", &csv_null, "[\"a\"]", 2), "run", vec!["null.csv", "column \"a\" row 1: missing value"]),
+        (pipe("csv", &csv_empty, "[\"a\"]", 2), "run", vec!["empty.csv"]),
+        (pipe("parquet", &corrupt, "[\"a\"]", 2), "validate", vec!["corrupt.parquet"]),
+        (pipe("csv", &small, "[\"a\"]", 10), "run", vec!["small.csv", "has 3 usable rows but the pipeline needs 10"]),
+        (
+            pipe("csv", &dir.path("absent.csv"), "[\"a\"]", 2),
+            "validate",
+            vec!["data.path", "absent.csv does not exist"],
+        ),
+    ];
+    for (i, (text, verb, needles)) in cases.iter().enumerate() {
+        let p = write(&dir, &format!("d{i}.toml"), text);
+        let out = dir.path(&format!("out{i}"));
+        let mut args = vec![*verb, p.to_str().unwrap()];
+        if *verb == "run" {
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        let (code, _, err) = cli(&dir, &args);
+        assert_eq!(code, 2, "case {i}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "case {i}: missing {n:?} in:\n{err}");
+        }
+        assert!(!out.exists(), "case {i}: a failed run must leave nothing behind");
+    }
+}
