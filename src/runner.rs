@@ -7,8 +7,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::chain::{Chain, Context, StageOut};
-use crate::data::frames::{self, MetricRow, ModelRow};
-use crate::data::{load, store::RunDir};
+use crate::data::frames::{MetricRow, ModelRow, SamplesTable};
+use crate::data::load;
+use crate::data::store::{GenerationFiles, RunDir};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::pipeline::{self, MixPolicy, Pipeline, Source};
@@ -44,10 +45,6 @@ fn data_error(p: &Pipeline, message: String) -> Error {
         Source::File { path, .. } => Error::Data { file: path.clone(), message },
         _ => Error::Input(message),
     }
-}
-
-fn frame_error(what: &str, e: polars::error::PolarsError) -> Error {
-    Error::Table { context: what.to_string(), message: e.to_string() }
 }
 
 /// N for this run, and the file's rows for a file source.
@@ -122,59 +119,68 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let mut first_means = Vec::new();
     let mut last_means = Vec::new();
 
-    for k in 0..=p.generations {
-        let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect();
-        let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
-        rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
-        let mut samples = frames::samples(&blocks).map_err(|e| frame_error("samples", e))?;
-        if k == 0 {
-            reference =
-                Some(metrics::reference(&samples, dim, &p.tail_quantiles).map_err(|e| frame_error("metrics", e))?);
-        }
-        let reference = reference.as_ref().expect("set at generation 0");
-        let data_rows = metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)
-            .map_err(|e| frame_error("metrics", e))?;
-        let metric_rows = merge_metrics(data_rows, &outs, k);
-        if k == 0 {
-            first_means = medians_by_metric(&metric_rows);
-        }
-        if k == p.generations {
-            last_means = medians_by_metric(&metric_rows);
-        }
-
-        dir.write_parquet(&dir.partition("samples", k), &mut samples)?;
-        if k < p.generations {
-            let runs: Vec<(u32, u32, &[(u64, u64)])> =
-                outs.iter().map(|o| (o.replicate, k, o.training.as_slice())).collect();
-            let mut training = frames::training_runs(&runs).map_err(|e| frame_error("training", e))?;
-            dir.write_parquet(&dir.partition("training", k), &mut training)?;
-            let models: Vec<ModelRow> = outs
-                .iter()
-                .filter_map(|o| {
-                    o.model.as_ref().map(|(kind, params)| ModelRow {
-                        replicate: o.replicate,
-                        model_generation: k,
-                        kind,
-                        params: params.clone(),
+    // Parquet encoding and fsync run on a writer thread while the next
+    // generation is computed; the bounded channel caps memory at a few
+    // generations in flight. Files are independent, so their bytes do not
+    // depend on this overlap.
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<GenerationFiles>(2);
+        let dir = &dir;
+        let writer = scope.spawn(move || -> Result<()> {
+            for g in rx {
+                dir.write_generation(g)?;
+            }
+            Ok(())
+        });
+        for k in 0..=p.generations {
+            let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect();
+            let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
+            rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
+            let samples = SamplesTable::new(&blocks)?;
+            if k == 0 {
+                reference = Some(metrics::reference(&samples, dim, &p.tail_quantiles)?);
+            }
+            let reference = reference.as_ref().expect("set at generation 0");
+            let data_rows = metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)?;
+            let metric_rows = merge_metrics(data_rows, &outs, k);
+            if k == 0 {
+                first_means = medians_by_metric(&metric_rows);
+            }
+            if k == p.generations {
+                last_means = medians_by_metric(&metric_rows);
+            }
+            let fitted = k < p.generations;
+            let models = fitted.then(|| {
+                outs.iter()
+                    .filter_map(|o| {
+                        o.model.as_ref().map(|(kind, params)| ModelRow {
+                            replicate: o.replicate,
+                            model_generation: k,
+                            kind,
+                            params: params.clone(),
+                        })
                     })
-                })
-                .collect();
-            let mut models = frames::models(&models).map_err(|e| frame_error("models", e))?;
-            dir.write_parquet(&dir.partition("models", k), &mut models)?;
+                    .collect()
+            });
+            let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
+            let files = GenerationFiles { k, samples, training, models, metrics: metric_rows };
+            if tx.send(files).is_err() {
+                // The writer stopped on an error; it is reported below.
+                break;
+            }
+            if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
+                tracing::info!(
+                    generation = k,
+                    of = p.generations,
+                    rows = rows_written,
+                    elapsed_s = clock.elapsed().as_secs_f64(),
+                    "generation computed"
+                );
+            }
         }
-        let mut metrics_df = frames::metrics(&metric_rows).map_err(|e| frame_error("metrics", e))?;
-        dir.write_parquet(&dir.metrics_file(k), &mut metrics_df)?;
-
-        if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
-            tracing::info!(
-                generation = k,
-                of = p.generations,
-                rows = rows_written,
-                elapsed_s = clock.elapsed().as_secs_f64(),
-                "generation written"
-            );
-        }
-    }
+        drop(tx);
+        writer.join().map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
+    })?;
 
     dir.write_text(Path::new("run.json"), &run_json(p, "complete", started, Some(unix_now()), rows_written))?;
     let headline = first_means

@@ -3,7 +3,18 @@
 
 use polars::prelude::*;
 
+use crate::error::Result;
 use crate::values::{Block, Origin, Split, Values};
+
+/// A generation's `samples` rows, every replicate, as one table: what the
+/// metrics read and what is written to `samples/generation=K/`.
+pub struct SamplesTable(pub(crate) DataFrame);
+
+impl SamplesTable {
+    pub fn new(blocks: &[&Block]) -> Result<SamplesTable> {
+        samples(blocks).map(SamplesTable).map_err(super::table_error("samples"))
+    }
+}
 
 /// One row of the long metrics table.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,7 +34,7 @@ pub struct ModelRow {
 }
 
 /// `samples` rows of one generation, every replicate, in block order.
-pub fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
+fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     let n: usize = blocks.iter().map(|b| b.values.len()).sum();
     let mut sample_id = Vec::with_capacity(n);
     let mut replicate = Vec::with_capacity(n);
@@ -79,14 +90,14 @@ pub fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
 /// Membership of every model's training set as runs of consecutive ids:
 /// (replicate, model_generation, sample_id_start, sample_count). Expanded
 /// to one row per (model, row) by the `training` view of `collapse query`.
-pub fn training_runs(rows: &[(u32, u32, &[(u64, u64)])]) -> PolarsResult<DataFrame> {
-    let n: usize = rows.iter().map(|r| r.2.len()).sum();
+pub fn training_runs(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> PolarsResult<DataFrame> {
+    let n: usize = rows.iter().map(|r| r.1.len()).sum();
     let (mut rep, mut gen, mut start, mut count) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for (r, g, runs) in rows {
+    for (r, runs) in rows {
         for (s, c) in runs.iter() {
             rep.push(*r);
-            gen.push(*g);
+            gen.push(k);
             start.push(*s);
             count.push(*c);
         }

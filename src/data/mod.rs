@@ -6,3 +6,10 @@ pub mod frames;
 pub mod load;
 pub mod query;
 pub mod store;
+
+use crate::error::Error;
+
+/// Wraps a Polars error with what was being built or read.
+pub(crate) fn table_error(context: &'static str) -> impl Fn(polars::error::PolarsError) -> Error {
+    move |e| Error::Table { context: context.to_string(), message: e.to_string() }
+}

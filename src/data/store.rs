@@ -8,10 +8,22 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::frames::{self, MetricRow, ModelRow, SamplesTable};
+use super::table_error;
 use crate::error::{Error, Result};
 
 pub struct RunDir {
     root: PathBuf,
+}
+
+/// One generation's tables, handed to the writer as a whole.
+pub struct GenerationFiles {
+    pub k: u32,
+    pub samples: SamplesTable,
+    /// Model k's training set per replicate; `None` at the last generation.
+    pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
+    pub models: Option<Vec<ModelRow>>,
+    pub metrics: Vec<MetricRow>,
 }
 
 /// Fixed writer settings: the same frame always gives the same bytes.
@@ -43,15 +55,43 @@ impl RunDir {
     }
 
     /// `samples/generation=K/part-0.parquet` and its siblings.
-    pub fn partition(&self, table: &str, generation: u32) -> PathBuf {
+    pub fn partition(table: &str, generation: u32) -> PathBuf {
         PathBuf::from(table).join(format!("generation={generation}")).join("part-0.parquet")
     }
 
-    pub fn metrics_file(&self, generation: u32) -> PathBuf {
+    pub fn metrics_file(generation: u32) -> PathBuf {
         PathBuf::from("metrics").join(format!("generation-{generation:07}.parquet"))
     }
 
-    pub fn write_parquet(&self, rel: &Path, df: &mut DataFrame) -> Result<()> {
+    /// Writes every table of one generation.
+    pub fn write_generation(&self, mut g: GenerationFiles) -> Result<()> {
+        self.write_parquet(&Self::partition("samples", g.k), &mut g.samples.0)?;
+        if let Some(runs) = &g.training {
+            self.write_training(g.k, runs)?;
+        }
+        if let Some(models) = &g.models {
+            self.write_models(g.k, models)?;
+        }
+        self.write_metrics(g.k, &g.metrics)
+    }
+
+    /// Model k's training set, as (replicate, runs of sample ids).
+    fn write_training(&self, k: u32, runs: &[(u32, Vec<(u64, u64)>)]) -> Result<()> {
+        let mut df = frames::training_runs(k, runs).map_err(table_error("training"))?;
+        self.write_parquet(&Self::partition("training", k), &mut df)
+    }
+
+    fn write_models(&self, k: u32, rows: &[ModelRow]) -> Result<()> {
+        let mut df = frames::models(rows).map_err(table_error("models"))?;
+        self.write_parquet(&Self::partition("models", k), &mut df)
+    }
+
+    fn write_metrics(&self, k: u32, rows: &[MetricRow]) -> Result<()> {
+        let mut df = frames::metrics(rows).map_err(table_error("metrics"))?;
+        self.write_parquet(&Self::metrics_file(k), &mut df)
+    }
+
+    fn write_parquet(&self, rel: &Path, df: &mut DataFrame) -> Result<()> {
         self.write_atomic(rel, |f| {
             parquet_writer(f).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
         })

@@ -9,7 +9,9 @@ pub use w2::empirical_w2;
 
 use polars::prelude::*;
 
-use crate::data::frames::MetricRow;
+use crate::data::frames::{MetricRow, SamplesTable};
+use crate::data::table_error;
+use crate::error::Result;
 use crate::linalg;
 
 /// What later generations are compared with: per replicate, D_0's
@@ -43,7 +45,23 @@ pub fn tail_metric_name(p: f64) -> String {
     }
 }
 
-pub fn reference(gen0: &DataFrame, dim: Option<usize>, tail_quantiles: &[f64]) -> PolarsResult<Reference> {
+pub fn reference(gen0: &SamplesTable, dim: Option<usize>, tail_quantiles: &[f64]) -> Result<Reference> {
+    reference_frame(&gen0.0, dim, tail_quantiles).map_err(table_error("metrics"))
+}
+
+/// Data metrics of generation `k`, one block of rows per replicate in
+/// replicate order.
+pub fn data_metrics(
+    samples: &SamplesTable,
+    k: u32,
+    dim: Option<usize>,
+    reference: &Reference,
+    tail_quantiles: &[f64],
+) -> Result<Vec<MetricRow>> {
+    data_metrics_frame(&samples.0, k, dim, reference, tail_quantiles).map_err(table_error("metrics"))
+}
+
+fn reference_frame(gen0: &DataFrame, dim: Option<usize>, tail_quantiles: &[f64]) -> PolarsResult<Reference> {
     let d0 = d_k(gen0, 0);
     match dim {
         Some(1) => {
@@ -63,9 +81,7 @@ pub fn reference(gen0: &DataFrame, dim: Option<usize>, tail_quantiles: &[f64]) -
     }
 }
 
-/// Data metrics of generation `k`, one block of rows per replicate in
-/// replicate order.
-pub fn data_metrics(
+fn data_metrics_frame(
     df: &DataFrame,
     k: u32,
     dim: Option<usize>,

@@ -140,3 +140,39 @@ fn fresh_uses_never_seen_real_rows() {
     let fresh_rows = query(&run, "SELECT count(*) AS n FROM samples WHERE origin = 'real' AND generation > 0");
     assert_eq!(f(&fresh_rows[0], "n"), (2 * 3 * (G as usize - 1)) as f64);
 }
+
+#[test]
+fn fresh_rows_from_a_file_are_never_reused() {
+    // A 60-row CSV: holdout 5 + N 10 + 3 fresh rows for each of models 1..3
+    // = 24 rows per replicate; every real row used once per chain.
+    let dir = Scratch::new("fresh-file");
+    let csv: String = std::iter::once("v".to_string()).chain((0..60).map(|i| format!("{i}.5"))).collect::<Vec<_>>().join("\n");
+    std::fs::write(dir.path("d.csv"), csv + "\n").unwrap();
+    let text = |n: &str| {
+        format!(
+            "name = \"ff\"\nseed = 3\ngenerations = {G}\nreplicates = 2\n[data]\nsource = \"csv\"\npath = \"{}\"\ncolumns = [\"v\"]\n{n}\nholdout = 5\n\
+             [model]\nkind = \"gaussian\"\n[generate]\nn = {M}\n[mix]\npolicy = \"fresh\"\nreal-fraction = 0.3\n",
+            dir.path("d.csv").display()
+        )
+    };
+    let run = dir.path("run");
+    run_pipeline(&text("n = 10"), &run);
+    let per_rep = query(
+        &run,
+        "SELECT replicate, count(*) AS n, count(DISTINCT x0) AS distinct_values FROM samples WHERE origin = 'real' GROUP BY replicate ORDER BY replicate",
+    );
+    for r in &per_rep {
+        assert_eq!(f(r, "n"), 24.0);
+        assert_eq!(f(r, "distinct_values"), 24.0, "a real row was drawn twice in one chain");
+    }
+    // Without data.n the fresh reserve is unknown; too large an n does not fit.
+    let p = collapse::pipeline::parse(&text(""), &dir.0, &[]).unwrap();
+    let e = collapse::runner::run(&p, &dir.path("none"), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("data.n: policy fresh needs an explicit data.n"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+    let p = collapse::pipeline::parse(&text("n = 40"), &dir.0, &["generate.n=40".into()]).unwrap();
+    let e = collapse::runner::run(&p, &dir.path("big"), &Default::default()).unwrap_err();
+    // 40 + holdout 5 + round(0.3 * 40) = 12 fresh rows for each of models 1..3.
+    assert!(e.to_string().contains("d.csv: has 60 usable rows but the pipeline needs 81"), "{e}");
+    assert!(!dir.path("none").exists() && !dir.path("big").exists());
+}
