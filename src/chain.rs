@@ -138,6 +138,7 @@ impl Chain {
             metrics.push(("w2", linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
         }
 
+        crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
         let next = model.sample(&mut rng, p.generate_n);
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);

@@ -5,10 +5,12 @@
 pub mod chain;
 pub mod data;
 pub mod error;
+pub mod fault;
 pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod provenance;
 pub mod rng;
 pub mod runner;
 pub mod source;

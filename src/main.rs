@@ -34,12 +34,23 @@ enum Command {
         /// Override a pipeline key, e.g. --set generate.n=500 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Continue an interrupted run from its last verified generation.
+        #[arg(long)]
+        resume: bool,
     },
     /// Check a pipeline without running it; every problem is listed at once.
     Validate {
         pipeline: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Check a run's provenance: hashes, the manifest chain, lineage, mixing.
+    Audit { run_dir: PathBuf },
+    /// Export a run's lineage (OpenLineage RunEvents as JSON lines).
+    Lineage {
+        run_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = LineageFormat::Openlineage)]
+        format: LineageFormat,
     },
     /// Run SQL over a run's tables: samples, training, training_runs, models, metrics.
     Query {
@@ -48,6 +59,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutFormat::Table)]
         format: OutFormat,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LineageFormat {
+    Openlineage,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,6 +96,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes command output; a closed pipe (`| head`) ends quietly.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Validate { pipeline, set } => {
@@ -95,7 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Run { pipeline, out, set } => {
+        Command::Run { pipeline, out, set, resume } => {
             let p = collapse::validate(&pipeline, &set)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&p.name));
             let log_every = if cli.quiet { 0 } else { (p.generations / 10).max(1) };
@@ -108,7 +133,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     out.display()
                 );
             }
-            let s = runner::run(&p, &out, &Options { log_every: if cli.verbose > 0 { log_every } else { 0 } })?;
+            let options = Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume };
+            let s = runner::run(&p, &out, &options)?;
             if !cli.quiet {
                 println!(
                     "wrote {} ({} sample rows, {} generations x {} replicates) in {:.2}s",
@@ -129,13 +155,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("explore: collapse query {} \"SELECT generation, avg(value) FROM metrics WHERE metric = 'var' GROUP BY generation ORDER BY generation\"", s.out.display());
             }
         }
+        Command::Audit { run_dir } => {
+            let r = collapse::provenance::audit::audit(&run_dir)?;
+            if r.ok() {
+                if !cli.quiet {
+                    println!(
+                        "{}: ok: {} manifests chain from generation 0 to {}; {} files and {} sample rows match their hashes; lineage and mixing of {} models hold",
+                        run_dir.display(),
+                        r.manifests,
+                        r.generations,
+                        r.files,
+                        r.sample_rows,
+                        r.models
+                    );
+                }
+            } else {
+                emit(&r.violations.iter().map(|v| format!("{v}\n")).collect::<String>())?;
+                return Err(anyhow::anyhow!(collapse::Error::Table {
+                    context: run_dir.display().to_string(),
+                    message: format!("audit found {} violations", r.violations.len()),
+                }));
+            }
+        }
+        Command::Lineage { run_dir, format: LineageFormat::Openlineage } => {
+            emit(&collapse::provenance::lineage::openlineage(&run_dir)?)?;
+        }
         Command::Query { run_dir, sql, format } => {
             let format = match format {
                 OutFormat::Table => Format::Table,
                 OutFormat::Csv => Format::Csv,
                 OutFormat::Json => Format::Json,
             };
-            print!("{}", query::run(&run_dir, &sql, format)?);
+            emit(&query::run(&run_dir, &sql, format)?)?;
         }
     }
     Ok(())

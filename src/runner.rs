@@ -11,7 +11,10 @@ use crate::data::frames::{MetricRow, ModelRow, SamplesTable};
 use crate::data::load;
 use crate::data::store::{GenerationFiles, RunDir};
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::metrics;
+use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
+use crate::provenance::{self, Sealer};
 use crate::pipeline::{self, MixPolicy, Pipeline, Source};
 use crate::rng::replicate_seed;
 use crate::source::RealSource;
@@ -29,15 +32,12 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+#[derive(Default)]
 pub struct Options {
     /// Log a line every this many generations (0: never).
     pub log_every: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { log_every: 0 }
-    }
+    /// Continue the run in `out` from its last verified generation.
+    pub resume: bool,
 }
 
 fn data_error(p: &Pipeline, message: String) -> Error {
@@ -47,12 +47,24 @@ fn data_error(p: &Pipeline, message: String) -> Error {
     }
 }
 
-/// N for this run, and the file's rows for a file source.
-fn resolve_data(p: &Pipeline) -> Result<(usize, Option<crate::values::Values>)> {
+/// What a run draws D_0 from, once resolved.
+struct Resolved {
+    n: usize,
+    file_rows: Option<crate::values::Values>,
+    /// The source file as a manifest input.
+    source: Option<FileEntry>,
+}
+
+/// N for this run, and the file's rows and hash for a file source.
+fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     let Source::File { path, format, columns } = &p.data.source else {
-        return Ok((p.data.n.unwrap_or(0), None));
+        return Ok(Resolved { n: p.data.n.unwrap_or(0), file_rows: None, source: None });
     };
     let rows = load::read_vectors(path, *format, columns)?;
+    let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    let source =
+        FileEntry { path: abs.display().to_string(), blake3, bytes, rows: Some(rows.len() as u64) };
     let total = rows.len();
     let holdout = p.data.holdout;
     let fresh_per_gen = |n: usize| p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1);
@@ -74,14 +86,14 @@ fn resolve_data(p: &Pipeline) -> Result<(usize, Option<crate::values::Values>)> 
     if !problems.is_empty() {
         return Err(Error::Pipeline { file: path.clone(), problems });
     }
-    Ok((n, Some(rows)))
+    Ok(Resolved { n, file_rows: Some(rows), source: Some(source) })
 }
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-fn run_json(p: &Pipeline, status: &str, started: u64, finished: Option<u64>, rows: u64) -> String {
+fn run_json(p: &Pipeline, status: &str, times: &Times, rows: u64, last_manifest: Option<&str>) -> Vec<u8> {
     let seeds: Vec<u64> = (0..p.replicates).map(|r| replicate_seed(p.seed, r)).collect();
     let v = serde_json::json!({
         "tool": "collapse",
@@ -92,23 +104,82 @@ fn run_json(p: &Pipeline, status: &str, started: u64, finished: Option<u64>, row
         "replicate_seeds": seeds,
         "generations": p.generations,
         "replicates": p.replicates,
-        "started_unix": started,
-        "finished_unix": finished,
+        "started_unix": times.started,
+        "resumed_unix": times.resumed,
+        "finished_unix": times.finished,
         "status": status,
         "sample_rows": rows,
+        "last_manifest_blake3": last_manifest,
     });
-    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    let mut out = serde_json::to_vec_pretty(&v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// When the run happened; only run.json records it, so every other file
+/// of a resumed run is byte-identical to an uninterrupted one.
+struct Times {
+    started: u64,
+    resumed: Vec<u64>,
+    finished: Option<u64>,
+}
+
+impl Times {
+    fn read(root: &Path) -> Option<Times> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("run.json")).ok()?).ok()?;
+        let resumed = v["resumed_unix"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect());
+        Some(Times { started: v["started_unix"].as_u64()?, resumed: resumed.unwrap_or_default(), finished: None })
+    }
+}
+
+/// Earlier generations whose samples model k's training set draws from.
+fn reads(policy: &MixPolicy, k: u32) -> Vec<u32> {
+    match policy {
+        _ if k == 0 => Vec::new(),
+        MixPolicy::Replace | MixPolicy::Fresh { .. } => Vec::new(),
+        MixPolicy::KeepReal { .. } | MixPolicy::Augment { .. } => vec![0],
+        MixPolicy::Accumulate | MixPolicy::AccumulateSubsample => (0..k).collect(),
+    }
 }
 
 pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let clock = Instant::now();
-    let (n, file_rows) = resolve_data(p)?;
-    let dir = RunDir::create(out)?;
+    let Resolved { n, file_rows, source: source_entry } = resolve_data(p)?;
     let mut resolved = p.clone();
     resolved.data.n = Some(n);
-    dir.write_text(Path::new("pipeline.toml"), &pipeline::to_toml(&resolved))?;
-    let started = unix_now();
-    dir.write_text(Path::new("run.json"), &run_json(p, "running", started, None, 0))?;
+    let config = pipeline::to_toml(&resolved);
+    let config_blake3 = blake3::hash(config.as_bytes()).to_hex().to_string();
+    let mut sealer = Sealer::new(&p.name, config_blake3.clone(), p.seed, p.replicates, source_entry);
+
+    let (dir, verified, mut times) = if options.resume {
+        let dir = RunDir::open(out)?;
+        let on_disk = std::fs::read(out.join("pipeline.toml")).unwrap_or_default();
+        if on_disk != config.as_bytes() {
+            return Err(Error::Input(format!(
+                "{}: its pipeline.toml differs from this pipeline; resume with the run's own file: collapse run {} --out {} --resume",
+                out.display(),
+                out.join("pipeline.toml").display(),
+                out.display()
+            )));
+        }
+        let chain = provenance::verified_prefix(out, &config_blake3, p.generations);
+        let mut keep = std::collections::BTreeSet::new();
+        for (m, hash) in chain.iter().cloned() {
+            keep.insert(Manifest::path(m.generation));
+            keep.extend(m.outputs.iter().map(|e| PathBuf::from(&e.path)));
+            sealer.accept(m, hash);
+        }
+        let removed = dir.remove_unlisted(&keep)?;
+        tracing::info!(verified = chain.len(), removed, "resuming after the last verified generation");
+        let mut times = Times::read(out).unwrap_or(Times { started: unix_now(), resumed: Vec::new(), finished: None });
+        times.resumed.push(unix_now());
+        (dir, chain.len() as u32, times)
+    } else {
+        let dir = RunDir::create(out)?;
+        dir.write_text(Path::new("pipeline.toml"), config.as_bytes())?;
+        (dir, 0, Times { started: unix_now(), resumed: Vec::new(), finished: None })
+    };
+    dir.write_text(Path::new("run.json"), &run_json(p, "running", &times, 0, sealer.last()))?;
 
     let source = RealSource::new(p, file_rows);
     let ctx = Context { pipeline: p, source: &source, n };
@@ -119,23 +190,32 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let mut first_means = Vec::new();
     let mut last_means = Vec::new();
 
-    // Parquet encoding and fsync run on a writer thread while the next
-    // generation is computed; the bounded channel caps memory at a few
+    // Parquet encoding, fsync and sealing run on a writer thread while the
+    // next generation is computed; the bounded channel caps memory at a few
     // generations in flight. Files are independent, so their bytes do not
-    // depend on this overlap.
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<GenerationFiles>(2);
+    // depend on this overlap; manifests are sealed in generation order.
+    let sealer = std::thread::scope(|scope| -> Result<Sealer> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(2);
         let dir = &dir;
-        let writer = scope.spawn(move || -> Result<()> {
-            for g in rx {
-                dir.write_generation(g)?;
+        let writer = scope.spawn(move || -> Result<Sealer> {
+            for (g, reads) in rx {
+                let k = g.k;
+                let outputs = dir.write_generation(g)?;
+                sealer.seal(dir, k, outputs, &reads)?;
+                fault::pause_if(fault::Point::PauseBetween, k);
             }
-            Ok(())
+            Ok(sealer)
         });
         for k in 0..=p.generations {
             let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect();
             let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
             rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
+            // A resumed run recomputes verified generations (every draw is
+            // seeded) without writing them; only their summary is needed.
+            let replay = k < verified;
+            if replay && k != 0 && k != p.generations {
+                continue;
+            }
             let samples = SamplesTable::new(&blocks)?;
             if k == 0 {
                 reference = Some(metrics::reference(&samples, dim, &p.tail_quantiles)?);
@@ -148,6 +228,9 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             }
             if k == p.generations {
                 last_means = medians_by_metric(&metric_rows);
+            }
+            if replay {
+                continue;
             }
             let fitted = k < p.generations;
             let models = fitted.then(|| {
@@ -164,7 +247,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             });
             let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
             let files = GenerationFiles { k, samples, training, models, metrics: metric_rows };
-            if tx.send(files).is_err() {
+            if tx.send((files, reads(&p.mix, k))).is_err() {
                 // The writer stopped on an error; it is reported below.
                 break;
             }
@@ -182,7 +265,8 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         writer.join().map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
     })?;
 
-    dir.write_text(Path::new("run.json"), &run_json(p, "complete", started, Some(unix_now()), rows_written))?;
+    times.finished = Some(unix_now());
+    dir.write_text(Path::new("run.json"), &run_json(p, "complete", &times, rows_written, sealer.last()))?;
     let headline = first_means
         .iter()
         .filter_map(|(m, a)| last_means.iter().find(|(n, _)| n == m).map(|(_, b)| (m.clone(), *a, *b)))

@@ -2,6 +2,7 @@
 //! writing the run directory, and SQL. Polars stays inside `data` and
 //! `metrics`.
 
+pub mod checks;
 pub mod frames;
 pub mod load;
 pub mod query;

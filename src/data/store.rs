@@ -1,6 +1,7 @@
 //! The run directory on disk. Every file is written under a temporary name
 //! in its final folder, synced, then renamed, so a reader never sees a
-//! half-written file under a finished name.
+//! half-written file under a finished name. A lock file holds the directory
+//! for one live run.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -11,6 +12,12 @@ use polars::prelude::*;
 use super::frames::{self, MetricRow, ModelRow, SamplesTable};
 use super::table_error;
 use crate::error::{Error, Result};
+use crate::fault::{self, Point};
+use crate::provenance::manifest::{FileEntry, HashingWriter};
+
+const LOCK: &str = ".collapse.lock";
+/// The folders a run writes tables and manifests into.
+pub const TABLE_DIRS: [&str; 5] = ["samples", "training", "models", "metrics", "manifests"];
 
 pub struct RunDir {
     root: PathBuf,
@@ -34,17 +41,76 @@ fn parquet_writer<W: Write>(w: W) -> ParquetWriter<W> {
         .with_row_group_size(Some(1 << 20))
 }
 
+fn pid_alive(pid: u32) -> bool {
+    // Linux: a live process has /proc/<pid>. Elsewhere assume alive, so a
+    // lock is never stolen from a live run.
+    if Path::new("/proc/self").exists() {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
 impl RunDir {
+    /// Takes the directory for this process: fails at once when a live run
+    /// holds it, and takes over the lock of a dead one.
+    fn lock(root: &Path) -> Result<()> {
+        fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let path = root.join(LOCK);
+        for _ in 0..2 {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                    match pid {
+                        Some(pid) if pid != std::process::id() && pid_alive(pid) => {
+                            return Err(Error::Input(format!(
+                                "{}: a live run (pid {pid}) is writing here; wait for it to finish or write elsewhere with --out DIR",
+                                root.display()
+                            )))
+                        }
+                        _ => {
+                            tracing::warn!("{}: taking over the stale lock of a dead run ({pid:?})", root.display());
+                            let _ = fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Input(format!("{}: could not take the run lock {LOCK}", root.display())))
+    }
+
     /// Opens `root` for a new run: refuses a directory that already holds
     /// one rather than overwrite it.
     pub fn create(root: &Path) -> Result<RunDir> {
-        if root.join("run.json").exists() || root.join("samples").exists() {
+        Self::lock(root)?;
+        let dir = RunDir { root: root.to_path_buf() };
+        if root.join("pipeline.toml").exists() || TABLE_DIRS.iter().any(|d| root.join(d).exists()) {
             return Err(Error::Input(format!(
-                "{}: already holds a run; pass --out DIR to write elsewhere, or remove it first",
+                "{}: already holds a run; pass --resume to continue it, --out DIR to write elsewhere, or remove it first",
                 root.display()
             )));
         }
-        for sub in ["samples", "training", "models", "metrics"] {
+        for sub in TABLE_DIRS {
+            fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
+        }
+        Ok(dir)
+    }
+
+    /// Opens an existing run for `--resume`.
+    pub fn open(root: &Path) -> Result<RunDir> {
+        if !root.join("pipeline.toml").is_file() {
+            return Err(Error::Input(format!(
+                "{}: no run to resume here (no pipeline.toml); drop --resume to start one",
+                root.display()
+            )));
+        }
+        Self::lock(root)?;
+        for sub in TABLE_DIRS {
             fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
         }
         Ok(RunDir { root: root.to_path_buf() })
@@ -63,58 +129,116 @@ impl RunDir {
         PathBuf::from("metrics").join(format!("generation-{generation:07}.parquet"))
     }
 
-    /// Writes every table of one generation.
-    pub fn write_generation(&self, mut g: GenerationFiles) -> Result<()> {
-        self.write_parquet(&Self::partition("samples", g.k), &mut g.samples.0)?;
+    /// Writes every table of one generation; returns what was written.
+    pub fn write_generation(&self, mut g: GenerationFiles) -> Result<Vec<FileEntry>> {
+        let mut out = vec![self.write_parquet(&Self::partition("samples", g.k), &mut g.samples.0, g.k)?];
         if let Some(runs) = &g.training {
-            self.write_training(g.k, runs)?;
+            let mut df = frames::training_runs(g.k, runs).map_err(table_error("training"))?;
+            out.push(self.write_parquet(&Self::partition("training", g.k), &mut df, g.k)?);
         }
         if let Some(models) = &g.models {
-            self.write_models(g.k, models)?;
+            let mut df = frames::models(models).map_err(table_error("models"))?;
+            out.push(self.write_parquet(&Self::partition("models", g.k), &mut df, g.k)?);
         }
-        self.write_metrics(g.k, &g.metrics)
+        let mut df = frames::metrics(&g.metrics).map_err(table_error("metrics"))?;
+        out.push(self.write_parquet(&Self::metrics_file(g.k), &mut df, g.k)?);
+        Ok(out)
     }
 
-    /// Model k's training set, as (replicate, runs of sample ids).
-    fn write_training(&self, k: u32, runs: &[(u32, Vec<(u64, u64)>)]) -> Result<()> {
-        let mut df = frames::training_runs(k, runs).map_err(table_error("training"))?;
-        self.write_parquet(&Self::partition("training", k), &mut df)
+    fn write_parquet(&self, rel: &Path, df: &mut DataFrame, k: u32) -> Result<FileEntry> {
+        let rows = df.height() as u64;
+        let samples = rel.starts_with("samples");
+        let mut entry = self.write_atomic(rel, |f| {
+            if samples && fault::is(Point::NoSpace, k) {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"));
+            }
+            parquet_writer(f).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))?;
+            if samples {
+                fault::pause_if(Point::PauseWrite, k);
+            }
+            Ok(())
+        })?;
+        entry.rows = Some(rows);
+        Ok(entry)
     }
 
-    fn write_models(&self, k: u32, rows: &[ModelRow]) -> Result<()> {
-        let mut df = frames::models(rows).map_err(table_error("models"))?;
-        self.write_parquet(&Self::partition("models", k), &mut df)
+    pub fn write_text(&self, rel: &Path, text: &[u8]) -> Result<FileEntry> {
+        self.write_atomic(rel, |f| f.write_all(text))
     }
 
-    fn write_metrics(&self, k: u32, rows: &[MetricRow]) -> Result<()> {
-        let mut df = frames::metrics(rows).map_err(table_error("metrics"))?;
-        self.write_parquet(&Self::metrics_file(k), &mut df)
-    }
-
-    fn write_parquet(&self, rel: &Path, df: &mut DataFrame) -> Result<()> {
-        self.write_atomic(rel, |f| {
-            parquet_writer(f).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
-        })
-    }
-
-    pub fn write_text(&self, rel: &Path, text: &str) -> Result<()> {
-        self.write_atomic(rel, |f| f.write_all(text.as_bytes()))
-    }
-
-    fn write_atomic(&self, rel: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+    fn write_atomic(
+        &self,
+        rel: &Path,
+        write: impl FnOnce(&mut HashingWriter<File>) -> std::io::Result<()>,
+    ) -> Result<FileEntry> {
         let path = self.root.join(rel);
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp"));
-        let result = File::create(&tmp).and_then(|mut f| {
-            write(&mut f)?;
-            f.sync_all()
+        let result = File::create(&tmp).and_then(|f| {
+            let mut w = HashingWriter::new(f);
+            write(&mut w)?;
+            let (f, hash, bytes) = w.finish();
+            f.sync_all()?;
+            Ok((hash, bytes))
         });
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(&path, e));
+        match result {
+            Ok((blake3, bytes)) => {
+                fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+                Ok(FileEntry { path: rel.to_string_lossy().into_owned(), blake3, bytes, rows: None })
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(Error::io(&path, e))
+            }
         }
-        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Every file under the table folders, relative to the root, sorted.
+    pub fn table_files(&self) -> Result<Vec<PathBuf>> {
+        table_files(&self.root)
+    }
+
+    /// Removes files no kept manifest names (a crashed run's partial
+    /// generations and temporary files), before a resume rewrites them.
+    pub fn remove_unlisted(&self, keep: &std::collections::BTreeSet<PathBuf>) -> Result<usize> {
+        let mut removed = 0;
+        for rel in self.table_files()? {
+            if !keep.contains(&rel) {
+                let p = self.root.join(&rel);
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Every file under a run's table folders, relative to `root`, sorted.
+/// Takes no lock: reading is safe while a run writes.
+pub fn table_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for sub in TABLE_DIRS {
+        let mut stack = vec![root.join(sub)];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&d) else { continue };
+            for e in entries {
+                let p = e.map_err(|e| Error::io(&d, e))?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(root) {
+                    out.push(rel.to_path_buf());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.root.join(LOCK));
     }
 }

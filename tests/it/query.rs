@@ -107,3 +107,24 @@ fn formats_and_bad_queries() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a run directory"));
 }
+
+#[test]
+fn tail_masses_are_reachable_by_sql_too() {
+    let dir = Scratch::new("q-tails");
+    let run = small_run(&dir);
+    for (p, name, cmp) in [(0.01, "tail_mass_below_q0.01", "<"), (0.99, "tail_mass_above_q0.99", ">")] {
+        let sql = format!(
+            "WITH q AS (SELECT replicate, QUANTILE_CONT(x0, {p}) AS q FROM samples WHERE generation = 0 AND split = 'train' GROUP BY replicate) \
+             SELECT s.generation, s.replicate, avg(CASE WHEN s.x0 {cmp} q.q THEN 1.0 ELSE 0.0 END) AS mass \
+             FROM samples s JOIN q ON s.replicate = q.replicate \
+             WHERE (s.generation = 0 AND s.split = 'train') OR s.origin = 'synthetic' \
+             GROUP BY s.generation, s.replicate ORDER BY s.generation, s.replicate"
+        );
+        let by_sql = query(&run, &sql);
+        let metric = metric_by_generation(&run, name);
+        assert_eq!(by_sql.len(), 18);
+        for r in by_sql {
+            assert_eq!(f(&r, "mass"), metric[f(&r, "generation") as usize][f(&r, "replicate") as usize], "{name}");
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The table checks behind `collapse audit`: schema, lineage and the
+//! make-up of every training set, written as SQL over the same tables
+//! `collapse query` registers, so a user can rerun any of them by hand.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::query;
+use super::table_error;
+use crate::error::Result;
+
+/// Rows of a Parquet file and the range of one of its u32 columns.
+pub struct FileFacts {
+    pub rows: u64,
+    pub range: Option<(u32, u32)>,
+}
+
+pub fn file_facts(path: &Path, column: Option<&str>) -> std::result::Result<FileFacts, String> {
+    let p = PlRefPath::try_from_path(path).map_err(|e| e.to_string())?;
+    let lf = LazyFrame::scan_parquet(p, ScanArgsParquet::default()).map_err(|e| e.to_string())?;
+    let mut exprs = vec![len().cast(DataType::UInt64).alias("rows")];
+    if let Some(c) = column {
+        exprs.push(col(c).min().alias("lo"));
+        exprs.push(col(c).max().alias("hi"));
+    }
+    let df = lf.select(exprs).collect().map_err(|e| e.to_string())?;
+    let get = |name: &str| -> Option<u64> {
+        df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(0)
+    };
+    let rows = get("rows").ok_or("no row count")?;
+    let range = match (get("lo"), get("hi")) {
+        (Some(lo), Some(hi)) => Some((lo as u32, hi as u32)),
+        _ => None,
+    };
+    Ok(FileFacts { rows, range })
+}
+
+/// Problems with one samples file's columns and types.
+pub fn samples_schema(path: &Path, dim: Option<usize>) -> Vec<String> {
+    let schema = PlRefPath::try_from_path(path)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        .and_then(|mut lf| lf.collect_schema());
+    let schema = match schema {
+        Ok(s) => s,
+        Err(e) => return vec![format!("cannot read its schema: {e}")],
+    };
+    let mut want: Vec<(String, DataType)> = vec![
+        ("sample_id".into(), DataType::UInt64),
+        ("replicate".into(), DataType::UInt32),
+        ("generation".into(), DataType::UInt32),
+        ("origin".into(), DataType::String),
+        ("model_generation".into(), DataType::UInt32),
+        ("split".into(), DataType::String),
+    ];
+    match dim {
+        Some(d) => want.extend((0..d).map(|j| (format!("x{j}"), DataType::Float64))),
+        None => want.push(("token".into(), DataType::UInt32)),
+    }
+    let mut out = Vec::new();
+    for (name, dt) in &want {
+        match schema.get(name.as_str()) {
+            None => out.push(format!("column {name} is missing")),
+            Some(t) if t != dt => out.push(format!("column {name} has type {t}, expected {dt}")),
+            _ => {}
+        }
+    }
+    for name in schema.iter_names() {
+        if !want.iter().any(|(n, _)| n == name.as_str()) {
+            out.push(format!("unexpected column {name}"));
+        }
+    }
+    out
+}
+
+/// Each check: what is wrong, and SQL returning `n` (how many rows are
+/// wrong) and `example` (one sample_id, or null).
+const LINEAGE: [(&str, &str); 10] = [
+    (
+        "rows with a null in sample_id, replicate, generation, origin or split",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE sample_id IS NULL OR replicate IS NULL \
+         OR generation IS NULL OR origin IS NULL OR split IS NULL",
+    ),
+    (
+        "rows whose origin is neither 'real' nor 'synthetic', or whose split is neither 'train' nor 'test'",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE origin NOT IN ('real', 'synthetic') \
+         OR split NOT IN ('train', 'test')",
+    ),
+    (
+        "sample_ids used more than once",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM \
+         (SELECT sample_id, count(*) AS c FROM samples GROUP BY sample_id) AS d WHERE c > 1",
+    ),
+    (
+        "real rows that claim a model (model_generation is set)",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE origin = 'real' AND model_generation IS NOT NULL",
+    ),
+    (
+        "synthetic rows whose model_generation is not their generation - 1, or held out as 'test'",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE origin = 'synthetic' \
+         AND (model_generation IS NULL OR model_generation + 1 <> generation OR split <> 'train')",
+    ),
+    (
+        "synthetic rows whose model (replicate, model_generation) is not in the models table",
+        "SELECT count(*) AS n, min(s.sample_id) AS example FROM samples s LEFT JOIN models m \
+         ON s.replicate = m.replicate AND s.model_generation = m.model_generation \
+         WHERE s.origin = 'synthetic' AND m.kind IS NULL",
+    ),
+    (
+        "training rows whose sample_id is not in samples",
+        "SELECT count(*) AS n, min(t.sample_id) AS example FROM training t LEFT JOIN samples s \
+         ON t.sample_id = s.sample_id WHERE s.generation IS NULL",
+    ),
+    (
+        "training rows from another replicate, a later generation than the model, or the held-out split",
+        "SELECT count(*) AS n, min(t.sample_id) AS example FROM training t JOIN samples s ON t.sample_id = s.sample_id \
+         WHERE s.replicate <> t.replicate OR s.generation > t.model_generation OR s.split <> 'train'",
+    ),
+    (
+        "training rows of a model that is not in the models table",
+        "SELECT count(*) AS n, min(t.sample_id) AS example FROM training t LEFT JOIN models m \
+         ON t.replicate = m.replicate AND t.model_generation = m.model_generation WHERE m.kind IS NULL",
+    ),
+    (
+        "training rows listed twice for the same model",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM \
+         (SELECT replicate, model_generation, sample_id, count(*) AS c FROM training \
+          GROUP BY replicate, model_generation, sample_id) AS d WHERE c > 1",
+    ),
+];
+
+fn u64_at(df: &DataFrame, name: &str, row: usize) -> Option<u64> {
+    df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(row)
+}
+
+pub fn lineage(run: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (what, sql) in LINEAGE {
+        let df = query::frame(run, sql)?;
+        let n = u64_at(&df, "n", 0).unwrap_or(0);
+        if n > 0 {
+            let example = u64_at(&df, "example", 0).map(|e| format!(" (e.g. sample_id {e})")).unwrap_or_default();
+            out.push(format!("{n} {what}{example}"));
+        }
+    }
+    Ok(out)
+}
+
+/// What model k of one replicate trained on, by source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Composition {
+    pub replicate: u32,
+    pub model_generation: u32,
+    pub rows: u64,
+    pub distinct: u64,
+    /// Real rows of generation 0 (D_0).
+    pub real_gen0: u64,
+    /// Real rows introduced at the model's own generation (fresh data).
+    pub real_own: u64,
+    /// Synthetic rows of the model's own generation (D_k).
+    pub synthetic_own: u64,
+    /// Synthetic rows of earlier generations.
+    pub synthetic_earlier: u64,
+}
+
+pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
+    let df = query::frame(
+        run,
+        "SELECT t.replicate, t.model_generation, count(*) AS rows, count(DISTINCT t.sample_id) AS distinct_rows, \
+         sum(CASE WHEN s.origin = 'real' AND s.generation = 0 THEN 1 ELSE 0 END) AS real_gen0, \
+         sum(CASE WHEN s.origin = 'real' AND s.generation > 0 AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS real_own, \
+         sum(CASE WHEN s.origin = 'synthetic' AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS synthetic_own, \
+         sum(CASE WHEN s.origin = 'synthetic' AND s.generation < t.model_generation THEN 1 ELSE 0 END) AS synthetic_earlier \
+         FROM training t JOIN samples s ON t.sample_id = s.sample_id \
+         GROUP BY t.replicate, t.model_generation ORDER BY t.replicate, t.model_generation",
+    )?;
+    let get = |name: &str, i: usize| u64_at(&df, name, i).unwrap_or(0);
+    Ok((0..df.height())
+        .map(|i| Composition {
+            replicate: get("replicate", i) as u32,
+            model_generation: get("model_generation", i) as u32,
+            rows: get("rows", i),
+            distinct: get("distinct_rows", i),
+            real_gen0: get("real_gen0", i),
+            real_own: get("real_own", i),
+            synthetic_own: get("synthetic_own", i),
+            synthetic_earlier: get("synthetic_earlier", i),
+        })
+        .collect())
+}
+
+/// (replicate, generation) -> (real training rows, synthetic rows).
+pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u32), (u64, u64)>> {
+    let df = query::frame(
+        run,
+        "SELECT replicate, generation, sum(CASE WHEN origin = 'real' AND split = 'train' THEN 1 ELSE 0 END) AS real_train, \
+         sum(CASE WHEN origin = 'synthetic' THEN 1 ELSE 0 END) AS synthetic FROM samples GROUP BY replicate, generation",
+    )?;
+    let get = |name: &str, i: usize| u64_at(&df, name, i).unwrap_or(0);
+    Ok((0..df.height())
+        .map(|i| ((get("replicate", i) as u32, get("generation", i) as u32), (get("real_train", i), get("synthetic", i))))
+        .collect())
+}
+
+/// (replicate, generation) -> value of one metric.
+pub fn metric_values(run: &Path, metric: &str) -> Result<std::collections::BTreeMap<(u32, u32), f64>> {
+    let df = query::frame(run, &format!("SELECT replicate, generation, value FROM metrics WHERE metric = '{metric}'"))?;
+    let values = df.column("value").and_then(|c| c.f64().cloned()).map_err(table_error("metrics"))?;
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some(((u64_at(&df, "replicate", i)? as u32, u64_at(&df, "generation", i)? as u32), values.get(i)?))
+        })
+        .collect())
+}

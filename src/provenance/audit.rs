@@ -1,0 +1,248 @@
+//! `collapse audit RUN_DIR`: every file against its manifest, the hash
+//! chain from generation 0 to the last, files no manifest names, lineage,
+//! the make-up of every training set against the declared policy, and the
+//! samples' schema. Collects every violation rather than stopping early.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::manifest::{hash_file, Manifest};
+use crate::data::checks::{self, Composition};
+use crate::data::store::{self, RunDir};
+use crate::error::{Error, Result};
+use crate::pipeline::{self, MixPolicy, Pipeline};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub generations: u32,
+    pub manifests: usize,
+    pub files: usize,
+    pub sample_rows: u64,
+    pub models: usize,
+    pub violations: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// The table a run file belongs to and the u32 column that must equal its
+/// generation.
+fn generation_column(rel: &str) -> Option<&'static str> {
+    if rel.starts_with("samples/") || rel.starts_with("metrics/") {
+        Some("generation")
+    } else if rel.starts_with("training/") || rel.starts_with("models/") {
+        Some("model_generation")
+    } else {
+        None
+    }
+}
+
+pub fn audit(root: &Path) -> Result<Report> {
+    let pipeline_path = root.join("pipeline.toml");
+    if !pipeline_path.is_file() {
+        return Err(Error::Input(format!(
+            "{}: not a run directory (no pipeline.toml); pass the folder `collapse run` wrote",
+            root.display()
+        )));
+    }
+    let text = std::fs::read(&pipeline_path).map_err(|e| Error::io(&pipeline_path, e))?;
+    let p = pipeline::parse(&String::from_utf8_lossy(&text), root, &[])
+        .map_err(|problems| Error::Pipeline { file: pipeline_path.clone(), problems })?;
+    let config_blake3 = blake3::hash(&text).to_hex().to_string();
+    let mut report = Report { generations: p.generations, ..Report::default() };
+    let v = &mut report.violations;
+
+    // 1. The hash chain and every file it names.
+    let mut listed: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut recorded: BTreeMap<String, String> = BTreeMap::new();
+    let mut previous: Option<String> = None;
+    for k in 0..=p.generations {
+        let (m, hash) = match Manifest::read(root, k) {
+            Ok(x) => x,
+            Err(e) => {
+                v.push(format!("generation {k}: no readable manifest ({e}); an unfinished run resumes with --resume"));
+                previous = None;
+                continue;
+            }
+        };
+        report.manifests += 1;
+        listed.insert(Manifest::path(k));
+        let mpath = Manifest::path(k).display().to_string();
+        if m.generation != k {
+            v.push(format!("{mpath}: says generation {}, expected {k}", m.generation));
+        }
+        if k > 0 && m.previous_manifest_blake3 != previous {
+            v.push(format!(
+                "{mpath}: chain broken: previous_manifest_blake3 is {:?} but manifest {} hashes to {:?}",
+                m.previous_manifest_blake3,
+                k - 1,
+                previous
+            ));
+        }
+        if m.config_blake3 != config_blake3 {
+            v.push(format!("{mpath}: config_blake3 does not match pipeline.toml (the pipeline was edited after the run)"));
+        }
+        for input in &m.inputs {
+            match recorded.get(&input.path) {
+                Some(h) if *h != input.blake3 => {
+                    v.push(format!("{mpath}: input {} has blake3 {} but its own manifest says {h}", input.path, input.blake3))
+                }
+                Some(_) => {}
+                None if Path::new(&input.path).is_absolute() => match hash_file(Path::new(&input.path)) {
+                    Ok((h, _)) if h == input.blake3 => {}
+                    Ok(_) => v.push(format!("{mpath}: source data {} changed since the run read it", input.path)),
+                    Err(e) => v.push(format!("{mpath}: source data {} cannot be read: {e}", input.path)),
+                },
+                None => v.push(format!("{mpath}: input {} is not an output of any earlier generation", input.path)),
+            }
+        }
+        for out in &m.outputs {
+            let rel = PathBuf::from(&out.path);
+            listed.insert(rel.clone());
+            recorded.insert(out.path.clone(), out.blake3.clone());
+            let file = root.join(&rel);
+            match hash_file(&file) {
+                Err(e) => v.push(format!("{}: generation {k}: missing or unreadable ({e})", out.path)),
+                Ok((h, bytes)) => {
+                    if h != out.blake3 || bytes != out.bytes {
+                        v.push(format!(
+                            "{}: generation {k}: blake3 {}… does not match the manifest's {}… (the file was changed or replaced)",
+                            out.path,
+                            &h[..12],
+                            &out.blake3[..12.min(out.blake3.len())]
+                        ));
+                    }
+                    match checks::file_facts(&file, generation_column(&out.path)) {
+                        Err(e) => v.push(format!("{}: generation {k}: not a readable Parquet file: {e}", out.path)),
+                        Ok(f) => {
+                            if out.rows.is_some_and(|r| r != f.rows) {
+                                v.push(format!("{}: generation {k}: {} rows, the manifest says {:?}", out.path, f.rows, out.rows));
+                            }
+                            if f.range.is_some_and(|(lo, hi)| lo != k || hi != k) {
+                                v.push(format!("{}: holds rows of generations {:?}, expected only {k}", out.path, f.range));
+                            }
+                            if out.path.starts_with("samples/") {
+                                report.sample_rows += f.rows;
+                                for s in checks::samples_schema(&file, p.dim()) {
+                                    v.push(format!("{}: {s}", out.path));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let expected: Vec<PathBuf> = std::iter::once(RunDir::partition("samples", k))
+            .chain((k < p.generations).then(|| RunDir::partition("training", k)))
+            .chain((k < p.generations).then(|| RunDir::partition("models", k)))
+            .chain(std::iter::once(RunDir::metrics_file(k)))
+            .collect();
+        for e in expected {
+            if !m.outputs.iter().any(|o| Path::new(&o.path) == e) {
+                v.push(format!("{mpath}: does not list {}", e.display()));
+            }
+        }
+        previous = Some(hash);
+    }
+    let run_json: Option<serde_json::Value> =
+        std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    match run_json.as_ref().and_then(|j| j["last_manifest_blake3"].as_str().map(str::to_string)) {
+        Some(h) if Some(&h) == previous.as_ref() => {}
+        Some(h) => v.push(format!("run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({previous:?})")),
+        None => v.push("run.json: missing or without last_manifest_blake3 (the run did not finish)".to_string()),
+    }
+
+    // 2. Files no manifest names.
+    let dir_files = store::table_files(root)?;
+    report.files = dir_files.len();
+    for f in &dir_files {
+        if !listed.contains(f) {
+            v.push(format!("{}: no manifest names this file", f.display()));
+        }
+    }
+
+    // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them.
+    match checks::lineage(root) {
+        Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
+        Err(e) => v.push(format!("lineage: the tables cannot be read together: {e}")),
+    }
+    match (checks::compositions(root), checks::generation_sizes(root)) {
+        (Ok(comp), Ok(sizes)) => {
+            report.models = comp.len();
+            v.extend(mixing(&p, &comp, &sizes));
+            if let (Ok(rows), Ok(frac)) =
+                (checks::metric_values(root, "train_rows"), checks::metric_values(root, "train_real_fraction"))
+            {
+                for c in &comp {
+                    let key = (c.replicate, c.model_generation);
+                    let real = (c.real_gen0 + c.real_own) as f64;
+                    if rows.get(&key) != Some(&(c.rows as f64))
+                        || frac.get(&key).is_none_or(|f| (f - real / c.rows as f64).abs() > 1e-12)
+                    {
+                        v.push(format!(
+                            "metrics: train_rows / train_real_fraction of replicate {} model {} disagree with its training rows",
+                            c.replicate, c.model_generation
+                        ));
+                    }
+                }
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => v.push(format!("mixing: the tables cannot be read together: {e}")),
+    }
+    Ok(report)
+}
+
+/// Every model's training set against the declared policy, exactly.
+fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64, u64)>) -> Vec<String> {
+    let mut v = Vec::new();
+    let n = p.data.n.unwrap_or(0) as u64;
+    let by_model: BTreeMap<(u32, u32), &Composition> =
+        comp.iter().map(|c| ((c.replicate, c.model_generation), c)).collect();
+    let real = p.mix.real_rows(n as usize) as u64;
+    let synthetic_take = p.mix.synthetic_rows(n as usize).map(|s| s as u64);
+    for r in 0..p.replicates {
+        let d0 = sizes.get(&(r, 0)).map_or(0, |s| s.0);
+        let mut earlier = 0;
+        for k in 0..p.generations {
+            let Some(c) = by_model.get(&(r, k)) else {
+                v.push(format!("mixing: replicate {r} model {k} has no training rows"));
+                continue;
+            };
+            let dk = sizes.get(&(r, k)).map_or(0, |s| s.1);
+            // (rows, D_0 real, fresh real, D_k synthetic, earlier synthetic); None = any.
+            type Want = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+            let want: Want = match p.mix {
+                _ if k == 0 => (Some(d0), Some(d0), Some(0), Some(0), Some(0)),
+                MixPolicy::Replace => (Some(dk), Some(0), Some(0), Some(dk), Some(0)),
+                MixPolicy::KeepReal { .. } => (Some(n), Some(real), Some(0), synthetic_take, Some(0)),
+                MixPolicy::Accumulate => (Some(d0 + earlier + dk), Some(d0), Some(0), Some(dk), Some(earlier)),
+                MixPolicy::AccumulateSubsample => (Some(n), None, Some(0), None, None),
+                MixPolicy::Augment { .. } => (synthetic_take.map(|s| d0 + s), Some(d0), Some(0), synthetic_take, Some(0)),
+                MixPolicy::Fresh { .. } => (Some(n), Some(0), Some(real), synthetic_take, Some(0)),
+            };
+            let got = [c.rows, c.real_gen0, c.real_own, c.synthetic_own, c.synthetic_earlier];
+            let names = ["rows", "real rows of D_0", "fresh real rows", "synthetic rows of D_k", "synthetic rows of earlier generations"];
+            let wants = [want.0, want.1, want.2, want.3, want.4];
+            for i in 0..5 {
+                if let Some(w) = wants[i] {
+                    if got[i] != w {
+                        v.push(format!(
+                            "mixing: replicate {r} model {k}: policy {} expects {w} {}, the training table has {}",
+                            p.mix.name(),
+                            names[i],
+                            got[i]
+                        ));
+                    }
+                }
+            }
+            if c.distinct != c.rows {
+                v.push(format!("mixing: replicate {r} model {k}: {} training rows are duplicates", c.rows - c.distinct));
+            }
+            earlier += dk;
+        }
+    }
+    v
+}

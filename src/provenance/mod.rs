@@ -1,0 +1,122 @@
+//! Provenance: the manifest hash chain, the audit, the run lock's users,
+//! and OpenLineage export.
+
+pub mod audit;
+pub mod lineage;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::data::store::RunDir;
+use crate::error::Result;
+use crate::rng::{stream_seed, Purpose};
+use manifest::{hash_file, FileEntry, Manifest, FORMAT};
+
+const PURPOSES: [Purpose; 6] =
+    [Purpose::RealData, Purpose::Holdout, Purpose::Sample, Purpose::Mix, Purpose::Fresh, Purpose::Fit];
+
+/// blake3 over every stream seed of generation `k`, replicate-major.
+pub fn stream_seeds_digest(seed: u64, replicates: u32, k: u32) -> String {
+    let mut h = blake3::Hasher::new();
+    for r in 0..replicates {
+        for p in PURPOSES {
+            h.update(&stream_seed(seed, r, k, p).to_le_bytes());
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// The longest prefix of generations 0, 1, ... whose manifests chain to
+/// each other, belong to this configuration, and whose every output file
+/// still has its recorded hash: what a resume may keep.
+pub fn verified_prefix(root: &Path, config_blake3: &str, generations: u32) -> Vec<(Manifest, String)> {
+    let mut out: Vec<(Manifest, String)> = Vec::new();
+    for k in 0..=generations {
+        let Ok((m, hash)) = Manifest::read(root, k) else { break };
+        let previous = out.last().map(|(_, h)| h.clone());
+        let files_ok = m.outputs.iter().all(|e| {
+            hash_file(&root.join(&e.path)).is_ok_and(|(h, bytes)| h == e.blake3 && bytes == e.bytes)
+        });
+        if m.generation != k || m.previous_manifest_blake3 != previous || m.config_blake3 != config_blake3 || !files_ok {
+            break;
+        }
+        out.push((m, hash));
+    }
+    out
+}
+
+/// Seals generations one after another into the hash chain.
+pub struct Sealer {
+    run: String,
+    config_blake3: String,
+    seed: u64,
+    replicates: u32,
+    /// The source data file, an input of generation 0.
+    source: Option<FileEntry>,
+    previous: Option<String>,
+    /// Written files by generation, for later generations' inputs.
+    written: BTreeMap<u32, Vec<FileEntry>>,
+}
+
+impl Sealer {
+    pub fn new(run: &str, config_blake3: String, seed: u64, replicates: u32, source: Option<FileEntry>) -> Self {
+        Sealer {
+            run: run.to_string(),
+            config_blake3,
+            seed,
+            replicates,
+            source,
+            previous: None,
+            written: BTreeMap::new(),
+        }
+    }
+
+    /// Hash of the last sealed manifest.
+    pub fn last(&self) -> Option<&str> {
+        self.previous.as_deref()
+    }
+
+    fn entry(&self, generation: u32, table: &str) -> Option<FileEntry> {
+        self.written.get(&generation)?.iter().find(|e| e.path.starts_with(table)).cloned()
+    }
+
+    /// The manifest of generation `k`: `reads` are the earlier generations
+    /// whose samples its training sets draw from.
+    pub fn manifest(&self, k: u32, outputs: Vec<FileEntry>, reads: &[u32]) -> Manifest {
+        let mut inputs = Vec::new();
+        if k == 0 {
+            inputs.extend(self.source.clone());
+        } else {
+            // D_k was sampled by model k-1.
+            inputs.extend(self.entry(k - 1, "models"));
+            inputs.extend(reads.iter().filter(|&&j| j < k).filter_map(|&j| self.entry(j, "samples")));
+        }
+        Manifest {
+            format: FORMAT,
+            run: self.run.clone(),
+            generation: k,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            config_blake3: self.config_blake3.clone(),
+            seed: self.seed,
+            stream_seeds_blake3: stream_seeds_digest(self.seed, self.replicates, k),
+            previous_manifest_blake3: self.previous.clone(),
+            inputs,
+            outputs,
+        }
+    }
+
+    /// Writes generation `k`'s manifest; returns its hash.
+    pub fn seal(&mut self, dir: &RunDir, k: u32, outputs: Vec<FileEntry>, reads: &[u32]) -> Result<String> {
+        let m = self.manifest(k, outputs, reads);
+        let entry = dir.write_text(&Manifest::path(k), &m.to_bytes())?;
+        self.accept(m, entry.blake3.clone());
+        Ok(entry.blake3)
+    }
+
+    /// Takes an existing, verified manifest into the chain (resume).
+    pub fn accept(&mut self, m: Manifest, hash: String) {
+        self.written.insert(m.generation, m.outputs);
+        self.previous = Some(hash);
+    }
+}
