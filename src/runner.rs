@@ -13,9 +13,9 @@ use crate::data::store::{GenerationFiles, RunDir};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics;
+use crate::pipeline::{self, MixPolicy, Pipeline, Source};
 use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
 use crate::provenance::{self, Sealer};
-use crate::pipeline::{self, MixPolicy, Pipeline, Source};
 use crate::rng::replicate_seed;
 use crate::source::RealSource;
 use crate::values::Block;
@@ -63,8 +63,7 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     let rows = load::read_vectors(path, *format, columns)?;
     let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-    let source =
-        FileEntry { path: abs.display().to_string(), blake3, bytes, rows: Some(rows.len() as u64) };
+    let source = FileEntry { path: abs.display().to_string(), blake3, bytes, rows: Some(rows.len() as u64) };
     let total = rows.len();
     let holdout = p.data.holdout;
     let fresh_per_gen = |n: usize| p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1);
@@ -262,7 +261,9 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             }
         }
         drop(tx);
-        writer.join().map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
+        writer
+            .join()
+            .map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
     })?;
 
     times.finished = Some(unix_now());

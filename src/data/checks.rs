@@ -16,18 +16,24 @@ pub struct FileFacts {
     pub range: Option<(u32, u32)>,
 }
 
+/// One file as written, without columns from its folder names.
+fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+        ..Default::default()
+    };
+    LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, args)
+}
+
 pub fn file_facts(path: &Path, column: Option<&str>) -> std::result::Result<FileFacts, String> {
-    let p = PlRefPath::try_from_path(path).map_err(|e| e.to_string())?;
-    let lf = LazyFrame::scan_parquet(p, ScanArgsParquet::default()).map_err(|e| e.to_string())?;
+    let lf = scan_file(path).map_err(|e| e.to_string())?;
     let mut exprs = vec![len().cast(DataType::UInt64).alias("rows")];
     if let Some(c) = column {
         exprs.push(col(c).min().alias("lo"));
         exprs.push(col(c).max().alias("hi"));
     }
     let df = lf.select(exprs).collect().map_err(|e| e.to_string())?;
-    let get = |name: &str| -> Option<u64> {
-        df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(0)
-    };
+    let get = |name: &str| -> Option<u64> { df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(0) };
     let rows = get("rows").ok_or("no row count")?;
     let range = match (get("lo"), get("hi")) {
         (Some(lo), Some(hi)) => Some((lo as u32, hi as u32)),
@@ -38,9 +44,7 @@ pub fn file_facts(path: &Path, column: Option<&str>) -> std::result::Result<File
 
 /// Problems with one samples file's columns and types.
 pub fn samples_schema(path: &Path, dim: Option<usize>) -> Vec<String> {
-    let schema = PlRefPath::try_from_path(path)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .and_then(|mut lf| lf.collect_schema());
+    let schema = scan_file(path).and_then(|mut lf| lf.collect_schema());
     let schema = match schema {
         Ok(s) => s,
         Err(e) => return vec![format!("cannot read its schema: {e}")],
@@ -48,7 +52,6 @@ pub fn samples_schema(path: &Path, dim: Option<usize>) -> Vec<String> {
     let mut want: Vec<(String, DataType)> = vec![
         ("sample_id".into(), DataType::UInt64),
         ("replicate".into(), DataType::UInt32),
-        ("generation".into(), DataType::UInt32),
         ("origin".into(), DataType::String),
         ("model_generation".into(), DataType::UInt32),
         ("split".into(), DataType::String),
@@ -198,7 +201,9 @@ pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u
     )?;
     let get = |name: &str, i: usize| u64_at(&df, name, i).unwrap_or(0);
     Ok((0..df.height())
-        .map(|i| ((get("replicate", i) as u32, get("generation", i) as u32), (get("real_train", i), get("synthetic", i))))
+        .map(|i| {
+            ((get("replicate", i) as u32, get("generation", i) as u32), (get("real_train", i), get("synthetic", i)))
+        })
         .collect())
 }
 

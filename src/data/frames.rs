@@ -33,12 +33,14 @@ pub struct ModelRow {
     pub params: String,
 }
 
-/// `samples` rows of one generation, every replicate, in block order.
+/// `samples` rows of one generation, every replicate, in block order. The
+/// generation is not a column of the file: the hive partition
+/// `generation=K` carries it, so DuckDB, pyarrow and polars read the folder
+/// as-is without two conflicting `generation` columns.
 fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     let n: usize = blocks.iter().map(|b| b.values.len()).sum();
     let mut sample_id = Vec::with_capacity(n);
     let mut replicate = Vec::with_capacity(n);
-    let mut generation = Vec::with_capacity(n);
     let mut origin = Vec::with_capacity(n);
     let mut model_generation = Vec::with_capacity(n);
     let mut split = Vec::with_capacity(n);
@@ -46,7 +48,6 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
         let len = b.values.len();
         sample_id.extend(b.ids());
         replicate.extend(std::iter::repeat_n(b.replicate, len));
-        generation.extend(std::iter::repeat_n(b.generation, len));
         let o = if b.origin == Origin::Real { "real" } else { "synthetic" };
         origin.extend(std::iter::repeat_n(o, len));
         model_generation.extend(std::iter::repeat_n(b.model_generation, len));
@@ -56,7 +57,6 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     let mut columns = vec![
         Column::new("sample_id".into(), sample_id),
         Column::new("replicate".into(), replicate),
-        Column::new("generation".into(), generation),
         Column::new("origin".into(), origin),
         Column::new("model_generation".into(), model_generation),
         Column::new("split".into(), split),

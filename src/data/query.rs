@@ -14,15 +14,21 @@ pub enum Format {
     Json,
 }
 
-fn scan_glob(run: &Path, pattern: &str) -> Result<LazyFrame> {
+/// Scans `pattern` under `run`; `hive` names the u32 column its folder
+/// names carry (`samples/generation=K/`), read as such.
+fn scan_glob(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame> {
     let path = run.join(pattern);
     let p = PlRefPath::try_from_path(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    // The generation is a column in every file, so hive parsing of the
-    // folder names is off: the file's u32 column is the one true type.
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
-        ..Default::default()
+    let hive_options = match hive {
+        Some(column) => HiveOptions {
+            enabled: Some(true),
+            schema: Some(Arc::new(Schema::from_iter([Field::new(column.into(), DataType::UInt32)]))),
+            try_parse_dates: false,
+            ..Default::default()
+        },
+        None => HiveOptions { enabled: Some(false), ..Default::default() },
     };
+    let args = ScanArgsParquet { hive_options, ..Default::default() };
     LazyFrame::scan_parquet(p, args)
         .map_err(|e| Error::Table { context: path.display().to_string(), message: e.to_string() })
 }
@@ -37,8 +43,16 @@ pub fn context(run: &Path) -> Result<SQLContext> {
         )));
     }
     let ctx = SQLContext::new();
-    ctx.register("samples", scan_glob(run, "samples/*/*.parquet")?);
-    let runs = scan_glob(run, "training/*/*.parquet")?;
+    // Samples in the DESIGN column order, the generation from the folder.
+    let samples = scan_glob(run, "samples/*/*.parquet", Some("generation"))?;
+    let samples = samples.select([
+        col("sample_id"),
+        col("replicate"),
+        col("generation"),
+        all().exclude_cols(["sample_id", "replicate", "generation"]).as_expr(),
+    ]);
+    ctx.register("samples", samples);
+    let runs = scan_glob(run, "training/*/*.parquet", None)?;
     let expanded = runs
         .clone()
         .select([
@@ -55,8 +69,8 @@ pub fn context(run: &Path) -> Result<SQLContext> {
         .explode(by_name(["sample_id"], true, false), ExplodeOptions { empty_as_null: false, keep_nulls: false });
     ctx.register("training", expanded);
     ctx.register("training_runs", runs);
-    ctx.register("models", scan_glob(run, "models/*/*.parquet")?);
-    ctx.register("metrics", scan_glob(run, "metrics/*.parquet")?);
+    ctx.register("models", scan_glob(run, "models/*/*.parquet", None)?);
+    ctx.register("metrics", scan_glob(run, "metrics/*.parquet", None)?);
     Ok(ctx)
 }
 

@@ -28,10 +28,10 @@ impl Report {
     }
 }
 
-/// The table a run file belongs to and the u32 column that must equal its
-/// generation.
+/// The u32 column that must equal a run file's generation (a samples file
+/// has none: its folder name is its generation).
 fn generation_column(rel: &str) -> Option<&'static str> {
-    if rel.starts_with("samples/") || rel.starts_with("metrics/") {
+    if rel.starts_with("metrics/") {
         Some("generation")
     } else if rel.starts_with("training/") || rel.starts_with("models/") {
         Some("model_generation")
@@ -83,13 +83,16 @@ pub fn audit(root: &Path) -> Result<Report> {
             ));
         }
         if m.config_blake3 != config_blake3 {
-            v.push(format!("{mpath}: config_blake3 does not match pipeline.toml (the pipeline was edited after the run)"));
+            v.push(format!(
+                "{mpath}: config_blake3 does not match pipeline.toml (the pipeline was edited after the run)"
+            ));
         }
         for input in &m.inputs {
             match recorded.get(&input.path) {
-                Some(h) if *h != input.blake3 => {
-                    v.push(format!("{mpath}: input {} has blake3 {} but its own manifest says {h}", input.path, input.blake3))
-                }
+                Some(h) if *h != input.blake3 => v.push(format!(
+                    "{mpath}: input {} has blake3 {} but its own manifest says {h}",
+                    input.path, input.blake3
+                )),
                 Some(_) => {}
                 None if Path::new(&input.path).is_absolute() => match hash_file(Path::new(&input.path)) {
                     Ok((h, _)) if h == input.blake3 => {}
@@ -119,10 +122,16 @@ pub fn audit(root: &Path) -> Result<Report> {
                         Err(e) => v.push(format!("{}: generation {k}: not a readable Parquet file: {e}", out.path)),
                         Ok(f) => {
                             if out.rows.is_some_and(|r| r != f.rows) {
-                                v.push(format!("{}: generation {k}: {} rows, the manifest says {:?}", out.path, f.rows, out.rows));
+                                v.push(format!(
+                                    "{}: generation {k}: {} rows, the manifest says {:?}",
+                                    out.path, f.rows, out.rows
+                                ));
                             }
                             if f.range.is_some_and(|(lo, hi)| lo != k || hi != k) {
-                                v.push(format!("{}: holds rows of generations {:?}, expected only {k}", out.path, f.range));
+                                v.push(format!(
+                                    "{}: holds rows of generations {:?}, expected only {k}",
+                                    out.path, f.range
+                                ));
                             }
                             if out.path.starts_with("samples/") {
                                 report.sample_rows += f.rows;
@@ -151,7 +160,9 @@ pub fn audit(root: &Path) -> Result<Report> {
         std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match run_json.as_ref().and_then(|j| j["last_manifest_blake3"].as_str().map(str::to_string)) {
         Some(h) if Some(&h) == previous.as_ref() => {}
-        Some(h) => v.push(format!("run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({previous:?})")),
+        Some(h) => {
+            v.push(format!("run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({previous:?})"))
+        }
         None => v.push("run.json: missing or without last_manifest_blake3 (the run did not finish)".to_string()),
     }
 
@@ -204,6 +215,17 @@ fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64,
     let real = p.mix.real_rows(n as usize) as u64;
     let synthetic_take = p.mix.synthetic_rows(n as usize).map(|s| s as u64);
     for r in 0..p.replicates {
+        // Real rows enter after generation 0 only as fresh data.
+        for k in 1..=p.generations {
+            let fresh = sizes.get(&(r, k)).map_or(0, |s| s.0);
+            let want = if matches!(p.mix, MixPolicy::Fresh { .. }) && k < p.generations { real } else { 0 };
+            if fresh != want {
+                v.push(format!(
+                    "mixing: replicate {r} generation {k} holds {fresh} real rows; policy {} adds {want} there",
+                    p.mix.name()
+                ));
+            }
+        }
         let d0 = sizes.get(&(r, 0)).map_or(0, |s| s.0);
         let mut earlier = 0;
         for k in 0..p.generations {
@@ -220,11 +242,19 @@ fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64,
                 MixPolicy::KeepReal { .. } => (Some(n), Some(real), Some(0), synthetic_take, Some(0)),
                 MixPolicy::Accumulate => (Some(d0 + earlier + dk), Some(d0), Some(0), Some(dk), Some(earlier)),
                 MixPolicy::AccumulateSubsample => (Some(n), None, Some(0), None, None),
-                MixPolicy::Augment { .. } => (synthetic_take.map(|s| d0 + s), Some(d0), Some(0), synthetic_take, Some(0)),
+                MixPolicy::Augment { .. } => {
+                    (synthetic_take.map(|s| d0 + s), Some(d0), Some(0), synthetic_take, Some(0))
+                }
                 MixPolicy::Fresh { .. } => (Some(n), Some(0), Some(real), synthetic_take, Some(0)),
             };
             let got = [c.rows, c.real_gen0, c.real_own, c.synthetic_own, c.synthetic_earlier];
-            let names = ["rows", "real rows of D_0", "fresh real rows", "synthetic rows of D_k", "synthetic rows of earlier generations"];
+            let names = [
+                "rows",
+                "real rows of D_0",
+                "fresh real rows",
+                "synthetic rows of D_k",
+                "synthetic rows of earlier generations",
+            ];
             let wants = [want.0, want.1, want.2, want.3, want.4];
             for i in 0..5 {
                 if let Some(w) = wants[i] {
@@ -239,7 +269,10 @@ fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64,
                 }
             }
             if c.distinct != c.rows {
-                v.push(format!("mixing: replicate {r} model {k}: {} training rows are duplicates", c.rows - c.distinct));
+                v.push(format!(
+                    "mixing: replicate {r} model {k}: {} training rows are duplicates",
+                    c.rows - c.distinct
+                ));
             }
             earlier += dk;
         }

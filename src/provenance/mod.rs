@@ -35,10 +35,12 @@ pub fn verified_prefix(root: &Path, config_blake3: &str, generations: u32) -> Ve
     for k in 0..=generations {
         let Ok((m, hash)) = Manifest::read(root, k) else { break };
         let previous = out.last().map(|(_, h)| h.clone());
-        let files_ok = m.outputs.iter().all(|e| {
-            hash_file(&root.join(&e.path)).is_ok_and(|(h, bytes)| h == e.blake3 && bytes == e.bytes)
-        });
-        if m.generation != k || m.previous_manifest_blake3 != previous || m.config_blake3 != config_blake3 || !files_ok {
+        let files_ok = m
+            .outputs
+            .iter()
+            .all(|e| hash_file(&root.join(&e.path)).is_ok_and(|(h, bytes)| h == e.blake3 && bytes == e.bytes));
+        if m.generation != k || m.previous_manifest_blake3 != previous || m.config_blake3 != config_blake3 || !files_ok
+        {
             break;
         }
         out.push((m, hash));

@@ -4,6 +4,7 @@ mod closed_form;
 mod discrete;
 mod pipelines;
 mod policies;
+mod provenance;
 mod query;
 mod reproducible;
 mod validate;

@@ -146,7 +146,8 @@ fn fresh_rows_from_a_file_are_never_reused() {
     // A 60-row CSV: holdout 5 + N 10 + 3 fresh rows for each of models 1..3
     // = 24 rows per replicate; every real row used once per chain.
     let dir = Scratch::new("fresh-file");
-    let csv: String = std::iter::once("v".to_string()).chain((0..60).map(|i| format!("{i}.5"))).collect::<Vec<_>>().join("\n");
+    let csv: String =
+        std::iter::once("v".to_string()).chain((0..60).map(|i| format!("{i}.5"))).collect::<Vec<_>>().join("\n");
     std::fs::write(dir.path("d.csv"), csv + "\n").unwrap();
     let text = |n: &str| {
         format!(

@@ -1,0 +1,266 @@
+//! Manifests and `collapse audit`: a clean run passes; each kind of
+//! tampering is caught and named, also when the tamperer re-seals the hash
+//! chain (then the lineage and mixing checks catch it).
+
+use polars::prelude::*;
+
+use super::*;
+use collapse::provenance::audit::{audit, Report};
+use collapse::provenance::manifest::{hash_file, Manifest};
+
+const G: u32 = 4;
+
+/// keep-real with N - round(γN) = M, so every row of D_k is in T_k.
+fn audited_run(tag: &str) -> Scratch {
+    let dir = Scratch::new(tag);
+    let text = format!(
+        r#"
+name = "{tag}"
+seed = 12
+generations = {G}
+replicates = 2
+[data]
+source = "gaussian"
+n = 20
+holdout = 5
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+[generate]
+n = 15
+[mix]
+policy = "keep-real"
+real-fraction = 0.25
+"#
+    );
+    run_pipeline(&text, &dir.path("run"));
+    dir
+}
+
+fn read_parquet(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+fn write_parquet(path: &Path, df: &mut DataFrame) {
+    ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(df).unwrap();
+}
+
+/// Re-seals the chain after tampering, as a forger would: every manifest's
+/// outputs and inputs rehashed, each linked to the new previous hash.
+fn reseal(run: &Path) {
+    let mut hashes: std::collections::BTreeMap<String, String> = Default::default();
+    let mut previous = None;
+    for k in 0..=G {
+        let (mut m, _) = Manifest::read(run, k).unwrap();
+        for e in &mut m.outputs {
+            let (h, bytes) = hash_file(&run.join(&e.path)).unwrap();
+            e.blake3 = h.clone();
+            e.bytes = bytes;
+            e.rows = Some(read_parquet(&run.join(&e.path)).height() as u64);
+            hashes.insert(e.path.clone(), h);
+        }
+        for e in &mut m.inputs {
+            if let Some(h) = hashes.get(&e.path) {
+                e.blake3 = h.clone();
+            }
+        }
+        m.previous_manifest_blake3 = previous;
+        let bytes = m.to_bytes();
+        std::fs::write(run.join(Manifest::path(k)), &bytes).unwrap();
+        previous = Some(blake3::hash(&bytes).to_hex().to_string());
+    }
+    let mut j: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    j["last_manifest_blake3"] = serde_json::json!(previous);
+    std::fs::write(run.join("run.json"), serde_json::to_vec_pretty(&j).unwrap()).unwrap();
+}
+
+fn assert_caught(r: &Report, needles: &[&str]) {
+    assert!(!r.ok(), "tampering went unnoticed");
+    for n in needles {
+        assert!(
+            r.violations.iter().any(|v| v.contains(n)),
+            "no violation mentions {n:?}:\n{}",
+            r.violations.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_clean_run_audits_ok_through_the_cli() {
+    let dir = audited_run("clean");
+    let out = bin().args(["audit", dir.path("run").to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ok: 5 manifests chain from generation 0 to 4"), "{text}");
+    // Every manifest links to the hash of the one before; run.json to the last.
+    let mut prev = None;
+    for k in 0..=G {
+        let (m, h) = Manifest::read(&dir.path("run"), k).unwrap();
+        assert_eq!(m.previous_manifest_blake3, prev);
+        assert_eq!(m.outputs.len(), if k < G { 4 } else { 2 });
+        if k > 0 {
+            assert!(m.inputs.iter().any(|e| e.path == format!("models/generation={}/part-0.parquet", k - 1)));
+            assert!(m.inputs.iter().any(|e| e.path == "samples/generation=0/part-0.parquet"), "keep-real reads D_0");
+        }
+        prev = Some(h);
+    }
+}
+
+#[test]
+fn a_flipped_value_is_caught_and_named() {
+    let dir = audited_run("flip");
+    let run = dir.path("run");
+    let file = run.join("samples/generation=2/part-0.parquet");
+    let mut df = read_parquet(&file);
+    let x = df.column("x0").unwrap().f64().unwrap().clone();
+    let flipped: Vec<f64> = x.into_no_null_iter().enumerate().map(|(i, v)| if i == 3 { v + 1.0 } else { v }).collect();
+    df.replace("x0", Column::new("x0".into(), flipped)).unwrap();
+    write_parquet(&file, &mut df);
+    assert_caught(&audit(&run).unwrap(), &["samples/generation=2/part-0.parquet: generation 2: blake3"]);
+    // Through the CLI: exit 1 and the file named on stdout.
+    let out = bin().args(["audit", run.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("samples/generation=2/part-0.parquet"));
+}
+
+#[test]
+fn a_deleted_row_is_caught_with_its_row_count() {
+    let dir = audited_run("delete");
+    let run = dir.path("run");
+    let file = run.join("samples/generation=3/part-0.parquet");
+    let mut df = read_parquet(&file).slice(1, usize::MAX);
+    write_parquet(&file, &mut df);
+    assert_caught(
+        &audit(&run).unwrap(),
+        &["samples/generation=3/part-0.parquet: generation 3: blake3", "29 rows, the manifest says Some(30)"],
+    );
+}
+
+#[test]
+fn swapped_files_are_both_named() {
+    let dir = audited_run("swap");
+    let run = dir.path("run");
+    let (a, b) = (run.join("samples/generation=1/part-0.parquet"), run.join("samples/generation=2/part-0.parquet"));
+    let tmp = run.join("swap.tmp");
+    std::fs::rename(&a, &tmp).unwrap();
+    std::fs::rename(&b, &a).unwrap();
+    std::fs::rename(&tmp, &b).unwrap();
+    let r = audit(&run).unwrap();
+    assert_caught(
+        &r,
+        &[
+            "samples/generation=1/part-0.parquet: generation 1: blake3",
+            "samples/generation=2/part-0.parquet: generation 2: blake3",
+        ],
+    );
+    // Re-sealed, the swap still shows: rows of generation 2 claim model 1.
+    reseal(&run);
+    assert_caught(
+        &audit(&run).unwrap(),
+        &["lineage: 60 synthetic rows whose model_generation is not their generation - 1"],
+    );
+}
+
+#[test]
+fn an_edited_manifest_breaks_the_chain() {
+    let dir = audited_run("manifest");
+    let run = dir.path("run");
+    let path = run.join(Manifest::path(1));
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"seed\": 12", "\"seed\": 13");
+    std::fs::write(&path, text).unwrap();
+    assert_caught(&audit(&run).unwrap(), &["manifests/generation=2.json: chain broken"]);
+}
+
+#[test]
+fn a_synthetic_row_relabelled_real_is_caught_even_when_resealed() {
+    let dir = audited_run("relabel");
+    let run = dir.path("run");
+    let file = run.join("samples/generation=2/part-0.parquet");
+    let mut df = read_parquet(&file);
+    let origin: Vec<&str> = (0..df.height()).map(|i| if i == 0 { "real" } else { "synthetic" }).collect();
+    let model: Vec<Option<u32>> = (0..df.height()).map(|i| if i == 0 { None } else { Some(1) }).collect();
+    df.replace("origin", Column::new("origin".into(), origin)).unwrap();
+    df.replace("model_generation", Column::new("model_generation".into(), model)).unwrap();
+    write_parquet(&file, &mut df);
+    assert_caught(&audit(&run).unwrap(), &["samples/generation=2/part-0.parquet: generation 2: blake3"]);
+    reseal(&run);
+    let r = audit(&run).unwrap();
+    assert!(!r.violations.iter().any(|v| v.contains("blake3")), "resealed: hashes agree again");
+    assert_caught(
+        &r,
+        &[
+            "replicate 0 generation 2 holds 1 real rows; policy keep-real adds 0",
+            "expects 15 synthetic rows of D_k, the training table has 14",
+        ],
+    );
+}
+
+#[test]
+fn a_removed_training_row_is_caught_even_when_resealed() {
+    let dir = audited_run("training");
+    let run = dir.path("run");
+    let file = run.join("training/generation=3/part-0.parquet");
+    let mut df = read_parquet(&file);
+    // Drop the last id of the last run of replicate 1.
+    let counts: Vec<u64> = df.column("sample_count").unwrap().u64().unwrap().into_no_null_iter().collect();
+    let last = counts.len() - 1;
+    let shrunk: Vec<u64> = counts.iter().enumerate().map(|(i, c)| if i == last { c - 1 } else { *c }).collect();
+    df.replace("sample_count", Column::new("sample_count".into(), shrunk)).unwrap();
+    write_parquet(&file, &mut df);
+    reseal(&run);
+    assert_caught(
+        &audit(&run).unwrap(),
+        &["mixing: replicate 1 model 3: policy keep-real expects 20 rows, the training table has 19"],
+    );
+}
+
+#[test]
+fn files_no_manifest_names_are_reported() {
+    let dir = audited_run("stray");
+    let run = dir.path("run");
+    std::fs::create_dir_all(run.join("samples/generation=9")).unwrap();
+    std::fs::copy(run.join("samples/generation=1/part-0.parquet"), run.join("samples/generation=9/part-0.parquet"))
+        .unwrap();
+    std::fs::remove_file(run.join("metrics/generation-0000004.parquet")).unwrap();
+    assert_caught(
+        &audit(&run).unwrap(),
+        &[
+            "samples/generation=9/part-0.parquet: no manifest names this file",
+            "metrics/generation-0000004.parquet: generation 4: missing",
+        ],
+    );
+}
+
+#[test]
+fn lineage_exports_openlineage_events() {
+    let dir = audited_run("lineage");
+    let run = dir.path("run");
+    let out = bin().args(["lineage", run.to_str().unwrap(), "--format", "openlineage"]).output().unwrap();
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 2 * (G as usize + 1), "START and COMPLETE per generation");
+    for (i, e) in events.iter().enumerate() {
+        let k = (i / 2) as u32;
+        assert_eq!(e["eventType"], if i % 2 == 0 { "START" } else { "COMPLETE" });
+        assert!(e["schemaURL"].as_str().unwrap().contains("openlineage.io/spec/2-0-2"));
+        assert!(e["eventTime"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(e["run"]["runId"].as_str().unwrap().len(), 36);
+        assert_eq!(e["job"]["name"], format!("lineage.generation={k}"));
+        assert_eq!(e["run"]["runId"], events[i - i % 2]["run"]["runId"], "START and COMPLETE share a run id");
+        if i % 2 == 1 {
+            let (m, hash) = Manifest::read(&run, k).unwrap();
+            assert_eq!(e["run"]["facets"]["collapse_manifest"]["manifest_blake3"], hash.as_str());
+            let outputs = e["outputs"].as_array().unwrap();
+            assert_eq!(outputs.len(), m.outputs.len());
+            for (o, me) in outputs.iter().zip(&m.outputs) {
+                assert_eq!(o["name"], me.path.as_str());
+                assert_eq!(o["facets"]["collapse_blake3"]["blake3"], me.blake3.as_str());
+                assert_eq!(o["outputFacets"]["outputStatistics"]["rowCount"], me.rows.unwrap());
+            }
+        }
+    }
+    let out = bin().args(["lineage", dir.0.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "not a run directory");
+}
