@@ -193,7 +193,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     // next generation is computed; the bounded channel caps memory at a few
     // generations in flight. Files are independent, so their bytes do not
     // depend on this overlap; manifests are sealed in generation order.
-    let sealer = std::thread::scope(|scope| -> Result<Sealer> {
+    let sealed = std::thread::scope(|scope| -> Result<Sealer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(2);
         let dir = &dir;
         let writer = scope.spawn(move || -> Result<Sealer> {
@@ -264,7 +264,20 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         writer
             .join()
             .map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
-    })?;
+    });
+    let sealer = match sealed {
+        Ok(s) => s,
+        Err(e) => {
+            // Best effort: say why in run.json; the sealed generations stay.
+            let mut failed = run_json(p, "failed", &times, rows_written, None);
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&failed) {
+                v["error"] = serde_json::json!(e.to_string());
+                failed = serde_json::to_vec_pretty(&v).unwrap_or(failed);
+            }
+            let _ = dir.write_text(Path::new("run.json"), &failed);
+            return Err(e);
+        }
+    };
 
     times.finished = Some(unix_now());
     dir.write_text(Path::new("run.json"), &run_json(p, "complete", &times, rows_written, sealer.last()))?;

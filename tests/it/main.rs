@@ -2,6 +2,7 @@
 
 mod closed_form;
 mod discrete;
+mod faults;
 mod pipelines;
 mod policies;
 mod provenance;
