@@ -52,6 +52,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LineageFormat::Openlineage)]
         format: LineageFormat,
     },
+    /// Reads a data file in a child process (see `probe_data`).
+    #[command(hide = true, name = "__probe-data")]
+    ProbeData { format: String, path: PathBuf, columns: Vec<String> },
     /// Run SQL over a run's tables: samples, training, training_runs, models, metrics.
     Query {
         run_dir: PathBuf,
@@ -105,9 +108,52 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Reads a pipeline's data file once in a child process before this one
+/// touches it. Fuzzing showed a damaged Parquet file can make the decoder
+/// ask for an absurd allocation, which aborts the process outright (no
+/// panic to catch); in a child that becomes a clear error naming the file.
+fn probe_data(p: &collapse::pipeline::Pipeline) -> anyhow::Result<()> {
+    use collapse::pipeline::{FileFormat, Source};
+    let Source::File { path, format, columns } = &p.data.source else { return Ok(()) };
+    let fmt = if *format == FileFormat::Csv { "csv" } else { "parquet" };
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("__probe-data")
+        .arg(fmt)
+        .arg(path)
+        .args(columns)
+        .output()?;
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(2) => {
+            let msg = String::from_utf8_lossy(&out.stderr);
+            let msg = msg.trim().trim_start_matches("error: ");
+            Err(collapse::Error::Data {
+                file: path.clone(),
+                message: msg.trim_start_matches(&format!("{}: ", path.display())).to_string(),
+            }
+            .into())
+        }
+        _ => Err(collapse::Error::Data {
+            file: path.clone(),
+            message: format!("the {fmt} reader crashed on this file ({}); it is damaged or not {fmt}", out.status),
+        }
+        .into()),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::ProbeData { format, path, columns } => {
+            let format = if format == "csv" {
+                collapse::pipeline::FileFormat::Csv
+            } else {
+                collapse::pipeline::FileFormat::Parquet
+            };
+            collapse::data::load::read_vectors(&path, format, &columns)?;
+        }
         Command::Validate { pipeline, set } => {
+            let p = collapse::pipeline::load(&pipeline, &set)?;
+            probe_data(&p)?;
             let p = collapse::validate(&pipeline, &set)?;
             if !cli.quiet {
                 println!(
@@ -121,6 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Run { pipeline, out, set, resume } => {
+            let p = collapse::pipeline::load(&pipeline, &set)?;
+            probe_data(&p)?;
             let p = collapse::validate(&pipeline, &set)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&p.name));
             let log_every = if cli.quiet { 0 } else { (p.generations / 10).max(1) };

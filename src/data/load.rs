@@ -26,6 +26,10 @@ fn scan(path: &Path, format: FileFormat) -> Result<LazyFrame> {
 /// Checks that the file opens and that every named column is present and
 /// numeric, without reading the data: what `collapse validate` can afford.
 pub fn check_columns(path: &Path, format: FileFormat, columns: &[String]) -> Result<()> {
+    guarded(path, || check_columns_unguarded(path, format, columns))
+}
+
+fn check_columns_unguarded(path: &Path, format: FileFormat, columns: &[String]) -> Result<()> {
     let mut lf = scan(path, format)?;
     let schema = lf.collect_schema().map_err(|e| Error::Data {
         file: path.to_path_buf(),
@@ -51,10 +55,25 @@ pub fn check_columns(path: &Path, format: FileFormat, columns: &[String]) -> Res
     }
 }
 
+/// Runs a reader, turning a panic inside it (a damaged file can trip one
+/// deep in a decoder) into an error that names the file.
+fn guarded<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(Error::Data {
+            file: path.to_path_buf(),
+            message: "the reader failed on this file; is it damaged or of another format?".into(),
+        })
+    })
+}
+
 /// Reads the named columns as f64 rows (x0, x1, ... in the order named).
 /// Nulls, NaN and infinities are errors: a model cannot be fitted on them,
 /// and silently dropping rows would change D_0.
 pub fn read_vectors(path: &Path, format: FileFormat, columns: &[String]) -> Result<Values> {
+    guarded(path, || read_vectors_unguarded(path, format, columns))
+}
+
+fn read_vectors_unguarded(path: &Path, format: FileFormat, columns: &[String]) -> Result<Values> {
     check_columns(path, format, columns)?;
     let data_err = |message: String| Error::Data { file: path.to_path_buf(), message };
     let df = scan(path, format)?

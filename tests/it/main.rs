@@ -3,6 +3,8 @@
 mod closed_form;
 mod discrete;
 mod faults;
+mod fuzz;
+mod interop;
 mod pipelines;
 mod policies;
 mod provenance;
