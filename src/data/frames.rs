@@ -41,25 +41,18 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     let n: usize = blocks.iter().map(|b| b.values.len()).sum();
     let mut sample_id = Vec::with_capacity(n);
     let mut replicate = Vec::with_capacity(n);
-    let mut origin = Vec::with_capacity(n);
-    let mut model_generation = Vec::with_capacity(n);
-    let mut split = Vec::with_capacity(n);
     for b in blocks {
-        let len = b.values.len();
         sample_id.extend(b.ids());
-        replicate.extend(std::iter::repeat_n(b.replicate, len));
-        let o = if b.origin == Origin::Real { "real" } else { "synthetic" };
-        origin.extend(std::iter::repeat_n(o, len));
-        model_generation.extend(std::iter::repeat_n(b.model_generation, len));
-        let s = if b.split == Split::Train { "train" } else { "test" };
-        split.extend(std::iter::repeat_n(s, len));
+        replicate.extend(std::iter::repeat_n(b.replicate, b.values.len()));
     }
+    let origin = |b: &Block| if b.origin == Origin::Real { "real" } else { "synthetic" };
+    let split = |b: &Block| if b.split == Split::Train { "train" } else { "test" };
     let mut columns = vec![
         Column::new("sample_id".into(), sample_id),
         Column::new("replicate".into(), replicate),
-        Column::new("origin".into(), origin),
-        Column::new("model_generation".into(), model_generation),
-        Column::new("split".into(), split),
+        per_block("origin", blocks, n, |b| AnyValue::String(origin(b))),
+        per_block("model_generation", blocks, n, |b| b.model_generation.map_or(AnyValue::Null, AnyValue::UInt32)),
+        per_block("split", blocks, n, |b| AnyValue::String(split(b))),
     ];
     match blocks.first().map(|b| &b.values) {
         Some(Values::Vectors { d, .. }) => {
@@ -85,6 +78,24 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
         None => {}
     }
     DataFrame::new(n, columns)
+}
+
+/// A column whose value is fixed within each block: one scalar when every
+/// block agrees (the common case: a synthetic generation), which spares
+/// building and hashing n strings.
+fn per_block<'a>(name: &str, blocks: &[&'a Block], n: usize, value: impl Fn(&'a Block) -> AnyValue<'a>) -> Column {
+    let dtype = if name == "model_generation" { DataType::UInt32 } else { DataType::String };
+    let first = blocks.first().map(|b| value(b));
+    if let Some(v) = first.as_ref().filter(|v| blocks.iter().all(|b| value(b) == **v)) {
+        return Column::new_scalar(name.into(), Scalar::new(dtype, v.clone().into_static()), n);
+    }
+    let mut values: Vec<AnyValue> = Vec::with_capacity(n);
+    for b in blocks {
+        values.extend(std::iter::repeat_n(value(b), b.values.len()));
+    }
+    Series::from_any_values_and_dtype(name.into(), &values, &dtype, true)
+        .map(Column::from)
+        .unwrap_or_else(|_| Column::full_null(name.into(), n, &dtype))
 }
 
 /// Membership of every model's training set as runs of consecutive ids:
