@@ -22,6 +22,8 @@ pub struct Chain {
     synthetic: Vec<Block>,
     /// File rows not yet used by this chain (file sources only).
     unused: Vec<usize>,
+    /// Model 0, kept when a metric compares later models with it (gmm_l2).
+    model0: Option<Model>,
 }
 
 /// What one stage of one chain produced.
@@ -33,7 +35,7 @@ pub struct StageOut {
     pub training: Vec<(u64, u64)>,
     pub model: Option<(&'static str, String)>,
     /// Metrics computed outside the table library, in a fixed order.
-    pub metrics: Vec<(&'static str, f64)>,
+    pub metrics: Vec<(String, f64)>,
 }
 
 pub struct Context<'a> {
@@ -76,7 +78,7 @@ impl Chain {
             }
             _ => None,
         };
-        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused }
+        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused, model0: None }
     }
 
     fn new_block(&mut self, generation: u32, origin: Origin, model_generation: Option<u32>, values: Values) -> Block {
@@ -120,7 +122,7 @@ impl Chain {
             if let Values::Vectors { data, .. } = &current.values {
                 let mut s = data.clone();
                 s.sort_by(f64::total_cmp);
-                metrics.push(("w2", empirical_w2(sorted, &s)));
+                metrics.push(("w2".into(), empirical_w2(sorted, &s)));
             }
         }
         if k == p.generations {
@@ -128,31 +130,32 @@ impl Chain {
         }
 
         let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
-        let model = Model::fit(&p.model, &train, ctx.source.symbols());
-        metrics.push(("train_rows", train.len() as f64));
-        metrics.push(("train_real_fraction", real_rows as f64 / train.len() as f64));
+        let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
+        let model = Model::fit(&p.model, &train, ctx.source.symbols(), &mut rng);
+        metrics.push(("train_rows".into(), train.len() as f64));
+        metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
         if !self.holdout.values.is_empty() {
-            metrics.push(("real_nll", model.mean_nll(&self.holdout.values)));
+            metrics.push(("real_nll".into(), model.mean_nll(&self.holdout.values)));
         }
         if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
-            metrics.push(("w2", linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
+            metrics.push(("w2".into(), linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
         }
+        metrics.extend(model.own_metrics(self.model0.as_ref()));
 
         crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
         let next = model.sample(&mut rng, p.generate_n);
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
+        let params = model.params_json();
+        let kind = model.kind();
+        if k == 0 && matches!(model, Model::Gmm(_)) {
+            self.model0 = Some(model);
+        }
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
             self.synthetic.clear();
         }
         self.synthetic.push(next);
-        StageOut {
-            replicate: self.replicate,
-            blocks,
-            training: ranges,
-            model: Some((model.kind(), model.params_json())),
-            metrics,
-        }
+        StageOut { replicate: self.replicate, blocks, training: ranges, model: Some((kind, params)), metrics }
     }
 
     /// T_k: its rows, its sample ids as runs, and how many rows are real.

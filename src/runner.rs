@@ -306,7 +306,7 @@ fn merge_metrics(data_rows: Vec<MetricRow>, outs: &[StageOut], k: u32) -> Vec<Me
         rows.extend(o.metrics.iter().map(|(m, v)| MetricRow {
             replicate: o.replicate,
             generation: k,
-            metric: (*m).to_string(),
+            metric: m.clone(),
             value: *v,
         }));
     }

@@ -1,13 +1,14 @@
 //! Where D_0 comes from: a known distribution to draw from, or the rows of a
 //! data file to draw without replacement.
 
-use crate::model::{Categorical, Gaussian};
+use crate::model::{Categorical, CovarianceType, Gaussian, Gmm};
 use crate::pipeline::{Pipeline, Source};
 use crate::rng::Rng;
 use crate::values::Values;
 
 pub enum RealSource {
     Gaussian(Gaussian),
+    Gmm(Gmm),
     Zipf(Categorical),
     /// Every usable row of the file, in file order.
     File(Values),
@@ -19,6 +20,11 @@ impl RealSource {
         match (&p.data.source, file_rows) {
             (Source::Gaussian { mean, spread }, _) => {
                 RealSource::Gaussian(Gaussian::new(mean.clone(), spread.cov_matrix()))
+            }
+            (Source::Gmm { weights, means, covs }, _) => {
+                let flat_means: Vec<f64> = means.iter().flatten().copied().collect();
+                let flat_covs: Vec<f64> = covs.iter().flatten().flatten().copied().collect();
+                RealSource::Gmm(Gmm::new(weights.clone(), &flat_means, &flat_covs, CovarianceType::Full))
             }
             (Source::Zipf { symbols, exponent }, _) => {
                 let w: Vec<f64> = (1..=*symbols).map(|r| f64::from(r).powf(-exponent)).collect();
@@ -59,6 +65,7 @@ impl RealSource {
     pub fn draw(&self, rng: &mut Rng, n: usize, unused: &mut Vec<usize>) -> Values {
         match self {
             RealSource::Gaussian(g) => Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
+            RealSource::Gmm(g) => Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
             RealSource::Zipf(c) => Values::Tokens(c.sample(rng, n)),
             RealSource::File(rows) => {
                 let picked = rng.choose_sorted(unused.len(), n);

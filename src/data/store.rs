@@ -4,7 +4,7 @@
 //! for one live run.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -176,7 +176,7 @@ impl RunDir {
     fn write_atomic(
         &self,
         rel: &Path,
-        write: impl FnOnce(&mut HashingWriter<File>) -> std::io::Result<()>,
+        write: impl FnOnce(&mut HashingWriter<BufWriter<File>>) -> std::io::Result<()>,
     ) -> Result<FileEntry> {
         let path = self.root.join(rel);
         let dir = path.parent().unwrap_or(&self.root);
@@ -184,9 +184,12 @@ impl RunDir {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp"));
         let result = File::create(&tmp).and_then(|f| {
-            let mut w = HashingWriter::new(f);
+            // Buffered: the Parquet writer emits many small pieces (page
+            // headers, footer fields), one syscall each without a buffer.
+            let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
             write(&mut w)?;
             let (f, hash, bytes) = w.finish();
+            let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             Ok((hash, bytes))
         });

@@ -10,6 +10,7 @@ pub use spec::{DataSpec, FileFormat, MixPolicy, ModelSpec, Pipeline, Source, Spr
 
 use crate::error::Error;
 use crate::linalg;
+use crate::model::{Bandwidth, CovarianceType, GmmSettings};
 use reader::{Problems, Section};
 
 /// Reads, overrides and validates a pipeline file.
@@ -155,10 +156,12 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
                     .to_string(),
             ),
-            ModelSpec::Gaussian { .. } if discrete => problems.borrow_mut().push(
-                "model.kind: gaussian needs vector data; data.source = \"zipf\" gives tokens: use kind = \"categorical\""
-                    .to_string(),
-            ),
+            ModelSpec::Gaussian { .. } | ModelSpec::Gmm(_) | ModelSpec::Kde { .. } if discrete => {
+                problems.borrow_mut().push(format!(
+                    "model.kind: {} needs vector data; data.source = \"zipf\" gives tokens: use kind = \"categorical\"",
+                    m.name()
+                ))
+            }
             _ => {}
         }
     }
@@ -181,7 +184,7 @@ fn default_tail_quantiles() -> Vec<f64> {
 }
 
 fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
-    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, zipf, parquet or csv");
+    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, gmm, zipf, parquet or csv");
     let holdout: u64 = s.opt("holdout").unwrap_or(0);
     let n: Option<u64> = s.opt("n");
     if n == Some(0) {
@@ -194,6 +197,13 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
                 s.problem("n", "missing: real training rows per replicate (a non-negative integer)");
             }
             gaussian_source(&mut s)
+        }
+        Some("gmm") => {
+            s.set_context("for source = \"gmm\"");
+            if n.is_none() {
+                s.problem("n", "missing: real training rows per replicate (a non-negative integer)");
+            }
+            gmm_source(&mut s)
         }
         Some("zipf") => {
             s.set_context("for source = \"zipf\"");
@@ -244,9 +254,11 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
             }
         }
         Some(other) => {
-            s.problem("source", format!("unknown source {other:?}; use gaussian, zipf, parquet or csv"));
+            s.problem("source", format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet or csv"));
             // Keys of the unknown source are not reported as unknown too.
-            for k in ["mean", "std", "cov", "symbols", "exponent", "path", "columns"] {
+            for k in
+                ["mean", "std", "cov", "weights", "means", "stds", "covs", "symbols", "exponent", "path", "columns"]
+            {
                 s.allow(k);
             }
             None
@@ -324,8 +336,173 @@ fn gaussian_source(s: &mut Section) -> Option<Source> {
     Some(Source::Gaussian { mean, spread })
 }
 
+/// A symmetric positive-definite d x d matrix, or the problem with it.
+fn check_cov(cov: &[Vec<f64>], d: usize) -> Result<Vec<f64>, String> {
+    if cov.len() != d || cov.iter().any(|r| r.len() != d) {
+        return Err(format!("must be {d} x {d} to match the mean"));
+    }
+    let flat: Vec<f64> = cov.iter().flatten().copied().collect();
+    let symmetric = (0..d)
+        .all(|i| (0..d).all(|j| (flat[i * d + j] - flat[j * d + i]).abs() <= 1e-12 * (1.0 + flat[i * d + j].abs())));
+    if !symmetric {
+        return Err("must be symmetric".into());
+    }
+    if linalg::cholesky(&flat, d).is_none() {
+        return Err("must be positive definite".into());
+    }
+    Ok(flat)
+}
+
+fn gmm_source(s: &mut Section) -> Option<Source> {
+    let weights: Option<Vec<f64>> = s.req("weights", "the components' weights, summing to 1, e.g. [0.5, 0.5]");
+    let means: Option<Vec<Vec<f64>>> = s.req("means", "one mean vector per component, e.g. [[-2.0, 0.0], [2.0, 0.0]]");
+    let stds: Option<Vec<Vec<f64>>> = s.opt("stds");
+    let covs: Option<Vec<Vec<Vec<f64>>>> = s.opt("covs");
+    let (weights, means) = (weights?, means?);
+    let k = weights.len();
+    let mut ok = true;
+    if k == 0 {
+        s.problem("weights", "name at least one component");
+        return None;
+    }
+    if weights.iter().any(|w| !(*w > 0.0 && w.is_finite())) {
+        s.problem("weights", "every weight must be a finite number > 0");
+        ok = false;
+    } else if (weights.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+        s.problem("weights", format!("must sum to 1, got {}", weights.iter().sum::<f64>()));
+        ok = false;
+    }
+    if means.len() != k {
+        s.problem("means", format!("has {} vectors but weights has {k} entries", means.len()));
+        return None;
+    }
+    let d = means[0].len();
+    if d == 0 || means.iter().any(|m| m.len() != d) {
+        s.problem("means", "every mean must have the same number (>= 1) of entries");
+        return None;
+    }
+    if means.iter().flatten().any(|m| !m.is_finite()) {
+        s.problem("means", "every entry must be finite");
+        ok = false;
+    }
+    let covs = match (stds, covs) {
+        (Some(_), Some(_)) => {
+            s.problem("covs", "give either stds or covs, not both");
+            return None;
+        }
+        (None, None) => {
+            if !s.has("stds") && !s.has("covs") {
+                s.problem(
+                    "stds",
+                    "missing: stds = [[...], ...] (per component, one per dimension) or covs = [[[...]]]",
+                );
+            }
+            return None;
+        }
+        (Some(stds), None) => {
+            if stds.len() != k || stds.iter().any(|r| r.len() != d) {
+                s.problem("stds", format!("must be {k} vectors of {d} entries, one per component"));
+                return None;
+            }
+            if stds.iter().flatten().any(|v| !(*v > 0.0 && v.is_finite())) {
+                s.problem("stds", "every entry must be a finite number > 0");
+                return None;
+            }
+            stds.iter()
+                .map(|sd| (0..d).map(|i| (0..d).map(|j| if i == j { sd[i] * sd[i] } else { 0.0 }).collect()).collect())
+                .collect()
+        }
+        (None, Some(covs)) => {
+            if covs.len() != k {
+                s.problem("covs", format!("has {} matrices but weights has {k} entries", covs.len()));
+                return None;
+            }
+            for (j, c) in covs.iter().enumerate() {
+                if let Err(e) = check_cov(c, d) {
+                    s.problem("covs", format!("component {j}: {e}"));
+                    ok = false;
+                }
+            }
+            covs
+        }
+    };
+    ok.then_some(Source::Gmm { weights, means, covs })
+}
+
+fn gmm_model(s: &mut Section) -> Option<ModelSpec> {
+    let components: Option<u64> = s.req("components", "how many Gaussians the mixture has");
+    let cov: String = s.opt("covariance").unwrap_or_else(|| "full".to_string());
+    let n_init: u64 = s.opt("n-init").unwrap_or(1);
+    let tol: f64 = s.opt("tol").unwrap_or(1e-3);
+    let max_iter: u64 = s.opt("max-iter").unwrap_or(100);
+    let reg_covar: f64 = s.opt("reg-covar").unwrap_or(1e-6);
+    let mut ok = true;
+    let covariance = match cov.as_str() {
+        "full" => CovarianceType::Full,
+        "diag" => CovarianceType::Diag,
+        "spherical" => CovarianceType::Spherical,
+        other => {
+            s.problem("covariance", format!("unknown value {other:?}; use \"full\", \"diag\" or \"spherical\""));
+            ok = false;
+            CovarianceType::Full
+        }
+    };
+    if components.is_some_and(|k| !(1..=1000).contains(&k)) {
+        s.problem("components", "must be in [1, 1000]");
+        ok = false;
+    }
+    if !(1..=1000).contains(&n_init) {
+        s.problem("n-init", format!("must be in [1, 1000], got {n_init}"));
+        ok = false;
+    }
+    if !(1..=1_000_000).contains(&max_iter) {
+        s.problem("max-iter", format!("must be in [1, 1000000], got {max_iter}"));
+        ok = false;
+    }
+    if !(tol >= 0.0 && tol.is_finite()) {
+        s.problem("tol", format!("must be a finite number >= 0, got {tol}"));
+        ok = false;
+    }
+    if !(reg_covar > 0.0 && reg_covar.is_finite()) {
+        s.problem(
+            "reg-covar",
+            format!("must be a finite number > 0 (it keeps a collapsing component's covariance invertible), got {reg_covar}"),
+        );
+        ok = false;
+    }
+    let components = components? as usize;
+    ok.then_some(ModelSpec::Gmm(GmmSettings {
+        components,
+        covariance,
+        n_init: n_init as usize,
+        tol,
+        max_iter: max_iter as usize,
+        reg_covar,
+    }))
+}
+
+fn kde_model(s: &mut Section) -> Option<ModelSpec> {
+    let raw: Option<toml::Value> = s.opt("bandwidth");
+    let bandwidth = match raw {
+        None => Bandwidth::Scott,
+        Some(toml::Value::String(b)) if b == "scott" => Bandwidth::Scott,
+        Some(toml::Value::String(b)) if b == "silverman" => Bandwidth::Silverman,
+        Some(v) => match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+            Some(f) if f > 0.0 && f.is_finite() => Bandwidth::Factor(f),
+            _ => {
+                s.problem(
+                    "bandwidth",
+                    format!("expected \"scott\", \"silverman\" or a number > 0 (the factor on the data's covariance), got {v}"),
+                );
+                return None;
+            }
+        },
+    };
+    Some(ModelSpec::Kde { bandwidth })
+}
+
 fn build_model(mut s: Section) -> Option<ModelSpec> {
-    let kind: Option<String> = s.req("kind", "gaussian or categorical");
+    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm or kde");
     let model = match kind.as_deref() {
         Some("gaussian") => {
             s.set_context("for kind = \"gaussian\"");
@@ -348,19 +525,33 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
             }
             Some(ModelSpec::Categorical { smoothing })
         }
-        Some(other @ ("gmm" | "kde" | "vae" | "ngram" | "transformer")) => {
-            s.problem("kind", format!("{other:?} is not available in this version; use gaussian or categorical"));
+        Some("gmm") => {
+            s.set_context("for kind = \"gmm\"");
+            gmm_model(&mut s)
+        }
+        Some("kde") => {
+            s.set_context("for kind = \"kde\"");
+            kde_model(&mut s)
+        }
+        Some(other @ ("vae" | "ngram" | "transformer")) => {
+            s.problem(
+                "kind",
+                format!("{other:?} is not available in this version; use gaussian, categorical, gmm or kde"),
+            );
             None
         }
         Some(other) => {
-            s.problem("kind", format!("unknown model {other:?}; use gaussian or categorical"));
+            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm or kde"));
             None
         }
         None => None,
     };
     if model.is_none() {
-        s.allow("variance");
-        s.allow("smoothing");
+        for k in
+            ["variance", "smoothing", "components", "covariance", "n-init", "tol", "max-iter", "reg-covar", "bandwidth"]
+        {
+            s.allow(k);
+        }
     }
     s.finish();
     model
@@ -436,6 +627,15 @@ pub fn to_toml(p: &Pipeline) -> String {
                 Spread::Cov(c) => data.insert("cov".into(), Value::Array(c.iter().map(|r| floats(r)).collect())),
             };
         }
+        Source::Gmm { weights, means, covs } => {
+            data.insert("source".into(), Value::String("gmm".into()));
+            data.insert("weights".into(), floats(weights));
+            data.insert("means".into(), Value::Array(means.iter().map(|m| floats(m)).collect()));
+            data.insert(
+                "covs".into(),
+                Value::Array(covs.iter().map(|c| Value::Array(c.iter().map(|r| floats(r)).collect())).collect()),
+            );
+        }
         Source::Zipf { symbols, exponent } => {
             data.insert("source".into(), Value::String("zipf".into()));
             data.insert("symbols".into(), Value::Integer(i64::from(*symbols)));
@@ -462,6 +662,24 @@ pub fn to_toml(p: &Pipeline) -> String {
         ModelSpec::Categorical { smoothing } => {
             model.insert("kind".into(), Value::String("categorical".into()));
             model.insert("smoothing".into(), Value::Float(*smoothing));
+        }
+        ModelSpec::Gmm(g) => {
+            model.insert("kind".into(), Value::String("gmm".into()));
+            model.insert("components".into(), Value::Integer(g.components as i64));
+            model.insert("covariance".into(), Value::String(g.covariance.name().into()));
+            model.insert("n-init".into(), Value::Integer(g.n_init as i64));
+            model.insert("tol".into(), Value::Float(g.tol));
+            model.insert("max-iter".into(), Value::Integer(g.max_iter as i64));
+            model.insert("reg-covar".into(), Value::Float(g.reg_covar));
+        }
+        ModelSpec::Kde { bandwidth } => {
+            model.insert("kind".into(), Value::String("kde".into()));
+            let b = match bandwidth {
+                Bandwidth::Scott => Value::String("scott".into()),
+                Bandwidth::Silverman => Value::String("silverman".into()),
+                Bandwidth::Factor(f) => Value::Float(*f),
+            };
+            model.insert("bandwidth".into(), b);
         }
     }
     root.insert("model".into(), Value::Table(model));

@@ -139,6 +139,14 @@ pub trait FromToml: Sized {
     fn from_toml(v: &Value) -> Result<Self, ()>;
 }
 
+/// Any value, for keys that take more than one type.
+impl FromToml for Value {
+    const WHAT: &'static str = "a value";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        Ok(v.clone())
+    }
+}
+
 impl FromToml for String {
     const WHAT: &'static str = "a string";
     fn from_toml(v: &Value) -> Result<Self, ()> {

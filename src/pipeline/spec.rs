@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::model::{Bandwidth, GmmSettings};
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pipeline {
     pub name: String,
@@ -30,9 +32,25 @@ pub struct DataSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    Gaussian { mean: Vec<f64>, spread: Spread },
-    Zipf { symbols: u32, exponent: f64 },
-    File { path: PathBuf, format: FileFormat, columns: Vec<String> },
+    Gaussian {
+        mean: Vec<f64>,
+        spread: Spread,
+    },
+    /// A Gaussian mixture; `covs` are the components' d x d covariances.
+    Gmm {
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        covs: Vec<Vec<Vec<f64>>>,
+    },
+    Zipf {
+        symbols: u32,
+        exponent: f64,
+    },
+    File {
+        path: PathBuf,
+        format: FileFormat,
+        columns: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +92,19 @@ pub enum Variance {
 pub enum ModelSpec {
     Gaussian { variance: Variance },
     Categorical { smoothing: f64 },
+    Gmm(GmmSettings),
+    Kde { bandwidth: Bandwidth },
+}
+
+impl ModelSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::Gaussian { .. } => "gaussian",
+            ModelSpec::Categorical { .. } => "categorical",
+            ModelSpec::Gmm(_) => "gmm",
+            ModelSpec::Kde { .. } => "kde",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -123,6 +154,7 @@ impl Pipeline {
     pub fn dim(&self) -> Option<usize> {
         match &self.data.source {
             Source::Gaussian { mean, .. } => Some(mean.len()),
+            Source::Gmm { means, .. } => means.first().map(Vec::len),
             Source::File { columns, .. } => Some(columns.len()),
             Source::Zipf { .. } => None,
         }
@@ -133,6 +165,10 @@ impl Pipeline {
         match (&self.model, self.dim()) {
             // A full covariance needs d+1 rows to be non-singular.
             (ModelSpec::Gaussian { .. }, Some(d)) => d + 1,
+            // k-means++ picks each centre among the rows.
+            (ModelSpec::Gmm(s), _) => s.components,
+            // The kernel is the data's covariance, scaled.
+            (ModelSpec::Kde { .. }, _) => 2,
             _ => 1,
         }
     }
@@ -163,9 +199,6 @@ impl Pipeline {
     }
 
     pub fn model_name(&self) -> &'static str {
-        match self.model {
-            ModelSpec::Gaussian { .. } => "gaussian",
-            ModelSpec::Categorical { .. } => "categorical",
-        }
+        self.model.name()
     }
 }

@@ -4,6 +4,7 @@ mod closed_form;
 mod discrete;
 mod faults;
 mod fuzz;
+mod gmm;
 mod interop;
 mod pipelines;
 mod policies;

@@ -214,3 +214,88 @@ fn bad_data_files_name_the_file_and_column() {
         assert!(!out.exists(), "case {i}: a failed run must leave nothing behind");
     }
 }
+
+#[test]
+fn mixture_and_kde_settings_are_checked() {
+    let dir = Scratch::new("val-gmm");
+    let text = r#"
+name = "g"
+generations = 3
+[data]
+source = "gmm"
+n = 50
+weights = [0.5, 0.6]
+means = [[0.0, 0.0], [1.0]]
+stds = [[1.0, 1.0], [1.0, 1.0]]
+[model]
+kind = "gmm"
+components = 0
+covariance = "tied"
+n-init = 0
+tol = -1.0
+max-iter = 0
+reg-covar = 0.0
+bandwith = "scott"
+[generate]
+n = 50
+"#;
+    let p = write(&dir, "g.toml", text);
+    let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    for needle in [
+        "data.weights: must sum to 1, got 1.1",
+        "data.means: every mean must have the same number",
+        "model.components: must be in [1, 1000]",
+        "model.covariance: unknown value \"tied\"; use \"full\", \"diag\" or \"spherical\"",
+        "model.n-init: must be in [1, 1000], got 0",
+        "model.tol: must be a finite number >= 0",
+        "model.max-iter: must be in [1, 1000000], got 0",
+        "model.reg-covar: must be a finite number > 0",
+        "model.bandwith: unknown key for kind = \"gmm\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    let good = r#"
+name = "g"
+generations = 3
+[data]
+source = "gmm"
+n = 50
+weights = [0.5, 0.5]
+means = [[0.0], [4.0]]
+covs = [[[1.0]], [[0.5]]]
+[model]
+kind = "gmm"
+components = 2
+[generate]
+n = 50
+"#;
+    let p = write(&dir, "ok.toml", good);
+    let cases: &[(&[&str], &str)] = &[
+        (&["data.covs=[[[1.0]], [[-0.5]]]"], "data.covs: component 1: must be positive definite"),
+        (&["data.stds=[[1.0], [1.0]]"], "data.covs: give either stds or covs, not both"),
+        (&["generate.n=1", "model.components=2"], "the gmm model needs at least 2"),
+        (&["model.kind=kde", "model.components=2"], "model.components: unknown key for kind = \"kde\""),
+        (
+            &["model.kind=kde", "model.bandwidth=-1"],
+            "model.bandwidth: expected \"scott\", \"silverman\" or a number > 0",
+        ),
+        (&["model.kind=kde", "model.bandwidth=\"wide\""], "model.bandwidth: expected \"scott\""),
+        (&["data.source=zipf", "data.symbols=5"], "model.kind: gmm needs vector data"),
+    ];
+    for (sets, needle) in cases {
+        let mut args = vec!["validate", p.to_str().unwrap()];
+        for s in *sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let (code, _, err) = cli(&dir, &args);
+        assert_eq!(code, 2, "{sets:?}: {err}");
+        assert!(err.contains(needle), "{sets:?}: missing {needle:?} in:\n{err}");
+    }
+    let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        cli(&dir, &["validate", p.to_str().unwrap(), "--set", "model.kind=kde", "--set", "model.components=x"]);
+    assert_eq!(code, 2, "{err}");
+}
