@@ -14,7 +14,9 @@
 
     cargo build --release --examples --bins && python3 benches/peer_sklearn_gmm.py
 
-Needs numpy and scikit-learn. GENERATIONS=N shortens case 2.
+Needs numpy and scikit-learn. CASES=em or CASES=paper runs one case;
+GENERATIONS=N shortens case 2. OUT=DIR puts case 2's run directory under
+DIR (default: the system's temporary folder).
 """
 import json, os, shutil, subprocess, sys, tempfile, time, warnings
 
@@ -70,7 +72,7 @@ def paper_case(generations):
         x = gm.sample(1000)[0]
     loop_s = time.perf_counter() - t
     stds = sorted(np.sqrt(np.trace(c) / 2) for c in gm.covariances_)
-    out = tempfile.mkdtemp(prefix="gmm-run-")
+    out = tempfile.mkdtemp(prefix="gmm-run-", dir=os.environ.get("OUT"))
     shutil.rmtree(out)
     t = time.perf_counter()
     subprocess.run([BIN, "run", os.path.join(ROOT, "pipelines", "paper-gmm-blob.toml"), "--out", out, "--quiet",
@@ -86,5 +88,8 @@ def paper_case(generations):
 
 if __name__ == "__main__":
     print(f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, python {sys.version.split()[0]}, cores {os.cpu_count()}")
-    em_case()
-    paper_case(int(os.environ.get("GENERATIONS", "2000")))
+    cases = os.environ.get("CASES", "em,paper").split(",")
+    if "em" in cases:
+        em_case()
+    if "paper" in cases:
+        paper_case(int(os.environ.get("GENERATIONS", "2000")))

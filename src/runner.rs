@@ -191,10 +191,14 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
 
     // Parquet encoding, fsync and sealing run on a writer thread while the
     // next generation is computed; the bounded channel caps memory at a few
-    // generations in flight. Files are independent, so their bytes do not
+    // million rows in flight. Files are independent, so their bytes do not
     // depend on this overlap; manifests are sealed in generation order.
     let sealed = std::thread::scope(|scope| -> Result<Sealer> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(2);
+        // Up to ~4M rows in flight (2 to 64 generations): enough to ride
+        // out a slow fsync without holding much memory.
+        let per_generation = (p.replicates as usize * (n + p.generate_n)).max(1);
+        let in_flight = ((1usize << 22) / per_generation).clamp(2, 64);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(in_flight);
         let dir = &dir;
         let writer = scope.spawn(move || -> Result<Sealer> {
             for (g, reads) in rx {

@@ -134,19 +134,37 @@ impl RunDir {
     }
 
     /// Writes every table of one generation; returns what was written.
-    pub fn write_generation(&self, mut g: GenerationFiles) -> Result<Vec<FileEntry>> {
-        let mut out = vec![self.write_parquet(&Self::partition("samples", g.k), &mut g.samples.0, g.k)?];
+    pub fn write_generation(&self, g: GenerationFiles) -> Result<Vec<FileEntry>> {
+        let k = g.k;
+        let mut jobs: Vec<(PathBuf, DataFrame)> = vec![(Self::partition("samples", k), g.samples.0)];
         if let Some(runs) = &g.training {
-            let mut df = frames::training_runs(g.k, runs).map_err(table_error("training"))?;
-            out.push(self.write_parquet(&Self::partition("training", g.k), &mut df, g.k)?);
+            jobs.push((
+                Self::partition("training", k),
+                frames::training_runs(k, runs).map_err(table_error("training"))?,
+            ));
         }
         if let Some(models) = &g.models {
-            let mut df = frames::models(models).map_err(table_error("models"))?;
-            out.push(self.write_parquet(&Self::partition("models", g.k), &mut df, g.k)?);
+            jobs.push((Self::partition("models", k), frames::models(models).map_err(table_error("models"))?));
         }
-        let mut df = frames::metrics(&g.metrics).map_err(table_error("metrics"))?;
-        out.push(self.write_parquet(&Self::metrics_file(g.k), &mut df, g.k)?);
-        Ok(out)
+        jobs.push((Self::metrics_file(k), frames::metrics(&g.metrics).map_err(table_error("metrics"))?));
+        // In order, stopping at the first failure.
+        let mut results: Vec<Result<FileEntry>> = Vec::with_capacity(jobs.len());
+        for (rel, df) in jobs.iter_mut() {
+            let r = self.write_parquet(rel, df, k);
+            let failed = r.is_err();
+            results.push(r);
+            if failed {
+                break;
+            }
+        }
+        if results.iter().any(Result::is_err) {
+            // Nothing of a failed generation stays under a final name.
+            for e in results.iter().flatten() {
+                let _ = fs::remove_file(self.root.join(&e.path));
+            }
+        }
+        // The first error in file order, or every entry.
+        results.into_iter().collect()
     }
 
     fn write_parquet(&self, rel: &Path, df: &mut DataFrame, k: u32) -> Result<FileEntry> {

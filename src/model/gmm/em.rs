@@ -70,7 +70,20 @@ fn from_centres(data: &[f64], d: usize, centres: &[f64], s: &GmmSettings) -> Gmm
         r[best.1] = 1.0;
     }
     let (nk, sx) = mass_and_sums(data, d, k, &resp);
-    m_step(data, d, &resp, nk, sx, &vec![0.0; n], s).0
+    // A duplicate centre wins no rows; the rows farthest from every centre
+    // are the worst explained.
+    let worst = || {
+        data.chunks_exact(d)
+            .map(|x| {
+                let near = centres
+                    .chunks_exact(d)
+                    .map(|c| x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min);
+                -near
+            })
+            .collect()
+    };
+    m_step(data, d, &resp, nk, sx, worst, s).0
 }
 
 /// EM from given parameters (scikit-learn's weights_init, means_init and
@@ -80,14 +93,14 @@ pub fn em_from(data: &[f64], d: usize, init: Gmm, s: &GmmSettings) -> Fit {
     let n = data.len() / d;
     let mut gmm = init;
     let mut resp = vec![0.0; n * k];
-    let mut row_ll = vec![0.0; n];
     let mut lower_bound = f64::NEG_INFINITY;
     let (mut iterations, mut converged, mut reseeded) = (0, false, 0);
     for it in 1..=s.max_iter {
         let previous = lower_bound;
-        let (ll, nk, sx) = e_step(&gmm, data, &mut resp, &mut row_ll);
+        let (ll, nk, sx) = e_step(&gmm, data, &mut resp);
         lower_bound = ll / n as f64;
-        let (next, again) = m_step(data, d, &resp, nk, sx, &row_ll, s);
+        let worst = || row_log_likelihoods(&gmm, data);
+        let (next, again) = m_step(data, d, &resp, nk, sx, worst, s);
         gmm = next;
         iterations = it;
         reseeded += again;
@@ -99,29 +112,44 @@ pub fn em_from(data: &[f64], d: usize, init: Gmm, s: &GmmSettings) -> Fit {
     Fit { gmm, iterations, converged, lower_bound, reseeded }
 }
 
-/// Responsibilities and row log-likelihoods into `resp` / `row_ll`; returns
-/// the total log-likelihood, each component's mass and weighted row sums.
-fn e_step(gmm: &Gmm, data: &[f64], resp: &mut [f64], row_ll: &mut [f64]) -> (f64, Vec<f64>, Vec<f64>) {
+/// Responsibilities into `resp`; returns the total log-likelihood, each
+/// component's mass and weighted row sums.
+fn e_step(gmm: &Gmm, data: &[f64], resp: &mut [f64]) -> (f64, Vec<f64>, Vec<f64>) {
     let (d, k) = (gmm.dim(), gmm.components());
     let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = data
         .par_chunks(CHUNK_ROWS * d)
         .zip(resp.par_chunks_mut(CHUNK_ROWS * k))
-        .zip(row_ll.par_chunks_mut(CHUNK_ROWS))
-        .map(|((x, r), ll)| {
+        .map(|(x, r)| {
             let (mut total, mut nk, mut sx) = (0.0, vec![0.0; k], vec![0.0; k * d]);
             let mut y = vec![0.0; d];
-            for ((x, r), ll) in x.chunks_exact(d).zip(r.chunks_exact_mut(k)).zip(ll.iter_mut()) {
-                let lse = gmm.log_joint(x, r, &mut y);
-                *ll = lse;
-                total += lse;
+            // ln of a product of 64 row sums, each in [1, k <= 1000], cannot
+            // overflow (1000^64 = 1e192): one logarithm per 64 rows.
+            let (mut maxes, mut product, mut rows) = (0.0, 1.0, 0);
+            for (x, r) in x.chunks_exact(d).zip(r.chunks_exact_mut(k)) {
+                let (max, sum) = gmm.joint_scaled(x, r, &mut y);
+                if sum == 0.0 {
+                    // No component has a density here: the row counts as
+                    // impossible and belongs to none.
+                    total = f64::NEG_INFINITY;
+                    continue;
+                }
+                maxes += max;
+                product *= sum;
+                rows += 1;
+                if rows == 64 {
+                    total += maxes + product.ln();
+                    (maxes, product, rows) = (0.0, 1.0, 0);
+                }
+                let inv = 1.0 / sum;
                 for (j, rj) in r.iter_mut().enumerate() {
-                    *rj = (*rj - lse).exp();
+                    *rj *= inv;
                     nk[j] += *rj;
                     for (s, xi) in sx[j * d..(j + 1) * d].iter_mut().zip(x) {
                         *s += *rj * xi;
                     }
                 }
             }
+            total += maxes + product.ln();
             (total, nk, sx)
         })
         .collect();
@@ -132,6 +160,13 @@ fn e_step(gmm: &Gmm, data: &[f64], resp: &mut [f64], row_ll: &mut [f64]) -> (f64
         add(&mut out.2, &sx);
     }
     out
+}
+
+/// Each row's log-likelihood under `gmm`, only needed to re-seed.
+fn row_log_likelihoods(gmm: &Gmm, data: &[f64]) -> Vec<f64> {
+    let (d, k) = (gmm.dim(), gmm.components());
+    let (mut out, mut y) = (vec![0.0; k], vec![0.0; d]);
+    data.chunks_exact(d).map(|x| gmm.log_likelihood(x, &mut out, &mut y)).collect()
 }
 
 fn add(acc: &mut [f64], part: &[f64]) {
@@ -173,7 +208,7 @@ fn m_step(
     resp: &[f64],
     raw_nk: Vec<f64>,
     sx: Vec<f64>,
-    row_ll: &[f64],
+    worst_rows: impl FnOnce() -> Vec<f64>,
     s: &GmmSettings,
 ) -> (Gmm, usize) {
     let k = raw_nk.len();
@@ -245,7 +280,7 @@ fn m_step(
     let mut weights = nk.clone();
     let dead: Vec<usize> = (0..k).filter(|&j| raw_nk[j] < DEAD_MASS * n as f64).collect();
     if !dead.is_empty() && dead.len() < k {
-        reseed(data, d, &dead, &mut weights, &mut means, &mut covs, row_ll);
+        reseed(data, d, &dead, &mut weights, &mut means, &mut covs, &worst_rows());
     }
     let total: f64 = weights.iter().sum();
     for w in &mut weights {

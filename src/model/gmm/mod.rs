@@ -106,10 +106,13 @@ impl Gmm {
         &self.components[j].cov
     }
 
-    /// Writes log(w_j N(x; mu_j, Sigma_j)) for every component into `out`
-    /// and returns their log-sum-exp, the row's log-likelihood.
+    /// Writes exp(log(w_j N(x; mu_j, Sigma_j)) - max) for every component
+    /// into `out` and returns (max, sum of out): the row's log-likelihood is
+    /// max + ln(sum), its responsibilities out / sum. The sum lies in
+    /// [1, k] (the largest term is 1), or is 0 when no component has a
+    /// density (max = -inf).
     #[inline]
-    fn log_joint(&self, x: &[f64], out: &mut [f64], y: &mut [f64]) -> f64 {
+    fn joint_scaled(&self, x: &[f64], out: &mut [f64], y: &mut [f64]) -> (f64, f64) {
         let d = self.d;
         let mut max = f64::NEG_INFINITY;
         for (c, o) in self.components.iter().zip(out.iter_mut()) {
@@ -133,10 +136,26 @@ impl Gmm {
             max = max.max(*o);
         }
         if max == f64::NEG_INFINITY {
-            return max;
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return (max, 0.0);
         }
-        let sum: f64 = out.iter().map(|v| (v - max).exp()).sum();
-        max + sum.ln()
+        let mut sum = 0.0;
+        for o in out.iter_mut() {
+            *o = (*o - max).exp();
+            sum += *o;
+        }
+        (max, sum)
+    }
+
+    /// The row's log-likelihood; `out` and `y` are scratch (k and d long).
+    #[inline]
+    fn log_likelihood(&self, x: &[f64], out: &mut [f64], y: &mut [f64]) -> f64 {
+        let (max, sum) = self.joint_scaled(x, out, y);
+        if sum == 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            max + sum.ln()
+        }
     }
 
     /// `n` rows, row-major: a component by its weight, then its Gaussian.
@@ -179,7 +198,7 @@ impl Gmm {
             .par_chunks(em::CHUNK_ROWS * d)
             .map(|chunk| {
                 let (mut lp, mut y) = (vec![0.0; k], vec![0.0; d]);
-                chunk.chunks_exact(d).map(|x| self.log_joint(x, &mut lp, &mut y)).sum()
+                chunk.chunks_exact(d).map(|x| self.log_likelihood(x, &mut lp, &mut y)).sum()
             })
             .collect();
         parts.iter().sum()
