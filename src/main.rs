@@ -99,6 +99,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// Progress on stderr: on a terminal one line redrawn at most every 100 ms
+/// (generation, replicates, rate, ETA); otherwise a plain line every 10%.
+fn progress_reporter(terminal: bool) -> Box<dyn Fn(runner::Progress) + Send + Sync> {
+    let last = std::sync::Mutex::new((-1.0f64, u32::MAX));
+    Box::new(move |p: runner::Progress| {
+        let done = p.generation + 1;
+        let total = p.generations + 1;
+        let frac = f64::from(done) / f64::from(total);
+        let eta = if done > 0 { p.elapsed_s / frac - p.elapsed_s } else { 0.0 };
+        let Ok(mut last) = last.lock() else { return };
+        let finished = done == total;
+        if terminal {
+            if !finished && p.elapsed_s - last.0 < 0.1 {
+                return;
+            }
+            last.0 = p.elapsed_s;
+            eprint!(
+                "\r\x1b[2Kgeneration {}/{} x {} replicates  {:>3.0}%  {:.0} rows/s  {:.1}s elapsed  ETA {:.1}s",
+                p.generation,
+                p.generations,
+                p.replicates,
+                100.0 * frac,
+                p.rows as f64 / p.elapsed_s.max(1e-9),
+                p.elapsed_s,
+                eta
+            );
+            if finished {
+                eprintln!();
+            }
+        } else {
+            let decile = (10.0 * frac).floor() as u32;
+            if decile == last.1 && !finished {
+                return;
+            }
+            last.1 = decile;
+            eprintln!(
+                "generation {}/{} ({:.0}%), {} rows, {:.1}s elapsed, ETA {:.1}s",
+                p.generation,
+                p.generations,
+                100.0 * frac,
+                p.rows,
+                p.elapsed_s,
+                eta
+            );
+        }
+    })
+}
+
 /// Writes command output; a closed pipe (`| head`) ends quietly.
 fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
@@ -181,7 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     out.display()
                 );
             }
-            let options = Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume };
+            let show = !cli.quiet && cli.verbose == 0;
+            let progress = show.then(|| progress_reporter(std::io::stderr().is_terminal()));
+            let options = Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume, progress };
             let s = runner::run(&p, &out, &options)?;
             if !cli.quiet {
                 println!(
@@ -195,7 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let keys = ["var", "cov_trace", "cov_logdet", "support_size", "lost_support", "entropy"];
                 let mut parts = Vec::new();
                 for (m, a, b) in &s.headline {
-                    if keys.contains(&m.as_str()) || m.starts_with("tail_mass") {
+                    if keys.contains(&m.as_str()) || m.starts_with("tail_mass") || m.starts_with("component_std") {
                         parts.push(format!("{m} {a:.4} -> {b:.4}"));
                     }
                 }

@@ -38,6 +38,19 @@ pub struct Options {
     pub log_every: u32,
     /// Continue the run in `out` from its last verified generation.
     pub resume: bool,
+    /// Called after each generation is computed, with its progress.
+    pub progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+}
+
+/// Where a run stands, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// The generation just computed (0 ..= generations).
+    pub generation: u32,
+    pub generations: u32,
+    pub replicates: u32,
+    pub rows: u64,
+    pub elapsed_s: f64,
 }
 
 fn data_error(p: &Pipeline, message: String) -> Error {
@@ -253,6 +266,15 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             if tx.send((files, reads(&p.mix, k))).is_err() {
                 // The writer stopped on an error; it is reported below.
                 break;
+            }
+            if let Some(report) = &options.progress {
+                report(Progress {
+                    generation: k,
+                    generations: p.generations,
+                    replicates: p.replicates,
+                    rows: rows_written,
+                    elapsed_s: clock.elapsed().as_secs_f64(),
+                });
             }
             if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
                 tracing::info!(

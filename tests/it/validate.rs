@@ -299,3 +299,20 @@ n = 50
         cli(&dir, &["validate", p.to_str().unwrap(), "--set", "model.kind=kde", "--set", "model.components=x"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn runs_report_progress_on_stderr_unless_quiet() {
+    let dir = Scratch::new("val-progress");
+    let p = write(&dir, "p.toml", GOOD);
+    let (code, out, err) = cli(&dir, &["run", p.to_str().unwrap(), "--set", "generations=50"]);
+    assert_eq!(code, 0, "{err}");
+    // Not a terminal: a plain line per tenth of the run, then the last.
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("generation ")).collect();
+    assert!(lines.len() >= 10 && lines.len() <= 12, "{err}");
+    assert!(lines.last().unwrap().starts_with("generation 50/50 (100%)"), "{err}");
+    assert!(out.contains("wrote"), "results go to stdout: {out}");
+    let (code, out, err) =
+        cli(&dir, &["run", p.to_str().unwrap(), "--quiet", "--out", dir.path("q").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty() && err.is_empty(), "--quiet prints nothing: {out}{err}");
+}
