@@ -314,20 +314,8 @@ fn gaussian_source(s: &mut Section) -> Option<Source> {
             Spread::Std(std)
         }
         (None, Some(cov)) => {
-            if cov.len() != d || cov.iter().any(|r| r.len() != d) {
-                s.problem("cov", format!("must be {d} x {d} to match mean"));
-                return None;
-            }
-            let flat: Vec<f64> = cov.iter().flatten().copied().collect();
-            let symmetric = (0..d).all(|i| {
-                (0..d).all(|j| (flat[i * d + j] - flat[j * d + i]).abs() <= 1e-12 * (1.0 + flat[i * d + j].abs()))
-            });
-            if !symmetric {
-                s.problem("cov", "must be symmetric");
-                return None;
-            }
-            if linalg::cholesky(&flat, d).is_none() {
-                s.problem("cov", "must be positive definite");
+            if let Err(e) = check_cov(&cov, d) {
+                s.problem("cov", e);
                 return None;
             }
             Spread::Cov(cov)
@@ -337,7 +325,7 @@ fn gaussian_source(s: &mut Section) -> Option<Source> {
 }
 
 /// A symmetric positive-definite d x d matrix, or the problem with it.
-fn check_cov(cov: &[Vec<f64>], d: usize) -> Result<Vec<f64>, String> {
+fn check_cov(cov: &[Vec<f64>], d: usize) -> Result<(), String> {
     if cov.len() != d || cov.iter().any(|r| r.len() != d) {
         return Err(format!("must be {d} x {d} to match the mean"));
     }
@@ -350,7 +338,7 @@ fn check_cov(cov: &[Vec<f64>], d: usize) -> Result<Vec<f64>, String> {
     if linalg::cholesky(&flat, d).is_none() {
         return Err("must be positive definite".into());
     }
-    Ok(flat)
+    Ok(())
 }
 
 fn gmm_source(s: &mut Section) -> Option<Source> {
