@@ -106,6 +106,19 @@ pub fn sqrtm_psd(a: &[f64], d: usize) -> Vec<f64> {
     out
 }
 
+/// Appends mean + root z (root row-major d x d): a draw of N(mean, root
+/// root^T) from standard normals z, the step every Gaussian sampler shares.
+#[inline]
+pub fn push_affine(mean: &[f64], root: &[f64], z: &[f64], out: &mut Vec<f64>) {
+    let d = mean.len();
+    for i in 0..d {
+        let row = &root[i * d..(i + 1) * d];
+        // Accumulated onto the mean, term by term: the order the samplers
+        // have always used, so their draws keep their bits.
+        out.push(row.iter().zip(z).fold(mean[i], |x, (r, z)| x + r * z));
+    }
+}
+
 pub fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
     let mut out = vec![0.0; d * d];
     for i in 0..d {

@@ -92,13 +92,7 @@ impl Gaussian {
             for zi in &mut z {
                 *zi = rng.normal();
             }
-            for i in 0..d {
-                let mut x = self.mean[i];
-                for k in 0..d {
-                    x += self.root[i * d + k] * z[k];
-                }
-                out.push(x);
-            }
+            linalg::push_affine(&self.mean, &self.root, &z, &mut out);
         }
         out
     }

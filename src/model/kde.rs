@@ -67,10 +67,7 @@ impl Kde {
             for zi in &mut z {
                 *zi = rng.normal();
             }
-            for a in 0..d {
-                let noise: f64 = (0..d).map(|b| self.root[a * d + b] * z[b]).sum();
-                out.push(self.rows[i * d + a] + noise);
-            }
+            linalg::push_affine(&self.rows[i * d..(i + 1) * d], &self.root, &z, &mut out);
         }
         out
     }

@@ -19,6 +19,18 @@ fn cli(dir: &Scratch, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `collapse validate P --set ...` must exit 2 with `needle` in stderr.
+fn rejects(dir: &Scratch, p: &Path, sets: &[&str], needle: &str) {
+    let mut args = vec!["validate", p.to_str().unwrap()];
+    for s in sets {
+        args.push("--set");
+        args.push(s);
+    }
+    let (code, _, err) = cli(dir, &args);
+    assert_eq!(code, 2, "{sets:?}: {err}");
+    assert!(err.contains(needle), "{sets:?}: missing {needle:?} in:\n{err}");
+}
+
 const GOOD: &str = r#"
 name = "ok"
 seed = 1
@@ -124,14 +136,8 @@ fn impossible_combinations_are_caught() {
     ];
     let p = write(&dir, "p.toml", GOOD);
     for (what, sets, needle) in cases {
-        let mut args = vec!["validate", p.to_str().unwrap()];
-        for s in *sets {
-            args.push("--set");
-            args.push(s);
-        }
-        let (code, _, err) = cli(&dir, &args);
-        assert_eq!(code, 2, "{what}: {err}");
-        assert!(err.contains(needle), "{what}: missing {needle:?} in:\n{err}");
+        eprintln!("case: {what}");
+        rejects(&dir, &p, sets, needle);
     }
     let (code, out, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -284,14 +290,7 @@ n = 50
         (&["data.source=zipf", "data.symbols=5"], "model.kind: gmm needs vector data"),
     ];
     for (sets, needle) in cases {
-        let mut args = vec!["validate", p.to_str().unwrap()];
-        for s in *sets {
-            args.push("--set");
-            args.push(s);
-        }
-        let (code, _, err) = cli(&dir, &args);
-        assert_eq!(code, 2, "{sets:?}: {err}");
-        assert!(err.contains(needle), "{sets:?}: missing {needle:?} in:\n{err}");
+        rejects(&dir, &p, sets, needle);
     }
     let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

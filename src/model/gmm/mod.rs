@@ -178,13 +178,7 @@ impl Gmm {
             for zi in &mut z {
                 *zi = rng.normal();
             }
-            for i in 0..d {
-                let mut x = c.mean[i];
-                for t in 0..d {
-                    x += c.root[i * d + t] * z[t];
-                }
-                out.push(x);
-            }
+            linalg::push_affine(&c.mean, &c.root, &z, &mut out);
         }
         out
     }
