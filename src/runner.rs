@@ -20,6 +20,9 @@ use crate::rng::replicate_seed;
 use crate::source::RealSource;
 use crate::values::Block;
 
+/// Most generations the writer takes at once.
+const WRITE_BATCH: usize = 16;
+
 /// What a finished run reports back.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -214,11 +217,29 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(in_flight);
         let dir = &dir;
         let writer = scope.spawn(move || -> Result<Sealer> {
-            for (g, reads) in rx {
-                let k = g.k;
-                let outputs = dir.write_generation(g)?;
-                sealer.seal(dir, k, outputs, &reads)?;
-                fault::pause_if(fault::Point::PauseBetween, k);
+            // Whatever has queued up is written as one batch: on a real
+            // disk the per-file syscalls, not the bytes, limit the writer.
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (gens, reads): (Vec<GenerationFiles>, Vec<Vec<u32>>) = batch.into_iter().unzip();
+                let ks: Vec<u32> = gens.iter().map(|g| g.k).collect();
+                let (written, error) = dir.write_generations(gens);
+                let sealed: Vec<_> =
+                    ks.iter().zip(written).zip(reads).map(|((&k, outputs), reads)| (k, outputs, reads)).collect();
+                let done: Vec<u32> = sealed.iter().map(|(k, _, _)| *k).collect();
+                sealer.seal_all(dir, sealed)?;
+                if let Some(e) = error {
+                    return Err(e);
+                }
+                for k in done {
+                    fault::pause_if(fault::Point::PauseBetween, k);
+                }
             }
             Ok(sealer)
         });

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod frames;
 pub mod load;
+mod pool;
 pub mod query;
 pub mod store;
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::frames::{self, MetricRow, ModelRow, SamplesTable};
+use super::pool::Pool;
 use super::table_error;
 use crate::error::{Error, Result};
 use crate::fault::{self, Point};
@@ -21,6 +22,27 @@ pub const TABLE_DIRS: [&str; 5] = ["samples", "training", "models", "metrics", "
 
 pub struct RunDir {
     root: PathBuf,
+    /// Threads for `write_all`'s fsyncs, started on first use and kept:
+    /// spawning them per generation cost more than the syncs on tmpfs.
+    syncers: std::sync::OnceLock<Pool<File, std::io::Result<()>>>,
+}
+
+/// Concurrent fsyncs: they wait on the disk, not the CPU.
+const SYNC_THREADS: usize = 8;
+
+/// A written, hashed, not yet synced file under its temporary name.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    entry: FileEntry,
+    file: Option<File>,
+}
+
+/// One file to write: a table (with its generation, for fault injection)
+/// or raw bytes.
+enum Job {
+    Parquet(PathBuf, DataFrame, u32),
+    Text(PathBuf, Vec<u8>),
 }
 
 /// One generation's tables, handed to the writer as a whole.
@@ -92,7 +114,7 @@ impl RunDir {
     /// one rather than overwrite it.
     pub fn create(root: &Path) -> Result<RunDir> {
         Self::lock(root)?;
-        let dir = RunDir { root: root.to_path_buf() };
+        let dir = RunDir { root: root.to_path_buf(), syncers: std::sync::OnceLock::new() };
         if root.join("pipeline.toml").exists() || TABLE_DIRS.iter().any(|d| root.join(d).exists()) {
             return Err(Error::Input(format!(
                 "{}: already holds a run; pass --resume to continue it, --out DIR to write elsewhere, or remove it first",
@@ -117,7 +139,7 @@ impl RunDir {
         for sub in TABLE_DIRS {
             fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
         }
-        Ok(RunDir { root: root.to_path_buf() })
+        Ok(RunDir { root: root.to_path_buf(), syncers: std::sync::OnceLock::new() })
     }
 
     pub fn root(&self) -> &Path {
@@ -133,94 +155,115 @@ impl RunDir {
         PathBuf::from("metrics").join(format!("generation-{generation:07}.parquet"))
     }
 
-    /// Writes every table of one generation; returns what was written.
-    pub fn write_generation(&self, g: GenerationFiles) -> Result<Vec<FileEntry>> {
-        let k = g.k;
-        let mut jobs: Vec<(PathBuf, DataFrame)> = vec![(Self::partition("samples", k), g.samples.0)];
-        if let Some(runs) = &g.training {
-            jobs.push((
-                Self::partition("training", k),
-                frames::training_runs(k, runs).map_err(table_error("training"))?,
-            ));
+    /// Writes every table of several generations at once; returns, in
+    /// order, what each generation wrote. Every file lands synced under its
+    /// final name or not at all (`write_all`). A generation with a failed file keeps none of its files, nor do
+    /// the generations after it; the earlier ones are returned for sealing,
+    /// followed by the first error.
+    pub fn write_generations(&self, gens: Vec<GenerationFiles>) -> (Vec<Vec<FileEntry>>, Option<Error>) {
+        let mut jobs: Vec<(usize, Job)> = Vec::new();
+        let mut early: Vec<Option<Error>> = Vec::new();
+        for (i, g) in gens.into_iter().enumerate() {
+            match Self::jobs(g) {
+                Ok(js) => jobs.extend(js.into_iter().map(|j| (i, j))),
+                Err(e) => {
+                    early.push(Some(e));
+                    break;
+                }
+            }
+            early.push(None);
         }
-        if let Some(models) = &g.models {
-            jobs.push((Self::partition("models", k), frames::models(models).map_err(table_error("models"))?));
-        }
-        jobs.push((Self::metrics_file(k), frames::metrics(&g.metrics).map_err(table_error("metrics"))?));
-        // In order, stopping at the first failure.
-        let mut results: Vec<Result<FileEntry>> = Vec::with_capacity(jobs.len());
-        for (rel, df) in jobs.iter_mut() {
-            let r = self.write_parquet(rel, df, k);
-            let failed = r.is_err();
-            results.push(r);
-            if failed {
-                break;
+        let owners: Vec<usize> = jobs.iter().map(|(i, _)| *i).collect();
+        let results = self.write_all(jobs.into_iter().map(|(_, j)| j).collect());
+        let mut per_gen: Vec<Result<Vec<FileEntry>>> = early
+            .into_iter()
+            .map(|e| match e {
+                Some(e) => Err(e),
+                None => Ok(Vec::new()),
+            })
+            .collect();
+        for (owner, r) in owners.into_iter().zip(results) {
+            match (&mut per_gen[owner], r) {
+                (Ok(entries), Ok(e)) => entries.push(e),
+                (slot @ Ok(_), Err(e)) => {
+                    // Keep the entries written so far out of the way below.
+                    if let Ok(done) = std::mem::replace(slot, Err(e)) {
+                        self.remove_entries(&done);
+                    }
+                }
+                (Err(_), Ok(e)) => self.remove_entries(&[e]),
+                (Err(_), Err(_)) => {}
             }
         }
-        if results.iter().any(Result::is_err) {
-            // Nothing of a failed generation stays under a final name.
-            for e in results.iter().flatten() {
-                let _ = fs::remove_file(self.root.join(&e.path));
+        let mut kept = Vec::new();
+        let mut error = None;
+        for r in per_gen {
+            match (r, &error) {
+                (Ok(entries), None) => kept.push(entries),
+                (Ok(entries), Some(_)) => self.remove_entries(&entries),
+                (Err(e), None) => error = Some(e),
+                (Err(_), Some(_)) => {}
             }
         }
-        // The first error in file order, or every entry.
-        results.into_iter().collect()
+        (kept, error)
     }
 
-    fn write_parquet(&self, rel: &Path, df: &mut DataFrame, k: u32) -> Result<FileEntry> {
-        let rows = df.height() as u64;
-        let samples = rel.starts_with("samples");
-        let mut entry = self.write_atomic(rel, |f| {
-            if samples && fault::is(Point::NoSpace, k) {
-                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"));
-            }
-            parquet_writer(f, rows as usize)
-                .finish(df)
-                .map(|_| ())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            if samples {
-                fault::pause_if(Point::PauseWrite, k);
-            }
-            Ok(())
-        })?;
-        entry.rows = Some(rows);
-        Ok(entry)
+    fn remove_entries(&self, entries: &[FileEntry]) {
+        for e in entries {
+            let _ = fs::remove_file(self.root.join(&e.path));
+        }
+    }
+
+    /// One generation's files, in the order its manifest lists them.
+    fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
+        let k = g.k;
+        let mut jobs = vec![Job::Parquet(Self::partition("samples", k), g.samples.0, k)];
+        if let Some(runs) = &g.training {
+            let df = frames::training_runs(k, runs).map_err(table_error("training"))?;
+            jobs.push(Job::Parquet(Self::partition("training", k), df, k));
+        }
+        if let Some(models) = &g.models {
+            let df = frames::models(models).map_err(table_error("models"))?;
+            jobs.push(Job::Parquet(Self::partition("models", k), df, k));
+        }
+        let df = frames::metrics(&g.metrics).map_err(table_error("metrics"))?;
+        jobs.push(Job::Parquet(Self::metrics_file(k), df, k));
+        Ok(jobs)
+    }
+
+    /// Writes raw files (see `write_all`); results in the given order.
+    pub fn write_texts(&self, files: Vec<(PathBuf, Vec<u8>)>) -> Vec<Result<FileEntry>> {
+        self.write_all(files.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)).collect())
+    }
+
+    /// Writes independent files; results in job order. Bytes are encoded
+    /// and written here, one file after another; the fsyncs, which on a
+    /// real disk cost more than the bytes, run at once on the sync threads
+    /// (concurrent fsyncs share journal commits); then each file is renamed.
+    fn write_all(&self, jobs: Vec<Job>) -> Vec<Result<FileEntry>> {
+        let mut staged: Vec<Result<Staged>> = jobs.into_iter().map(|j| stage_job(&self.root, j)).collect();
+        let files: Vec<File> = staged.iter_mut().filter_map(|s| s.as_mut().ok().and_then(|s| s.file.take())).collect();
+        let pool = self.syncers.get_or_init(|| Pool::new(SYNC_THREADS, "collapse-sync", |f: File| f.sync_all()));
+        let mut synced = pool.map(files).into_iter();
+        staged
+            .into_iter()
+            .map(|s| {
+                let s = s?;
+                let r = synced.next().flatten().unwrap_or_else(|| Err(std::io::Error::other("a sync thread panicked")));
+                match r.and_then(|()| fs::rename(&s.tmp, &s.path)) {
+                    Ok(()) => Ok(s.entry),
+                    Err(e) => {
+                        let _ = fs::remove_file(&s.tmp);
+                        Err(Error::io(&s.path, e))
+                    }
+                }
+            })
+            .collect()
     }
 
     pub fn write_text(&self, rel: &Path, text: &[u8]) -> Result<FileEntry> {
-        self.write_atomic(rel, |f| f.write_all(text))
-    }
-
-    fn write_atomic(
-        &self,
-        rel: &Path,
-        write: impl FnOnce(&mut HashingWriter<BufWriter<File>>) -> std::io::Result<()>,
-    ) -> Result<FileEntry> {
-        let path = self.root.join(rel);
-        let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let result = File::create(&tmp).and_then(|f| {
-            // Buffered: the Parquet writer emits many small pieces (page
-            // headers, footer fields), one syscall each without a buffer.
-            let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
-            write(&mut w)?;
-            let (f, hash, bytes) = w.finish();
-            let f = f.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
-            Ok((hash, bytes))
-        });
-        match result {
-            Ok((blake3, bytes)) => {
-                fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-                Ok(FileEntry { path: rel.to_string_lossy().into_owned(), blake3, bytes, rows: None })
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(Error::io(&path, e))
-            }
-        }
+        let mut one = self.write_texts(vec![(rel.to_path_buf(), text.to_vec())]);
+        one.pop().unwrap_or_else(|| Err(Error::io(rel, std::io::Error::other("nothing written"))))
     }
 
     /// Every file under the table folders, relative to the root, sorted.
@@ -240,6 +283,66 @@ impl RunDir {
             }
         }
         Ok(removed)
+    }
+}
+
+fn stage_job(root: &Path, job: Job) -> Result<Staged> {
+    match job {
+        Job::Parquet(rel, mut df, k) => stage_parquet(root, &rel, &mut df, k),
+        Job::Text(rel, bytes) => stage(root, &rel, |f| f.write_all(&bytes)),
+    }
+}
+
+fn stage_parquet(root: &Path, rel: &Path, df: &mut DataFrame, k: u32) -> Result<Staged> {
+    let rows = df.height() as u64;
+    let samples = rel.starts_with("samples");
+    let mut staged = stage(root, rel, |f| {
+        if samples && fault::is(Point::NoSpace, k) {
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"));
+        }
+        parquet_writer(f, rows as usize).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))?;
+        if samples {
+            fault::pause_if(Point::PauseWrite, k);
+        }
+        Ok(())
+    })?;
+    staged.entry.rows = Some(rows);
+    Ok(staged)
+}
+
+/// Writes `rel` under a temporary name in its folder and hashes it; the
+/// caller syncs and renames.
+fn stage(
+    root: &Path,
+    rel: &Path,
+    write: impl FnOnce(&mut HashingWriter<BufWriter<File>>) -> std::io::Result<()>,
+) -> Result<Staged> {
+    let path = root.join(rel);
+    let dir = path.parent().unwrap_or(root);
+    // A stat is far cheaper than a failing mkdir on ext4.
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = File::create(&tmp).and_then(|f| {
+        // Buffered: the Parquet writer emits many small pieces (page
+        // headers, footer fields), one syscall each without a buffer.
+        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        write(&mut w)?;
+        let (f, hash, bytes) = w.finish();
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        Ok((f, hash, bytes))
+    });
+    match result {
+        Ok((file, blake3, bytes)) => {
+            let entry = FileEntry { path: rel.to_string_lossy().into_owned(), blake3, bytes, rows: None };
+            Ok(Staged { tmp, path, entry, file: Some(file) })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(Error::io(&path, e))
+        }
     }
 }
 
@@ -268,5 +371,50 @@ pub fn table_files(root: &Path) -> Result<Vec<PathBuf>> {
 impl Drop for RunDir {
     fn drop(&mut self) {
         let _ = fs::remove_file(self.root.join(LOCK));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::{Block, Origin, Split, Values};
+
+    fn generation(k: u32) -> GenerationFiles {
+        let block = Block {
+            first_id: 10 * k as u64,
+            replicate: 0,
+            generation: k,
+            origin: Origin::Real,
+            model_generation: None,
+            split: Split::Train,
+            values: Values::Vectors { d: 1, data: vec![1.0, 2.0, 3.0] },
+        };
+        let metrics = vec![MetricRow { replicate: 0, generation: k, metric: "mean".into(), value: 2.0 }];
+        GenerationFiles { k, samples: SamplesTable::new(&[&block]).unwrap(), training: None, models: None, metrics }
+    }
+
+    #[test]
+    fn a_failed_generation_in_a_batch_leaves_it_and_later_ones_unwritten() {
+        let root = std::env::temp_dir().join(format!("collapse-store-batch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let dir = RunDir::create(&root).unwrap();
+        // A file where generation 1's folder must go: its samples cannot be written.
+        fs::create_dir_all(root.join("samples")).unwrap();
+        fs::write(root.join("samples/generation=1"), b"in the way").unwrap();
+        let (kept, error) = dir.write_generations(vec![generation(0), generation(1), generation(2)]);
+        assert_eq!(kept.len(), 1, "only generation 0 comes back for sealing");
+        assert_eq!(kept[0].len(), 2, "samples and metrics of generation 0");
+        let error = error.expect("generation 1 fails").to_string();
+        assert!(error.contains("samples/generation=1"), "{error}");
+        let left = dir.table_files().unwrap();
+        let expected: Vec<PathBuf> = kept[0].iter().map(|e| PathBuf::from(&e.path)).collect();
+        let mut left_tables: Vec<PathBuf> =
+            left.into_iter().filter(|p| !p.starts_with("samples/generation=1")).collect();
+        left_tables.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(left_tables, expected, "generation 2 was written in the same batch and removed");
+        drop(dir);
+        let _ = fs::remove_dir_all(&root);
     }
 }

@@ -147,6 +147,12 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_generations() {
     let r = collapse::provenance::audit::audit(&out).unwrap();
     assert!(r.violations.iter().any(|v| v.contains("generation 3: no readable manifest")), "{:?}", r.violations);
     assert!(!r.violations.iter().any(|v| v.contains("does not match the manifest")), "{:?}", r.violations);
+    // The writer takes queued generations as one batch: those after the
+    // failed one, written or not, must not stay behind either.
+    assert!(!r.violations.iter().any(|v| v.contains("no manifest names this file")), "{:?}", r.violations);
+    for k in 3..8 {
+        assert!(!out.join(format!("samples/generation={k}/part-0.parquet")).exists(), "generation {k} left behind");
+    }
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "failed");
     assert!(meta["error"].as_str().unwrap().contains("No space left"));
