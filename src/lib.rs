@@ -11,9 +11,11 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod provenance;
+pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod source;
+pub mod special;
 pub mod values;
 
 pub use error::{Error, Result};

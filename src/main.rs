@@ -52,6 +52,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LineageFormat::Openlineage)]
         format: LineageFormat,
     },
+    /// Plot a run: metrics by generation, theory beside Gaussian runs, the
+    /// distributions, the training mix and the audit, as SVG files under
+    /// RUN_DIR/report/ and one self-contained HTML page.
+    Report {
+        run_dir: PathBuf,
+        /// Write the HTML page here instead of RUN_DIR/report/index.html.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Plot the same metrics from several runs on shared charts and print
+    /// where each started and ended.
+    Compare {
+        #[arg(required = true, num_args = 2.., value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// Only this metric (repeatable); default: every metric all runs have.
+        #[arg(long = "metric", value_name = "NAME")]
+        metrics: Vec<String>,
+        /// Folder for index.html and the SVG files.
+        #[arg(long, value_name = "DIR", default_value = "compare")]
+        out: PathBuf,
+    },
     /// Reads a data file in a child process (see `probe_data`).
     #[command(hide = true, name = "__probe-data")]
     ProbeData { format: String, path: PathBuf, columns: Vec<String> },
@@ -285,6 +306,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 OutFormat::Json => Format::Json,
             };
             emit(&query::run(&run_dir, &sql, format)?)?;
+        }
+        Command::Report { run_dir, out } => {
+            let w = collapse::report::report(&run_dir, out.as_deref())?;
+            if !cli.quiet {
+                emit(&format!("{}: report with {} figures (SVG beside it)\n", w.html.display(), w.figures.len()))?;
+            }
+        }
+        Command::Compare { runs, metrics, out } => {
+            let c = collapse::report::compare::compare(&runs, &metrics, &out)?;
+            emit(&collapse::report::compare::render(&c.rows))?;
+            if !cli.quiet {
+                emit(&format!("{}: {} charts\n", c.written.html.display(), c.written.figures.len()))?;
+            }
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod frames;
 pub mod load;
 mod pool;
 pub mod query;
+pub mod report;
 pub mod store;
 
 use crate::error::Error;

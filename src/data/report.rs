@@ -1,0 +1,100 @@
+//! What `collapse report` and `collapse compare` read from a run, as plain
+//! Rust values (Polars stays inside `data`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::query;
+use super::table_error;
+use crate::error::Result;
+
+/// One metrics row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricPoint {
+    pub replicate: u32,
+    pub generation: u32,
+    pub value: f64,
+}
+
+/// Every metric of a run, by name, each sorted by (generation, replicate).
+pub fn metrics(run: &Path) -> Result<BTreeMap<String, Vec<MetricPoint>>> {
+    let df = query::frame(
+        run,
+        "SELECT metric, replicate, generation, value FROM metrics ORDER BY metric, generation, replicate",
+    )?;
+    let name = df.column("metric").and_then(|c| c.str().cloned()).map_err(table_error("metrics"))?;
+    let rep = u32_column(&df, "replicate")?;
+    let gen = u32_column(&df, "generation")?;
+    let value = df.column("value").and_then(|c| c.f64().cloned()).map_err(table_error("metrics"))?;
+    let mut out: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+    for i in 0..df.height() {
+        if let (Some(m), Some(r), Some(g), Some(v)) = (name.get(i), rep[i], gen[i], value.get(i)) {
+            out.entry(m.to_string()).or_default().push(MetricPoint { replicate: r, generation: g, value: v });
+        }
+    }
+    Ok(out)
+}
+
+/// The value columns (`x0`, `x1`, ...) of one replicate's training rows at
+/// generation `k`, column by column; empty for token runs.
+pub fn sample_columns(run: &Path, k: u32, replicate: u32) -> Result<Vec<Vec<f64>>> {
+    let df = query::frame(
+        run,
+        &format!(
+            "SELECT * FROM samples WHERE generation = {k} AND replicate = {replicate} AND split = 'train' \
+             ORDER BY sample_id"
+        ),
+    )?;
+    let mut out = Vec::new();
+    for j in 0.. {
+        let Ok(c) = df.column(&format!("x{j}")) else { break };
+        let c = c.f64().map_err(table_error("samples"))?;
+        out.push(c.into_no_null_iter().collect());
+    }
+    Ok(out)
+}
+
+/// Symbol -> count of one replicate's training rows at generation `k`.
+pub fn token_counts(run: &Path, k: u32, replicate: u32) -> Result<BTreeMap<u32, u64>> {
+    let df = query::frame(
+        run,
+        &format!(
+            "SELECT token, count(*) AS n FROM samples WHERE generation = {k} AND replicate = {replicate} \
+             AND split = 'train' GROUP BY token"
+        ),
+    )?;
+    let token = u32_column(&df, "token")?;
+    let n = u32_column(&df, "n")?;
+    Ok(token.into_iter().zip(n).filter_map(|(t, n)| Some((t?, n? as u64))).collect())
+}
+
+/// Whether the run's samples carry tokens (a discrete run).
+pub fn has_tokens(run: &Path) -> Result<bool> {
+    let df = query::frame(run, "SELECT * FROM samples LIMIT 0")?;
+    Ok(df.column("token").is_ok())
+}
+
+/// (kind, params JSON) of one replicate's model `k`.
+pub fn model_params(run: &Path, k: u32, replicate: u32) -> Result<Option<(String, String)>> {
+    let df = query::frame(
+        run,
+        &format!("SELECT kind, params FROM models WHERE model_generation = {k} AND replicate = {replicate}"),
+    )?;
+    // `get` panics past the end: no row is no model (the last generation).
+    if df.height() == 0 {
+        return Ok(None);
+    }
+    let kind = df.column("kind").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
+    let params = df.column("params").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
+    Ok(match (kind.get(0), params.get(0)) {
+        (Some(k), Some(p)) => Some((k.to_string(), p.to_string())),
+        _ => None,
+    })
+}
+
+fn u32_column(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
+    let c = df.column(name).and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("report"))?;
+    Ok(c.u32().map_err(table_error("report"))?.iter().collect())
+}

@@ -1,0 +1,175 @@
+//! `collapse compare RUN... [--metric M]... [--out DIR]`: the same metric
+//! from several runs on one chart (say replace vs accumulate vs keep-real),
+//! and a table of where each run started and ended.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::chart::{self, color, LineChart};
+use super::html::{Block, Figure};
+use super::summary::{mean_and_band, summarize, wants_log};
+use super::{file_id, metric_rank, Written};
+use crate::data::report::{self as data, MetricPoint};
+use crate::error::{Error, Result};
+
+/// One row of the printed table.
+pub struct Row {
+    pub metric: String,
+    pub run: String,
+    pub first_generation: u32,
+    pub first: f64,
+    pub last_generation: u32,
+    pub last: f64,
+}
+
+pub struct Comparison {
+    pub written: Written,
+    pub rows: Vec<Row>,
+}
+
+/// Short, distinct labels: the folder names, or the full paths when two
+/// folders share a name.
+fn labels(runs: &[PathBuf]) -> Vec<String> {
+    let short: Vec<String> = runs
+        .iter()
+        .map(|r| r.file_name().map_or_else(|| r.display().to_string(), |n| n.to_string_lossy().into()))
+        .collect();
+    let distinct: BTreeSet<&String> = short.iter().collect();
+    if distinct.len() == short.len() {
+        short
+    } else {
+        runs.iter().map(|r| r.display().to_string()).collect()
+    }
+}
+
+pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Comparison> {
+    if runs.len() < 2 {
+        return Err(Error::Input("compare needs at least two run directories".into()));
+    }
+    let mut all: Vec<BTreeMap<String, Vec<MetricPoint>>> = Vec::new();
+    for r in runs {
+        if !r.join("samples").is_dir() {
+            return Err(Error::Input(format!(
+                "{}: not a run directory (no samples/ inside); pass folders `collapse run` wrote",
+                r.display()
+            )));
+        }
+        all.push(data::metrics(r)?);
+    }
+    let names = labels(runs);
+    let metrics: Vec<String> = if wanted.is_empty() {
+        // The metrics every run has.
+        let mut common: Vec<String> =
+            all[0].keys().filter(|m| all.iter().all(|a| a.contains_key(*m))).cloned().collect();
+        common.sort_by_key(|m| metric_rank(m));
+        common
+    } else {
+        let known: BTreeSet<&String> = all.iter().flat_map(|a| a.keys()).collect();
+        let unknown: Vec<&String> = wanted.iter().filter(|m| !known.contains(m)).collect();
+        if !unknown.is_empty() {
+            return Err(Error::Input(format!(
+                "--metric {}: no such metric in these runs; they have: {}",
+                unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        wanted.to_vec()
+    };
+    if metrics.is_empty() {
+        return Err(Error::Input("these runs share no metric; name one with --metric".into()));
+    }
+    let mut figures = Vec::new();
+    let mut rows = Vec::new();
+    for m in &metrics {
+        let mut series = Vec::new();
+        let mut bands = Vec::new();
+        let mut means = Vec::new();
+        for (i, (run_metrics, label)) in all.iter().zip(&names).enumerate() {
+            let Some(points) = run_metrics.get(m) else { continue };
+            let s = summarize(points, |v| v);
+            if let (Some(&g0), Some(&v0), Some(&g1), Some(&v1)) =
+                (s.generation.first(), s.mean.first(), s.generation.last(), s.mean.last())
+            {
+                rows.push(Row {
+                    metric: m.clone(),
+                    run: label.clone(),
+                    first_generation: g0 as u32,
+                    first: v0,
+                    last_generation: g1 as u32,
+                    last: v1,
+                });
+            }
+            means.extend(s.mean.iter().copied());
+            let (mean, band) = mean_and_band(&s, label, color(i));
+            series.push(mean);
+            bands.extend(band);
+        }
+        let svg = chart::line_chart(&LineChart {
+            title: m.clone(),
+            x_label: "generation".into(),
+            y_label: m.clone(),
+            series,
+            bands,
+            log_y: wants_log(means.into_iter()),
+        })?;
+        figures.push(Figure {
+            id: file_id("compare", m),
+            title: m.clone(),
+            caption: "Mean over each run's replicates, shaded 10-90% where a run has 3 or more.".into(),
+            svg,
+        });
+    }
+    let table = Block::Table(
+        ["metric", "run", "first generation", "mean there", "last generation", "mean there"].map(String::from).to_vec(),
+        rows.iter()
+            .map(|r| {
+                vec![
+                    r.metric.clone(),
+                    r.run.clone(),
+                    r.first_generation.to_string(),
+                    format!("{:.6}", r.first),
+                    r.last_generation.to_string(),
+                    format!("{:.6}", r.last),
+                ]
+            })
+            .collect(),
+    );
+    let runs_text = runs.iter().zip(&names).map(|(r, n)| format!("{n} = {}", r.display())).collect::<Vec<_>>();
+    let blocks = vec![
+        Block::Lines(runs_text),
+        Block::Figures(figures),
+        Block::Heading("First and last generation".into()),
+        table,
+    ];
+    let written = super::write_figures_and_page(out, &out.join("index.html"), "collapse compare", &blocks)?;
+    Ok(Comparison { written, rows })
+}
+
+/// The rows as an aligned text table.
+pub fn render(rows: &[Row]) -> String {
+    let head = ["metric", "run", "first gen", "mean", "last gen", "mean", "last/first"];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.metric.clone(),
+                r.run.clone(),
+                r.first_generation.to_string(),
+                format!("{:.6}", r.first),
+                r.last_generation.to_string(),
+                format!("{:.6}", r.last),
+                if r.first != 0.0 { format!("{:.4}", r.last / r.first) } else { "-".into() },
+            ]
+        })
+        .collect();
+    let width: Vec<usize> =
+        (0..7).map(|i| cells.iter().map(|c| c[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    let line = |c: Vec<&str>| {
+        c.iter().enumerate().map(|(i, s)| format!("{s:>w$}", w = width[i])).collect::<Vec<_>>().join("  ") + "\n"
+    };
+    let mut out = line(head.to_vec());
+    for c in &cells {
+        out.push_str(&line(c.iter().map(String::as_str).collect()));
+    }
+    out
+}
