@@ -271,6 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 println!("generation 0 -> {} (median over replicates): {}", s.generations, parts.join(", "));
+                println!("see it: collapse report {}", s.out.display());
                 println!("explore: collapse query {} \"SELECT generation, avg(value) FROM metrics WHERE metric = 'var' GROUP BY generation ORDER BY generation\"", s.out.display());
             }
         }
