@@ -98,3 +98,21 @@ fn u32_column(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
     let c = df.column(name).and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("report"))?;
     Ok(c.u32().map_err(table_error("report"))?.iter().collect())
 }
+
+/// Training rows summed over replicates, by the model that trained on
+/// them, the generation they were written at, and whether they are real:
+/// (model_generation, source_generation, real, rows).
+pub fn training_by_source(run: &Path) -> Result<Vec<(u32, u32, bool, u64)>> {
+    let df = query::frame(
+        run,
+        "SELECT t.model_generation, s.generation AS source, s.origin = 'real' AS real, count(*) AS n \
+         FROM training t JOIN samples s ON t.sample_id = s.sample_id \
+         GROUP BY t.model_generation, s.generation, s.origin ORDER BY t.model_generation, s.generation",
+    )?;
+    let model = u32_column(&df, "model_generation")?;
+    let source = u32_column(&df, "source")?;
+    let real = df.column("real").and_then(|c| c.bool().cloned()).map_err(table_error("training"))?;
+    let n = df.column("n").and_then(|c| c.cast(&DataType::UInt64)).map_err(table_error("training"))?;
+    let n = n.u64().map_err(table_error("training"))?;
+    Ok((0..df.height()).filter_map(|i| Some((model[i]?, source[i]?, real.get(i)?, n.get(i)?))).collect())
+}

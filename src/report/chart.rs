@@ -155,7 +155,9 @@ pub fn line_chart(c: &LineChart) -> Result<String> {
             for &(x, y) in &s.points {
                 let y = ty(y);
                 if y.is_finite() && x.is_finite() {
-                    runs.last_mut().map(|r| r.push((x, y)));
+                    if let Some(r) = runs.last_mut() {
+                        r.push((x, y));
+                    }
                 } else if runs.last().is_some_and(|r| !r.is_empty()) {
                     runs.push(Vec::new());
                 }
@@ -189,12 +191,15 @@ pub fn line_chart(c: &LineChart) -> Result<String> {
     })
 }
 
+/// A labelled point cloud.
+pub type Group = (String, RGBColor, Vec<(f64, f64)>);
+
 /// Point clouds with optional closed curves (covariance ellipses).
 pub struct Scatter {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
-    pub groups: Vec<(String, RGBColor, Vec<(f64, f64)>)>,
+    pub groups: Vec<Group>,
     pub curves: Vec<(RGBColor, Vec<(f64, f64)>)>,
 }
 

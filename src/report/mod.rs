@@ -102,7 +102,7 @@ pub fn report(run: &Path, out: Option<&Path>) -> Result<Written> {
     blocks.push(Block::Figures(distribution_figures(run, &gens)?));
 
     blocks.push(Block::Heading("What each model trained on".into()));
-    match crate::data::checks::compositions(run) {
+    match data::training_by_source(run) {
         Ok(c) if !c.is_empty() => blocks.push(Block::Figures(vec![mixing_figure(&c)?])),
         Ok(_) => blocks.push(Block::Paragraph("No model was fitted.".into())),
         Err(e) => blocks.push(Block::Paragraph(format!("The training table cannot be read: {e}"))),
@@ -406,29 +406,50 @@ fn rank_frequency(run: &Path, gens: &[u32]) -> Result<Figure> {
     })
 }
 
-/// The mean share of each source in the models' training sets.
-fn mixing_figure(comps: &[crate::data::checks::Composition]) -> Result<Figure> {
-    let mut by_gen: BTreeMap<u32, ([f64; 4], u32)> = BTreeMap::new();
-    for c in comps {
-        let rows = c.rows.max(1) as f64;
-        let e = by_gen.entry(c.model_generation).or_insert(([0.0; 4], 0));
-        let parts = [c.real_gen0, c.real_own, c.synthetic_own, c.synthetic_earlier];
-        for (acc, part) in e.0.iter_mut().zip(parts) {
-            *acc += part as f64 / rows;
-        }
-        e.1 += 1;
+/// Layers of the training make-up: real rows of D_0, fresh real rows,
+/// then synthetic rows by how many generations before the model they were
+/// written (0 = the model's own generation).
+const SOURCES: [&str; 6] = [
+    "real, D_0",
+    "real, fresh",
+    "synthetic, own generation",
+    "synthetic, 1-9 generations old",
+    "synthetic, 10-99 generations old",
+    "synthetic, 100+ generations old",
+];
+
+fn source_layer(model: u32, source: u32, real: bool) -> usize {
+    match (real, model.saturating_sub(source)) {
+        (true, _) if source == 0 => 0,
+        (true, _) => 1,
+        (false, 0) => 2,
+        (false, 1..=9) => 3,
+        (false, 10..=99) => 4,
+        (false, _) => 5,
     }
+}
+
+/// Share of each model generation's training rows by source generation,
+/// over all replicates.
+fn mixing_figure(rows: &[(u32, u32, bool, u64)]) -> Result<Figure> {
+    let mut by_gen: BTreeMap<u32, [f64; SOURCES.len()]> = BTreeMap::new();
+    for &(model, source, real, n) in rows {
+        by_gen.entry(model).or_insert([0.0; SOURCES.len()])[source_layer(model, source, real)] += n as f64;
+    }
+    let used: Vec<usize> = (0..SOURCES.len()).filter(|&i| by_gen.values().any(|v| v[i] > 0.0)).collect();
     let x: Vec<f64> = by_gen.keys().map(|&g| g as f64).collect();
-    let names = ["real, D_0", "real, fresh", "synthetic, own generation", "synthetic, earlier generations"];
-    let layers = names
+    let layers = used
         .iter()
-        .enumerate()
-        .map(|(i, n)| (n.to_string(), color(i), by_gen.values().map(|(v, r)| v[i] / *r as f64).collect()))
+        .map(|&i| {
+            let share = by_gen.values().map(|v| v[i] / v.iter().sum::<f64>().max(1.0)).collect();
+            (SOURCES[i].to_string(), color(i), share)
+        })
         .collect();
     Ok(Figure {
         id: "mixing".into(),
-        title: "Training set make-up by model generation".into(),
-        caption: "Share of each model's training rows by source, mean over replicates (from the training table)."
+        title: "Training set make-up by source generation".into(),
+        caption: "Share of each model's training rows (all replicates) by where they came from: real rows, or \
+                  synthetic rows by their age in generations when the model trained on them (training ⨝ samples)."
             .into(),
         svg: chart::stacked(&Stacked {
             title: "training rows by source".into(),

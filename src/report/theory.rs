@@ -9,6 +9,7 @@
 //!   E[W2^2 of model k] = 2 sigma^2 (1 - b^(k+1)), b = a_M sqrt(s).
 //! - unbiased: E[var_k] = sigma^2; E[(mean_k - mu)^2] = (k+1) sigma^2 / M;
 //!   E[W2^2 of model k] = sigma^2 [(k+1)/M + 2 (1 - a_M^(k+1))],
+//!
 //! where a_M = E[sample std]/sigma = sqrt(2/(M-1)) Gamma(M/2)/Gamma((M-1)/2).
 //! Var and mean: Var(D_k) is unbiased for model k-1's variance, which MLE
 //! shrinks by s per fit; model means drift by var/M per fit, and for MLE
