@@ -150,6 +150,10 @@ fn compare_charts_runs_together_and_prints_the_table() {
     let ratio = |l: &str| l.split_whitespace().last().unwrap().parse::<f64>().unwrap();
     assert!(ratio(lines[0]) < ratio(lines[1]), "{text}");
     assert!(out.join("index.html").is_file() && out.join("compare-var.svg").is_file());
+    // Accumulate trains on every earlier generation: the make-up shows them by age.
+    assert_eq!(cli(&["report", b.to_str().unwrap(), "-q"]).0, 0);
+    let mixing = std::fs::read_to_string(b.join("report/mixing.svg")).unwrap();
+    assert!(mixing.contains("synthetic, 1-9 generations old") && mixing.contains("real, D_0"), "accumulate layers");
 
     let (code, _, err) = cli(&["compare", a.to_str().unwrap(), b.to_str().unwrap(), "--metric", "nope"]);
     assert_eq!(code, 2);
