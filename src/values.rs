@@ -8,6 +8,9 @@ pub enum Values {
     Vectors { d: usize, data: Vec<f64> },
     /// Discrete symbols (column `token`).
     Tokens(Vec<u32>),
+    /// `h x w` u8 images, row-major, one after another (column `pixels`),
+    /// with a class label per image where known (real rows).
+    Images { h: usize, w: usize, pixels: Vec<u8>, labels: Vec<Option<u8>> },
 }
 
 impl Values {
@@ -15,6 +18,7 @@ impl Values {
         match self {
             Values::Vectors { d, .. } => Values::Vectors { d: *d, data: Vec::new() },
             Values::Tokens(_) => Values::Tokens(Vec::new()),
+            Values::Images { h, w, .. } => Values::Images { h: *h, w: *w, pixels: Vec::new(), labels: Vec::new() },
         }
     }
 
@@ -22,6 +26,7 @@ impl Values {
         match self {
             Values::Vectors { d, data } => data.len() / d,
             Values::Tokens(t) => t.len(),
+            Values::Images { labels, .. } => labels.len(),
         }
     }
 
@@ -40,6 +45,14 @@ impl Values {
                 Values::Vectors { d: *d, data: out }
             }
             Values::Tokens(t) => Values::Tokens(idx.iter().map(|&i| t[i]).collect()),
+            Values::Images { h, w, pixels, labels } => {
+                let p = h * w;
+                let mut out = Vec::with_capacity(idx.len() * p);
+                for &i in idx {
+                    out.extend_from_slice(&pixels[i * p..(i + 1) * p]);
+                }
+                Values::Images { h: *h, w: *w, pixels: out, labels: idx.iter().map(|&i| labels[i]).collect() }
+            }
         }
     }
 
@@ -48,7 +61,11 @@ impl Values {
         match (self, other) {
             (Values::Vectors { data, .. }, Values::Vectors { data: o, .. }) => data.extend_from_slice(o),
             (Values::Tokens(t), Values::Tokens(o)) => t.extend_from_slice(o),
-            _ => unreachable!("a run's rows are all vectors or all tokens"),
+            (Values::Images { pixels, labels, .. }, Values::Images { pixels: p, labels: l, .. }) => {
+                pixels.extend_from_slice(p);
+                labels.extend_from_slice(l);
+            }
+            _ => unreachable!("a run's rows are all of one kind: vectors, tokens or images"),
         }
     }
 }

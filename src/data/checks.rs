@@ -43,7 +43,8 @@ pub fn file_facts(path: &Path, column: Option<&str>) -> std::result::Result<File
 }
 
 /// Problems with one samples file's columns and types.
-pub fn samples_schema(path: &Path, dim: Option<usize>) -> Vec<String> {
+/// `dim`: vector width, or `None` for tokens; `images` overrides both.
+pub fn samples_schema(path: &Path, dim: Option<usize>, images: bool) -> Vec<String> {
     let schema = scan_file(path).and_then(|mut lf| lf.collect_schema());
     let schema = match schema {
         Ok(s) => s,
@@ -56,9 +57,15 @@ pub fn samples_schema(path: &Path, dim: Option<usize>) -> Vec<String> {
         ("model_generation".into(), DataType::UInt32),
         ("split".into(), DataType::String),
     ];
-    match dim {
-        Some(d) => want.extend((0..d).map(|j| (format!("x{j}"), DataType::Float64))),
-        None => want.push(("token".into(), DataType::UInt32)),
+    match (images, dim) {
+        (true, _) => want.extend([
+            ("pixels".into(), DataType::Binary),
+            ("height".into(), DataType::UInt32),
+            ("width".into(), DataType::UInt32),
+            ("label".into(), DataType::UInt32),
+        ]),
+        (false, Some(d)) => want.extend((0..d).map(|j| (format!("x{j}"), DataType::Float64))),
+        (false, None) => want.push(("token".into(), DataType::UInt32)),
     }
     let mut out = Vec::new();
     for (name, dt) in &want {
@@ -205,6 +212,14 @@ pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u
             ((get("replicate", i) as u32, get("generation", i) as u32), (get("real_train", i), get("synthetic", i)))
         })
         .collect())
+}
+
+/// (file, blake3) of every model with a weights file.
+pub fn model_files(run: &Path) -> Result<Vec<(String, String)>> {
+    let df = query::frame(run, "SELECT file, blake3 FROM models WHERE file IS NOT NULL ORDER BY file")?;
+    let file = df.column("file").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
+    let hash = df.column("blake3").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
+    Ok((0..df.height()).filter_map(|i| Some((file.get(i)?.to_string(), hash.get(i)?.to_string()))).collect())
 }
 
 /// (replicate, generation) -> value of one metric.

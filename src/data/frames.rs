@@ -31,6 +31,8 @@ pub struct ModelRow {
     pub model_generation: u32,
     pub kind: &'static str,
     pub params: String,
+    /// (path in the run directory, blake3) of a weights file, if any.
+    pub file: Option<(String, String)>,
 }
 
 /// `samples` rows of one generation, every replicate, in block order. The
@@ -74,6 +76,29 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
                 }
             }
             columns.push(Column::new("token".into(), t));
+        }
+        Some(Values::Images { h, w, .. }) => {
+            let p = h * w;
+            let mut pixels: Vec<&[u8]> = Vec::with_capacity(n);
+            let mut label: Vec<Option<u32>> = Vec::with_capacity(n);
+            for b in blocks {
+                if let Values::Images { pixels: px, labels, .. } = &b.values {
+                    pixels.extend(px.chunks(p));
+                    label.extend(labels.iter().map(|l| l.map(u32::from)));
+                }
+            }
+            columns.push(Column::new("pixels".into(), pixels));
+            columns.push(Column::new_scalar(
+                "height".into(),
+                Scalar::new(DataType::UInt32, AnyValue::UInt32(*h as u32)),
+                n,
+            ));
+            columns.push(Column::new_scalar(
+                "width".into(),
+                Scalar::new(DataType::UInt32, AnyValue::UInt32(*w as u32)),
+                n,
+            ));
+            columns.push(Column::new("label".into(), label));
         }
         None => {}
     }
@@ -126,7 +151,13 @@ pub fn training_runs(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> PolarsResult<Da
 
 pub fn models(rows: &[ModelRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
-    let hashes: Vec<String> = rows.iter().map(|r| blake3::hash(r.params.as_bytes()).to_hex().to_string()).collect();
+    let hashes: Vec<String> = rows
+        .iter()
+        .map(|r| match &r.file {
+            Some((_, h)) => h.clone(),
+            None => blake3::hash(r.params.as_bytes()).to_hex().to_string(),
+        })
+        .collect();
     DataFrame::new(
         n,
         vec![
@@ -136,7 +167,7 @@ pub fn models(rows: &[ModelRow]) -> PolarsResult<DataFrame> {
             Column::new("params".into(), rows.iter().map(|r| r.params.as_str()).collect::<Vec<_>>()),
             // Closed-form models keep their parameters inline; `file` names a
             // weights file for models that have one.
-            Column::new("file".into(), vec![None::<&str>; n]),
+            Column::new("file".into(), rows.iter().map(|r| r.file.as_ref().map(|f| f.0.as_str())).collect::<Vec<_>>()),
             Column::new("blake3".into(), hashes),
         ],
     )

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod frames;
+pub mod idx;
 pub mod load;
 mod pool;
 pub mod query;

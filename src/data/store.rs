@@ -53,6 +53,8 @@ pub struct GenerationFiles {
     pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
     pub models: Option<Vec<ModelRow>>,
     pub metrics: Vec<MetricRow>,
+    /// Other files of the generation (weights, image grids): path, bytes.
+    pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// Fixed writer settings: the same frame always gives the same bytes.
@@ -228,6 +230,7 @@ impl RunDir {
         }
         let df = frames::metrics(&g.metrics).map_err(table_error("metrics"))?;
         jobs.push(Job::Parquet(Self::metrics_file(k), df, k));
+        jobs.extend(g.extra.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)));
         Ok(jobs)
     }
 
@@ -390,7 +393,14 @@ mod tests {
             values: Values::Vectors { d: 1, data: vec![1.0, 2.0, 3.0] },
         };
         let metrics = vec![MetricRow { replicate: 0, generation: k, metric: "mean".into(), value: 2.0 }];
-        GenerationFiles { k, samples: SamplesTable::new(&[&block]).unwrap(), training: None, models: None, metrics }
+        GenerationFiles {
+            k,
+            samples: SamplesTable::new(&[&block]).unwrap(),
+            training: None,
+            models: None,
+            metrics,
+            extra: Vec::new(),
+        }
     }
 
     #[test]

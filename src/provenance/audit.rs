@@ -118,6 +118,10 @@ pub fn audit(root: &Path) -> Result<Report> {
                             &out.blake3[..12.min(out.blake3.len())]
                         ));
                     }
+                    // Weights and image grids: the hash above is their check.
+                    if !out.path.ends_with(".parquet") {
+                        continue;
+                    }
                     match checks::file_facts(&file, generation_column(&out.path)) {
                         Err(e) => v.push(format!("{}: generation {k}: not a readable Parquet file: {e}", out.path)),
                         Ok(f) => {
@@ -135,7 +139,7 @@ pub fn audit(root: &Path) -> Result<Report> {
                             }
                             if out.path.starts_with("samples/") {
                                 report.sample_rows += f.rows;
-                                for s in checks::samples_schema(&file, p.dim()) {
+                                for s in checks::samples_schema(&file, p.dim(), p.images()) {
                                     v.push(format!("{}: {s}", out.path));
                                 }
                             }
@@ -173,6 +177,21 @@ pub fn audit(root: &Path) -> Result<Report> {
         if !listed.contains(f) {
             v.push(format!("{}: no manifest names this file", f.display()));
         }
+    }
+
+    // Weights files the models table names carry the hash their manifest
+    // recorded.
+    match checks::model_files(root) {
+        Ok(files) => {
+            for (file, hash) in files {
+                match recorded.get(&file) {
+                    Some(h) if *h == hash => {}
+                    Some(_) => v.push(format!("models: {file}: the table's blake3 disagrees with the manifest")),
+                    None => v.push(format!("models: {file} is named by the models table but no manifest lists it")),
+                }
+            }
+        }
+        Err(e) => v.push(format!("models: the table cannot be read: {e}")),
     }
 
     // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them.
