@@ -156,6 +156,16 @@ impl Rng {
         out.sort_unstable();
         out
     }
+
+    /// 0..n in a uniformly random order (Fisher-Yates).
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            idx.swap(i, j);
+        }
+        idx
+    }
 }
 
 const ZIG_C: usize = 128;

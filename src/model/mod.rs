@@ -5,12 +5,15 @@ mod categorical;
 mod gaussian;
 pub mod gmm;
 mod kde;
+pub mod vae;
 
 pub use categorical::Categorical;
 pub use gaussian::Gaussian;
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
+pub use vae::{Arch, Vae, VaeSettings};
 
+use crate::error::{Error, Result};
 use crate::pipeline::ModelSpec;
 use crate::rng::Rng;
 use crate::values::Values;
@@ -21,14 +24,23 @@ pub enum Model {
     Categorical(Categorical),
     Gmm(Box<gmm::Fit>),
     Kde(Kde),
+    Vae(Box<Vae>),
 }
+
+fn vae_error(e: vae::VaeError) -> Error {
+    Error::Table { context: "vae".into(), message: e.to_string() }
+}
+
+/// Images drawn for `latent_std`: a fixed stream, so every model is
+/// measured on draws of the same noise.
+const LATENT_STD_IMAGES: usize = 1000;
 
 impl Model {
     /// Fits `spec` on `train`; `symbols` is K for discrete data; `rng`
     /// drives any random start (k-means++ seeds). The spec and the data
     /// kind were matched when the pipeline was validated.
-    pub fn fit(spec: &ModelSpec, train: &Values, symbols: usize, rng: &mut Rng) -> Model {
-        match (spec, train) {
+    pub fn fit(spec: &ModelSpec, train: &Values, symbols: usize, rng: &mut Rng) -> Result<Model> {
+        Ok(match (spec, train) {
             (ModelSpec::Gaussian { variance }, Values::Vectors { d, data }) => {
                 Model::Gaussian(Gaussian::fit(data, *d, *variance))
             }
@@ -37,8 +49,11 @@ impl Model {
             }
             (ModelSpec::Gmm(s), Values::Vectors { d, data }) => Model::Gmm(Box::new(gmm::fit(data, *d, s, rng))),
             (ModelSpec::Kde { bandwidth }, Values::Vectors { d, data }) => Model::Kde(Kde::fit(data, *d, *bandwidth)),
-            _ => unreachable!("pipeline validation pairs vector models with vectors and categorical with tokens"),
-        }
+            (ModelSpec::Vae(s), Values::Images { h, w, pixels, .. }) => {
+                Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng).map_err(vae_error)?))
+            }
+            _ => unreachable!("pipeline validation pairs each model with its kind of data"),
+        })
     }
 
     pub fn kind(&self) -> &'static str {
@@ -47,33 +62,58 @@ impl Model {
             Model::Categorical(_) => "categorical",
             Model::Gmm(_) => "gmm",
             Model::Kde(_) => "kde",
+            Model::Vae(_) => "vae",
         }
     }
 
-    pub fn sample(&self, rng: &mut Rng, n: usize) -> Values {
-        match self {
+    pub fn sample(&self, rng: &mut Rng, n: usize) -> Result<Values> {
+        Ok(match self {
             Model::Gaussian(g) => Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
             Model::Categorical(c) => Values::Tokens(c.sample(rng, n)),
             Model::Gmm(f) => Values::Vectors { d: f.gmm.dim(), data: f.gmm.sample(rng, n) },
             Model::Kde(k) => Values::Vectors { d: k.dim(), data: k.sample(rng, n) },
-        }
+            Model::Vae(v) => Values::Images {
+                h: v.height,
+                w: v.width,
+                pixels: v.sample(rng, n).map_err(vae_error)?,
+                labels: vec![None; n],
+            },
+        })
     }
 
-    pub fn mean_nll(&self, rows: &Values) -> f64 {
-        match (self, rows) {
+    pub fn mean_nll(&self, rows: &Values) -> Result<f64> {
+        Ok(match (self, rows) {
             (Model::Gaussian(g), Values::Vectors { data, .. }) => g.mean_nll(data),
             (Model::Categorical(c), Values::Tokens(t)) => c.mean_nll(t),
             (Model::Gmm(f), Values::Vectors { data, .. }) => f.gmm.mean_nll(data),
             (Model::Kde(k), Values::Vectors { data, .. }) => k.mean_nll(data),
+            // The negative ELBO: an upper bound on the NLL, in nats per image.
+            (Model::Vae(v), Values::Images { pixels, .. }) => v.neg_elbo(pixels).map_err(vae_error)?,
             _ => f64::NAN,
-        }
+        })
     }
 
     /// Metrics of the model itself against the chain's model 0: for
     /// mixtures `gmm_l2` (squared L2 distance of the densities) and
     /// `component_std_{i}` (ascending).
-    pub fn own_metrics(&self, model0: Option<&Model>) -> Vec<(String, f64)> {
+    pub fn own_metrics(&self, model0: Option<&Model>) -> Result<Vec<(String, f64)>> {
         let mut out = Vec::new();
+        if let Model::Vae(v) = self {
+            // latent_std: 1000 images of this model, encoded by model 0's
+            // encoder; the std of all their latent means (the official
+            // notebook's figure).
+            let encoder = match model0 {
+                Some(Model::Vae(r)) => r,
+                _ => v,
+            };
+            let mut rng = Rng::from_seed(0x1A7E_575D);
+            let images = v.sample(&mut rng, LATENT_STD_IMAGES).map_err(vae_error)?;
+            let mu = encoder.encode_means(&images).map_err(vae_error)?;
+            let n = mu.len().max(1) as f64;
+            let mean = mu.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+            let var = mu.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+            out.push(("latent_std".to_string(), var.sqrt()));
+        }
         if let Model::Gmm(f) = self {
             let reference = match model0 {
                 Some(Model::Gmm(r)) => &r.gmm,
@@ -84,7 +124,15 @@ impl Model {
                 out.push((format!("component_std_{i}"), s));
             }
         }
-        out
+        Ok(out)
+    }
+
+    /// A weights file for models that have one (safetensors).
+    pub fn weights(&self) -> Result<Option<Vec<u8>>> {
+        match self {
+            Model::Vae(v) => Ok(Some(v.to_safetensors().map_err(vae_error)?)),
+            _ => Ok(None),
+        }
     }
 
     pub fn params_json(&self) -> String {
@@ -100,6 +148,14 @@ impl Model {
                 f.gmm.params_json(extra)
             }
             Model::Kde(k) => k.params_json(),
+            Model::Vae(v) => serde_json::json!({
+                "arch": v.settings.arch.name(),
+                "height": v.height,
+                "width": v.width,
+                "latent": v.settings.latent,
+                "parameters": v.parameter_count(),
+                "epoch_loss": v.epoch_loss,
+            }),
         }
         .to_string()
     }

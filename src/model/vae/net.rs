@@ -1,0 +1,94 @@
+//! The two VAE architectures: the paper's convolutional one (encoder conv
+//! 1->64->128, 4x4 kernels, stride 2; decoder mirrors it) and a quick MLP
+//! (pixels-400-latent). Both map images in [0, 1] to (mu, logvar) and
+//! latents to pixel logits.
+
+use candle_core::{Result, Tensor};
+
+use super::layers::{Down, Linear, Params, Up};
+use super::Arch;
+use crate::rng::Rng;
+
+#[derive(Clone)]
+pub enum Net {
+    Mlp { fc1: Linear, mu: Linear, logvar: Linear, fc3: Linear, fc4: Linear },
+    Conv { c1: Down, c2: Down, mu: Linear, logvar: Linear, fc: Linear, u1: Up, u2: Up, h4: usize, w4: usize },
+}
+
+impl Net {
+    /// Layers in a fixed order, so a seed gives the same weights.
+    pub fn new(
+        arch: Arch,
+        h: usize,
+        w: usize,
+        hidden: usize,
+        latent: usize,
+        p: &mut Params,
+        rng: &mut Rng,
+    ) -> Result<Net> {
+        let pixels = h * w;
+        Ok(match arch {
+            Arch::Mlp => Net::Mlp {
+                fc1: Linear::new(p, "enc.fc1", pixels, hidden, rng)?,
+                mu: Linear::new(p, "enc.mu", hidden, latent, rng)?,
+                logvar: Linear::new(p, "enc.logvar", hidden, latent, rng)?,
+                fc3: Linear::new(p, "dec.fc1", latent, hidden, rng)?,
+                fc4: Linear::new(p, "dec.fc2", hidden, pixels, rng)?,
+            },
+            Arch::Conv => {
+                let (h4, w4) = (h / 4, w / 4);
+                let flat = 128 * h4 * w4;
+                Net::Conv {
+                    c1: Down::new(p, "enc.conv1", 1, 64, rng)?,
+                    c2: Down::new(p, "enc.conv2", 64, 128, rng)?,
+                    mu: Linear::new(p, "enc.mu", flat, latent, rng)?,
+                    logvar: Linear::new(p, "enc.logvar", flat, latent, rng)?,
+                    fc: Linear::new(p, "dec.fc", latent, flat, rng)?,
+                    u1: Up::new(p, "dec.deconv1", 128, 64, rng)?,
+                    u2: Up::new(p, "dec.deconv2", 64, 1, rng)?,
+                    h4,
+                    w4,
+                }
+            }
+        })
+    }
+
+    /// `x`: (batch, h*w) in [0, 1] -> (mu, logvar), each (batch, latent).
+    pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        match self {
+            Net::Mlp { fc1, mu, logvar, .. } => {
+                let h = fc1.forward(x)?.relu()?;
+                Ok((mu.forward(&h)?, logvar.forward(&h)?))
+            }
+            Net::Conv { c1, c2, mu, logvar, h4, w4, .. } => {
+                let b = x.dim(0)?;
+                let img = x.reshape((b, 1, h4 * 4, w4 * 4))?;
+                let h = c2.forward(&c1.forward(&img)?.relu()?)?.relu()?.flatten_from(1)?;
+                Ok((mu.forward(&h)?, logvar.forward(&h)?))
+            }
+        }
+    }
+
+    /// `z`: (batch, latent) -> pixel logits (batch, h*w).
+    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        match self {
+            Net::Mlp { fc3, fc4, .. } => fc4.forward(&fc3.forward(z)?.relu()?),
+            Net::Conv { fc, u1, u2, h4, w4, .. } => {
+                let b = z.dim(0)?;
+                let h = fc.forward(z)?.relu()?.reshape((b, 128, *h4, *w4))?;
+                u2.forward(&u1.forward(&h)?.relu()?)?.flatten_from(1)
+            }
+        }
+    }
+}
+
+/// Per-row negative ELBO terms, summed over the batch: BCE of the pixels
+/// under the logits (sum over pixels, in the stable form
+/// max(l, 0) - l x + log(1 + e^-|l|)) and beta times the KL divergence of
+/// N(mu, e^logvar) from N(0, I).
+pub fn loss(logits: &Tensor, x: &Tensor, mu: &Tensor, logvar: &Tensor, beta: f64) -> Result<Tensor> {
+    let soft = logits.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
+    let bce = ((logits.relu()? - (logits * x)?)? + soft)?.sum_all()?;
+    let kl = (logvar.affine(1.0, 1.0)? - mu.sqr()? - logvar.exp()?)?.sum_all()?.affine(-0.5, 0.0)?;
+    bce + kl.affine(beta, 0.0)?
+}
