@@ -3,6 +3,7 @@
 //! policy, fits model k and samples D_{k+1}. Plain Rust, no table library,
 //! so chains run in parallel and the runner gathers their output in order.
 
+use crate::error::Result;
 use crate::linalg;
 use crate::metrics::empirical_w2;
 use crate::model::Model;
@@ -36,6 +37,8 @@ pub struct StageOut {
     pub model: Option<(&'static str, String)>,
     /// Metrics computed outside the table library, in a fixed order.
     pub metrics: Vec<(String, f64)>,
+    /// The model's weights file (safetensors), for models that have one.
+    pub weights: Option<Vec<u8>>,
 }
 
 pub struct Context<'a> {
@@ -97,7 +100,7 @@ impl Chain {
 
     /// Stage k: emits D_k (D_0 and the held-out rows at k = 0), then, unless
     /// k = generations, fits model k on T_k and samples D_{k+1}.
-    pub fn stage(&mut self, ctx: &Context, k: u32) -> StageOut {
+    pub fn stage(&mut self, ctx: &Context, k: u32) -> Result<StageOut> {
         let p = ctx.pipeline;
         let mut metrics = Vec::new();
         let mut fresh = None;
@@ -125,37 +128,55 @@ impl Chain {
                 metrics.push(("w2".into(), empirical_w2(sorted, &s)));
             }
         }
+        if let Values::Images { h, w, pixels, .. } = &current.values {
+            metrics.extend(crate::metrics::images::metrics(pixels, h * w));
+        }
         if k == p.generations {
-            return StageOut { replicate: self.replicate, blocks, training: Vec::new(), model: None, metrics };
+            return Ok(StageOut {
+                replicate: self.replicate,
+                blocks,
+                training: Vec::new(),
+                model: None,
+                metrics,
+                weights: None,
+            });
         }
 
         let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
-        let model = Model::fit(&p.model, &train, ctx.source.symbols(), &mut rng);
+        let model = Model::fit(&p.model, &train, ctx.source.symbols(), &mut rng)?;
         metrics.push(("train_rows".into(), train.len() as f64));
         metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
         if !self.holdout.values.is_empty() {
-            metrics.push(("real_nll".into(), model.mean_nll(&self.holdout.values)));
+            metrics.push(("real_nll".into(), model.mean_nll(&self.holdout.values)?));
         }
         if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
             metrics.push(("w2".into(), linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
         }
-        metrics.extend(model.own_metrics(self.model0.as_ref()));
+        metrics.extend(model.own_metrics(self.model0.as_ref())?);
 
         crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
-        let next = model.sample(&mut rng, p.generate_n);
+        let next = model.sample(&mut rng, p.generate_n)?;
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
         let params = model.params_json();
         let kind = model.kind();
-        if k == 0 && matches!(model, Model::Gmm(_)) {
+        let weights = model.weights()?;
+        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_)) {
             self.model0 = Some(model);
         }
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
             self.synthetic.clear();
         }
         self.synthetic.push(next);
-        StageOut { replicate: self.replicate, blocks, training: ranges, model: Some((kind, params)), metrics }
+        Ok(StageOut {
+            replicate: self.replicate,
+            blocks,
+            training: ranges,
+            model: Some((kind, params)),
+            metrics,
+            weights,
+        })
     }
 
     /// T_k: its rows, its sample ids as runs, and how many rows are real.

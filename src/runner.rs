@@ -20,6 +20,21 @@ use crate::rng::replicate_seed;
 use crate::source::RealSource;
 use crate::values::Block;
 
+/// Images in each generation's PNG grid (`images/generation=K.png`).
+const GRID_IMAGES: usize = 64;
+
+/// The first replicate's first images of a generation as a PNG grid, for
+/// image runs.
+fn image_grid(blocks: &[&Block]) -> Option<Vec<u8>> {
+    let b = blocks.iter().find(|b| b.split == crate::values::Split::Train)?;
+    match &b.values {
+        crate::values::Values::Images { h, w, pixels, .. } => {
+            Some(crate::report::png::grid(pixels, *h, *w, 8, GRID_IMAGES))
+        }
+        _ => None,
+    }
+}
+
 /// Most generations the writer takes at once.
 const WRITE_BATCH: usize = 16;
 
@@ -58,7 +73,7 @@ pub struct Progress {
 
 fn data_error(p: &Pipeline, message: String) -> Error {
     match &p.data.source {
-        Source::File { path, .. } => Error::Data { file: path.clone(), message },
+        Source::File { path, .. } | Source::Idx { images: path, .. } => Error::Data { file: path.clone(), message },
         _ => Error::Input(message),
     }
 }
@@ -73,10 +88,11 @@ struct Resolved {
 
 /// N for this run, and the file's rows and hash for a file source.
 fn resolve_data(p: &Pipeline) -> Result<Resolved> {
-    let Source::File { path, format, columns } = &p.data.source else {
-        return Ok(Resolved { n: p.data.n.unwrap_or(0), file_rows: None, source: None });
+    let (path, rows) = match &p.data.source {
+        Source::File { path, format, columns } => (path, load::read_vectors(path, *format, columns)?),
+        Source::Idx { images, labels, .. } => (images, crate::data::idx::read(images, labels.as_deref())?),
+        _ => return Ok(Resolved { n: p.data.n.unwrap_or(0), file_rows: None, source: None }),
     };
-    let rows = load::read_vectors(path, *format, columns)?;
     let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
     let source = FileEntry { path: abs.display().to_string(), blake3, bytes, rows: Some(rows.len() as u64) };
@@ -244,7 +260,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             Ok(sealer)
         });
         for k in 0..=p.generations {
-            let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect();
+            let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect::<Result<_>>()?;
             let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
             rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
             // A resumed run recomputes verified generations (every draw is
@@ -254,11 +270,17 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 continue;
             }
             let samples = SamplesTable::new(&blocks)?;
-            if k == 0 {
-                reference = Some(metrics::reference(&samples, dim, &p.tail_quantiles)?);
-            }
-            let reference = reference.as_ref().expect("set at generation 0");
-            let data_rows = metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)?;
+            // Image metrics come from the chains; the table metrics are for
+            // vectors and tokens.
+            let data_rows = if p.images() {
+                Vec::new()
+            } else {
+                if k == 0 {
+                    reference = Some(metrics::reference(&samples, dim, &p.tail_quantiles)?);
+                }
+                let reference = reference.as_ref().expect("set at generation 0");
+                metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)?
+            };
             let metric_rows = merge_metrics(data_rows, &outs, k);
             if k == 0 {
                 first_means = medians_by_metric(&metric_rows);
@@ -270,20 +292,33 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 continue;
             }
             let fitted = k < p.generations;
+            let mut extra = Vec::new();
+            if let Some(grid) = image_grid(&blocks) {
+                extra.push((PathBuf::from("images").join(format!("generation={k}.png")), grid));
+            }
             let models = fitted.then(|| {
                 outs.iter()
                     .filter_map(|o| {
+                        let file = o.weights.as_ref().map(|w| {
+                            let path = PathBuf::from("models")
+                                .join(format!("generation={k}"))
+                                .join(format!("replicate={}.safetensors", o.replicate));
+                            let entry = (path.display().to_string(), blake3::hash(w).to_hex().to_string());
+                            extra.push((path, w.clone()));
+                            entry
+                        });
                         o.model.as_ref().map(|(kind, params)| ModelRow {
                             replicate: o.replicate,
                             model_generation: k,
                             kind,
                             params: params.clone(),
+                            file,
                         })
                     })
                     .collect()
             });
             let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
-            let files = GenerationFiles { k, samples, training, models, metrics: metric_rows };
+            let files = GenerationFiles { k, samples, training, models, metrics: metric_rows, extra };
             if tx.send((files, reads(&p.mix, k))).is_err() {
                 // The writer stopped on an error; it is reported below.
                 break;

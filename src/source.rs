@@ -31,8 +31,10 @@ impl RealSource {
                 let total: f64 = w.iter().sum();
                 RealSource::Zipf(Categorical::new(w.iter().map(|x| x / total).collect()))
             }
-            (Source::File { .. }, Some(rows)) => RealSource::File(rows),
-            (Source::File { .. }, None) => unreachable!("the runner loads a file source before building it"),
+            (Source::File { .. } | Source::Idx { .. }, Some(rows)) => RealSource::File(rows),
+            (Source::File { .. } | Source::Idx { .. }, None) => {
+                unreachable!("the runner loads a file source before building it")
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! `samples` table (see the README's metric list for the SQL of each).
 //! Model metrics (real_nll, closed-form w2) come from the chain.
 
+pub mod images;
 mod w2;
 
 pub use w2::empirical_w2;

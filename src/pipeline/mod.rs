@@ -1,6 +1,7 @@
 //! Pipeline files: parse TOML, apply `--set` overrides, validate into a
 //! [`Pipeline`] reporting every problem at once, and write the resolved form.
 
+mod images;
 mod reader;
 mod spec;
 
@@ -151,8 +152,27 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
     // Combinations across sections.
     if let (Some(d), Some(m)) = (&data, &model) {
         let discrete = matches!(d.source, Source::Zipf { .. });
+        let images = matches!(d.source, Source::Idx { .. });
+        match (m, &d.source) {
+            (ModelSpec::Vae(v), Source::Idx { height, width, .. })
+                if v.arch == crate::model::Arch::Conv && (height % 4 != 0 || width % 4 != 0) =>
+            {
+                problems.borrow_mut().push(format!(
+                    "model.arch: \"conv\" halves the image twice, so height and width must be multiples of 4, \
+                     but the images are {height}x{width}; use arch = \"mlp\""
+                ))
+            }
+            (ModelSpec::Vae(_), _) if !images => {
+                problems.borrow_mut().push("model.kind: vae needs images (data.source = \"idx\")".to_string())
+            }
+            (m, _) if images && !matches!(m, ModelSpec::Vae(_)) => problems.borrow_mut().push(format!(
+                "model.kind: {} cannot model images (data.source = \"idx\"); use kind = \"vae\"",
+                m.name()
+            )),
+            _ => {}
+        }
         match m {
-            ModelSpec::Categorical { .. } if !discrete => problems.borrow_mut().push(
+            ModelSpec::Categorical { .. } if !discrete && !images => problems.borrow_mut().push(
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
                     .to_string(),
             ),
@@ -184,7 +204,7 @@ fn default_tail_quantiles() -> Vec<f64> {
 }
 
 fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
-    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, gmm, zipf, parquet or csv");
+    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, gmm, zipf, parquet, csv or idx");
     let holdout: u64 = s.opt("holdout").unwrap_or(0);
     let n: Option<u64> = s.opt("n");
     if n == Some(0) {
@@ -253,12 +273,17 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
                 _ => None,
             }
         }
+        Some("idx") => {
+            s.set_context("for source = \"idx\"");
+            images::idx_source(&mut s, base)
+        }
         Some(other) => {
-            s.problem("source", format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet or csv"));
+            s.problem("source", format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet, csv or idx"));
             // Keys of the unknown source are not reported as unknown too.
-            for k in
-                ["mean", "std", "cov", "weights", "means", "stds", "covs", "symbols", "exponent", "path", "columns"]
-            {
+            for k in [
+                "mean", "std", "cov", "weights", "means", "stds", "covs", "symbols", "exponent", "path", "columns",
+                "labels",
+            ] {
                 s.allow(k);
             }
             None
@@ -490,7 +515,7 @@ fn kde_model(s: &mut Section) -> Option<ModelSpec> {
 }
 
 fn build_model(mut s: Section) -> Option<ModelSpec> {
-    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm or kde");
+    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde or vae");
     let model = match kind.as_deref() {
         Some("gaussian") => {
             s.set_context("for kind = \"gaussian\"");
@@ -521,15 +546,19 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
             s.set_context("for kind = \"kde\"");
             kde_model(&mut s)
         }
-        Some(other @ ("vae" | "ngram" | "transformer")) => {
+        Some("vae") => {
+            s.set_context("for kind = \"vae\"");
+            images::vae_model(&mut s)
+        }
+        Some(other @ ("ngram" | "transformer")) => {
             s.problem(
                 "kind",
-                format!("{other:?} is not available in this version; use gaussian, categorical, gmm or kde"),
+                format!("{other:?} is not available in this version; use gaussian, categorical, gmm, kde or vae"),
             );
             None
         }
         Some(other) => {
-            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm or kde"));
+            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm, kde or vae"));
             None
         }
         None => None,
@@ -537,6 +566,8 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
     if model.is_none() {
         for k in
             ["variance", "smoothing", "components", "covariance", "n-init", "tol", "max-iter", "reg-covar", "bandwidth"]
+                .into_iter()
+                .chain(images::VAE_KEYS)
         {
             s.allow(k);
         }
@@ -637,6 +668,7 @@ pub fn to_toml(p: &Pipeline) -> String {
             data.insert("path".into(), Value::String(abs.display().to_string()));
             data.insert("columns".into(), Value::Array(columns.iter().map(|c| Value::String(c.clone())).collect()));
         }
+        Source::Idx { images, labels, .. } => images::idx_toml(&mut data, images, labels.as_deref()),
     }
     root.insert("data".into(), Value::Table(data));
 
@@ -669,6 +701,7 @@ pub fn to_toml(p: &Pipeline) -> String {
             };
             model.insert("bandwidth".into(), b);
         }
+        ModelSpec::Vae(v) => images::vae_toml(&mut model, v),
     }
     root.insert("model".into(), Value::Table(model));
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Bandwidth, GmmSettings};
+use crate::model::{Bandwidth, GmmSettings, VaeSettings};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pipeline {
@@ -51,6 +51,15 @@ pub enum Source {
         format: FileFormat,
         columns: Vec<String>,
     },
+    /// u8 images in IDX format (MNIST), with optional labels; the shape is
+    /// read from the header when the pipeline is validated.
+    Idx {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+        count: usize,
+        height: usize,
+        width: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +103,7 @@ pub enum ModelSpec {
     Categorical { smoothing: f64 },
     Gmm(GmmSettings),
     Kde { bandwidth: Bandwidth },
+    Vae(VaeSettings),
 }
 
 impl ModelSpec {
@@ -103,6 +113,7 @@ impl ModelSpec {
             ModelSpec::Categorical { .. } => "categorical",
             ModelSpec::Gmm(_) => "gmm",
             ModelSpec::Kde { .. } => "kde",
+            ModelSpec::Vae(_) => "vae",
         }
     }
 }
@@ -156,7 +167,21 @@ impl Pipeline {
             Source::Gaussian { mean, .. } => Some(mean.len()),
             Source::Gmm { means, .. } => means.first().map(Vec::len),
             Source::File { columns, .. } => Some(columns.len()),
-            Source::Zipf { .. } => None,
+            Source::Zipf { .. } | Source::Idx { .. } => None,
+        }
+    }
+
+    /// Whether the rows are images (the `idx` source).
+    pub fn images(&self) -> bool {
+        matches!(self.data.source, Source::Idx { .. })
+    }
+
+    /// The data file D_0 is drawn from, if any.
+    pub fn data_file(&self) -> Option<&PathBuf> {
+        match &self.data.source {
+            Source::File { path, .. } => Some(path),
+            Source::Idx { images, .. } => Some(images),
+            _ => None,
         }
     }
 

@@ -113,6 +113,7 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
             log_y: wants_log(means.into_iter()),
         })?;
         figures.push(Figure {
+            png: None,
             id: file_id("compare", m),
             title: m.clone(),
             caption: "Mean over each run's replicates, shaded 10-90% where a run has 3 or more.".into(),

@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
-/// One figure: `svg` is its file's text.
+/// One figure: `svg` is its file's text, or `png` its bytes when set.
 pub struct Figure {
+    pub png: Option<Vec<u8>>,
     pub id: String,
     pub title: String,
     pub caption: String,
@@ -74,13 +75,17 @@ pub fn page(title: &str, blocks: &[Block]) -> String {
             Block::Figures(figs) => {
                 h.push_str("<div class=\"grid\">\n");
                 for f in figs {
+                    let (mime, bytes, ext) = match &f.png {
+                        Some(png) => ("image/png", png.as_slice(), "png"),
+                        None => ("image/svg+xml", f.svg.as_bytes(), "svg"),
+                    };
                     let _ = writeln!(
                         h,
-                        "<figure id=\"{}\"><img alt=\"{}\" src=\"data:image/svg+xml;base64,{}\">\
-                         <figcaption><b>{}</b>. {} <a href=\"{}.svg\">{}.svg</a></figcaption></figure>",
+                        "<figure id=\"{}\"><img alt=\"{}\" src=\"data:{mime};base64,{}\">\
+                         <figcaption><b>{}</b>. {} <a href=\"{}.{ext}\">{}.{ext}</a></figcaption></figure>",
                         escape(&f.id),
                         escape(&f.title),
-                        base64(f.svg.as_bytes()),
+                        base64(bytes),
                         escape(&f.title),
                         escape(&f.caption),
                         escape(&f.id),

@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod compare;
 pub mod html;
+pub mod png;
 mod summary;
 pub mod theory;
 
@@ -99,7 +100,11 @@ pub fn report(run: &Path, out: Option<&Path>) -> Result<Written> {
         "Replicate 0's training rows at generations {}: the paper's picture of tails disappearing.",
         gens.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
     )));
-    blocks.push(Block::Figures(distribution_figures(run, &gens)?));
+    if run.join("images").is_dir() {
+        blocks.push(Block::Figures(image_figures(run, &gens)));
+    } else {
+        blocks.push(Block::Figures(distribution_figures(run, &gens)?));
+    }
 
     blocks.push(Block::Heading("What each model trained on".into()));
     match data::training_by_source(run) {
@@ -161,6 +166,7 @@ fn metric_figures(metrics: &BTreeMap<String, Vec<MetricPoint>>) -> Result<Vec<Fi
             log_y,
         })?;
         figs.push(Figure {
+            png: None,
             id: file_id("metric", name),
             title: name.clone(),
             caption: format!(
@@ -214,6 +220,7 @@ fn theory_figures(metrics: &BTreeMap<String, Vec<MetricPoint>>, theory: &[theory
             log_y,
         })?;
         figs.push(Figure {
+            png: None,
             id: file_id("theory", e.metric),
             title: format!("{what} against {}", e.label),
             caption: format!(
@@ -225,6 +232,22 @@ fn theory_figures(metrics: &BTreeMap<String, Vec<MetricPoint>>, theory: &[theory
         });
     }
     Ok(figs)
+}
+
+/// The run's own image grids (`images/generation=K.png`).
+fn image_figures(run: &Path, gens: &[u32]) -> Vec<Figure> {
+    gens.iter()
+        .filter_map(|k| {
+            let png = std::fs::read(run.join("images").join(format!("generation={k}.png"))).ok()?;
+            Some(Figure {
+                png: Some(png),
+                id: format!("images-generation-{k}"),
+                title: format!("Generation {k}"),
+                caption: "The first 64 training images of replicate 0.".into(),
+                svg: String::new(),
+            })
+        })
+        .collect()
 }
 
 fn distribution_figures(run: &Path, gens: &[u32]) -> Result<Vec<Figure>> {
@@ -276,6 +299,7 @@ fn histograms(columns: &[(u32, Vec<Vec<f64>>)]) -> Result<Figure> {
         });
     }
     Ok(Figure {
+        png: None,
         id: "distribution-x0".into(),
         title: "Density of x0 by generation".into(),
         caption: format!(
@@ -315,6 +339,7 @@ fn scatter_with_models(run: &Path, columns: &[(u32, Vec<Vec<f64>>)]) -> Result<F
         }
     }
     Ok(Figure {
+        png: None,
         id: "scatter-x0-x1".into(),
         title: "x0 against x1, with the fitted models".into(),
         caption: "Replicate 0's training rows at generation 0 and the last generation with a model; curves: \
@@ -390,6 +415,7 @@ fn rank_frequency(run: &Path, gens: &[u32]) -> Result<Figure> {
         });
     }
     Ok(Figure {
+        png: None,
         id: "distribution-symbols".into(),
         title: "Symbol frequencies by D_0 rank".into(),
         caption: "Replicate 0; frequency of each of D_0's symbols, ranked by its D_0 frequency, log scale. Gaps are \
@@ -446,6 +472,7 @@ fn mixing_figure(rows: &[(u32, u32, bool, u64)]) -> Result<Figure> {
         })
         .collect();
     Ok(Figure {
+        png: None,
         id: "mixing".into(),
         title: "Training set make-up by source generation".into(),
         caption: "Share of each model's training rows (all replicates) by where they came from: real rows, or \
@@ -491,8 +518,12 @@ pub(crate) fn write_figures_and_page(dir: &Path, html_path: &Path, title: &str, 
     for b in blocks {
         if let Block::Figures(figs) = b {
             for f in figs {
-                let path = dir.join(format!("{}.svg", f.id));
-                write_atomic(&path, f.svg.as_bytes())?;
+                let (ext, bytes) = match &f.png {
+                    Some(png) => ("png", png.as_slice()),
+                    None => ("svg", f.svg.as_bytes()),
+                };
+                let path = dir.join(format!("{}.{ext}", f.id));
+                write_atomic(&path, bytes)?;
                 figures.push(path);
             }
         }

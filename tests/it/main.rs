@@ -12,6 +12,7 @@ mod provenance;
 mod query;
 mod report;
 mod reproducible;
+mod vae;
 mod validate;
 
 use std::path::{Path, PathBuf};
