@@ -13,7 +13,7 @@ use crate::data::store::{GenerationFiles, RunDir};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics;
-use crate::pipeline::{self, MixPolicy, Pipeline, Source};
+use crate::pipeline::{self, ImageFormat, ImageSource, MixPolicy, Pipeline, Source};
 use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
 use crate::provenance::{self, Sealer};
 use crate::rng::replicate_seed;
@@ -73,7 +73,9 @@ pub struct Progress {
 
 fn data_error(p: &Pipeline, message: String) -> Error {
     match &p.data.source {
-        Source::File { path, .. } | Source::Idx { images: path, .. } => Error::Data { file: path.clone(), message },
+        Source::File { path, .. } | Source::Images(ImageSource { path, .. }) => {
+            Error::Data { file: path.clone(), message }
+        }
         _ => Error::Input(message),
     }
 }
@@ -90,7 +92,13 @@ struct Resolved {
 fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     let (path, rows) = match &p.data.source {
         Source::File { path, format, columns } => (path, load::read_vectors(path, *format, columns)?),
-        Source::Idx { images, labels, .. } => (images, crate::data::idx::read(images, labels.as_deref())?),
+        Source::Images(img) => (
+            &img.path,
+            match &img.format {
+                ImageFormat::Idx { labels } => crate::data::idx::read(&img.path, labels.as_deref())?,
+                ImageFormat::Csv(c) => c.read(&img.path)?,
+            },
+        ),
         _ => return Ok(Resolved { n: p.data.n.unwrap_or(0), file_rows: None, source: None }),
     };
     let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;

@@ -31,8 +31,8 @@ impl RealSource {
                 let total: f64 = w.iter().sum();
                 RealSource::Zipf(Categorical::new(w.iter().map(|x| x / total).collect()))
             }
-            (Source::File { .. } | Source::Idx { .. }, Some(rows)) => RealSource::File(rows),
-            (Source::File { .. } | Source::Idx { .. }, None) => {
+            (Source::File { .. } | Source::Images(_), Some(rows)) => RealSource::File(rows),
+            (Source::File { .. } | Source::Images(_), None) => {
                 unreachable!("the runner loads a file source before building it")
             }
         }

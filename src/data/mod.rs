@@ -3,6 +3,7 @@
 //! `metrics`.
 
 pub mod checks;
+pub mod csv_images;
 pub mod frames;
 pub mod idx;
 pub mod load;

@@ -1,19 +1,41 @@
-//! The image source (`source = "idx"`) and the VAE model's keys.
+//! The image sources (`source = "idx"`, `source = "csv"` with `image`) and
+//! the VAE model's keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::reader::Section;
-use super::{resolve, ModelSpec, Source};
+use super::{resolve, ImageFormat, ImageSource, ModelSpec, Source};
+use crate::data::csv_images::CsvImages;
 use crate::data::idx;
 use crate::model::{Arch, VaeSettings};
 
 pub const VAE_KEYS: [&str; 8] = ["arch", "latent", "hidden", "epochs", "batch-size", "lr", "weight-decay", "beta"];
 
 pub fn idx_source(s: &mut Section, base: &Path) -> Option<Source> {
-    let path: Option<String> = s.req("path", "the IDX images file (raw or .gz), relative to the pipeline file");
+    let path: Option<String> = s.req(
+        "path",
+        "the IDX images file (raw or .gz), or a folder holding train-images-idx3-ubyte[.gz], relative to the pipeline file",
+    );
     let labels: Option<String> = s.opt("labels");
-    let images = path.map(|p| resolve(base, &p));
-    let labels = labels.map(|p| resolve(base, &p));
+    let mut images = path.map(|p| resolve(base, &p));
+    let mut labels = labels.map(|p| resolve(base, &p));
+    // A folder is the layout of MNIST, Fashion-MNIST and Debian's
+    // dataset-fashion-mnist: the training files by their standard names.
+    if let Some(dir) = images.clone().filter(|p| p.is_dir()) {
+        match find(&dir, "train-images-idx3-ubyte") {
+            Some(f) => images = Some(f),
+            None => {
+                s.problem(
+                    "path",
+                    format!("{} holds no train-images-idx3-ubyte[.gz]; name the images file", dir.display()),
+                );
+                return None;
+            }
+        }
+        if labels.is_none() {
+            labels = find(&dir, "train-labels-idx1-ubyte");
+        }
+    }
     if let Some(l) = &labels {
         if !l.is_file() {
             s.problem("labels", format!("{} does not exist or is not a file", l.display()));
@@ -21,17 +43,75 @@ pub fn idx_source(s: &mut Section, base: &Path) -> Option<Source> {
     }
     let images = images?;
     if !images.is_file() {
+        let hint = if images.to_string_lossy().contains("fashion") {
+            "; Debian's package dataset-fashion-mnist installs it to /usr/share/datasets/fashion-mnist, \
+             or point data.path at a folder holding train-images-idx3-ubyte.gz"
+        } else {
+            " (relative paths start at the pipeline file's folder)"
+        };
+        s.problem("path", format!("{} does not exist or is not a file{hint}", images.display()));
+        return None;
+    }
+    match idx::shape(&images) {
+        Ok((count, height, width)) => Some(Source::Images(ImageSource {
+            path: images,
+            format: ImageFormat::Idx { labels },
+            count,
+            height,
+            width,
+        })),
+        Err(e) => {
+            s.problem("path", e.to_string());
+            None
+        }
+    }
+}
+
+fn find(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// `source = "csv"` with `image = [height, width]`: one image a line.
+pub fn csv_source(s: &mut Section, base: &Path) -> Option<Source> {
+    let path: Option<String> = s.req("path", "the CSV file (raw or .gz), relative to the pipeline file");
+    let shape: Option<Vec<u64>> = s.req("image", "the image shape, image = [height, width]");
+    let pixel_max: u64 = s.opt("pixel-max").unwrap_or(255);
+    let labelled: bool = s.opt("labelled").unwrap_or(false);
+    let header: bool = s.opt("header").unwrap_or(false);
+    let mut ok = true;
+    if !(1..=u64::from(u32::MAX)).contains(&pixel_max) {
+        s.problem("pixel-max", format!("must be in [1, {}], got {pixel_max}", u32::MAX));
+        ok = false;
+    }
+    let shape = match shape.as_deref() {
+        Some([h, w]) if (1..=4096).contains(h) && (1..=4096).contains(w) => Some((*h as usize, *w as usize)),
+        Some(other) => {
+            s.problem("image", format!("must be [height, width], each in [1, 4096], got {other:?}"));
+            None
+        }
+        None => None,
+    };
+    let path = path.map(|p| resolve(base, &p))?;
+    if !path.is_file() {
         s.problem(
             "path",
             format!(
                 "{} does not exist or is not a file (relative paths start at the pipeline file's folder)",
-                images.display()
+                path.display()
             ),
         );
         return None;
     }
-    match idx::shape(&images) {
-        Ok((count, height, width)) => Some(Source::Idx { images, labels, count, height, width }),
+    let (height, width) = shape?;
+    if !ok {
+        return None;
+    }
+    let csv = CsvImages { height, width, pixel_max: pixel_max as u32, labelled, header };
+    // Read once here, so a malformed line is a validation error.
+    match csv.read(&path) {
+        Ok(v) => {
+            Some(Source::Images(ImageSource { path, format: ImageFormat::Csv(csv), count: v.len(), height, width }))
+        }
         Err(e) => {
             s.problem("path", e.to_string());
             None
@@ -92,14 +172,28 @@ pub fn vae_model(s: &mut Section) -> Option<ModelSpec> {
     }))
 }
 
-/// The keys of `to_toml` for these two.
-pub fn idx_toml(data: &mut toml::Table, images: &Path, labels: Option<&Path>) {
+/// The keys of `to_toml` for an image source.
+pub fn source_toml(data: &mut toml::Table, img: &ImageSource) {
     use toml::Value;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-    data.insert("source".into(), Value::String("idx".into()));
-    data.insert("path".into(), Value::String(abs(images)));
-    if let Some(l) = labels {
-        data.insert("labels".into(), Value::String(abs(l)));
+    data.insert("path".into(), Value::String(abs(&img.path)));
+    match &img.format {
+        ImageFormat::Idx { labels } => {
+            data.insert("source".into(), Value::String("idx".into()));
+            if let Some(l) = labels {
+                data.insert("labels".into(), Value::String(abs(l)));
+            }
+        }
+        ImageFormat::Csv(c) => {
+            data.insert("source".into(), Value::String("csv".into()));
+            data.insert(
+                "image".into(),
+                Value::Array(vec![Value::Integer(c.height as i64), Value::Integer(c.width as i64)]),
+            );
+            data.insert("pixel-max".into(), Value::Integer(i64::from(c.pixel_max)));
+            data.insert("labelled".into(), Value::Boolean(c.labelled));
+            data.insert("header".into(), Value::Boolean(c.header));
+        }
     }
 }
 

@@ -7,7 +7,9 @@ mod spec;
 
 use std::path::{Path, PathBuf};
 
-pub use spec::{DataSpec, FileFormat, MixPolicy, ModelSpec, Pipeline, Source, Spread, Variance};
+pub use spec::{
+    DataSpec, FileFormat, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, Source, Spread, Variance,
+};
 
 use crate::error::Error;
 use crate::linalg;
@@ -152,9 +154,9 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
     // Combinations across sections.
     if let (Some(d), Some(m)) = (&data, &model) {
         let discrete = matches!(d.source, Source::Zipf { .. });
-        let images = matches!(d.source, Source::Idx { .. });
+        let images = matches!(d.source, Source::Images(_));
         match (m, &d.source) {
-            (ModelSpec::Vae(v), Source::Idx { height, width, .. })
+            (ModelSpec::Vae(v), Source::Images(ImageSource { height, width, .. }))
                 if v.arch == crate::model::Arch::Conv && (height % 4 != 0 || width % 4 != 0) =>
             {
                 problems.borrow_mut().push(format!(
@@ -162,13 +164,13 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                      but the images are {height}x{width}; use arch = \"mlp\""
                 ))
             }
-            (ModelSpec::Vae(_), _) if !images => {
-                problems.borrow_mut().push("model.kind: vae needs images (data.source = \"idx\")".to_string())
+            (ModelSpec::Vae(_), _) if !images => problems.borrow_mut().push(
+                "model.kind: vae needs images (data.source = \"idx\", or \"csv\" with data.image = [height, width])"
+                    .to_string(),
+            ),
+            (m, _) if images && !matches!(m, ModelSpec::Vae(_)) => {
+                problems.borrow_mut().push(format!("model.kind: {} cannot model images; use kind = \"vae\"", m.name()))
             }
-            (m, _) if images && !matches!(m, ModelSpec::Vae(_)) => problems.borrow_mut().push(format!(
-                "model.kind: {} cannot model images (data.source = \"idx\"); use kind = \"vae\"",
-                m.name()
-            )),
             _ => {}
         }
         match m {
@@ -240,6 +242,10 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
             }
             symbols.map(|k| Source::Zipf { symbols: k as u32, exponent })
         }
+        Some("csv") if s.has("image") => {
+            s.set_context("for source = \"csv\" with image = [height, width]");
+            images::csv_source(&mut s, base)
+        }
         Some(fmt @ ("parquet" | "csv")) => {
             s.set_context(format!("for source = \"{fmt}\""));
             let path: Option<String> = s.req("path", "the data file, relative to the pipeline file");
@@ -281,8 +287,22 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
             s.problem("source", format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet, csv or idx"));
             // Keys of the unknown source are not reported as unknown too.
             for k in [
-                "mean", "std", "cov", "weights", "means", "stds", "covs", "symbols", "exponent", "path", "columns",
+                "mean",
+                "std",
+                "cov",
+                "weights",
+                "means",
+                "stds",
+                "covs",
+                "symbols",
+                "exponent",
+                "path",
+                "columns",
                 "labels",
+                "image",
+                "pixel-max",
+                "labelled",
+                "header",
             ] {
                 s.allow(k);
             }
@@ -668,7 +688,7 @@ pub fn to_toml(p: &Pipeline) -> String {
             data.insert("path".into(), Value::String(abs.display().to_string()));
             data.insert("columns".into(), Value::Array(columns.iter().map(|c| Value::String(c.clone())).collect()));
         }
-        Source::Idx { images, labels, .. } => images::idx_toml(&mut data, images, labels.as_deref()),
+        Source::Images(img) => images::source_toml(&mut data, img),
     }
     root.insert("data".into(), Value::Table(data));
 

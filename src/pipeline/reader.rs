@@ -154,6 +154,13 @@ impl FromToml for String {
     }
 }
 
+impl FromToml for bool {
+    const WHAT: &'static str = "true or false";
+    fn from_toml(v: &Value) -> Result<Self, ()> {
+        v.as_bool().ok_or(())
+    }
+}
+
 impl FromToml for u64 {
     const WHAT: &'static str = "a non-negative integer";
     fn from_toml(v: &Value) -> Result<Self, ()> {

@@ -51,15 +51,26 @@ pub enum Source {
         format: FileFormat,
         columns: Vec<String>,
     },
-    /// u8 images in IDX format (MNIST), with optional labels; the shape is
-    /// read from the header when the pipeline is validated.
-    Idx {
-        images: PathBuf,
-        labels: Option<PathBuf>,
-        count: usize,
-        height: usize,
-        width: usize,
-    },
+    /// u8 images from a file (`idx`, or `csv` with `image = [h, w]`).
+    Images(ImageSource),
+}
+
+/// An image file; its shape is known once the pipeline is validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageSource {
+    pub path: PathBuf,
+    pub format: ImageFormat,
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageFormat {
+    /// MNIST's format, with an optional labels file beside it.
+    Idx { labels: Option<PathBuf> },
+    /// One image a line (scikit-learn's 8x8 digits).
+    Csv(crate::data::csv_images::CsvImages),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -167,20 +178,20 @@ impl Pipeline {
             Source::Gaussian { mean, .. } => Some(mean.len()),
             Source::Gmm { means, .. } => means.first().map(Vec::len),
             Source::File { columns, .. } => Some(columns.len()),
-            Source::Zipf { .. } | Source::Idx { .. } => None,
+            Source::Zipf { .. } | Source::Images(_) => None,
         }
     }
 
-    /// Whether the rows are images (the `idx` source).
+    /// Whether the rows are images.
     pub fn images(&self) -> bool {
-        matches!(self.data.source, Source::Idx { .. })
+        matches!(self.data.source, Source::Images(_))
     }
 
     /// The data file D_0 is drawn from, if any.
     pub fn data_file(&self) -> Option<&PathBuf> {
         match &self.data.source {
             Source::File { path, .. } => Some(path),
-            Source::Idx { images, .. } => Some(images),
+            Source::Images(i) => Some(&i.path),
             _ => None,
         }
     }

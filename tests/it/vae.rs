@@ -181,3 +181,95 @@ fn bad_image_input_is_named() {
     assert!(err.contains("few-labels.idx") && err.contains("has 7 labels but"), "{err}");
     assert!(!dir.path("few-run/samples").exists(), "nothing written");
 }
+
+/// The shipped digits pipeline, shrunk: 8x8 CSV images (pixels 0..16)
+/// become 0..255 u8 rows with their labels and train a conv VAE.
+#[test]
+fn csv_digits_train_a_conv_vae_and_audit_clean() {
+    let dir = Scratch::new("vae-digits");
+    let out = dir.path("run");
+    let p = repo().join("pipelines/vae-digits.toml");
+    let (code, _, err) = cli(
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--set",
+            "generations=2",
+            "--set",
+            "model.epochs=1",
+            "--set",
+            "data.n=200",
+            "--set",
+            "generate.n=200",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows = query(
+        &out,
+        "SELECT origin, count(*) AS n, count(label) AS labelled, max(height) AS h, max(width) AS w \
+         FROM samples GROUP BY origin ORDER BY origin",
+    );
+    assert_eq!((f(&rows[0], "n"), f(&rows[0], "labelled")), (2.0 * 497.0, 2.0 * 497.0), "{rows:?}");
+    assert_eq!((f(&rows[0], "h"), f(&rows[0], "w")), (8.0, 8.0));
+    assert_eq!(f(&rows[1], "n"), 2.0 * 2.0 * 200.0);
+    // The first digit of the file, rescaled: 16 -> 255, 5 -> round(5 * 255 / 16) = 80.
+    let first =
+        collapse::data::csv_images::CsvImages { height: 8, width: 8, pixel_max: 16, labelled: true, header: false }
+            .read(&repo().join("datasets/digits-8x8/digits-8x8.csv.gz"))
+            .unwrap();
+    let collapse::values::Values::Images { pixels, labels, .. } = first else { panic!("not images") };
+    assert_eq!((pixels[2], labels[0]), (80, Some(0)));
+    assert!(pixels.contains(&255));
+    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
+    assert_eq!(code, 0, "audit: {text}{err}");
+}
+
+#[test]
+fn bad_csv_images_and_image_folders_are_named() {
+    let dir = Scratch::new("vae-bad-csv");
+    let digits = repo().join("pipelines/vae-digits.toml");
+    let text = std::fs::read_to_string(&digits).unwrap().replace(
+        "../datasets/digits-8x8/digits-8x8.csv.gz",
+        repo().join("datasets/digits-8x8/digits-8x8.csv.gz").to_str().unwrap(),
+    );
+    let check = |name: &str, body: String, needle: &str| {
+        let f = dir.path(name);
+        std::fs::write(&f, body).unwrap();
+        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
+    };
+    check("shape.toml", text.replace("image = [8, 8]", "image = [8, 8, 1]"), "data.image: must be [height, width]");
+    check(
+        "wide.toml",
+        text.replace("image = [8, 8]", "image = [8, 9]"),
+        "line 1 has 65 fields, but images of 8x9 need 72 + 1 label",
+    );
+    check("max.toml", text.replace("pixel-max = 16", "pixel-max = 15"), "above data.pixel-max = 15");
+    check("labelled.toml", text.replace("labelled = true", "labelled = \"yes\""), "data.labelled");
+    let csv = dir.path("bad.csv");
+    std::fs::write(&csv, "1,2,3,4\n5,x,7,8\n").unwrap();
+    check(
+        "field.toml",
+        text.replace(repo().join("datasets/digits-8x8/digits-8x8.csv.gz").to_str().unwrap(), csv.to_str().unwrap())
+            .replace("image = [8, 8]", "image = [2, 2]")
+            .replace("labelled = true", "labelled = false"),
+        "line 2, field 2: \"x\" is not a whole number",
+    );
+    // A folder without the standard MNIST names; and Fashion-MNIST absent.
+    let fashion = std::fs::read_to_string(repo().join("pipelines/vae-fashion-quick.toml")).unwrap();
+    check(
+        "empty.toml",
+        fashion.replace("/usr/share/datasets/fashion-mnist", dir.0.to_str().unwrap()),
+        "holds no train-images-idx3-ubyte[.gz]",
+    );
+    check(
+        "absent.toml",
+        fashion.replace("/usr/share/datasets/fashion-mnist", "/nonexistent/fashion-mnist"),
+        "Debian's package dataset-fashion-mnist installs it",
+    );
+}
