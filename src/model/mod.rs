@@ -2,6 +2,7 @@
 //! real rows. One file (or folder) per model family.
 
 mod categorical;
+pub mod device;
 mod gaussian;
 pub mod gmm;
 mod kde;

@@ -78,6 +78,8 @@ fn a_tiny_vae_run_writes_every_table_and_audits_clean() {
     }
     let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
     assert_eq!(code, 0, "audit: {text}{err}");
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["device"], "cpu", "built without the cuda feature, networks run on the CPU");
     // Real rows carry labels and 28x28 pixels; synthetic rows have no label.
     let rows = query(
         &out,

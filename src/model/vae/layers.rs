@@ -3,7 +3,9 @@
 //! weights and biases uniform in +-1/sqrt(fan_in). One `new` + `forward`
 //! per layer, as in candle-nn.
 
-use candle_core::{Device, Result, Tensor, Var};
+use candle_core::{Result, Tensor, Var};
+
+use crate::model::device;
 
 use crate::rng::Rng;
 
@@ -18,7 +20,7 @@ impl Params {
     pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f64, rng: &mut Rng) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let data: Vec<f32> = (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect();
-        let var = Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu)?)?;
+        let var = Var::from_tensor(&Tensor::from_vec(data, shape, device::device())?)?;
         let t = var.as_tensor().clone();
         self.vars.push((name.to_string(), var));
         Ok(t)

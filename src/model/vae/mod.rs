@@ -8,7 +8,9 @@ mod layers;
 mod net;
 pub mod safetensors;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
+
+use super::device;
 
 use crate::rng::Rng;
 use adam::Adam;
@@ -93,12 +95,12 @@ impl std::fmt::Debug for Vae {
 fn to_tensor(images: &[u8], pixels: usize) -> candle_core::Result<Tensor> {
     let n = images.len() / pixels.max(1);
     let data: Vec<f32> = images.iter().map(|&p| f32::from(p) / 255.0).collect();
-    Tensor::from_vec(data, (n, pixels), &Device::Cpu)
+    Tensor::from_vec(data, (n, pixels), device::device())
 }
 
 fn normal(rng: &mut Rng, rows: usize, cols: usize) -> candle_core::Result<Tensor> {
     let data: Vec<f32> = (0..rows * cols).map(|_| rng.normal() as f32).collect();
-    Tensor::from_vec(data, (rows, cols), &Device::Cpu)
+    Tensor::from_vec(data, (rows, cols), device::device())
 }
 
 impl Vae {
