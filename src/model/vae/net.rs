@@ -62,7 +62,8 @@ impl Net {
             }
             Net::Conv { c1, c2, mu, logvar, h4, w4, .. } => {
                 let b = x.dim(0)?;
-                let img = x.reshape((b, 1, h4 * 4, w4 * 4))?;
+                // Channels last: see layers::Down.
+                let img = x.reshape((b, h4 * 4, w4 * 4, 1))?;
                 let h = c2.forward(&c1.forward(&img)?.relu()?)?.relu()?.flatten_from(1)?;
                 Ok((mu.forward(&h)?, logvar.forward(&h)?))
             }
@@ -75,7 +76,7 @@ impl Net {
             Net::Mlp { fc3, fc4, .. } => fc4.forward(&fc3.forward(z)?.relu()?),
             Net::Conv { fc, u1, u2, h4, w4, .. } => {
                 let b = z.dim(0)?;
-                let h = fc.forward(z)?.relu()?.reshape((b, 128, *h4, *w4))?;
+                let h = fc.forward(z)?.relu()?.reshape((b, *h4, *w4, 128))?;
                 u2.forward(&u1.forward(&h)?.relu()?)?.flatten_from(1)
             }
         }
