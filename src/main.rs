@@ -263,16 +263,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     s.replicates,
                     s.seconds
                 );
-                let keys = ["var", "cov_trace", "cov_logdet", "support_size", "lost_support", "entropy"];
+                let keys = [
+                    "var",
+                    "cov_trace",
+                    "cov_logdet",
+                    "support_size",
+                    "lost_support",
+                    "entropy",
+                    "pixel_entropy",
+                    "pixel_std",
+                ];
                 let mut parts = Vec::new();
+                let mut first = None;
                 for (m, a, b) in &s.headline {
                     if keys.contains(&m.as_str()) || m.starts_with("tail_mass") || m.starts_with("component_std") {
                         parts.push(format!("{m} {a:.4} -> {b:.4}"));
+                        first.get_or_insert(m.as_str());
                     }
                 }
                 println!("generation 0 -> {} (median over replicates): {}", s.generations, parts.join(", "));
                 println!("see it: collapse report {}", s.out.display());
-                println!("explore: collapse query {} \"SELECT generation, avg(value) FROM metrics WHERE metric = 'var' GROUP BY generation ORDER BY generation\"", s.out.display());
+                println!(
+                    "explore: collapse query {} \"SELECT generation, avg(value) FROM metrics WHERE metric = '{}' GROUP BY generation ORDER BY generation\"",
+                    s.out.display(),
+                    first.unwrap_or("train_rows")
+                );
             }
         }
         Command::Audit { run_dir } => {

@@ -191,13 +191,12 @@ fn csv_digits_train_a_conv_vae_and_audit_clean() {
     let dir = Scratch::new("vae-digits");
     let out = dir.path("run");
     let p = repo().join("pipelines/vae-digits.toml");
-    let (code, _, err) = cli(
+    let (code, said, err) = cli(
         &[
             "run",
             p.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-            "-q",
             "--set",
             "generations=2",
             "--set",
@@ -210,6 +209,8 @@ fn csv_digits_train_a_conv_vae_and_audit_clean() {
         None,
     );
     assert_eq!(code, 0, "{err}");
+    // What collapsed, in image terms, and a query that has rows.
+    assert!(said.contains("pixel_entropy ") && said.contains("metric = 'pixel_entropy'"), "{said}");
     let rows = query(
         &out,
         "SELECT origin, count(*) AS n, count(label) AS labelled, max(height) AS h, max(width) AS w \
