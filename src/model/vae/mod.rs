@@ -92,10 +92,11 @@ impl std::fmt::Debug for Vae {
 }
 
 /// `n` images of `pixels` u8 values as a (n, pixels) tensor in [0, 1].
-fn to_tensor(images: &[u8], pixels: usize) -> candle_core::Result<Tensor> {
+/// Also returns the values on the host, which the fused loss reads.
+fn to_tensor(images: &[u8], pixels: usize) -> candle_core::Result<(Tensor, Vec<f32>)> {
     let n = images.len() / pixels.max(1);
     let data: Vec<f32> = images.iter().map(|&p| f32::from(p) / 255.0).collect();
-    Tensor::from_vec(data, (n, pixels), device::device())
+    Ok((Tensor::from_vec(data.clone(), (n, pixels), device::device())?, data))
 }
 
 fn normal(rng: &mut Rng, rows: usize, cols: usize) -> candle_core::Result<Tensor> {
@@ -123,12 +124,12 @@ impl Vae {
                 for &i in batch {
                     rows.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
                 }
-                let x = to_tensor(&rows, pixels)?;
+                let (x, host) = to_tensor(&rows, pixels)?;
                 let (mu, logvar) = net.encode(&x)?;
                 let eps = normal(rng, batch.len(), s.latent)?;
                 let z = (&mu + (eps * logvar.affine(0.5, 0.0)?.exp()?)?)?;
                 let logits = net.decode(&z)?;
-                let loss = net::loss(&logits, &x, &mu, &logvar, s.beta)?;
+                let loss = net::loss(&logits, &x, &host, &mu, &logvar, s.beta)?;
                 total += f64::from(loss.to_scalar::<f32>()?);
                 opt.step(&loss.backward()?)?;
             }
@@ -160,7 +161,7 @@ impl Vae {
         let pixels = self.height * self.width;
         let mut out = Vec::new();
         for chunk in images.chunks(256 * pixels) {
-            let (mu, _) = self.net.encode(&to_tensor(chunk, pixels)?)?;
+            let (mu, _) = self.net.encode(&to_tensor(chunk, pixels)?.0)?;
             out.extend(mu.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(out)
@@ -175,11 +176,11 @@ impl Vae {
         let mut rng = Rng::from_seed(0x0000_E1B0_E1B0);
         let mut total = 0.0;
         for chunk in images.chunks(256 * pixels) {
-            let x = to_tensor(chunk, pixels)?;
+            let (x, host) = to_tensor(chunk, pixels)?;
             let (mu, logvar) = self.net.encode(&x)?;
             let eps = normal(&mut rng, x.dim(0)?, self.settings.latent)?;
             let z = (&mu + (eps * logvar.affine(0.5, 0.0)?.exp()?)?)?;
-            let loss = net::loss(&self.net.decode(&z)?, &x, &mu, &logvar, 1.0)?;
+            let loss = net::loss(&self.net.decode(&z)?, &x, &host, &mu, &logvar, 1.0)?;
             total += f64::from(loss.to_scalar::<f32>()?);
         }
         Ok(total / n.max(1) as f64)
