@@ -8,7 +8,20 @@ use collapse::model::{Arch, Vae, VaeSettings};
 use collapse::rng::Rng;
 use collapse::values::Values;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// As the `collapse` binary: mimalloc, and freed memory kept for reuse.
+fn keep_freed_memory() {
+    // `mi_option_purge_delay` in the bundled mimalloc.h (v2 and v3), which
+    // libmimalloc-sys does not name.
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets a process-wide integer option; no pointers involved.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
+}
+
 fn main() -> anyhow::Result<()> {
+    keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 6, "usage: vae_epoch IMAGES N ARCH(conv|mlp) EPOCHS BATCH");
     let Values::Images { h, w, pixels, .. } = collapse::data::idx::read(args[1].as_ref(), None)? else {

@@ -10,6 +10,24 @@ use clap::{Parser, Subcommand, ValueEnum};
 use collapse::data::query::{self, Format};
 use collapse::runner::{self, Options};
 
+/// mimalloc keeps freed large blocks for reuse, where glibc hands every
+/// block over 32 MB back to the kernel and the next one page-faults in
+/// afresh: a VAE epoch allocates tens of such tensors per batch (the
+/// paper's run spent 40% of its time in the kernel; BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Never hand freed memory back to the kernel (mimalloc's `purge_delay` =
+/// -1): the same tensor sizes come back every batch, and a purged block
+/// page-faults back in zeroed (12% of a VAE epoch).
+fn keep_freed_memory() {
+    // `mi_option_purge_delay` in the bundled mimalloc.h (v2 and v3), which
+    // libmimalloc-sys does not name.
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets a process-wide integer option; no pointers involved.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(name = "collapse", version, about = "Recursive-training (model collapse) experiments with provenance")]
 struct Cli {
@@ -98,6 +116,7 @@ enum OutFormat {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
