@@ -3,7 +3,7 @@
 //! file has one (scikit-learn's 8x8 digits: pixels 0..16, label last).
 //! Pixels are rescaled to u8 so every image source stores the same thing.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -26,14 +26,6 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
     Error::Data { file: path.to_path_buf(), message: message.into() }
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(if gz { Box::new(BufReader::new(flate2::read::GzDecoder::new(f))) } else { Box::new(BufReader::new(f)) })
-}
-
 impl CsvImages {
     /// Every image of the file, pixels rescaled to 0..=255.
     pub fn read(&self, path: &Path) -> Result<Values> {
@@ -42,7 +34,7 @@ impl CsvImages {
         let scale = 255.0 / f64::from(self.pixel_max);
         let mut pixels = Vec::new();
         let mut labels = Vec::new();
-        for (i, line) in open(path)?.lines().enumerate() {
+        for (i, line) in super::open_maybe_gz(path)?.lines().enumerate() {
             let line = line.map_err(|e| bad(path, format!("cannot read line {}: {e}", i + 1)))?;
             if (i == 0 && self.header) || line.trim().is_empty() {
                 continue;

@@ -11,15 +11,6 @@ use crate::values::Values;
 const IMAGES: u32 = 0x0803;
 const LABELS: u32 = 0x0801;
 
-fn open(path: &Path) -> Result<Box<dyn Read>> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let buffered = std::io::BufReader::new(f);
-    Ok(if gz { Box::new(flate2::read::GzDecoder::new(buffered)) } else { Box::new(buffered) })
-}
-
 fn bad(path: &Path, message: impl Into<String>) -> Error {
     Error::Data { file: path.to_path_buf(), message: message.into() }
 }
@@ -44,7 +35,7 @@ fn header(path: &Path, r: &mut dyn Read, want: u32) -> Result<Vec<usize>> {
 
 /// (images, height, width) from an images file's header alone.
 pub fn shape(path: &Path) -> Result<(usize, usize, usize)> {
-    let mut r = open(path)?;
+    let mut r = super::open_maybe_gz(path)?;
     let d = header(path, &mut r, IMAGES)?;
     if d[1] == 0 || d[2] == 0 || d[1] * d[2] > 1 << 20 {
         return Err(bad(path, format!("images of {}x{} pixels are not usable", d[1], d[2])));
@@ -64,12 +55,12 @@ fn body(path: &Path, r: &mut dyn Read, bytes: usize) -> Result<Vec<u8>> {
 /// Every image of `images`, with the labels of `labels` when given.
 pub fn read(images: &Path, labels: Option<&Path>) -> Result<Values> {
     let (n, h, w) = shape(images)?;
-    let mut r = open(images)?;
+    let mut r = super::open_maybe_gz(images)?;
     header(images, &mut r, IMAGES)?;
     let pixels = body(images, &mut r, n * h * w)?;
     let labels = match labels {
         Some(path) => {
-            let mut r = open(path)?;
+            let mut r = super::open_maybe_gz(path)?;
             let d = header(path, &mut r, LABELS)?;
             if d[0] != n {
                 return Err(bad(path, format!("has {} labels but {} has {n} images", d[0], images.display())));

@@ -22,8 +22,12 @@ use collapse::data::query::{run as query_run, Format};
 use collapse::pipeline;
 use collapse::runner::{self, Options};
 
+/// The checkout under test. Read at run time first: a test binary reused from a shared
+/// target directory may have been compiled in another checkout of the same crate.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A fresh temporary directory under target/, removed at drop.

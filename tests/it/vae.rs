@@ -139,6 +139,16 @@ fn vae_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
     }
 }
 
+/// Writes `body` as pipeline `name` and expects `validate` to reject it
+/// with exit 2, saying `needle`.
+fn invalid(dir: &Scratch, name: &str, body: String, needle: &str) {
+    let f = dir.path(name);
+    std::fs::write(&f, body).unwrap();
+    let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{name}: {err}");
+    assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
+}
+
 fn raw_idx(magic: u32, dims: &[u32]) -> Vec<u8> {
     let mut v = magic.to_be_bytes().to_vec();
     for d in dims {
@@ -153,13 +163,7 @@ fn bad_image_input_is_named() {
     let dir = Scratch::new("vae-bad");
     let p = tiny(&dir, "conv", "replace");
     let text = std::fs::read_to_string(&p).unwrap();
-    let check = |name: &str, body: String, needle: &str| {
-        let f = dir.path(name);
-        std::fs::write(&f, body).unwrap();
-        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
-        assert_eq!(code, 2, "{name}: {err}");
-        assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
-    };
+    let check = |name: &str, body: String, needle: &str| invalid(&dir, name, body, needle);
     let images = repo().join("datasets/mnist-10k/images-idx3-ubyte.gz").display().to_string();
     let labels = repo().join("datasets/mnist-10k/labels-idx1-ubyte.gz").display().to_string();
     check("missing.toml", text.replace(&images, "/nonexistent/x.gz"), "data.path: /nonexistent/x.gz does not exist");
@@ -239,13 +243,7 @@ fn bad_csv_images_and_image_folders_are_named() {
         "../datasets/digits-8x8/digits-8x8.csv.gz",
         repo().join("datasets/digits-8x8/digits-8x8.csv.gz").to_str().unwrap(),
     );
-    let check = |name: &str, body: String, needle: &str| {
-        let f = dir.path(name);
-        std::fs::write(&f, body).unwrap();
-        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
-        assert_eq!(code, 2, "{name}: {err}");
-        assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
-    };
+    let check = |name: &str, body: String, needle: &str| invalid(&dir, name, body, needle);
     check("shape.toml", text.replace("image = [8, 8]", "image = [8, 8, 1]"), "data.image: must be [height, width]");
     check(
         "wide.toml",
