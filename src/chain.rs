@@ -6,6 +6,7 @@
 use crate::error::Result;
 use crate::linalg;
 use crate::metrics::empirical_w2;
+use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::model::Model;
 use crate::pipeline::{MixPolicy, Pipeline};
 use crate::rng::{Purpose, Rng};
@@ -23,8 +24,11 @@ pub struct Chain {
     synthetic: Vec<Block>,
     /// File rows not yet used by this chain (file sources only).
     unused: Vec<usize>,
-    /// Model 0, kept when a metric compares later models with it (gmm_l2).
+    /// Model 0, kept when a metric compares later models with it (gmm_l2,
+    /// latent_std, gen0_ppl).
     model0: Option<Model>,
+    /// D_0's word types and rare n-grams (text runs).
+    text_ref: Option<TextReference>,
 }
 
 /// What one stage of one chain produced.
@@ -54,7 +58,7 @@ impl Chain {
         let p = ctx.pipeline;
         let mut unused: Vec<usize> = (0..ctx.source.file_rows().unwrap_or(0)).collect();
         let mut rng = Rng::stream(p.seed, replicate, 0, Purpose::Holdout);
-        let holdout_rows = ctx.source.draw(&mut rng, p.data.holdout, &mut unused);
+        let holdout_rows = ctx.source.holdout(&mut rng, p.data.holdout, &mut unused);
         let mut rng = Rng::stream(p.seed, replicate, 0, Purpose::RealData);
         let train_rows = ctx.source.draw(&mut rng, ctx.n, &mut unused);
         let mut next_id = first_sample_id(replicate);
@@ -81,7 +85,11 @@ impl Chain {
             }
             _ => None,
         };
-        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused, model0: None }
+        let text_ref = match &d0.values {
+            Values::Texts { text, .. } => Some(TextReference::new(text, p.rare_ngrams)),
+            _ => None,
+        };
+        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused, model0: None, text_ref }
     }
 
     fn new_block(&mut self, generation: u32, origin: Origin, model_generation: Option<u32>, values: Values) -> Block {
@@ -131,6 +139,11 @@ impl Chain {
         if let Values::Images { h, w, pixels, .. } = &current.values {
             metrics.extend(crate::metrics::images::metrics(pixels, h * w));
         }
+        if let (Values::Texts { text, ids, gen0_ppl }, Some(r)) = (&current.values, &self.text_ref) {
+            metrics.extend(text_metrics::metrics(text, ids.iter().map(Vec::len), r));
+            let ppl: Vec<f64> = gen0_ppl.iter().flatten().copied().collect();
+            metrics.extend(text_metrics::gen0_ppl_quantiles(&ppl));
+        }
         if k == p.generations {
             return Ok(StageOut {
                 replicate: self.replicate,
@@ -144,11 +157,16 @@ impl Chain {
 
         let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
-        let model = Model::fit(&p.model, &train, ctx.source.symbols(), &mut rng)?;
+        let model = Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng)?;
         metrics.push(("train_rows".into(), train.len() as f64));
         metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
         if !self.holdout.values.is_empty() {
-            metrics.push(("real_nll".into(), model.mean_nll(&self.holdout.values)?));
+            let nll = model.mean_nll(&self.holdout.values)?;
+            metrics.push(("real_nll".into(), nll));
+            if p.text() {
+                // Per token: the language-model figure the paper reports.
+                metrics.push(("real_ppl".into(), nll.exp()));
+            }
         }
         if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
             metrics.push(("w2".into(), linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
@@ -157,12 +175,18 @@ impl Chain {
 
         crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
-        let next = model.sample(&mut rng, p.generate_n)?;
+        let mut next = model.sample(&mut rng, p.generate_n)?;
+        // The paper's histograms: each generated row's perplexity under the
+        // model trained on real data (model 0 scores its own samples too).
+        let scorer = self.model0.as_ref().unwrap_or(&model);
+        if let (Some(ppl), Values::Texts { gen0_ppl, .. }) = (scorer.row_ppl(&next), &mut next) {
+            *gen0_ppl = ppl.into_iter().map(Some).collect();
+        }
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
         let params = model.params_json();
         let kind = model.kind();
         let weights = model.weights()?;
-        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_)) {
+        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_)) {
             self.model0 = Some(model);
         }
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {

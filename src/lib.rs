@@ -16,6 +16,7 @@ pub mod rng;
 pub mod runner;
 pub mod source;
 pub mod special;
+pub mod text;
 pub mod values;
 
 pub use error::{Error, Result};

@@ -291,6 +291,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "entropy",
                     "pixel_entropy",
                     "pixel_std",
+                    "vocab_retention",
+                    "rare_ngram_coverage",
                 ];
                 let mut parts = Vec::new();
                 let mut first = None;

@@ -17,6 +17,8 @@ pub enum Purpose {
     Mix = 4,
     Fresh = 5,
     Fit = 6,
+    /// Run-level choices shared by every replicate (a text run's test lines).
+    Corpus = 7,
 }
 
 /// splitmix64's finaliser: a bijective avalanche mix of 64 bits.

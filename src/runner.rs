@@ -17,7 +17,8 @@ use crate::pipeline::{self, ImageFormat, ImageSource, MixPolicy, Pipeline, Sourc
 use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
 use crate::provenance::{self, Sealer};
 use crate::rng::replicate_seed;
-use crate::source::RealSource;
+use crate::source::{Loaded, RealSource};
+use crate::text::Corpus;
 use crate::values::Block;
 
 /// Images in each generation's PNG grid (`images/generation=K.png`).
@@ -34,6 +35,9 @@ fn image_grid(blocks: &[&Block]) -> Option<Vec<u8>> {
         _ => None,
     }
 }
+
+/// A text run's tokenizer, in the run directory (Hugging Face's format).
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// Most generations the writer takes at once.
 const WRITE_BATCH: usize = 16;
@@ -76,6 +80,7 @@ fn data_error(p: &Pipeline, message: String) -> Error {
         Source::File { path, .. } | Source::Images(ImageSource { path, .. }) => {
             Error::Data { file: path.clone(), message }
         }
+        Source::Text(t) => Error::Data { file: t.path.clone(), message },
         _ => Error::Input(message),
     }
 }
@@ -83,29 +88,41 @@ fn data_error(p: &Pipeline, message: String) -> Error {
 /// What a run draws D_0 from, once resolved.
 struct Resolved {
     n: usize,
-    file_rows: Option<crate::values::Values>,
-    /// The source file as a manifest input.
-    source: Option<FileEntry>,
+    loaded: Option<Loaded>,
+    /// The source files as manifest inputs.
+    sources: Vec<FileEntry>,
+}
+
+fn file_entry(path: &Path, rows: Option<u64>) -> Result<FileEntry> {
+    let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(FileEntry { path: abs.display().to_string(), blake3, bytes, rows })
 }
 
 /// N for this run, and the file's rows and hash for a file source.
 fn resolve_data(p: &Pipeline) -> Result<Resolved> {
-    let (path, rows) = match &p.data.source {
-        Source::File { path, format, columns } => (path, load::read_vectors(path, *format, columns)?),
+    let (path, loaded) = match &p.data.source {
+        Source::File { path, format, columns } => (path, Loaded::Rows(load::read_vectors(path, *format, columns)?)),
         Source::Images(img) => (
             &img.path,
-            match &img.format {
+            Loaded::Rows(match &img.format {
                 ImageFormat::Idx { labels } => crate::data::idx::read(&img.path, labels.as_deref())?,
                 ImageFormat::Csv(c) => c.read(&img.path)?,
-            },
+            }),
         ),
-        _ => return Ok(Resolved { n: p.data.n.unwrap_or(0), file_rows: None, source: None }),
+        Source::Text(t) => (&t.path, Loaded::Corpus(Corpus::build(t, p.data.holdout, p.seed)?)),
+        _ => return Ok(Resolved { n: p.data.n.unwrap_or(0), loaded: None, sources: Vec::new() }),
     };
-    let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-    let source = FileEntry { path: abs.display().to_string(), blake3, bytes, rows: Some(rows.len() as u64) };
-    let total = rows.len();
-    let holdout = p.data.holdout;
+    // A text run's test split is set apart before its rows are counted.
+    let (total, holdout, test_path) = match (&loaded, &p.data.source) {
+        (Loaded::Rows(rows), _) => (rows.len(), p.data.holdout, None),
+        (Loaded::Corpus(c), Source::Text(t)) => (c.train.len(), 0, t.test_path.as_deref()),
+        (Loaded::Corpus(c), _) => (c.train.len(), 0, None),
+    };
+    let mut sources = vec![file_entry(path, Some(total as u64))?];
+    if let Some(t) = test_path {
+        sources.push(file_entry(t, None)?);
+    }
     let fresh_per_gen = |n: usize| p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1);
     let n = match p.data.n {
         Some(n) => n,
@@ -125,7 +142,7 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     if !problems.is_empty() {
         return Err(Error::Pipeline { file: path.clone(), problems });
     }
-    Ok(Resolved { n, file_rows: Some(rows), source: Some(source) })
+    Ok(Resolved { n, loaded: Some(loaded), sources })
 }
 
 fn unix_now() -> u64 {
@@ -185,12 +202,12 @@ fn reads(policy: &MixPolicy, k: u32) -> Vec<u32> {
 
 pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let clock = Instant::now();
-    let Resolved { n, file_rows, source: source_entry } = resolve_data(p)?;
+    let Resolved { n, loaded, sources } = resolve_data(p)?;
     let mut resolved = p.clone();
     resolved.data.n = Some(n);
     let config = pipeline::to_toml(&resolved);
     let config_blake3 = blake3::hash(config.as_bytes()).to_hex().to_string();
-    let mut sealer = Sealer::new(&p.name, config_blake3.clone(), p.seed, p.replicates, source_entry);
+    let mut sealer = Sealer::new(&p.name, config_blake3.clone(), p.seed, p.replicates, sources);
 
     let (dir, verified, mut times) = if options.resume {
         let dir = RunDir::open(out)?;
@@ -222,7 +239,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     };
     dir.write_text(Path::new("run.json"), &run_json(p, "running", &times, 0, sealer.last()))?;
 
-    let source = RealSource::new(p, file_rows);
+    let source = RealSource::new(p, loaded);
     let ctx = Context { pipeline: p, source: &source, n };
     let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
     let dim = p.dim();
@@ -280,9 +297,9 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 continue;
             }
             let samples = SamplesTable::new(&blocks)?;
-            // Image metrics come from the chains; the table metrics are for
-            // vectors and tokens.
-            let data_rows = if p.images() {
+            // Image and text metrics come from the chains; the table
+            // metrics are for vectors and tokens.
+            let data_rows = if p.images() || p.text() {
                 Vec::new()
             } else {
                 if k == 0 {
@@ -305,6 +322,10 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             let mut extra = Vec::new();
             if let Some(grid) = image_grid(&blocks) {
                 extra.push((PathBuf::from("images").join(format!("generation={k}.png")), grid));
+            }
+            if let (0, Some(t)) = (k, source.tokenizer()) {
+                // Sealed with generation 0, which is the first to use it.
+                extra.push((PathBuf::from(TOKENIZER_FILE), t.json().as_bytes().to_vec()));
             }
             let models = fitted.then(|| {
                 outs.iter()

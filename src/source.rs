@@ -1,10 +1,17 @@
 //! Where D_0 comes from: a known distribution to draw from, or the rows of a
 //! data file to draw without replacement.
 
-use crate::model::{Categorical, CovarianceType, Gaussian, Gmm};
+use crate::model::{Categorical, CovarianceType, Gaussian, Gmm, Vocab};
 use crate::pipeline::{Pipeline, Source};
 use crate::rng::Rng;
+use crate::text::{Corpus, TextTokenizer};
 use crate::values::Values;
+
+/// What the runner read from a data file.
+pub enum Loaded {
+    Rows(Values),
+    Corpus(Corpus),
+}
 
 pub enum RealSource {
     Gaussian(Gaussian),
@@ -12,12 +19,14 @@ pub enum RealSource {
     Zipf(Categorical),
     /// Every usable row of the file, in file order.
     File(Values),
+    /// A text corpus: training rows drawn like a file's, one fixed test split.
+    Text(Corpus),
 }
 
 impl RealSource {
-    /// Builds the source; `file_rows` are the loaded rows for a file source.
-    pub fn new(p: &Pipeline, file_rows: Option<Values>) -> Self {
-        match (&p.data.source, file_rows) {
+    /// Builds the source; `loaded` is what the runner read for a file source.
+    pub fn new(p: &Pipeline, loaded: Option<Loaded>) -> Self {
+        match (&p.data.source, loaded) {
             (Source::Gaussian { mean, spread }, _) => {
                 RealSource::Gaussian(Gaussian::new(mean.clone(), spread.cov_matrix()))
             }
@@ -31,18 +40,30 @@ impl RealSource {
                 let total: f64 = w.iter().sum();
                 RealSource::Zipf(Categorical::new(w.iter().map(|x| x / total).collect()))
             }
-            (Source::File { .. } | Source::Images(_), Some(rows)) => RealSource::File(rows),
-            (Source::File { .. } | Source::Images(_), None) => {
+            (Source::File { .. } | Source::Images(_) | Source::Text(_), Some(Loaded::Rows(rows))) => {
+                RealSource::File(rows)
+            }
+            (Source::File { .. } | Source::Images(_) | Source::Text(_), Some(Loaded::Corpus(c))) => RealSource::Text(c),
+            (Source::File { .. } | Source::Images(_) | Source::Text(_), None) => {
                 unreachable!("the runner loads a file source before building it")
             }
         }
     }
 
-    /// Number of symbols for discrete data (0 for vectors).
-    pub fn symbols(&self) -> usize {
+    /// The symbols of discrete data, or the tokenizer of text.
+    pub fn vocab(&self) -> Vocab {
         match self {
-            RealSource::Zipf(c) => c.probs.len(),
-            _ => 0,
+            RealSource::Zipf(c) => Vocab::Symbols(c.probs.len()),
+            RealSource::Text(c) => Vocab::Text(c.tokenizer.clone()),
+            _ => Vocab::None,
+        }
+    }
+
+    /// The run's tokenizer, for text.
+    pub fn tokenizer(&self) -> Option<&TextTokenizer> {
+        match self {
+            RealSource::Text(c) => Some(&c.tokenizer),
+            _ => None,
         }
     }
 
@@ -58,32 +79,42 @@ impl RealSource {
     pub fn file_rows(&self) -> Option<usize> {
         match self {
             RealSource::File(v) => Some(v.len()),
+            RealSource::Text(c) => Some(c.train.len()),
             _ => None,
+        }
+    }
+
+    /// The held-out rows: `n` new rows, except for text, whose test split
+    /// was fixed when the corpus was read.
+    pub fn holdout(&self, rng: &mut Rng, n: usize, unused: &mut Vec<usize>) -> Values {
+        match self {
+            RealSource::Text(c) => c.test.clone(),
+            _ => self.draw(rng, n, unused),
         }
     }
 
     /// `n` new rows: drawn from the distribution, or taken from a file
     /// chain's unused rows (removing them, so no real row is used twice).
     pub fn draw(&self, rng: &mut Rng, n: usize, unused: &mut Vec<usize>) -> Values {
-        match self {
-            RealSource::Gaussian(g) => Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
-            RealSource::Gmm(g) => Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
-            RealSource::Zipf(c) => Values::Tokens(c.sample(rng, n)),
-            RealSource::File(rows) => {
-                let picked = rng.choose_sorted(unused.len(), n);
-                let idx: Vec<usize> = picked.iter().map(|&i| unused[i]).collect();
-                let mut keep = Vec::with_capacity(unused.len() - n);
-                let mut p = picked.iter().peekable();
-                for (i, &u) in unused.iter().enumerate() {
-                    if p.peek() == Some(&&i) {
-                        p.next();
-                    } else {
-                        keep.push(u);
-                    }
-                }
-                *unused = keep;
-                rows.select(&idx)
+        let rows = match self {
+            RealSource::File(rows) => rows,
+            RealSource::Text(c) => &c.train,
+            RealSource::Gaussian(g) => return Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
+            RealSource::Gmm(g) => return Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
+            RealSource::Zipf(c) => return Values::Tokens(c.sample(rng, n)),
+        };
+        let picked = rng.choose_sorted(unused.len(), n);
+        let idx: Vec<usize> = picked.iter().map(|&i| unused[i]).collect();
+        let mut keep = Vec::with_capacity(unused.len() - n);
+        let mut p = picked.iter().peekable();
+        for (i, &u) in unused.iter().enumerate() {
+            if p.peek() == Some(&&i) {
+                p.next();
+            } else {
+                keep.push(u);
             }
         }
+        *unused = keep;
+        rows.select(&idx)
     }
 }

@@ -11,14 +11,25 @@ pub enum Values {
     /// `h x w` u8 images, row-major, one after another (column `pixels`),
     /// with a class label per image where known (real rows).
     Images { h: usize, w: usize, pixels: Vec<u8>, labels: Vec<Option<u8>> },
+    /// Text rows (column `text`) with their token ids under the run's
+    /// tokenizer (`n_tokens` is their count), and for synthetic rows their
+    /// perplexity under the chain's model 0 (`gen0_ppl`).
+    Texts { text: Vec<String>, ids: Vec<Vec<u32>>, gen0_ppl: Vec<Option<f64>> },
 }
 
 impl Values {
+    /// Real text rows (no gen0_ppl).
+    pub fn texts(text: Vec<String>, ids: Vec<Vec<u32>>) -> Values {
+        let gen0_ppl = vec![None; text.len()];
+        Values::Texts { text, ids, gen0_ppl }
+    }
+
     pub fn empty_like(&self) -> Values {
         match self {
             Values::Vectors { d, .. } => Values::Vectors { d: *d, data: Vec::new() },
             Values::Tokens(_) => Values::Tokens(Vec::new()),
             Values::Images { h, w, .. } => Values::Images { h: *h, w: *w, pixels: Vec::new(), labels: Vec::new() },
+            Values::Texts { .. } => Values::texts(Vec::new(), Vec::new()),
         }
     }
 
@@ -27,6 +38,7 @@ impl Values {
             Values::Vectors { d, data } => data.len() / d,
             Values::Tokens(t) => t.len(),
             Values::Images { labels, .. } => labels.len(),
+            Values::Texts { text, .. } => text.len(),
         }
     }
 
@@ -53,6 +65,11 @@ impl Values {
                 }
                 Values::Images { h: *h, w: *w, pixels: out, labels: idx.iter().map(|&i| labels[i]).collect() }
             }
+            Values::Texts { text, ids, gen0_ppl } => Values::Texts {
+                text: idx.iter().map(|&i| text[i].clone()).collect(),
+                ids: idx.iter().map(|&i| ids[i].clone()).collect(),
+                gen0_ppl: idx.iter().map(|&i| gen0_ppl[i]).collect(),
+            },
         }
     }
 
@@ -65,7 +82,12 @@ impl Values {
                 pixels.extend_from_slice(p);
                 labels.extend_from_slice(l);
             }
-            _ => unreachable!("a run's rows are all of one kind: vectors, tokens or images"),
+            (Values::Texts { text, ids, gen0_ppl }, Values::Texts { text: t, ids: i, gen0_ppl: g }) => {
+                text.extend_from_slice(t);
+                ids.extend_from_slice(i);
+                gen0_ppl.extend_from_slice(g);
+            }
+            _ => unreachable!("a run's rows are all of one kind: vectors, tokens, images or text"),
         }
     }
 }

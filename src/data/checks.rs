@@ -9,6 +9,7 @@ use polars::prelude::*;
 use super::query;
 use super::table_error;
 use crate::error::Result;
+use crate::pipeline::RowKind;
 
 /// Rows of a Parquet file and the range of one of its u32 columns.
 pub struct FileFacts {
@@ -43,8 +44,7 @@ pub fn file_facts(path: &Path, column: Option<&str>) -> std::result::Result<File
 }
 
 /// Problems with one samples file's columns and types.
-/// `dim`: vector width, or `None` for tokens; `images` overrides both.
-pub fn samples_schema(path: &Path, dim: Option<usize>, images: bool) -> Vec<String> {
+pub fn samples_schema(path: &Path, kind: RowKind) -> Vec<String> {
     let schema = scan_file(path).and_then(|mut lf| lf.collect_schema());
     let schema = match schema {
         Ok(s) => s,
@@ -57,15 +57,20 @@ pub fn samples_schema(path: &Path, dim: Option<usize>, images: bool) -> Vec<Stri
         ("model_generation".into(), DataType::UInt32),
         ("split".into(), DataType::String),
     ];
-    match (images, dim) {
-        (true, _) => want.extend([
+    match kind {
+        RowKind::Images => want.extend([
             ("pixels".into(), DataType::Binary),
             ("height".into(), DataType::UInt32),
             ("width".into(), DataType::UInt32),
             ("label".into(), DataType::UInt32),
         ]),
-        (false, Some(d)) => want.extend((0..d).map(|j| (format!("x{j}"), DataType::Float64))),
-        (false, None) => want.push(("token".into(), DataType::UInt32)),
+        RowKind::Vectors(d) => want.extend((0..d).map(|j| (format!("x{j}"), DataType::Float64))),
+        RowKind::Tokens => want.push(("token".into(), DataType::UInt32)),
+        RowKind::Text => want.extend([
+            ("text".into(), DataType::String),
+            ("n_tokens".into(), DataType::UInt32),
+            ("gen0_ppl".into(), DataType::Float64),
+        ]),
     }
     let mut out = Vec::new();
     for (name, dt) in &want {

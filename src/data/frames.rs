@@ -100,6 +100,21 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
             ));
             columns.push(Column::new("label".into(), label));
         }
+        Some(Values::Texts { .. }) => {
+            let mut text: Vec<&str> = Vec::with_capacity(n);
+            let mut n_tokens: Vec<u32> = Vec::with_capacity(n);
+            let mut ppl: Vec<Option<f64>> = Vec::with_capacity(n);
+            for b in blocks {
+                if let Values::Texts { text: t, ids, gen0_ppl } = &b.values {
+                    text.extend(t.iter().map(String::as_str));
+                    n_tokens.extend(ids.iter().map(|r| r.len() as u32));
+                    ppl.extend_from_slice(gen0_ppl);
+                }
+            }
+            columns.push(Column::new("text".into(), text));
+            columns.push(Column::new("n_tokens".into(), n_tokens));
+            columns.push(Column::new("gen0_ppl".into(), ppl));
+        }
         None => {}
     }
     DataFrame::new(n, columns)

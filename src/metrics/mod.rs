@@ -4,6 +4,7 @@
 //! Model metrics (real_nll, closed-form w2) come from the chain.
 
 pub mod images;
+pub mod text;
 mod w2;
 
 pub use w2::empirical_w2;

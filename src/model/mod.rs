@@ -6,18 +6,38 @@ pub mod device;
 mod gaussian;
 pub mod gmm;
 mod kde;
+pub mod ngram;
 pub mod vae;
 
 pub use categorical::Categorical;
 pub use gaussian::Gaussian;
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
+pub use ngram::{Ngram, NgramSettings};
 pub use vae::{Arch, Vae, VaeSettings};
 
 use crate::error::{Error, Result};
 use crate::pipeline::ModelSpec;
 use crate::rng::Rng;
+use crate::text::TextTokenizer;
 use crate::values::Values;
+
+/// What the data's symbols are, for the models that need to know.
+#[derive(Clone, Debug)]
+pub enum Vocab {
+    None,
+    /// K discrete symbols 0 .. K-1.
+    Symbols(usize),
+    /// Text: the run's tokenizer, to decode what a model writes.
+    Text(std::sync::Arc<TextTokenizer>),
+}
+
+/// An n-gram model with the tokenizer that turns its ids into text.
+#[derive(Clone, Debug)]
+pub struct TextModel {
+    pub ngram: Ngram,
+    pub tokenizer: std::sync::Arc<TextTokenizer>,
+}
 
 #[derive(Clone, Debug)]
 pub enum Model {
@@ -26,6 +46,7 @@ pub enum Model {
     Gmm(Box<gmm::Fit>),
     Kde(Kde),
     Vae(Box<Vae>),
+    Ngram(Box<TextModel>),
 }
 
 fn vae_error(e: vae::VaeError) -> Error {
@@ -37,10 +58,14 @@ fn vae_error(e: vae::VaeError) -> Error {
 const LATENT_STD_IMAGES: usize = 1000;
 
 impl Model {
-    /// Fits `spec` on `train`; `symbols` is K for discrete data; `rng`
-    /// drives any random start (k-means++ seeds). The spec and the data
-    /// kind were matched when the pipeline was validated.
-    pub fn fit(spec: &ModelSpec, train: &Values, symbols: usize, rng: &mut Rng) -> Result<Model> {
+    /// Fits `spec` on `train`; `rng` drives any random start (k-means++
+    /// seeds, network weights). The spec and the data kind were matched
+    /// when the pipeline was validated.
+    pub fn fit(spec: &ModelSpec, train: &Values, vocab: &Vocab, rng: &mut Rng) -> Result<Model> {
+        let symbols = match vocab {
+            Vocab::Symbols(k) => *k,
+            _ => 0,
+        };
         Ok(match (spec, train) {
             (ModelSpec::Gaussian { variance }, Values::Vectors { d, data }) => {
                 Model::Gaussian(Gaussian::fit(data, *d, *variance))
@@ -53,6 +78,11 @@ impl Model {
             (ModelSpec::Vae(s), Values::Images { h, w, pixels, .. }) => {
                 Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng).map_err(vae_error)?))
             }
+            (ModelSpec::Ngram(s), Values::Texts { ids, .. }) => {
+                let Vocab::Text(tokenizer) = vocab else { unreachable!("a text run always has its tokenizer") };
+                let ngram = Ngram::fit(ids, tokenizer.vocab_size() as u32, s);
+                Model::Ngram(Box::new(TextModel { ngram, tokenizer: tokenizer.clone() }))
+            }
             _ => unreachable!("pipeline validation pairs each model with its kind of data"),
         })
     }
@@ -64,6 +94,7 @@ impl Model {
             Model::Gmm(_) => "gmm",
             Model::Kde(_) => "kde",
             Model::Vae(_) => "vae",
+            Model::Ngram(_) => "ngram",
         }
     }
 
@@ -79,7 +110,21 @@ impl Model {
                 pixels: v.sample(rng, n).map_err(vae_error)?,
                 labels: vec![None; n],
             },
+            Model::Ngram(m) => {
+                let ids = m.ngram.sample(rng, n);
+                let text = ids.iter().map(|r| m.tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
+                let text = text.map_err(|e| Error::Table { context: "ngram".into(), message: e.to_string() })?;
+                Values::texts(text, ids)
+            }
         })
+    }
+
+    /// Perplexity of each text row under this model (text models only).
+    pub fn row_ppl(&self, rows: &Values) -> Option<Vec<f64>> {
+        match (self, rows) {
+            (Model::Ngram(m), Values::Texts { ids, .. }) => Some(ids.iter().map(|r| m.ngram.row_ppl(r)).collect()),
+            _ => None,
+        }
     }
 
     pub fn mean_nll(&self, rows: &Values) -> Result<f64> {
@@ -90,6 +135,8 @@ impl Model {
             (Model::Kde(k), Values::Vectors { data, .. }) => k.mean_nll(data),
             // The negative ELBO: an upper bound on the NLL, in nats per image.
             (Model::Vae(v), Values::Images { pixels, .. }) => v.neg_elbo(pixels).map_err(vae_error)?,
+            // Per token, `</s>` included: exp of it is real_ppl.
+            (Model::Ngram(m), Values::Texts { ids, .. }) => m.ngram.mean_nll(ids),
             _ => f64::NAN,
         })
     }
@@ -149,6 +196,15 @@ impl Model {
                 f.gmm.params_json(extra)
             }
             Model::Kde(k) => k.params_json(),
+            Model::Ngram(m) => serde_json::json!({
+                "order": m.ngram.order,
+                "vocab": m.ngram.vocab,
+                "bos": m.ngram.bos(),
+                "eos": m.ngram.eos(),
+                "discounts": m.ngram.discounts,
+                "ngrams": m.ngram.sizes(),
+                "max-tokens": m.ngram.max_tokens,
+            }),
             Model::Vae(v) => serde_json::json!({
                 "arch": v.settings.arch.name(),
                 "height": v.height,

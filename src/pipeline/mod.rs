@@ -4,11 +4,12 @@
 mod images;
 mod reader;
 mod spec;
+mod text;
 
 use std::path::{Path, PathBuf};
 
 pub use spec::{
-    DataSpec, FileFormat, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, Source, Spread, Variance,
+    DataSpec, FileFormat, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, RowKind, Source, Spread, Variance,
 };
 
 use crate::error::Error;
@@ -138,16 +139,17 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         Some(s) => build_mix(s),
         None => Some(MixPolicy::Replace),
     };
-    let tail_quantiles = match root.sub("metrics") {
+    let (tail_quantiles, rare_ngrams) = match root.sub("metrics") {
         Some(mut s) => {
             let q: Vec<f64> = s.opt("tail-quantiles").unwrap_or_else(default_tail_quantiles);
             if q.iter().any(|p| !(*p > 0.0 && *p < 1.0)) {
                 s.problem("tail-quantiles", format!("every quantile must be in (0, 1), got {q:?}"));
             }
+            let rare = text::rare_ngrams(&mut s);
             s.finish();
-            q
+            (q, rare)
         }
-        None => default_tail_quantiles(),
+        None => (default_tail_quantiles(), Default::default()),
     };
     root.finish();
 
@@ -155,6 +157,16 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
     if let (Some(d), Some(m)) = (&data, &model) {
         let discrete = matches!(d.source, Source::Zipf { .. });
         let images = matches!(d.source, Source::Images(_));
+        let text = matches!(d.source, Source::Text(_));
+        match (m, text) {
+            (ModelSpec::Ngram(_), false) => {
+                problems.borrow_mut().push("model.kind: ngram needs text (data.source = \"text\")".to_string())
+            }
+            (m, true) if !matches!(m, ModelSpec::Ngram(_)) => {
+                problems.borrow_mut().push(format!("model.kind: {} cannot model text; use kind = \"ngram\"", m.name()))
+            }
+            _ => {}
+        }
         match (m, &d.source) {
             (ModelSpec::Vae(v), Source::Images(ImageSource { height, width, .. }))
                 if v.arch == crate::model::Arch::Conv && (height % 4 != 0 || width % 4 != 0) =>
@@ -164,7 +176,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                      but the images are {height}x{width}; use arch = \"mlp\""
                 ))
             }
-            (ModelSpec::Vae(_), _) if !images => problems.borrow_mut().push(
+            (ModelSpec::Vae(_), _) if !images && !text => problems.borrow_mut().push(
                 "model.kind: vae needs images (data.source = \"idx\", or \"csv\" with data.image = [height, width])"
                     .to_string(),
             ),
@@ -174,7 +186,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
             _ => {}
         }
         match m {
-            ModelSpec::Categorical { .. } if !discrete && !images => problems.borrow_mut().push(
+            ModelSpec::Categorical { .. } if !discrete && !images && !text => problems.borrow_mut().push(
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
                     .to_string(),
             ),
@@ -198,6 +210,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         generate_n: usize::try_from(generate_n?).ok()?,
         mix: mix?,
         tail_quantiles,
+        rare_ngrams,
     })
 }
 
@@ -206,7 +219,8 @@ fn default_tail_quantiles() -> Vec<f64> {
 }
 
 fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
-    let source: Option<String> = s.req("source", "where D_0 comes from: gaussian, gmm, zipf, parquet, csv or idx");
+    let source: Option<String> =
+        s.req("source", "where D_0 comes from: gaussian, gmm, zipf, parquet, csv, idx or text");
     let holdout: u64 = s.opt("holdout").unwrap_or(0);
     let n: Option<u64> = s.opt("n");
     if n == Some(0) {
@@ -283,8 +297,15 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
             s.set_context("for source = \"idx\"");
             images::idx_source(&mut s, base)
         }
+        Some("text") => {
+            s.set_context("for source = \"text\"");
+            text::text_source(&mut s, base)
+        }
         Some(other) => {
-            s.problem("source", format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet, csv or idx"));
+            s.problem(
+                "source",
+                format!("unknown source {other:?}; use gaussian, gmm, zipf, parquet, csv, idx or text"),
+            );
             // Keys of the unknown source are not reported as unknown too.
             for k in [
                 "mean",
@@ -303,7 +324,10 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
                 "pixel-max",
                 "labelled",
                 "header",
-            ] {
+            ]
+            .into_iter()
+            .chain(text::TEXT_KEYS)
+            {
                 s.allow(k);
             }
             None
@@ -535,7 +559,7 @@ fn kde_model(s: &mut Section) -> Option<ModelSpec> {
 }
 
 fn build_model(mut s: Section) -> Option<ModelSpec> {
-    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde or vae");
+    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde, vae or ngram");
     let model = match kind.as_deref() {
         Some("gaussian") => {
             s.set_context("for kind = \"gaussian\"");
@@ -570,15 +594,19 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
             s.set_context("for kind = \"vae\"");
             images::vae_model(&mut s)
         }
-        Some(other @ ("ngram" | "transformer")) => {
+        Some("ngram") => {
+            s.set_context("for kind = \"ngram\"");
+            text::ngram_model(&mut s)
+        }
+        Some(other @ "transformer") => {
             s.problem(
                 "kind",
-                format!("{other:?} is not available in this version; use gaussian, categorical, gmm, kde or vae"),
+                format!("{other:?} is not available in this version; use ngram for text (or gaussian, categorical, gmm, kde, vae)"),
             );
             None
         }
         Some(other) => {
-            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm, kde or vae"));
+            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm, kde, vae or ngram"));
             None
         }
         None => None,
@@ -588,6 +616,7 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
             ["variance", "smoothing", "components", "covariance", "n-init", "tol", "max-iter", "reg-covar", "bandwidth"]
                 .into_iter()
                 .chain(images::VAE_KEYS)
+                .chain(text::NGRAM_KEYS)
         {
             s.allow(k);
         }
@@ -689,6 +718,7 @@ pub fn to_toml(p: &Pipeline) -> String {
             data.insert("columns".into(), Value::Array(columns.iter().map(|c| Value::String(c.clone())).collect()));
         }
         Source::Images(img) => images::source_toml(&mut data, img),
+        Source::Text(t) => text::source_toml(&mut data, t),
     }
     root.insert("data".into(), Value::Table(data));
 
@@ -722,6 +752,7 @@ pub fn to_toml(p: &Pipeline) -> String {
             model.insert("bandwidth".into(), b);
         }
         ModelSpec::Vae(v) => images::vae_toml(&mut model, v),
+        ModelSpec::Ngram(n) => text::ngram_toml(&mut model, n),
     }
     root.insert("model".into(), Value::Table(model));
 
@@ -744,6 +775,10 @@ pub fn to_toml(p: &Pipeline) -> String {
 
     let mut metrics = Table::new();
     metrics.insert("tail-quantiles".into(), floats(&p.tail_quantiles));
+    if p.text() {
+        metrics.insert("rare-ngram-order".into(), Value::Integer(p.rare_ngrams.order as i64));
+        metrics.insert("rare-max-count".into(), Value::Integer(p.rare_ngrams.max_count as i64));
+    }
     root.insert("metrics".into(), Value::Table(metrics));
     toml::to_string(&root).unwrap_or_default()
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Bandwidth, GmmSettings, VaeSettings};
+use crate::metrics::text::RareNgrams;
+use crate::model::{Bandwidth, GmmSettings, NgramSettings, VaeSettings};
+use crate::text::TextSource;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pipeline {
@@ -18,6 +20,17 @@ pub struct Pipeline {
     pub generate_n: usize,
     pub mix: MixPolicy,
     pub tail_quantiles: Vec<f64>,
+    /// Which of D_0's word n-grams `rare_ngram_coverage` follows (text runs).
+    pub rare_ngrams: RareNgrams,
+}
+
+/// What one row of the run is; decides the data columns of `samples`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    Vectors(usize),
+    Tokens,
+    Images,
+    Text,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +66,8 @@ pub enum Source {
     },
     /// u8 images from a file (`idx`, or `csv` with `image = [h, w]`).
     Images(ImageSource),
+    /// Text, a row a line or a block of tokens.
+    Text(TextSource),
 }
 
 /// An image file; its shape is known once the pipeline is validated.
@@ -115,6 +130,7 @@ pub enum ModelSpec {
     Gmm(GmmSettings),
     Kde { bandwidth: Bandwidth },
     Vae(VaeSettings),
+    Ngram(NgramSettings),
 }
 
 impl ModelSpec {
@@ -125,6 +141,7 @@ impl ModelSpec {
             ModelSpec::Gmm(_) => "gmm",
             ModelSpec::Kde { .. } => "kde",
             ModelSpec::Vae(_) => "vae",
+            ModelSpec::Ngram(_) => "ngram",
         }
     }
 }
@@ -178,7 +195,7 @@ impl Pipeline {
             Source::Gaussian { mean, .. } => Some(mean.len()),
             Source::Gmm { means, .. } => means.first().map(Vec::len),
             Source::File { columns, .. } => Some(columns.len()),
-            Source::Zipf { .. } | Source::Images(_) => None,
+            Source::Zipf { .. } | Source::Images(_) | Source::Text(_) => None,
         }
     }
 
@@ -187,11 +204,26 @@ impl Pipeline {
         matches!(self.data.source, Source::Images(_))
     }
 
+    /// Whether the rows are text.
+    pub fn text(&self) -> bool {
+        matches!(self.data.source, Source::Text(_))
+    }
+
+    pub fn row_kind(&self) -> RowKind {
+        match (&self.data.source, self.dim()) {
+            (Source::Images(_), _) => RowKind::Images,
+            (Source::Text(_), _) => RowKind::Text,
+            (_, Some(d)) => RowKind::Vectors(d),
+            (_, None) => RowKind::Tokens,
+        }
+    }
+
     /// The data file D_0 is drawn from, if any.
     pub fn data_file(&self) -> Option<&PathBuf> {
         match &self.data.source {
             Source::File { path, .. } => Some(path),
             Source::Images(i) => Some(&i.path),
+            Source::Text(t) => Some(&t.path),
             _ => None,
         }
     }

@@ -139,7 +139,7 @@ pub fn audit(root: &Path) -> Result<Report> {
                             }
                             if out.path.starts_with("samples/") {
                                 report.sample_rows += f.rows;
-                                for s in checks::samples_schema(&file, p.dim(), p.images()) {
+                                for s in checks::samples_schema(&file, p.row_kind()) {
                                     v.push(format!("{}: {s}", out.path));
                                 }
                             }

@@ -54,15 +54,15 @@ pub struct Sealer {
     config_blake3: String,
     seed: u64,
     replicates: u32,
-    /// The source data file, an input of generation 0.
-    source: Option<FileEntry>,
+    /// The source data files, inputs of generation 0.
+    source: Vec<FileEntry>,
     previous: Option<String>,
     /// Written files by generation, for later generations' inputs.
     written: BTreeMap<u32, Vec<FileEntry>>,
 }
 
 impl Sealer {
-    pub fn new(run: &str, config_blake3: String, seed: u64, replicates: u32, source: Option<FileEntry>) -> Self {
+    pub fn new(run: &str, config_blake3: String, seed: u64, replicates: u32, source: Vec<FileEntry>) -> Self {
         Sealer {
             run: run.to_string(),
             config_blake3,
@@ -88,7 +88,7 @@ impl Sealer {
     pub fn manifest(&self, k: u32, outputs: Vec<FileEntry>, reads: &[u32]) -> Manifest {
         let mut inputs = Vec::new();
         if k == 0 {
-            inputs.extend(self.source.clone());
+            inputs.extend(self.source.iter().cloned());
         } else {
             // D_k was sampled by model k-1.
             inputs.extend(self.entry(k - 1, "models"));
