@@ -12,6 +12,7 @@ mod provenance;
 mod query;
 mod report;
 mod reproducible;
+mod text;
 mod vae;
 mod validate;
 
@@ -114,3 +115,28 @@ pub fn bin() -> Command {
 }
 
 pub use collapse::special::{digamma, ln_gamma};
+
+/// Runs the binary: (exit code, stdout, stderr); `threads` sets RAYON_NUM_THREADS.
+pub fn cli(args: &[&str], threads: Option<&str>) -> (i32, String, String) {
+    let mut cmd = bin();
+    cmd.args(args);
+    if let Some(t) = threads {
+        cmd.env("RAYON_NUM_THREADS", t);
+    }
+    let o = cmd.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// Writes `body` as pipeline `name` and expects `validate` to reject it
+/// with exit 2, saying `needle`.
+pub fn invalid(dir: &Scratch, name: &str, body: String, needle: &str) {
+    let f = dir.path(name);
+    std::fs::write(&f, body).unwrap();
+    let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{name}: {err}");
+    assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
+}

@@ -5,20 +5,6 @@
 
 use super::*;
 
-fn cli(args: &[&str], threads: Option<&str>) -> (i32, String, String) {
-    let mut cmd = bin();
-    cmd.args(args);
-    if let Some(t) = threads {
-        cmd.env("RAYON_NUM_THREADS", t);
-    }
-    let o = cmd.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
-
 fn tiny(dir: &Scratch, arch: &str, policy: &str) -> PathBuf {
     let mnist = repo().join("datasets/mnist-10k");
     let text = format!(
@@ -137,16 +123,6 @@ fn vae_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
         let (code, text, err) = cli(&["audit", a.to_str().unwrap()], None);
         assert_eq!(code, 0, "{arch} {policy} audit: {text}{err}");
     }
-}
-
-/// Writes `body` as pipeline `name` and expects `validate` to reject it
-/// with exit 2, saying `needle`.
-fn invalid(dir: &Scratch, name: &str, body: String, needle: &str) {
-    let f = dir.path(name);
-    std::fs::write(&f, body).unwrap();
-    let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
-    assert_eq!(code, 2, "{name}: {err}");
-    assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
 }
 
 fn raw_idx(magic: u32, dims: &[u32]) -> Vec<u8> {
