@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod data;
 pub mod error;
+pub mod fasthash;
 pub mod fault;
 pub mod linalg;
 pub mod metrics;

@@ -3,7 +3,7 @@
 //! non-whitespace (punctuation stays attached, case is kept), so the
 //! figures do not depend on the tokenizer.
 
-use std::collections::HashSet;
+use crate::fasthash::{FastMap, FastSet};
 
 /// Word n-gram orders of `distinct_{n}`.
 const DISTINCT: [usize; 3] = [1, 2, 3];
@@ -38,13 +38,55 @@ fn words(rows: &[String]) -> Vec<Vec<&str>> {
     rows.iter().map(|r| r.split_whitespace().collect()).collect()
 }
 
+/// Bits per word id in a packed word n-gram: 4 of them fill a u128.
+const WORD_BITS: u32 = 32;
+pub const MAX_RARE_ORDER: usize = 4;
+
+fn pack(ids: &[u32]) -> u128 {
+    ids.iter().fold(0u128, |k, &w| (k << WORD_BITS) | u128::from(w))
+}
+
+/// The rows' words as ids in a per-generation dictionary.
+struct Interned<'a> {
+    ids: FastMap<&'a str, u32>,
+    rows: Vec<Vec<u32>>,
+}
+
+impl<'a> Interned<'a> {
+    fn new(words: &[Vec<&'a str>]) -> Interned<'a> {
+        let total: usize = words.iter().map(Vec::len).sum();
+        let mut ids: FastMap<&str, u32> = FastMap::with_capacity_and_hasher(total / 8 + 16, Default::default());
+        let rows = words
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|w| {
+                        let next = ids.len() as u32;
+                        *ids.entry(w).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        Interned { ids, rows }
+    }
+
+    /// Sorted distinct n-grams of order `n`, and how many there are in all.
+    fn ngrams(&self, n: usize) -> (Vec<u128>, usize) {
+        let mut keys: Vec<u128> = self.rows.iter().flat_map(|r| r.windows(n).map(pack)).collect();
+        let total = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        (keys, total)
+    }
+}
+
 impl TextReference {
     pub fn new(d0: &[String], rare: RareNgrams) -> TextReference {
         let w = words(d0);
         let mut types: Vec<String> =
-            w.iter().flatten().copied().collect::<HashSet<&str>>().into_iter().map(str::to_string).collect();
+            w.iter().flatten().copied().collect::<FastSet<&str>>().into_iter().map(str::to_string).collect();
         types.sort();
-        let mut counts: std::collections::HashMap<&[&str], usize> = std::collections::HashMap::new();
+        let mut counts: FastMap<&[&str], usize> = FastMap::default();
         for row in &w {
             for g in row.windows(rare.order) {
                 *counts.entry(g).or_default() += 1;
@@ -67,46 +109,40 @@ pub fn metrics(
     reference: &TextReference,
 ) -> Vec<(String, f64)> {
     let w = words(rows);
+    let interned = Interned::new(&w);
     let mut out = Vec::new();
     for n in DISTINCT {
-        let mut seen: HashSet<&[&str]> = HashSet::new();
-        let mut total = 0usize;
-        for row in &w {
-            for g in row.windows(n) {
-                total += 1;
-                seen.insert(g);
-            }
-        }
+        let (distinct, total) = interned.ngrams(n);
         if total > 0 {
-            out.push((format!("distinct_{n}"), seen.len() as f64 / total as f64));
+            out.push((format!("distinct_{n}"), distinct.len() as f64 / total as f64));
         }
     }
-    let present: HashSet<&str> = w.iter().flatten().copied().collect();
     if !reference.types.is_empty() {
-        let kept = reference.types.iter().filter(|t| present.contains(t.as_str())).count();
+        let kept = reference.types.iter().filter(|t| interned.ids.contains_key(t.as_str())).count();
         out.push(("vocab_retention".into(), kept as f64 / reference.types.len() as f64));
     }
     if !reference.rare.is_empty() {
-        let grams: HashSet<&[&str]> = w.iter().flat_map(|row| row.windows(reference.order)).collect();
+        let (grams, _) = interned.ngrams(reference.order);
         let kept = reference
             .rare
             .iter()
             .filter(|g| {
-                let key: Vec<&str> = g.iter().map(String::as_str).collect();
-                grams.contains(key.as_slice())
+                let ids: Option<Vec<u32>> = g.iter().map(|s| interned.ids.get(s.as_str()).copied()).collect();
+                ids.is_some_and(|ids| grams.binary_search(&pack(&ids)).is_ok())
             })
             .count();
         out.push(("rare_ngram_coverage".into(), kept as f64 / reference.rare.len() as f64));
     }
+    // A row's trigram occurrences beyond its distinct trigrams repeat an earlier one.
     let (mut repeated, mut total) = (0usize, 0usize);
-    for row in &w {
-        let mut seen: HashSet<&[&str]> = HashSet::new();
-        for g in row.windows(REPEAT_ORDER) {
-            total += 1;
-            if !seen.insert(g) {
-                repeated += 1;
-            }
-        }
+    let mut keys = Vec::new();
+    for row in &interned.rows {
+        keys.clear();
+        keys.extend(row.windows(REPEAT_ORDER).map(pack));
+        total += keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        repeated += row.len().saturating_sub(REPEAT_ORDER - 1) - keys.len();
     }
     if total > 0 {
         out.push(("repetition_rate".into(), repeated as f64 / total as f64));

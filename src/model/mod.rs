@@ -112,7 +112,8 @@ impl Model {
             },
             Model::Ngram(m) => {
                 let ids = m.ngram.sample(rng, n);
-                let text = ids.iter().map(|r| m.tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
+                use rayon::prelude::*;
+                let text = ids.par_iter().map(|r| m.tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
                 let text = text.map_err(|e| Error::Table { context: "ngram".into(), message: e.to_string() })?;
                 Values::texts(text, ids)
             }
@@ -122,7 +123,7 @@ impl Model {
     /// Perplexity of each text row under this model (text models only).
     pub fn row_ppl(&self, rows: &Values) -> Option<Vec<f64>> {
         match (self, rows) {
-            (Model::Ngram(m), Values::Texts { ids, .. }) => Some(ids.iter().map(|r| m.ngram.row_ppl(r)).collect()),
+            (Model::Ngram(m), Values::Texts { ids, .. }) => Some(m.ngram.rows_ppl(ids)),
             _ => None,
         }
     }

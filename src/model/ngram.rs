@@ -15,9 +15,17 @@
 //! c(h) - D_m N1+(h .), which is what lets [`Ngram::sample`] draw a token by
 //! walking down the orders instead of building the whole distribution.
 
-use std::collections::HashMap;
+use rayon::prelude::*;
 
+use crate::fasthash::FastMap;
 use crate::rng::Rng;
+
+type KeyMap = FastMap<u128, u32>;
+
+/// Rows sampled from one seed: sampling runs in parallel over fixed
+/// chunks, each seeded in order from the caller's stream, so the rows do
+/// not depend on the thread count.
+const SAMPLE_CHUNK: usize = 256;
 
 /// Bits per token id in a packed n-gram key; a u128 holds 6 of them.
 const BITS: u32 = 20;
@@ -38,7 +46,7 @@ pub struct NgramSettings {
 /// followers sorted by id with their counts.
 #[derive(Clone, Debug, Default)]
 struct Level {
-    index: HashMap<u128, u32>,
+    index: KeyMap,
     /// Followers of context j are `words[start[j]..start[j + 1]]`.
     start: Vec<u32>,
     total: Vec<f64>,
@@ -173,10 +181,17 @@ impl Ngram {
         (nll, row.len() + 1)
     }
 
-    /// Mean NLL per token (`</s>` included) over the rows.
+    /// Mean NLL per token (`</s>` included) over the rows: rows scored in
+    /// parallel, summed in row order.
     pub fn mean_nll(&self, rows: &[Vec<u32>]) -> f64 {
-        let (nll, count) = rows.iter().map(|r| self.row_nll(r)).fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let per_row: Vec<(f64, usize)> = rows.par_iter().map(|r| self.row_nll(r)).collect();
+        let (nll, count) = per_row.into_iter().fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         nll / count.max(1) as f64
+    }
+
+    /// Perplexity of each row, in parallel.
+    pub fn rows_ppl(&self, rows: &[Vec<u32>]) -> Vec<f64> {
+        rows.par_iter().map(|r| self.row_ppl(r)).collect()
     }
 
     /// Perplexity of one row.
@@ -201,7 +216,17 @@ impl Ngram {
     }
 
     pub fn sample(&self, rng: &mut Rng, n: usize) -> Vec<Vec<u32>> {
-        (0..n).map(|_| self.sample_row(rng)).collect()
+        let seeds: Vec<u64> = (0..n.div_ceil(SAMPLE_CHUNK)).map(|_| rng.next_u64()).collect();
+        let chunks: Vec<Vec<Vec<u32>>> = seeds
+            .par_iter()
+            .enumerate()
+            .map(|(c, &seed)| {
+                let mut rng = Rng::from_seed(seed);
+                let rows = SAMPLE_CHUNK.min(n - c * SAMPLE_CHUNK);
+                (0..rows).map(|_| self.sample_row(&mut rng)).collect()
+            })
+            .collect();
+        chunks.into_iter().flatten().collect()
     }
 
     /// A token from P(. | history): at each order from the longest down,
@@ -240,6 +265,7 @@ impl Ngram {
 impl Level {
     fn build(grams: Vec<(u128, u32)>, d: f64) -> Level {
         let mut l = Level::default();
+        l.index.reserve(grams.len() / 2);
         let mut run = 0.0;
         let mut prev = None;
         for (key, c) in grams {

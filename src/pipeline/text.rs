@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::reader::Section;
 use super::{resolve, ModelSpec, Source};
-use crate::metrics::text::RareNgrams;
+use crate::metrics::text::{RareNgrams, MAX_RARE_ORDER};
 use crate::model::ngram::MAX_ORDER;
 use crate::model::NgramSettings;
 use crate::text::tokenizer::{MAX_VOCAB, MIN_VOCAB};
@@ -104,8 +104,8 @@ pub fn rare_ngrams(s: &mut Section) -> RareNgrams {
     let d = RareNgrams::default();
     let order: u64 = s.opt("rare-ngram-order").unwrap_or(d.order as u64);
     let max_count: u64 = s.opt("rare-max-count").unwrap_or(d.max_count as u64);
-    if !(1..=8).contains(&order) {
-        s.problem("rare-ngram-order", format!("must be in [1, 8], got {order}"));
+    if !(1..=MAX_RARE_ORDER as u64).contains(&order) {
+        s.problem("rare-ngram-order", format!("must be in [1, {MAX_RARE_ORDER}], got {order}"));
     }
     if max_count == 0 {
         s.problem("rare-max-count", "must be at least 1 (n-grams of D_0 seen at most this often are rare)");
