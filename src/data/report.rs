@@ -76,6 +76,28 @@ pub fn has_tokens(run: &Path) -> Result<bool> {
     Ok(df.column("token").is_ok())
 }
 
+/// Whether the run's samples are text.
+pub fn has_text(run: &Path) -> Result<bool> {
+    let df = query::frame(run, "SELECT * FROM samples LIMIT 0")?;
+    Ok(df.column("text").is_ok())
+}
+
+/// One replicate's training rows of generation `k` (first `limit` by
+/// sample id) as (text, gen0_ppl), and the gen0_ppl of all of them.
+pub fn texts(run: &Path, k: u32, replicate: u32, limit: usize) -> Result<(Vec<(String, Option<f64>)>, Vec<f64>)> {
+    let df = query::frame(
+        run,
+        &format!(
+            "SELECT text, gen0_ppl FROM samples WHERE generation = {k} AND replicate = {replicate} \
+             AND split = 'train' ORDER BY sample_id"
+        ),
+    )?;
+    let text = df.column("text").and_then(|c| c.str().cloned()).map_err(table_error("samples"))?;
+    let ppl = df.column("gen0_ppl").and_then(|c| c.f64().cloned()).map_err(table_error("samples"))?;
+    let first = (0..df.height().min(limit)).map(|i| (text.get(i).unwrap_or("").to_string(), ppl.get(i))).collect();
+    Ok((first, ppl.iter().flatten().collect()))
+}
+
 /// (kind, params JSON) of one replicate's model `k`.
 pub fn model_params(run: &Path, k: u32, replicate: u32) -> Result<Option<(String, String)>> {
     let df = query::frame(

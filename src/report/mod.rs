@@ -102,6 +102,8 @@ pub fn report(run: &Path, out: Option<&Path>) -> Result<Written> {
     )));
     if run.join("images").is_dir() {
         blocks.push(Block::Figures(image_figures(run, &gens)));
+    } else if data::has_text(run)? {
+        blocks.extend(text_blocks(run, &gens)?);
     } else {
         blocks.push(Block::Figures(distribution_figures(run, &gens)?));
     }
@@ -392,6 +394,72 @@ fn ellipse(mean: &[f64; 2], cov: &[f64; 3]) -> Vec<(f64, f64)> {
 
 /// Symbol frequencies against their rank in D_0, log scale: a symbol that
 /// drew no sample is gone for good.
+/// Sample texts per generation and the paper's histograms of gen0_ppl.
+fn text_blocks(run: &Path, gens: &[u32]) -> Result<Vec<Block>> {
+    const QUOTED: usize = 5;
+    // Bins on log10(perplexity), which spans decades once text drifts.
+    const BINS: usize = 40;
+    let mut out = Vec::new();
+    let mut hist = Vec::new();
+    for &k in gens {
+        let (first, ppl) = data::texts(run, k, 0, QUOTED)?;
+        out.push(Block::Paragraph(format!("Generation {k}, replicate 0, its first {} rows:", first.len())));
+        out.push(Block::Lines(
+            first
+                .into_iter()
+                .map(|(t, p)| match p {
+                    Some(p) => format!("{t}   [gen0_ppl {p:.1}]"),
+                    None => t,
+                })
+                .collect(),
+        ));
+        if !ppl.is_empty() {
+            hist.push((k, ppl));
+        }
+    }
+    if hist.is_empty() {
+        return Ok(out);
+    }
+    let logs = |v: &[f64]| v.iter().filter(|p| p.is_finite() && **p > 0.0).map(|p| p.log10()).collect::<Vec<_>>();
+    let all: Vec<f64> = hist.iter().flat_map(|(_, v)| logs(v)).collect();
+    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let width = ((hi - lo) / BINS as f64).max(1e-9);
+    let mut series = Vec::new();
+    for (i, (k, v)) in hist.iter().enumerate() {
+        let l = logs(v);
+        let mut counts = vec![0usize; BINS];
+        for x in &l {
+            counts[(((x - lo) / width) as usize).min(BINS - 1)] += 1;
+        }
+        let n = l.len().max(1) as f64;
+        series.push(Series {
+            label: Some(format!("generation {k}")),
+            points: counts.iter().enumerate().map(|(b, &c)| (lo + (b as f64 + 0.5) * width, c as f64 / n)).collect(),
+            color: color(i + 1),
+            width: 2,
+            opacity: 0.9,
+            dashed: false,
+        });
+    }
+    out.push(Block::Figures(vec![Figure {
+        png: None,
+        id: "gen0-ppl".into(),
+        title: "Perplexity of generated rows under model 0".into(),
+        caption: "Replicate 0: share of each generation's rows by log10 of their perplexity under the model \
+                  trained on real data (the paper's histograms)."
+            .into(),
+        svg: chart::line_chart(&LineChart {
+            title: "gen0_ppl".into(),
+            x_label: "log10 gen0_ppl".into(),
+            y_label: "share of rows".into(),
+            series,
+            bands: Vec::new(),
+            log_y: false,
+        })?,
+    }]));
+    Ok(out)
+}
+
 fn rank_frequency(run: &Path, gens: &[u32]) -> Result<Figure> {
     let counts: Vec<(u32, BTreeMap<u32, u64>)> =
         gens.iter().map(|&k| Ok((k, data::token_counts(run, k, 0)?))).collect::<Result<_>>()?;

@@ -121,8 +121,12 @@ fn a_tiny_ngram_run_writes_every_table_and_audits_clean() {
     let metric =
         query(&out, "SELECT value FROM metrics WHERE metric = 'gen0_ppl_p50' AND generation = 1 AND replicate = 0");
     assert!((f(&med[0], "m") - f(&metric[0], "value")).abs() < 1e-9 * f(&med[0], "m"));
+    // The report quotes sample texts and draws the gen0_ppl histograms.
     let (code, _, err) = cli(&["report", out.to_str().unwrap(), "-q"], None);
     assert_eq!(code, 0, "{err}");
+    assert!(out.join("report/gen0-ppl.svg").is_file());
+    let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert!(html.contains("Generation 2, replicate 0, its first 5 rows") && html.contains("[gen0_ppl "), "quotes");
 }
 
 fn flate2_read(path: &Path) -> Vec<u8> {
