@@ -268,3 +268,44 @@ fn rare_words_and_pairs_fade_under_replace_and_less_under_accumulate() {
         }
     }
 }
+
+/// `data.test-path`: the held-out rows come from their own file (all of
+/// it, or `data.holdout` of its lines), every training line stays
+/// available to D_0, and the tokenizer never sees the test text.
+#[test]
+fn a_separate_test_file_is_the_held_out_split() {
+    let dir = Scratch::new("text-testpath");
+    let train = dir.path("train.txt");
+    let test = dir.path("test.txt");
+    let train_lines: Vec<String> =
+        (0..60).map(|i| format!("the {} sat on the mat number {i} today", ["cat", "dog", "fox"][i % 3])).collect();
+    std::fs::write(&train, train_lines.join("\n")).unwrap();
+    std::fs::write(&test, "a zebra grazed quietly\nzebras graze at noon\nthe zebra and the cat\n").unwrap();
+    let body = |holdout: usize| {
+        format!(
+            "name = \"t\"\ngenerations = 1\n[data]\nsource = \"text\"\npath = \"{}\"\ntest-path = \"{}\"\nvocab-size = 300\nholdout = {holdout}\n\
+             [model]\nkind = \"ngram\"\norder = 2\n[generate]\nn = 60\n",
+            train.display(),
+            test.display()
+        )
+    };
+    for (holdout, want) in [(0, 3.0), (2, 2.0)] {
+        let p = dir.path(&format!("t{holdout}.toml"));
+        std::fs::write(&p, body(holdout)).unwrap();
+        let out = dir.path(&format!("run{holdout}"));
+        run(&p, &out, None);
+        let rows =
+            query(&out, "SELECT split, count(*) AS n FROM samples WHERE origin = 'real' GROUP BY split ORDER BY split");
+        assert_eq!((f(&rows[0], "n"), f(&rows[1], "n")), (want, 60.0), "holdout {holdout}: {rows:?}");
+        let texts = query(&out, "SELECT text FROM samples WHERE split = 'test'");
+        assert!(texts.iter().all(|r| r["text"].as_str().unwrap().contains("zebra")), "{texts:?}");
+        // "zebra" is never a merge: the tokenizer learnt only the training text.
+        let tok = std::fs::read_to_string(out.join("tokenizer.json")).unwrap();
+        assert!(!tok.contains("zebra") && tok.contains("Ġmat"), "tokenizer trained on the training file");
+        // Both files are inputs of generation 0.
+        let m0 = std::fs::read_to_string(out.join("manifests/generation=0.json")).unwrap();
+        assert!(m0.contains("train.txt") && m0.contains("test.txt"));
+        let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
+        assert_eq!(code, 0, "audit: {text}{err}");
+    }
+}
