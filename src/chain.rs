@@ -179,14 +179,14 @@ impl Chain {
         // The paper's histograms: each generated row's perplexity under the
         // model trained on real data (model 0 scores its own samples too).
         let scorer = self.model0.as_ref().unwrap_or(&model);
-        if let (Some(ppl), Values::Texts { gen0_ppl, .. }) = (scorer.row_ppl(&next), &mut next) {
+        if let (Some(ppl), Values::Texts { gen0_ppl, .. }) = (scorer.row_ppl(&next)?, &mut next) {
             *gen0_ppl = ppl.into_iter().map(Some).collect();
         }
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
         let params = model.params_json();
         let kind = model.kind();
         let weights = model.weights()?;
-        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_)) {
+        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_) | Model::Transformer(_)) {
             self.model0 = Some(model);
         }
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {

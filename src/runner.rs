@@ -167,7 +167,7 @@ fn run_json(p: &Pipeline, status: &str, times: &Times, rows: u64, last_manifest:
         "sample_rows": rows,
         "last_manifest_blake3": last_manifest,
         // Only networks use a device; GPU results are not bit-identical to CPU ones.
-        "device": p.images().then(crate::model::device::name),
+        "device": p.network().then(crate::model::device::name),
     });
     let mut out = serde_json::to_vec_pretty(&v).unwrap_or_default();
     out.push(b'\n');

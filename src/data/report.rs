@@ -82,9 +82,12 @@ pub fn has_text(run: &Path) -> Result<bool> {
     Ok(df.column("text").is_ok())
 }
 
+/// Rows of text with their gen0_ppl (null for real rows).
+pub type Texts = Vec<(String, Option<f64>)>;
+
 /// One replicate's training rows of generation `k` (first `limit` by
 /// sample id) as (text, gen0_ppl), and the gen0_ppl of all of them.
-pub fn texts(run: &Path, k: u32, replicate: u32, limit: usize) -> Result<(Vec<(String, Option<f64>)>, Vec<f64>)> {
+pub fn texts(run: &Path, k: u32, replicate: u32, limit: usize) -> Result<(Texts, Vec<f64>)> {
     let df = query::frame(
         run,
         &format!(

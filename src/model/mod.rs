@@ -7,6 +7,7 @@ mod gaussian;
 pub mod gmm;
 mod kde;
 pub mod ngram;
+pub mod transformer;
 pub mod vae;
 
 pub use categorical::Categorical;
@@ -14,6 +15,7 @@ pub use gaussian::Gaussian;
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
 pub use ngram::{Ngram, NgramSettings};
+pub use transformer::{Transformer, TransformerSettings};
 pub use vae::{Arch, Vae, VaeSettings};
 
 use crate::error::{Error, Result};
@@ -47,6 +49,25 @@ pub enum Model {
     Kde(Kde),
     Vae(Box<Vae>),
     Ngram(Box<TextModel>),
+    Transformer(Box<NeuralTextModel>),
+}
+
+/// A transformer with the tokenizer that turns its ids into text.
+#[derive(Clone, Debug)]
+pub struct NeuralTextModel {
+    pub net: Transformer,
+    pub tokenizer: std::sync::Arc<TextTokenizer>,
+}
+
+fn transformer_error(e: transformer::TransformerError) -> Error {
+    Error::Table { context: "transformer".into(), message: e.to_string() }
+}
+
+fn decode_all(tokenizer: &TextTokenizer, ids: Vec<Vec<u32>>) -> Result<Values> {
+    use rayon::prelude::*;
+    let text = ids.par_iter().map(|r| tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
+    let text = text.map_err(|e| Error::Table { context: "text".into(), message: e.to_string() })?;
+    Ok(Values::texts(text, ids))
 }
 
 fn vae_error(e: vae::VaeError) -> Error {
@@ -83,6 +104,11 @@ impl Model {
                 let ngram = Ngram::fit(ids, tokenizer.vocab_size() as u32, s);
                 Model::Ngram(Box::new(TextModel { ngram, tokenizer: tokenizer.clone() }))
             }
+            (ModelSpec::Transformer(s), Values::Texts { ids, .. }) => {
+                let Vocab::Text(tokenizer) = vocab else { unreachable!("a text run always has its tokenizer") };
+                let net = Transformer::fit(ids, tokenizer.vocab_size() as u32, s, rng).map_err(transformer_error)?;
+                Model::Transformer(Box::new(NeuralTextModel { net, tokenizer: tokenizer.clone() }))
+            }
             _ => unreachable!("pipeline validation pairs each model with its kind of data"),
         })
     }
@@ -95,6 +121,7 @@ impl Model {
             Model::Kde(_) => "kde",
             Model::Vae(_) => "vae",
             Model::Ngram(_) => "ngram",
+            Model::Transformer(_) => "transformer",
         }
     }
 
@@ -110,22 +137,25 @@ impl Model {
                 pixels: v.sample(rng, n).map_err(vae_error)?,
                 labels: vec![None; n],
             },
-            Model::Ngram(m) => {
-                let ids = m.ngram.sample(rng, n);
-                use rayon::prelude::*;
-                let text = ids.par_iter().map(|r| m.tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
-                let text = text.map_err(|e| Error::Table { context: "ngram".into(), message: e.to_string() })?;
-                Values::texts(text, ids)
-            }
+            Model::Ngram(m) => decode_all(&m.tokenizer, m.ngram.sample(rng, n))?,
+            Model::Transformer(m) => decode_all(&m.tokenizer, m.net.sample(rng, n).map_err(transformer_error)?)?,
         })
     }
 
     /// Perplexity of each text row under this model (text models only).
-    pub fn row_ppl(&self, rows: &Values) -> Option<Vec<f64>> {
-        match (self, rows) {
+    pub fn row_ppl(&self, rows: &Values) -> Result<Option<Vec<f64>>> {
+        Ok(match (self, rows) {
             (Model::Ngram(m), Values::Texts { ids, .. }) => Some(m.ngram.rows_ppl(ids)),
+            (Model::Transformer(m), Values::Texts { ids, .. }) => Some(
+                m.net
+                    .rows_nll(ids)
+                    .map_err(transformer_error)?
+                    .into_iter()
+                    .map(|(nll, n)| (nll / n as f64).exp())
+                    .collect(),
+            ),
             _ => None,
-        }
+        })
     }
 
     pub fn mean_nll(&self, rows: &Values) -> Result<f64> {
@@ -138,6 +168,11 @@ impl Model {
             (Model::Vae(v), Values::Images { pixels, .. }) => v.neg_elbo(pixels).map_err(vae_error)?,
             // Per token, `</s>` included: exp of it is real_ppl.
             (Model::Ngram(m), Values::Texts { ids, .. }) => m.ngram.mean_nll(ids),
+            (Model::Transformer(m), Values::Texts { ids, .. }) => {
+                let per_row = m.net.rows_nll(ids).map_err(transformer_error)?;
+                let (nll, count) = per_row.into_iter().fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                nll / count.max(1) as f64
+            }
             _ => f64::NAN,
         })
     }
@@ -180,6 +215,7 @@ impl Model {
     pub fn weights(&self) -> Result<Option<Vec<u8>>> {
         match self {
             Model::Vae(v) => Ok(Some(v.to_safetensors().map_err(vae_error)?)),
+            Model::Transformer(m) => Ok(Some(m.net.to_safetensors().map_err(transformer_error)?)),
             _ => Ok(None),
         }
     }
@@ -205,6 +241,17 @@ impl Model {
                 "discounts": m.ngram.discounts,
                 "ngrams": m.ngram.sizes(),
                 "max-tokens": m.ngram.max_tokens,
+            }),
+            Model::Transformer(m) => serde_json::json!({
+                "layers": m.net.settings.layers,
+                "heads": m.net.settings.heads,
+                "d-model": m.net.settings.d_model,
+                "context": m.net.settings.context,
+                "vocab": m.net.vocab,
+                "bos": m.net.bos(),
+                "eos": m.net.eos(),
+                "parameters": m.net.parameter_count(),
+                "epoch_loss": m.net.epoch_loss,
             }),
             Model::Vae(v) => serde_json::json!({
                 "arch": v.settings.arch.name(),

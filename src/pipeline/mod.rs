@@ -158,13 +158,14 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         let discrete = matches!(d.source, Source::Zipf { .. });
         let images = matches!(d.source, Source::Images(_));
         let text = matches!(d.source, Source::Text(_));
-        match (m, text) {
-            (ModelSpec::Ngram(_), false) => {
-                problems.borrow_mut().push("model.kind: ngram needs text (data.source = \"text\")".to_string())
+        let text_model = matches!(m, ModelSpec::Ngram(_) | ModelSpec::Transformer(_));
+        match (text_model, text) {
+            (true, false) => {
+                problems.borrow_mut().push(format!("model.kind: {} needs text (data.source = \"text\")", m.name()))
             }
-            (m, true) if !matches!(m, ModelSpec::Ngram(_)) => {
-                problems.borrow_mut().push(format!("model.kind: {} cannot model text; use kind = \"ngram\"", m.name()))
-            }
+            (false, true) => problems
+                .borrow_mut()
+                .push(format!("model.kind: {} cannot model text; use kind = \"ngram\" or \"transformer\"", m.name())),
             _ => {}
         }
         match (m, &d.source) {
@@ -559,7 +560,7 @@ fn kde_model(s: &mut Section) -> Option<ModelSpec> {
 }
 
 fn build_model(mut s: Section) -> Option<ModelSpec> {
-    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde, vae or ngram");
+    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde, vae, ngram or transformer");
     let model = match kind.as_deref() {
         Some("gaussian") => {
             s.set_context("for kind = \"gaussian\"");
@@ -598,15 +599,15 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
             s.set_context("for kind = \"ngram\"");
             text::ngram_model(&mut s)
         }
-        Some(other @ "transformer") => {
-            s.problem(
-                "kind",
-                format!("{other:?} is not available in this version; use ngram for text (or gaussian, categorical, gmm, kde, vae)"),
-            );
-            None
+        Some("transformer") => {
+            s.set_context("for kind = \"transformer\"");
+            text::transformer_model(&mut s)
         }
         Some(other) => {
-            s.problem("kind", format!("unknown model {other:?}; use gaussian, categorical, gmm, kde, vae or ngram"));
+            s.problem(
+                "kind",
+                format!("unknown model {other:?}; use gaussian, categorical, gmm, kde, vae, ngram or transformer"),
+            );
             None
         }
         None => None,
@@ -617,6 +618,7 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
                 .into_iter()
                 .chain(images::VAE_KEYS)
                 .chain(text::NGRAM_KEYS)
+                .chain(text::TRANSFORMER_KEYS)
         {
             s.allow(k);
         }
@@ -753,6 +755,7 @@ pub fn to_toml(p: &Pipeline) -> String {
         }
         ModelSpec::Vae(v) => images::vae_toml(&mut model, v),
         ModelSpec::Ngram(n) => text::ngram_toml(&mut model, n),
+        ModelSpec::Transformer(t) => text::transformer_toml(&mut model, t),
     }
     root.insert("model".into(), Value::Table(model));
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::metrics::text::RareNgrams;
-use crate::model::{Bandwidth, GmmSettings, NgramSettings, VaeSettings};
+use crate::model::{Bandwidth, GmmSettings, NgramSettings, TransformerSettings, VaeSettings};
 use crate::text::TextSource;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,6 +131,7 @@ pub enum ModelSpec {
     Kde { bandwidth: Bandwidth },
     Vae(VaeSettings),
     Ngram(NgramSettings),
+    Transformer(TransformerSettings),
 }
 
 impl ModelSpec {
@@ -142,6 +143,7 @@ impl ModelSpec {
             ModelSpec::Kde { .. } => "kde",
             ModelSpec::Vae(_) => "vae",
             ModelSpec::Ngram(_) => "ngram",
+            ModelSpec::Transformer(_) => "transformer",
         }
     }
 }
@@ -202,6 +204,11 @@ impl Pipeline {
     /// Whether the rows are images.
     pub fn images(&self) -> bool {
         matches!(self.data.source, Source::Images(_))
+    }
+
+    /// Whether the model is a network (candle; run.json names its device).
+    pub fn network(&self) -> bool {
+        matches!(self.model, ModelSpec::Vae(_) | ModelSpec::Transformer(_))
     }
 
     /// Whether the rows are text.

@@ -7,12 +7,26 @@ use super::reader::Section;
 use super::{resolve, ModelSpec, Source};
 use crate::metrics::text::{RareNgrams, MAX_RARE_ORDER};
 use crate::model::ngram::MAX_ORDER;
-use crate::model::NgramSettings;
+use crate::model::{NgramSettings, TransformerSettings};
 use crate::text::tokenizer::{MAX_VOCAB, MIN_VOCAB};
 use crate::text::{TextSource, TextUnit};
 
 pub const TEXT_KEYS: [&str; 4] = ["test-path", "unit", "block-tokens", "vocab-size"];
 pub const NGRAM_KEYS: [&str; 3] = ["order", "discount", "max-tokens"];
+pub const TRANSFORMER_KEYS: [&str; 12] = [
+    "layers",
+    "heads",
+    "d-model",
+    "context",
+    "epochs",
+    "batch-size",
+    "lr",
+    "weight-decay",
+    "clip",
+    "temperature",
+    "top-k",
+    "top-p",
+];
 
 fn existing_file(s: &mut Section, base: &Path, key: &str, raw: Option<String>) -> Option<std::path::PathBuf> {
     let p = resolve(base, &raw?);
@@ -98,6 +112,93 @@ pub fn ngram_model(s: &mut Section) -> Option<ModelSpec> {
         ok = false;
     }
     ok.then_some(ModelSpec::Ngram(NgramSettings { order: order as usize, discount, max_tokens: max_tokens as usize }))
+}
+
+pub fn transformer_model(s: &mut Section) -> Option<ModelSpec> {
+    let d = TransformerSettings::default();
+    let int = |s: &mut Section, key: &str, default: usize, lo: u64, hi: u64| -> Option<usize> {
+        let v: u64 = s.opt(key).unwrap_or(default as u64);
+        if !(lo..=hi).contains(&v) {
+            s.problem(key, format!("must be in [{lo}, {hi}], got {v}"));
+            return None;
+        }
+        Some(v as usize)
+    };
+    let layers = int(s, "layers", d.layers, 1, 64);
+    let heads = int(s, "heads", d.heads, 1, 64);
+    let d_model = int(s, "d-model", d.d_model, 1, 8192);
+    let context = int(s, "context", d.context, 2, 8192);
+    let epochs = int(s, "epochs", d.epochs, 1, 100_000);
+    let batch = int(s, "batch-size", d.batch, 1, 1 << 16);
+    let top_k = int(s, "top-k", d.top_k, 0, 1 << 20);
+    let max_tokens: Option<u64> = s.opt("max-tokens");
+    let real = |s: &mut Section, key: &str, default: f64, ok: fn(f64) -> bool, what: &str| -> Option<f64> {
+        let v: f64 = s.opt(key).unwrap_or(default);
+        if !ok(v) {
+            s.problem(key, format!("must be {what}, got {v}"));
+            return None;
+        }
+        Some(v)
+    };
+    let lr = real(s, "lr", d.lr, |v| v > 0.0 && v.is_finite(), "a finite number > 0");
+    let weight_decay = real(s, "weight-decay", d.weight_decay, |v| (0.0..1.0).contains(&v), "in [0, 1)");
+    let clip = real(s, "clip", d.clip, |v| v >= 0.0 && v.is_finite(), "a finite number >= 0 (0: no clipping)");
+    let temperature = real(s, "temperature", d.temperature, |v| v > 0.0 && v.is_finite(), "a finite number > 0");
+    let top_p = real(s, "top-p", d.top_p, |v| v > 0.0 && v <= 1.0, "in (0, 1] (1: no nucleus cut)");
+    let (layers, heads, d_model, context) = (layers?, heads?, d_model?, context?);
+    if d_model % heads != 0 {
+        s.problem("d-model", format!("must be a multiple of heads ({heads}), got {d_model}"));
+        return None;
+    }
+    let max_tokens = match max_tokens {
+        None => context - 1,
+        Some(m) if (1..context as u64).contains(&m) => m as usize,
+        Some(m) => {
+            s.problem("max-tokens", format!("must be in [1, context - 1 = {}], got {m}", context - 1));
+            return None;
+        }
+    };
+    Some(ModelSpec::Transformer(TransformerSettings {
+        layers,
+        heads,
+        d_model,
+        context,
+        epochs: epochs?,
+        batch: batch?,
+        lr: lr?,
+        weight_decay: weight_decay?,
+        clip: clip?,
+        temperature: temperature?,
+        top_k: top_k?,
+        top_p: top_p?,
+        max_tokens,
+    }))
+}
+
+pub fn transformer_toml(model: &mut toml::Table, t: &TransformerSettings) {
+    use toml::Value;
+    model.insert("kind".into(), Value::String("transformer".into()));
+    for (k, v) in [
+        ("layers", t.layers),
+        ("heads", t.heads),
+        ("d-model", t.d_model),
+        ("context", t.context),
+        ("epochs", t.epochs),
+        ("batch-size", t.batch),
+        ("top-k", t.top_k),
+        ("max-tokens", t.max_tokens),
+    ] {
+        model.insert(k.into(), Value::Integer(v as i64));
+    }
+    for (k, v) in [
+        ("lr", t.lr),
+        ("weight-decay", t.weight_decay),
+        ("clip", t.clip),
+        ("temperature", t.temperature),
+        ("top-p", t.top_p),
+    ] {
+        model.insert(k.into(), Value::Float(v));
+    }
 }
 
 pub fn rare_ngrams(s: &mut Section) -> RareNgrams {

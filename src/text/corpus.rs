@@ -91,9 +91,15 @@ impl Corpus {
                 for i in picked {
                     is_test[i] = true;
                 }
-                let (test, train): (Vec<(usize, String)>, Vec<(usize, String)>) =
-                    lines.into_iter().enumerate().partition(|(i, _)| is_test[*i]);
-                (train.into_iter().map(|x| x.1).collect(), test.into_iter().map(|x| x.1).collect())
+                let (mut train, mut test) = (Vec::new(), Vec::new());
+                for (line, t) in lines.into_iter().zip(is_test) {
+                    if t {
+                        test.push(line)
+                    } else {
+                        train.push(line)
+                    }
+                }
+                (train, test)
             }
         };
         let tokenizer = TextTokenizer::train(&train_lines, src.vocab_size)

@@ -197,11 +197,6 @@ fn bad_text_input_is_named() {
     check("discount.toml", text.replace("order = 3", "order = 3\ndiscount = 1.5"), "model.discount: must be in (0, 1)");
     check("gaussian.toml", text.replace("kind = \"ngram\"", "kind = \"gaussian\""), "gaussian cannot model text");
     check(
-        "transformer.toml",
-        text.replace("kind = \"ngram\"", "kind = \"transformer\""),
-        "model.kind: \"transformer\" is not available",
-    );
-    check(
         "rare.toml",
         format!("{text}\n[metrics]\nrare-max-count = 0\n"),
         "metrics.rare-max-count: must be at least 1",
@@ -308,4 +303,86 @@ fn a_separate_test_file_is_the_held_out_split() {
         let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
         assert_eq!(code, 0, "audit: {text}{err}");
     }
+}
+
+fn tiny_transformer(dir: &Scratch, name: &str, policy: &str) -> PathBuf {
+    let p = tiny(dir, name, "", policy, 2);
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "kind = \"ngram\"\norder = 3\nmax-tokens = 120",
+        "kind = \"transformer\"\nlayers = 1\nheads = 2\nd-model = 16\ncontext = 32\nepochs = 1\nbatch-size = 16\nlr = 3e-3\ntop-k = 50\ntop-p = 0.95",
+    );
+    let text = text.replace("n = 400", "n = 120").replace("holdout = 100", "holdout = 40");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The transformer through the CLI: weights as safetensors named in the
+/// models table, every text metric, a clean audit, and the same bytes
+/// whatever the thread count (weights drawn from the project's RNG, window
+/// order and every sampling draw too).
+#[test]
+fn a_tiny_transformer_run_is_complete_and_repeats_across_thread_counts() {
+    let dir = Scratch::new("text-transformer");
+    let p = tiny_transformer(&dir, "transformer-tiny", "keep-real");
+    let (a, b) = (dir.path("a"), dir.path("b"));
+    run(&p, &a, Some("1"));
+    run(&p, &b, Some("2"));
+    for rel in [
+        "tokenizer.json",
+        "samples/generation=2/part-0.parquet",
+        "models/generation=1/replicate=1.safetensors",
+        "metrics/generation-0000001.parquet",
+    ] {
+        assert_eq!(std::fs::read(a.join(rel)).unwrap(), std::fs::read(b.join(rel)).unwrap(), "{rel}");
+    }
+    let (code, text, err) = cli(&["audit", a.to_str().unwrap()], None);
+    assert_eq!(code, 0, "audit: {text}{err}");
+    let run_json: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["device"], "cpu");
+    let models = query(&a, "SELECT kind, file, blake3, params FROM models ORDER BY model_generation, replicate");
+    assert_eq!(models.len(), 4);
+    for m in &models {
+        assert_eq!(m["kind"].as_str(), Some("transformer"));
+        let bytes = std::fs::read(a.join(m["file"].as_str().unwrap())).unwrap();
+        assert_eq!(blake3::hash(&bytes).to_hex().to_string(), m["blake3"].as_str().unwrap());
+    }
+    // 1 layer, d 16, context 32, vocab V + 2: embeddings (V+2+32)*16, block 12*16^2 + 13*16, final norm 32.
+    let params: serde_json::Value = serde_json::from_str(models[0]["params"].as_str().unwrap()).unwrap();
+    let v = params["vocab"].as_u64().unwrap() + 2;
+    assert_eq!(params["parameters"].as_u64().unwrap(), (v + 32) * 16 + 12 * 256 + 13 * 16 + 32);
+    for metric in ["real_ppl", "vocab_retention", "rare_ngram_coverage", "distinct_2", "gen0_ppl_p50"] {
+        let r = query(&a, &format!("SELECT count(*) AS n FROM metrics WHERE metric = '{metric}'"));
+        assert!(f(&r[0], "n") >= 4.0, "{metric}");
+    }
+    // keep-real: a quarter of each later training set is real.
+    let frac = query(&a, "SELECT min(value) AS lo, max(value) AS hi FROM metrics WHERE metric = 'train_real_fraction' AND generation = 1");
+    assert_eq!((f(&frac[0], "lo"), f(&frac[0], "hi")), (0.25, 0.25));
+    let gen = query(&a, "SELECT count(*) AS n, max(n_tokens) AS hi FROM samples WHERE origin = 'synthetic'");
+    assert_eq!(f(&gen[0], "n"), 2.0 * 2.0 * 120.0);
+    assert!(f(&gen[0], "hi") <= 31.0, "rows stop at context - 1 tokens");
+}
+
+#[test]
+fn bad_transformer_settings_are_named() {
+    let dir = Scratch::new("text-transformer-bad");
+    let p = tiny_transformer(&dir, "transformer-bad", "replace");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let check = |name: &str, body: String, needle: &str| invalid(&dir, name, body, needle);
+    check(
+        "heads.toml",
+        text.replace("heads = 2", "heads = 3"),
+        "model.d-model: must be a multiple of heads (3), got 16",
+    );
+    check(
+        "max.toml",
+        text.replace("top-p = 0.95", "top-p = 0.95\nmax-tokens = 32"),
+        "model.max-tokens: must be in [1, context - 1 = 31]",
+    );
+    check("topp.toml", text.replace("top-p = 0.95", "top-p = 0.0"), "model.top-p: must be in (0, 1]");
+    check(
+        "temp.toml",
+        text.replace("top-p = 0.95", "top-p = 0.95\ntemperature = -1.0"),
+        "model.temperature: must be a finite number > 0",
+    );
+    check("layers.toml", text.replace("layers = 1", "layers = 0"), "model.layers: must be in [1, 64]");
 }

@@ -1,0 +1,204 @@
+//! A decoder-only transformer (GPT-2's layout): token and learned position
+//! embeddings, pre-norm blocks of causal multi-head attention and a GELU
+//! MLP, a final layer norm, and an output layer tied to the token
+//! embedding. Weights are drawn N(0, 0.02) from the project's RNG, biases
+//! and norms start at 0 and 1; the residual projections are scaled by
+//! 1/sqrt(2 layers) as GPT-2 does.
+
+use candle_core::{DType, Result, Tensor, Var, D};
+
+use crate::model::device;
+use crate::rng::Rng;
+
+/// Every trainable tensor, in creation order (optimiser state, safetensors).
+#[derive(Clone, Default)]
+pub struct Params {
+    pub vars: Vec<(String, Var)>,
+}
+
+impl Params {
+    fn add(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
+        let var = Var::from_tensor(&Tensor::from_vec(data, shape, device::device())?)?;
+        let t = var.as_tensor().clone();
+        self.vars.push((name.to_string(), var));
+        Ok(t)
+    }
+
+    fn normal(&mut self, name: &str, shape: &[usize], std: f64, rng: &mut Rng) -> Result<Tensor> {
+        let n = shape.iter().product();
+        self.add(name, shape, (0..n).map(|_| (rng.normal() * std) as f32).collect())
+    }
+
+    fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
+        self.add(name, shape, vec![value; shape.iter().product()])
+    }
+}
+
+#[derive(Clone)]
+struct Linear {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Linear {
+    fn new(p: &mut Params, name: &str, inputs: usize, outputs: usize, std: f64, rng: &mut Rng) -> Result<Self> {
+        let w = p.normal(&format!("{name}.weight"), &[outputs, inputs], std, rng)?;
+        let b = p.constant(&format!("{name}.bias"), &[outputs], 0.0)?;
+        Ok(Linear { w, b })
+    }
+
+    /// `x`: (b, t, inputs) -> (b, t, outputs).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        x.reshape((b * t, d))?.matmul(&self.w.t()?)?.broadcast_add(&self.b)?.reshape((b, t, ()))
+    }
+}
+
+/// Layer norm from differentiable ops (candle-nn's fused one has no backward).
+#[derive(Clone)]
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl LayerNorm {
+    fn new(p: &mut Params, name: &str, d: usize) -> Result<Self> {
+        Ok(LayerNorm {
+            w: p.constant(&format!("{name}.weight"), &[d], 1.0)?,
+            b: p.constant(&format!("{name}.bias"), &[d], 0.0)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?.broadcast_mul(&self.w)?.broadcast_add(&self.b)
+    }
+}
+
+#[derive(Clone)]
+struct Block {
+    ln1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    ln2: LayerNorm,
+    fc: Linear,
+    fc2: Linear,
+    heads: usize,
+}
+
+/// One layer's keys and values of the tokens seen so far, (b, heads, t, dh).
+pub type Cache = Option<(Tensor, Tensor)>;
+
+impl Block {
+    fn attention(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut Cache>) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let (h, dh) = (self.heads, d / self.heads);
+        let qkv = self.qkv.forward(x)?;
+        let split = |i: usize| qkv.narrow(2, i * d, d)?.reshape((b, t, h, dh))?.transpose(1, 2)?.contiguous();
+        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some(cache) = cache {
+            if let Some((pk, pv)) = cache.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *cache = Some((k.clone(), v.clone()));
+        }
+        let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
+        let att = match mask {
+            Some(m) => att.broadcast_add(m)?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        self.proj.forward(&y)
+    }
+
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut Cache>) -> Result<Tensor> {
+        let x = (x + self.attention(&self.ln1.forward(x)?, mask, cache)?)?;
+        let m = self.fc2.forward(&self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?)?;
+        x + m
+    }
+}
+
+#[derive(Clone)]
+pub struct Gpt {
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    lnf: LayerNorm,
+    pub context: usize,
+}
+
+impl Gpt {
+    pub fn new(
+        vocab: usize,
+        layers: usize,
+        heads: usize,
+        d: usize,
+        context: usize,
+        p: &mut Params,
+        rng: &mut Rng,
+    ) -> Result<Gpt> {
+        let std = 0.02;
+        let resid = std / (2.0 * layers as f64).sqrt();
+        let wte = p.normal("wte", &[vocab, d], std, rng)?;
+        let wpe = p.normal("wpe", &[context, d], std, rng)?;
+        let mut blocks = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let n = |s: &str| format!("h.{l}.{s}");
+            blocks.push(Block {
+                ln1: LayerNorm::new(p, &n("ln_1"), d)?,
+                qkv: Linear::new(p, &n("attn.c_attn"), d, 3 * d, std, rng)?,
+                proj: Linear::new(p, &n("attn.c_proj"), d, d, resid, rng)?,
+                ln2: LayerNorm::new(p, &n("ln_2"), d)?,
+                fc: Linear::new(p, &n("mlp.c_fc"), d, 4 * d, std, rng)?,
+                fc2: Linear::new(p, &n("mlp.c_proj"), 4 * d, d, resid, rng)?,
+                heads,
+            });
+        }
+        let lnf = LayerNorm::new(p, "ln_f", d)?;
+        Ok(Gpt { wte, wpe, blocks, lnf, context })
+    }
+
+    /// Logits (b, t, vocab) for token ids (b, t) at positions pos0 ..
+    /// pos0+t. With `caches` (one per layer) the new tokens attend to the
+    /// cached ones and are appended; without, attention is causal within
+    /// the window.
+    pub fn forward(&self, ids: &Tensor, pos0: usize, caches: Option<&mut Vec<Cache>>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let d = self.wte.dim(1)?;
+        let tok = self.wte.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, d))?;
+        let pos = self.wpe.narrow(0, pos0, t)?;
+        let mut x = tok.broadcast_add(&pos)?;
+        match caches {
+            Some(caches) => {
+                // New tokens see every cached one; among themselves, causal.
+                let mask = (t > 1).then(|| causal_mask(t, pos0)).transpose()?;
+                for (blk, cache) in self.blocks.iter().zip(caches.iter_mut()) {
+                    x = blk.forward(&x, mask.as_ref(), Some(cache))?;
+                }
+            }
+            None => {
+                let mask = causal_mask(t, 0)?;
+                for blk in &self.blocks {
+                    x = blk.forward(&x, Some(&mask), None)?;
+                }
+            }
+        }
+        let x = self.lnf.forward(&x)?;
+        x.reshape((b * t, d))?.matmul(&self.wte.t()?)?.reshape((b, t, ()))
+    }
+
+    pub fn layers(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// (t, past + t): 0 where a query may look, -inf after it.
+fn causal_mask(t: usize, past: usize) -> Result<Tensor> {
+    let data: Vec<f32> =
+        (0..t).flat_map(|i| (0..past + t).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY })).collect();
+    Tensor::from_vec(data, (t, past + t), device::device())?.to_dtype(DType::F32)
+}
