@@ -123,7 +123,11 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     if let Some(t) = test_path {
         sources.push(file_entry(t, None)?);
     }
-    let fresh_per_gen = |n: usize| p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1);
+    // Only fresh draws new real rows after generation 0; keep-real reuses D_0's.
+    let fresh_per_gen = |n: usize| match p.mix {
+        MixPolicy::Fresh { .. } => p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1),
+        _ => 0,
+    };
     let n = match p.data.n {
         Some(n) => n,
         None if matches!(p.mix, MixPolicy::Fresh { .. }) => {

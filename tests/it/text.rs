@@ -386,3 +386,27 @@ fn bad_transformer_settings_are_named() {
     );
     check("layers.toml", text.replace("layers = 1", "layers = 0"), "model.layers: must be in [1, 64]");
 }
+
+/// keep-real reuses D_0's rows, so a file source may give D_0 every row it
+/// has (only fresh needs a reserve of unused real rows).
+#[test]
+fn keep_real_needs_no_reserve_of_real_rows() {
+    let dir = Scratch::new("text-keep-real");
+    let train = dir.path("train.txt");
+    std::fs::write(&train, (0..50).map(|i| format!("line {i} of the file\n")).collect::<String>()).unwrap();
+    let p = dir.path("k.toml");
+    let body = format!(
+        "name = \"k\"\ngenerations = 3\n[data]\nsource = \"text\"\npath = \"{}\"\nvocab-size = 280\n\
+         [model]\nkind = \"ngram\"\n[generate]\nn = 50\n[mix]\npolicy = \"keep-real\"\nreal-fraction = 0.5\n",
+        train.display()
+    );
+    std::fs::write(&p, &body).unwrap();
+    run(&p, &dir.path("run"), None);
+    let frac = metric_by_generation(&dir.path("run"), "train_real_fraction");
+    assert_eq!(frac[2], vec![0.5]);
+    // fresh does need them: 50 rows cannot give D_0 50 and 25 fresh rows twice.
+    std::fs::write(&p, body.replace("policy = \"keep-real\"", "policy = \"fresh\"").replace("[data]\n", "[data]\nn = 50\n")).unwrap();
+    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", dir.path("fresh").to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("fresh rows 50"), "{err}");
+}
