@@ -62,6 +62,16 @@ class Gpt(nn.Module):
         self.wte, self.wpe = nn.Embedding(vocab, DMODEL), nn.Embedding(CONTEXT, DMODEL)
         self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
         self.lnf = nn.LayerNorm(DMODEL)
+        # collapse's initialisation: N(0, 0.02) weights, the residual
+        # projections scaled by 1/sqrt(2 layers), zero biases.
+        for name, p in self.named_parameters():
+            if name.endswith("bias") or ".ln" in name or name.startswith("lnf"):
+                continue
+            std = 0.02 / math.sqrt(2 * LAYERS) if name.endswith(("proj.weight", "fc2.weight")) else 0.02
+            nn.init.normal_(p, 0.0, std)
+        for b in self.blocks:
+            for lin in (b.qkv, b.proj, b.fc, b.fc2):
+                nn.init.zeros_(lin.bias)
 
     def forward(self, ids, pos0=0, caches=None):
         t = ids.shape[1]
