@@ -8,7 +8,7 @@ use crate::linalg;
 use crate::metrics::empirical_w2;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::model::Model;
-use crate::pipeline::{MixPolicy, Pipeline};
+use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
 use crate::values::{first_sample_id, Block, Origin, Split, Values};
@@ -175,7 +175,20 @@ impl Chain {
 
         crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
-        let mut next = model.sample(&mut rng, p.generate_n)?;
+        let mut next = match (&p.model, &self.d0.values) {
+            // The paper's rows: what the model writes after each D_0 row's
+            // first tokens (D_0's rows in turn).
+            (ModelSpec::Transformer(s), Values::Texts { ids, .. }) if s.prompt_tokens > 0 && !ids.is_empty() => {
+                let prompts: Vec<Vec<u32>> = (0..p.generate_n)
+                    .map(|i| {
+                        let r = &ids[i % ids.len()];
+                        r[..r.len().min(s.prompt_tokens)].to_vec()
+                    })
+                    .collect();
+                model.continue_text(&mut rng, &prompts)?
+            }
+            _ => model.sample(&mut rng, p.generate_n)?,
+        };
         // The paper's histograms: each generated row's perplexity under the
         // model trained on real data (model 0 scores its own samples too).
         let scorer = self.model0.as_ref().unwrap_or(&model);

@@ -19,6 +19,8 @@ pub enum Purpose {
     Fit = 6,
     /// Run-level choices shared by every replicate (a text run's test lines).
     Corpus = 7,
+    /// A text run's base model, pretrained once for every replicate.
+    Base = 8,
 }
 
 /// splitmix64's finaliser: a bijective avalanche mix of 64 bits.

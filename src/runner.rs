@@ -13,7 +13,7 @@ use crate::data::store::{GenerationFiles, RunDir};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics;
-use crate::pipeline::{self, ImageFormat, ImageSource, MixPolicy, Pipeline, Source};
+use crate::pipeline::{self, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, Source};
 use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
 use crate::provenance::{self, Sealer};
 use crate::rng::replicate_seed;
@@ -38,6 +38,9 @@ fn image_grid(blocks: &[&Block]) -> Option<Vec<u8>> {
 
 /// A text run's tokenizer, in the run directory (Hugging Face's format).
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// A text run's pretrained base model (safetensors), when it has one.
+pub const BASE_FILE: &str = "base.safetensors";
 
 /// Most generations the writer takes at once.
 const WRITE_BATCH: usize = 16;
@@ -123,6 +126,13 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     if let Some(t) = test_path {
         sources.push(file_entry(t, None)?);
     }
+    let mut loaded = loaded;
+    if let (Loaded::Corpus(c), ModelSpec::Transformer(s)) = (&mut loaded, &p.model) {
+        if let Some(base_path) = &s.base {
+            c.base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &c.tokenizer)?));
+            sources.push(file_entry(base_path, None)?);
+        }
+    }
     // Only fresh draws new real rows after generation 0; keep-real reuses D_0's.
     let fresh_per_gen = |n: usize| match p.mix {
         MixPolicy::Fresh { .. } => p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1),
@@ -147,6 +157,24 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
         return Err(Error::Pipeline { file: path.clone(), problems });
     }
     Ok(Resolved { n, loaded: Some(loaded), sources })
+}
+
+/// The base model of the paper's structure: pretrained once, on its own
+/// corpus, with the run's tokenizer, for every replicate to fine-tune.
+fn pretrain(
+    p: &Pipeline,
+    s: &crate::model::TransformerSettings,
+    path: &Path,
+    tokenizer: &crate::text::TextTokenizer,
+) -> Result<crate::model::Transformer> {
+    let lines = crate::text::corpus::read_lines(path)?;
+    let data_error = |e: String| Error::Data { file: path.to_path_buf(), message: e };
+    let ids = tokenizer.encode_all(&lines).map_err(|e| data_error(e.to_string()))?;
+    tracing::info!(rows = ids.len(), epochs = s.base_epochs, "pretraining the base model");
+    let settings = crate::model::TransformerSettings { epochs: s.base_epochs, ..s.clone() };
+    let mut rng = crate::rng::Rng::stream(p.seed, 0, 0, crate::rng::Purpose::Base);
+    crate::model::Transformer::fit(&ids, tokenizer.vocab_size() as u32, &settings, &mut rng)
+        .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })
 }
 
 fn unix_now() -> u64 {
@@ -330,6 +358,12 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             if let (0, Some(t)) = (k, source.tokenizer()) {
                 // Sealed with generation 0, which is the first to use it.
                 extra.push((PathBuf::from(TOKENIZER_FILE), t.json().as_bytes().to_vec()));
+            }
+            if let (0, Some(b)) = (k, source.base()) {
+                let weights = b
+                    .to_safetensors()
+                    .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })?;
+                extra.push((PathBuf::from(BASE_FILE), weights));
             }
             let models = fitted.then(|| {
                 outs.iter()

@@ -54,8 +54,16 @@ impl RealSource {
     pub fn vocab(&self) -> Vocab {
         match self {
             RealSource::Zipf(c) => Vocab::Symbols(c.probs.len()),
-            RealSource::Text(c) => Vocab::Text(c.tokenizer.clone()),
+            RealSource::Text(c) => Vocab::Text { tokenizer: c.tokenizer.clone(), base: c.base.clone() },
             _ => Vocab::None,
+        }
+    }
+
+    /// The pretrained base model of a text run, if any.
+    pub fn base(&self) -> Option<&crate::model::Transformer> {
+        match self {
+            RealSource::Text(c) => c.base.as_deref(),
+            _ => None,
         }
     }
 

@@ -30,8 +30,12 @@ pub enum Vocab {
     None,
     /// K discrete symbols 0 .. K-1.
     Symbols(usize),
-    /// Text: the run's tokenizer, to decode what a model writes.
-    Text(std::sync::Arc<TextTokenizer>),
+    /// Text: the run's tokenizer, to decode what a model writes, and the
+    /// pretrained base model that transformers fine-tune, if any.
+    Text {
+        tokenizer: std::sync::Arc<TextTokenizer>,
+        base: Option<std::sync::Arc<Transformer>>,
+    },
 }
 
 /// An n-gram model with the tokenizer that turns its ids into text.
@@ -100,13 +104,16 @@ impl Model {
                 Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng).map_err(vae_error)?))
             }
             (ModelSpec::Ngram(s), Values::Texts { ids, .. }) => {
-                let Vocab::Text(tokenizer) = vocab else { unreachable!("a text run always has its tokenizer") };
+                let Vocab::Text { tokenizer, .. } = vocab else { unreachable!("a text run always has its tokenizer") };
                 let ngram = Ngram::fit(ids, tokenizer.vocab_size() as u32, s);
                 Model::Ngram(Box::new(TextModel { ngram, tokenizer: tokenizer.clone() }))
             }
             (ModelSpec::Transformer(s), Values::Texts { ids, .. }) => {
-                let Vocab::Text(tokenizer) = vocab else { unreachable!("a text run always has its tokenizer") };
-                let net = Transformer::fit(ids, tokenizer.vocab_size() as u32, s, rng).map_err(transformer_error)?;
+                let Vocab::Text { tokenizer, base } = vocab else {
+                    unreachable!("a text run always has its tokenizer")
+                };
+                let vocab = tokenizer.vocab_size() as u32;
+                let net = Transformer::fine_tune(base.as_deref(), ids, vocab, s, rng).map_err(transformer_error)?;
                 Model::Transformer(Box::new(NeuralTextModel { net, tokenizer: tokenizer.clone() }))
             }
             _ => unreachable!("pipeline validation pairs each model with its kind of data"),
@@ -140,6 +147,17 @@ impl Model {
             Model::Ngram(m) => decode_all(&m.tokenizer, m.ngram.sample(rng, n))?,
             Model::Transformer(m) => decode_all(&m.tokenizer, m.net.sample(rng, n).map_err(transformer_error)?)?,
         })
+    }
+
+    /// Text models: for each prompt (token ids), the row the model writes
+    /// after it. Only the transformer takes prompts; others sample afresh.
+    pub fn continue_text(&self, rng: &mut Rng, prompts: &[Vec<u32>]) -> Result<Values> {
+        match self {
+            Model::Transformer(m) => {
+                decode_all(&m.tokenizer, m.net.continue_rows(prompts, rng).map_err(transformer_error)?)
+            }
+            _ => self.sample(rng, prompts.len()),
+        }
     }
 
     /// Perplexity of each text row under this model (text models only).

@@ -111,7 +111,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         }
     };
     let model = match root.sub("model") {
-        Some(s) => build_model(s),
+        Some(s) => build_model(s, base),
         None => {
             if !root.has("model") {
                 root.problem("model", "missing: a [model] table with kind = \"gaussian\" or \"categorical\"");
@@ -559,7 +559,7 @@ fn kde_model(s: &mut Section) -> Option<ModelSpec> {
     Some(ModelSpec::Kde { bandwidth })
 }
 
-fn build_model(mut s: Section) -> Option<ModelSpec> {
+fn build_model(mut s: Section, base: &Path) -> Option<ModelSpec> {
     let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde, vae, ngram or transformer");
     let model = match kind.as_deref() {
         Some("gaussian") => {
@@ -601,7 +601,7 @@ fn build_model(mut s: Section) -> Option<ModelSpec> {
         }
         Some("transformer") => {
             s.set_context("for kind = \"transformer\"");
-            text::transformer_model(&mut s)
+            text::transformer_model(&mut s, base)
         }
         Some(other) => {
             s.problem(

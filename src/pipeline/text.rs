@@ -13,7 +13,12 @@ use crate::text::{TextSource, TextUnit};
 
 pub const TEXT_KEYS: [&str; 4] = ["test-path", "unit", "block-tokens", "vocab-size"];
 pub const NGRAM_KEYS: [&str; 3] = ["order", "discount", "max-tokens"];
-pub const TRANSFORMER_KEYS: [&str; 12] = [
+pub const TRANSFORMER_KEYS: [&str; 17] = [
+    "base-path",
+    "base-epochs",
+    "prompt-tokens",
+    "beams",
+    "repetition-penalty",
     "layers",
     "heads",
     "d-model",
@@ -114,7 +119,7 @@ pub fn ngram_model(s: &mut Section) -> Option<ModelSpec> {
     ok.then_some(ModelSpec::Ngram(NgramSettings { order: order as usize, discount, max_tokens: max_tokens as usize }))
 }
 
-pub fn transformer_model(s: &mut Section) -> Option<ModelSpec> {
+pub fn transformer_model(s: &mut Section, base_dir: &Path) -> Option<ModelSpec> {
     let d = TransformerSettings::default();
     let int = |s: &mut Section, key: &str, default: usize, lo: u64, hi: u64| -> Option<usize> {
         let v: u64 = s.opt(key).unwrap_or(default as u64);
@@ -131,6 +136,14 @@ pub fn transformer_model(s: &mut Section) -> Option<ModelSpec> {
     let epochs = int(s, "epochs", d.epochs, 1, 100_000);
     let batch = int(s, "batch-size", d.batch, 1, 1 << 16);
     let top_k = int(s, "top-k", d.top_k, 0, 1 << 20);
+    let base_epochs = int(s, "base-epochs", d.base_epochs, 1, 100_000);
+    let prompt_tokens = int(s, "prompt-tokens", d.prompt_tokens, 0, 8192);
+    let beams = int(s, "beams", d.beams, 1, 64);
+    let base_path: Option<String> = s.opt("base-path");
+    let base = match base_path {
+        Some(b) => Some(existing_file(s, base_dir, "base-path", Some(b))?),
+        None => None,
+    };
     let max_tokens: Option<u64> = s.opt("max-tokens");
     let real = |s: &mut Section, key: &str, default: f64, ok: fn(f64) -> bool, what: &str| -> Option<f64> {
         let v: f64 = s.opt(key).unwrap_or(default);
@@ -145,16 +158,36 @@ pub fn transformer_model(s: &mut Section) -> Option<ModelSpec> {
     let clip = real(s, "clip", d.clip, |v| v >= 0.0 && v.is_finite(), "a finite number >= 0 (0: no clipping)");
     let temperature = real(s, "temperature", d.temperature, |v| v > 0.0 && v.is_finite(), "a finite number > 0");
     let top_p = real(s, "top-p", d.top_p, |v| v > 0.0 && v <= 1.0, "in (0, 1] (1: no nucleus cut)");
+    let repetition_penalty = real(
+        s,
+        "repetition-penalty",
+        d.repetition_penalty,
+        |v| v > 0.0 && v.is_finite(),
+        "a finite number > 0 (1: none; the paper's code uses 3.0)",
+    );
     let (layers, heads, d_model, context) = (layers?, heads?, d_model?, context?);
     if d_model % heads != 0 {
         s.problem("d-model", format!("must be a multiple of heads ({heads}), got {d_model}"));
         return None;
     }
+    if beams.is_some_and(|b| b > 1) && prompt_tokens == Some(0) {
+        s.problem("beams", "beam search is deterministic, so every row would be the same: give prompt-tokens (rows continue D_0's rows) or use beams = 1");
+    }
+    // A row is <s>, the prompt, then what the model writes: all within the context.
+    let prompt_tokens = prompt_tokens?;
+    let room = context.saturating_sub(1 + prompt_tokens);
+    if room == 0 {
+        s.problem(
+            "prompt-tokens",
+            format!("leaves no room to generate in a context of {context}; lower it or raise context"),
+        );
+        return None;
+    }
     let max_tokens = match max_tokens {
-        None => context - 1,
-        Some(m) if (1..context as u64).contains(&m) => m as usize,
+        None => room,
+        Some(m) if (1..=room as u64).contains(&m) => m as usize,
         Some(m) => {
-            s.problem("max-tokens", format!("must be in [1, context - 1 = {}], got {m}", context - 1));
+            s.problem("max-tokens", format!("must be in [1, context - 1 - prompt-tokens = {room}], got {m}"));
             return None;
         }
     };
@@ -172,6 +205,11 @@ pub fn transformer_model(s: &mut Section) -> Option<ModelSpec> {
         top_k: top_k?,
         top_p: top_p?,
         max_tokens,
+        base,
+        base_epochs: base_epochs?,
+        prompt_tokens,
+        beams: beams?,
+        repetition_penalty: repetition_penalty?,
     }))
 }
 
@@ -187,6 +225,9 @@ pub fn transformer_toml(model: &mut toml::Table, t: &TransformerSettings) {
         ("batch-size", t.batch),
         ("top-k", t.top_k),
         ("max-tokens", t.max_tokens),
+        ("base-epochs", t.base_epochs),
+        ("prompt-tokens", t.prompt_tokens),
+        ("beams", t.beams),
     ] {
         model.insert(k.into(), Value::Integer(v as i64));
     }
@@ -196,8 +237,13 @@ pub fn transformer_toml(model: &mut toml::Table, t: &TransformerSettings) {
         ("clip", t.clip),
         ("temperature", t.temperature),
         ("top-p", t.top_p),
+        ("repetition-penalty", t.repetition_penalty),
     ] {
         model.insert(k.into(), Value::Float(v));
+    }
+    if let Some(b) = &t.base {
+        let abs = std::path::absolute(b).unwrap_or_else(|_| b.clone());
+        model.insert("base-path".into(), Value::String(abs.display().to_string()));
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Corpus {
     pub train: Values,
     /// The held-out rows (split = 'test').
     pub test: Values,
+    /// The pretrained model transformers fine-tune (`model.base-path`).
+    pub base: Option<Arc<crate::model::Transformer>>,
 }
 
 /// Non-empty lines, trimmed; gzip read through.
@@ -132,6 +134,6 @@ impl Corpus {
                     .into(),
             });
         }
-        Ok(Corpus { tokenizer, train, test })
+        Ok(Corpus { tokenizer, train, test, base: None })
     }
 }

@@ -405,8 +405,86 @@ fn keep_real_needs_no_reserve_of_real_rows() {
     let frac = metric_by_generation(&dir.path("run"), "train_real_fraction");
     assert_eq!(frac[2], vec![0.5]);
     // fresh does need them: 50 rows cannot give D_0 50 and 25 fresh rows twice.
-    std::fs::write(&p, body.replace("policy = \"keep-real\"", "policy = \"fresh\"").replace("[data]\n", "[data]\nn = 50\n")).unwrap();
+    std::fs::write(
+        &p,
+        body.replace("policy = \"keep-real\"", "policy = \"fresh\"").replace("[data]\n", "[data]\nn = 50\n"),
+    )
+    .unwrap();
     let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", dir.path("fresh").to_str().unwrap()], None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("fresh rows 50"), "{err}");
+}
+
+/// The paper's structure: a base model pretrained once (here on a slice of
+/// the Brown corpus), every generation fine-tuning a copy of it, and each
+/// synthetic row the continuation, by beam search with a repetition
+/// penalty, of a D_0 block's first tokens.
+#[test]
+fn the_papers_structure_base_prompts_and_beams() {
+    let dir = Scratch::new("text-paper");
+    let brown: String = flate2_read(&repo().join("datasets/text/brown.txt.gz"))
+        .split(|&b| b == b'\n')
+        .take(300)
+        .map(|l| String::from_utf8_lossy(l).into_owned() + "\n")
+        .collect();
+    let base = dir.path("brown-300.txt");
+    std::fs::write(&base, brown).unwrap();
+    let p = tiny_transformer(&dir, "paper-tiny", "replace");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("n = 120\n\n", "n = 60\nunit = \"block\"\nblock-tokens = 16\n\n")
+        .replace("[generate]\nn = 120", "[generate]\nn = 60")
+        .replace(
+            "top-p = 0.95",
+            &format!(
+                "base-path = \"{}\"\nbase-epochs = 1\nprompt-tokens = 8\nmax-tokens = 8\nbeams = 2\nrepetition-penalty = 3.0",
+                base.display()
+            ),
+        );
+    std::fs::write(&p, &text).unwrap();
+    let (a, b) = (dir.path("a"), dir.path("b"));
+    run(&p, &a, Some("1"));
+    run(&p, &b, Some("2"));
+    for rel in
+        ["base.safetensors", "samples/generation=2/part-0.parquet", "models/generation=1/replicate=0.safetensors"]
+    {
+        assert_eq!(std::fs::read(a.join(rel)).unwrap(), std::fs::read(b.join(rel)).unwrap(), "{rel}");
+    }
+    let (code, out, err) = cli(&["audit", a.to_str().unwrap()], None);
+    assert_eq!(code, 0, "audit: {out}{err}");
+    let m0: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("manifests/generation=0.json")).unwrap()).unwrap();
+    let base_entry =
+        m0["outputs"].as_array().unwrap().iter().find(|e| e["path"] == "base.safetensors").expect("listed");
+    let bytes = std::fs::read(a.join("base.safetensors")).unwrap();
+    assert_eq!(base_entry["blake3"].as_str().unwrap(), blake3::hash(&bytes).to_hex().to_string());
+    assert!(m0["inputs"].as_array().unwrap().iter().any(|e| e["path"].as_str().unwrap().ends_with("brown-300.txt")));
+    // Model 0 is the base fine-tuned on D_0: same shapes, new weights.
+    let m0w = std::fs::read(a.join("models/generation=0/replicate=0.safetensors")).unwrap();
+    assert_eq!(m0w.len(), bytes.len());
+    assert_ne!(m0w, bytes);
+    // Each synthetic row continues a prompt for at most max-tokens tokens.
+    let rows = query(
+        &a,
+        "SELECT count(*) AS n, max(n_tokens) AS hi FROM samples WHERE origin = 'synthetic' AND generation = 1",
+    );
+    assert_eq!(f(&rows[0], "n"), 2.0 * 60.0);
+    assert!(f(&rows[0], "hi") <= 8.0, "{rows:?}");
+    check_beams_need_prompts(&dir, &text);
+}
+
+fn check_beams_need_prompts(dir: &Scratch, text: &str) {
+    invalid(
+        dir,
+        "beams.toml",
+        text.replace("prompt-tokens = 8\nmax-tokens = 8\n", ""),
+        "model.beams: beam search is deterministic",
+    );
+    invalid(
+        dir,
+        "room.toml",
+        text.replace("prompt-tokens = 8", "prompt-tokens = 31"),
+        "model.prompt-tokens: leaves no room",
+    );
+    invalid(dir, "base.toml", text.replace("brown-300.txt", "nothing.txt"), "model.base-path:");
 }

@@ -36,6 +36,18 @@ pub struct TransformerSettings {
     pub top_p: f64,
     /// Longest generated row, in tokens (below `context`).
     pub max_tokens: usize,
+    /// The paper's structure: a base model pretrained once on this corpus
+    /// for `base_epochs` epochs; every generation fine-tunes a copy of it.
+    pub base: Option<std::path::PathBuf>,
+    pub base_epochs: usize,
+    /// The paper's rows: each generated row continues the first this many
+    /// tokens of a D_0 row (0: rows start from `<s>` alone).
+    pub prompt_tokens: usize,
+    /// Beam search with this many beams (1: sampling).
+    pub beams: usize,
+    /// Divides positive logits (multiplies negative ones) of tokens already
+    /// in the row, prompt included, as Hugging Face's `repetition_penalty`.
+    pub repetition_penalty: f64,
 }
 
 impl Default for TransformerSettings {
@@ -54,6 +66,11 @@ impl Default for TransformerSettings {
             top_k: 0,
             top_p: 1.0,
             max_tokens: 127,
+            base: None,
+            base_epochs: 1,
+            prompt_tokens: 0,
+            beams: 1,
+            repetition_penalty: 1.0,
         }
     }
 }
@@ -108,9 +125,26 @@ impl Transformer {
     /// tokens (inputs and next-token targets). `rng` draws the weights, then
     /// each epoch's window order.
     pub fn fit(rows: &[Vec<u32>], vocab: u32, s: &TransformerSettings, rng: &mut Rng) -> Result<Transformer> {
+        Self::fine_tune(None, rows, vocab, s, rng)
+    }
+
+    /// As [`Transformer::fit`], starting from `base`'s weights when given
+    /// (the weights are still drawn, so `rng` moves the same either way).
+    pub fn fine_tune(
+        base: Option<&Transformer>,
+        rows: &[Vec<u32>],
+        vocab: u32,
+        s: &TransformerSettings,
+        rng: &mut Rng,
+    ) -> Result<Transformer> {
         let (bos, eos) = (vocab, vocab + 1);
         let mut params = Params::default();
         let net = Gpt::new(vocab as usize + 2, s.layers, s.heads, s.d_model, s.context, &mut params, rng)?;
+        if let Some(b) = base {
+            for ((_, v), (_, w)) in params.vars.iter().zip(&b.params.vars) {
+                v.set(w.as_tensor())?;
+            }
+        }
         let vars: Vec<_> = params.vars.iter().map(|(_, v)| v.clone()).collect();
         let mut opt = AdamW::new(&vars, s.weight_decay, s.clip);
         let data = stream(rows, bos, eos);
@@ -189,6 +223,169 @@ impl Transformer {
             left -= b;
         }
         Ok(out)
+    }
+
+    /// For each prompt, the tokens the model writes after `<s> prompt`, up
+    /// to `max_tokens` or `</s>`: by beam search when `beams > 1`, else by
+    /// sampling (prompts of equal length decoded together, 64 at a time).
+    pub fn continue_rows(&self, prompts: &[Vec<u32>], rng: &mut Rng) -> Result<Vec<Vec<u32>>> {
+        if self.settings.beams > 1 {
+            return prompts.iter().map(|p| self.beam_search(p)).collect();
+        }
+        let mut out = vec![Vec::new(); prompts.len()];
+        // Equal lengths share a batch; groups in order of first appearance.
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, p) in prompts.iter().enumerate() {
+            match groups.iter_mut().find(|g| g.0 == p.len()) {
+                Some(g) => g.1.push(i),
+                None => groups.push((p.len(), vec![i])),
+            }
+        }
+        for (_, members) in groups {
+            for chunk in members.chunks(64) {
+                let rows = self.decode_batch(&chunk.iter().map(|&i| prompts[i].as_slice()).collect::<Vec<_>>(), rng)?;
+                for (&i, r) in chunk.iter().zip(rows) {
+                    out[i] = r;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sampled continuations of equal-length prompts, one batch.
+    fn decode_batch(&self, prompts: &[&[u32]], rng: &mut Rng) -> Result<Vec<Vec<u32>>> {
+        let b = prompts.len();
+        let len = prompts.first().map_or(0, |p| p.len()) + 1;
+        let limit = self.settings.max_tokens.min(self.net.context - len);
+        let mut caches: Vec<Cache> = vec![None; self.net.layers()];
+        let mut x = Vec::with_capacity(b * len);
+        for p in prompts {
+            x.push(self.bos());
+            x.extend_from_slice(p);
+        }
+        let logits = self.net.forward(&ids_tensor(x, b, len)?, 0, Some(&mut caches))?;
+        let mut last: Vec<f32> = logits.narrow(1, len - 1, 1)?.flatten_all()?.to_vec1()?;
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); b];
+        let mut done = vec![false; b];
+        for step in 0..limit {
+            let v = last.len() / b;
+            let mut next = Vec::with_capacity(b);
+            for i in 0..b {
+                let mut l = last[i * v..(i + 1) * v].to_vec();
+                self.penalise(&mut l, prompts[i].iter().chain(&rows[i]));
+                let tok = self.draw(&l, rng);
+                if !done[i] {
+                    if tok == self.eos() {
+                        done[i] = true;
+                    } else {
+                        rows[i].push(tok);
+                    }
+                }
+                next.push(tok);
+            }
+            if done.iter().all(|&d| d) || step + 1 == limit {
+                break;
+            }
+            let logits = self.net.forward(&ids_tensor(next, b, 1)?, len + step, Some(&mut caches))?;
+            last = logits.flatten_all()?.to_vec1()?;
+        }
+        Ok(rows)
+    }
+
+    /// Hugging Face's repetition penalty on the logits of tokens in `seen`.
+    fn penalise<'a>(&self, logits: &mut [f32], seen: impl Iterator<Item = &'a u32>) {
+        let r = self.settings.repetition_penalty as f32;
+        if r == 1.0 {
+            return;
+        }
+        let mut hit = vec![false; logits.len()];
+        for &t in seen {
+            if let Some(h) = hit.get_mut(t as usize) {
+                *h = true;
+            }
+        }
+        for (l, h) in logits.iter_mut().zip(hit) {
+            if h {
+                *l = if *l > 0.0 { *l / r } else { *l * r };
+            }
+        }
+    }
+
+    /// Beam search: `beams` hypotheses scored by their summed log-probability
+    /// (after the repetition penalty); a hypothesis that draws `</s>` is
+    /// finished, and the best finished or surviving one by mean log-probability
+    /// per token wins. No randomness: ties go to the lower beam and token id.
+    fn beam_search(&self, prompt: &[u32]) -> Result<Vec<u32>> {
+        let beams = self.settings.beams;
+        let len = prompt.len() + 1;
+        let limit = self.settings.max_tokens.min(self.net.context - len);
+        let mut caches: Vec<Cache> = vec![None; self.net.layers()];
+        let mut x = vec![self.bos()];
+        x.extend_from_slice(prompt);
+        let logits = self.net.forward(&ids_tensor(x, 1, len)?, 0, Some(&mut caches))?;
+        let mut last: Vec<f32> = logits.narrow(1, len - 1, 1)?.flatten_all()?.to_vec1()?;
+        // Alive hypotheses: (tokens, score); one to start with.
+        let mut alive: Vec<(Vec<u32>, f64)> = vec![(Vec::new(), 0.0)];
+        let mut finished: Vec<(Vec<u32>, f64)> = Vec::new();
+        for step in 0..limit {
+            let v = last.len() / alive.len();
+            let mut cand: Vec<(f64, usize, u32)> = Vec::new();
+            for (bi, (toks, score)) in alive.iter().enumerate() {
+                let mut l = last[bi * v..(bi + 1) * v].to_vec();
+                self.penalise(&mut l, prompt.iter().chain(toks));
+                l[self.bos() as usize] = f32::NEG_INFINITY;
+                let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let lse = f64::from(max) + l.iter().map(|&z| f64::from(z - max).exp()).sum::<f64>().ln();
+                for (t, &z) in l.iter().enumerate() {
+                    if z > f32::NEG_INFINITY {
+                        cand.push((score + f64::from(z) - lse, bi, t as u32));
+                    }
+                }
+            }
+            cand.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let mut next: Vec<(Vec<u32>, f64)> = Vec::new();
+            let mut parents = Vec::new();
+            let mut tokens = Vec::new();
+            for (score, bi, t) in cand {
+                if next.len() == beams {
+                    break;
+                }
+                if t == self.eos() {
+                    finished.push((alive[bi].0.clone(), score));
+                    continue;
+                }
+                let mut toks = alive[bi].0.clone();
+                toks.push(t);
+                next.push((toks, score));
+                parents.push(bi as u32);
+                tokens.push(t);
+            }
+            if finished.len() >= beams || next.is_empty() || step + 1 == limit {
+                finished.extend(next);
+                break;
+            }
+            let idx = Tensor::from_vec(parents, tokens.len(), device::device())?;
+            for c in caches.iter_mut() {
+                if let Some((k, v)) = c.take() {
+                    *c = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
+                }
+            }
+            let n = tokens.len();
+            let logits = self.net.forward(&ids_tensor(tokens, n, 1)?, len + step, Some(&mut caches))?;
+            last = logits.flatten_all()?.to_vec1()?;
+            alive = next;
+        }
+        let best = finished
+            .into_iter()
+            .map(|(t, s)| {
+                let per = s / (t.len() + 1) as f64;
+                (t, per)
+            })
+            .fold(None::<(Vec<u32>, f64)>, |best, c| match best {
+                Some(b) if b.1 >= c.1 => Some(b),
+                _ => Some(c),
+            });
+        Ok(best.map(|b| b.0).unwrap_or_default())
     }
 
     /// A token from the logits with temperature, top-k and top-p; `<s>` never.
@@ -359,9 +556,31 @@ mod tests {
         let again = Transformer::fit(&train, 8, &tiny(), &mut Rng::from_seed(2)).unwrap();
         assert_eq!(m.to_safetensors().unwrap(), again.to_safetensors().unwrap(), "same seed, same weights");
         let s = TransformerSettings { temperature: 0.5, ..tiny() };
-        let cold = Transformer { settings: s, ..m };
+        let cold = Transformer { settings: s.clone(), ..m.clone() };
         let samples = cold.sample(&mut Rng::from_seed(3), 20).unwrap();
         let matches = samples.iter().filter(|r| rows.contains(r)).count();
         assert!(matches >= 16, "{samples:?}");
+        // Prompted with a row's first token, the model finishes that row:
+        // by sampling, and by beam search (which is deterministic).
+        let prompts = vec![vec![1], vec![5, 6], vec![1, 2]];
+        let want = vec![vec![2, 3, 4], vec![7], vec![3, 4]];
+        assert_eq!(cold.continue_rows(&prompts, &mut Rng::from_seed(4)).unwrap(), want);
+        let beam = Transformer { settings: TransformerSettings { beams: 3, ..s.clone() }, ..m.clone() };
+        assert_eq!(beam.continue_rows(&prompts, &mut Rng::from_seed(5)).unwrap(), want);
+        // A repetition penalty on a one-token language cannot make it repeat.
+        let penalised =
+            Transformer { settings: TransformerSettings { beams: 3, repetition_penalty: 3.0, ..s }, ..m.clone() };
+        let p = penalised.continue_rows(&[vec![1, 2, 3, 4]], &mut Rng::from_seed(6)).unwrap();
+        assert!(p[0].iter().all(|t| ![1, 2, 3, 4].contains(t)) || p[0].is_empty(), "{p:?}");
+        // Fine-tuning starts from the base's weights: zero epochs keep them.
+        let copy = Transformer::fine_tune(
+            Some(&m),
+            &train,
+            8,
+            &TransformerSettings { epochs: 0, ..tiny() },
+            &mut Rng::from_seed(9),
+        )
+        .unwrap();
+        assert_eq!(copy.to_safetensors().unwrap(), m.to_safetensors().unwrap());
     }
 }
