@@ -376,7 +376,7 @@ fn bad_transformer_settings_are_named() {
     check(
         "max.toml",
         text.replace("top-p = 0.95", "top-p = 0.95\nmax-tokens = 32"),
-        "model.max-tokens: must be in [1, context - 1 = 31]",
+        "model.max-tokens: must be in [1, context - 1 - prompt-tokens = 31], got 32",
     );
     check("topp.toml", text.replace("top-p = 0.95", "top-p = 0.0"), "model.top-p: must be in (0, 1]");
     check(
