@@ -129,8 +129,8 @@ fn impossible_combinations_are_caught() {
         ),
         ("mismatched std", &["data.std=[1.0, 2.0]"], "data.std: has 2 entries but mean has 1"),
         ("singular cov", &["data.cov=[[1.0]]", "data.std=[]"], "data.cov: give either std or cov"),
+        ("unknown model", &["model.kind=lstm"], "model.kind: unknown model \"lstm\""),
         (
-            ("unknown model", &["model.kind=lstm"], "model.kind: unknown model \"lstm\""),
             "a text model on vectors",
             &["model.kind=transformer"],
             "model.kind: transformer needs text (data.source = \"text\")",
