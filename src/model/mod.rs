@@ -7,6 +7,7 @@ mod gaussian;
 pub mod gmm;
 mod kde;
 pub mod ngram;
+pub mod safetensors;
 pub mod transformer;
 pub mod vae;
 

@@ -140,3 +140,15 @@ pub fn invalid(dir: &Scratch, name: &str, body: String, needle: &str) {
     assert_eq!(code, 2, "{name}: {err}");
     assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
 }
+
+/// `collapse run P --out OUT -q` through the binary; it must succeed.
+pub fn run_quietly(p: &Path, out: &Path, threads: Option<&str>) {
+    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], threads);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `collapse audit OUT` through the binary; it must find nothing wrong.
+pub fn audit_clean(out: &Path, what: &str) {
+    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{what} audit: {text}{err}");
+}

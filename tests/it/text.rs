@@ -39,17 +39,12 @@ policy = "{policy}"
     p
 }
 
-fn run(p: &Path, out: &Path, threads: Option<&str>) {
-    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], threads);
-    assert_eq!(code, 0, "{err}");
-}
-
 #[test]
 fn a_tiny_ngram_run_writes_every_table_and_audits_clean() {
     let dir = Scratch::new("text-tiny");
     let p = tiny(&dir, "ngram-tiny", "", "replace", 2);
     let out = dir.path("run");
-    run(&p, &out, None);
+    run_quietly(&p, &out, None);
     for rel in [
         "samples/generation=0/part-0.parquet",
         "samples/generation=2/part-0.parquet",
@@ -59,8 +54,7 @@ fn a_tiny_ngram_run_writes_every_table_and_audits_clean() {
     ] {
         assert!(out.join(rel).is_file(), "{rel} missing");
     }
-    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
-    assert_eq!(code, 0, "audit: {text}{err}");
+    audit_clean(&out, "");
     // The tokenizer is an output of generation 0, hashed in its manifest.
     let m0: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifests/generation=0.json")).unwrap()).unwrap();
@@ -142,8 +136,8 @@ fn text_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
     for policy in ["replace", "keep-real", "accumulate"] {
         let p = tiny(&dir, &format!("ngram-{policy}"), "", policy, 2);
         let (a, b) = (dir.path(&format!("{policy}-a")), dir.path(&format!("{policy}-b")));
-        run(&p, &a, Some("1"));
-        run(&p, &b, Some("2"));
+        run_quietly(&p, &a, Some("1"));
+        run_quietly(&p, &b, Some("2"));
         for rel in [
             "tokenizer.json",
             "samples/generation=0/part-0.parquet",
@@ -153,8 +147,7 @@ fn text_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
         ] {
             assert_eq!(std::fs::read(a.join(rel)).unwrap(), std::fs::read(b.join(rel)).unwrap(), "{policy}: {rel}");
         }
-        let (code, text, err) = cli(&["audit", a.to_str().unwrap()], None);
-        assert_eq!(code, 0, "{policy} audit: {text}{err}");
+        audit_clean(&a, policy);
     }
 }
 
@@ -163,7 +156,7 @@ fn block_rows_hold_exactly_block_tokens_tokens() {
     let dir = Scratch::new("text-block");
     let p = tiny(&dir, "ngram-block", "unit = \"block\"\nblock-tokens = 32", "replace", 1);
     let out = dir.path("run");
-    run(&p, &out, None);
+    run_quietly(&p, &out, None);
     let rows = query(
         &out,
         "SELECT split, min(n_tokens) AS lo, max(n_tokens) AS hi, count(*) AS n FROM samples \
@@ -245,7 +238,7 @@ fn rare_words_and_pairs_fade_under_replace_and_less_under_accumulate() {
     for policy in ["replace", "accumulate"] {
         let p = tiny(&dir, &format!("fade-{policy}"), "", policy, 4);
         let out = dir.path(policy);
-        run(&p, &out, None);
+        run_quietly(&p, &out, None);
         for metric in ["vocab_retention", "rare_ngram_coverage"] {
             at.insert((policy, metric), metric_by_generation(&out, metric));
         }
@@ -288,7 +281,7 @@ fn a_separate_test_file_is_the_held_out_split() {
         let p = dir.path(&format!("t{holdout}.toml"));
         std::fs::write(&p, body(holdout)).unwrap();
         let out = dir.path(&format!("run{holdout}"));
-        run(&p, &out, None);
+        run_quietly(&p, &out, None);
         let rows =
             query(&out, "SELECT split, count(*) AS n FROM samples WHERE origin = 'real' GROUP BY split ORDER BY split");
         assert_eq!((f(&rows[0], "n"), f(&rows[1], "n")), (want, 60.0), "holdout {holdout}: {rows:?}");
@@ -300,8 +293,7 @@ fn a_separate_test_file_is_the_held_out_split() {
         // Both files are inputs of generation 0.
         let m0 = std::fs::read_to_string(out.join("manifests/generation=0.json")).unwrap();
         assert!(m0.contains("train.txt") && m0.contains("test.txt"));
-        let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
-        assert_eq!(code, 0, "audit: {text}{err}");
+        audit_clean(&out, "");
     }
 }
 
@@ -325,8 +317,8 @@ fn a_tiny_transformer_run_is_complete_and_repeats_across_thread_counts() {
     let dir = Scratch::new("text-transformer");
     let p = tiny_transformer(&dir, "transformer-tiny", "keep-real");
     let (a, b) = (dir.path("a"), dir.path("b"));
-    run(&p, &a, Some("1"));
-    run(&p, &b, Some("2"));
+    run_quietly(&p, &a, Some("1"));
+    run_quietly(&p, &b, Some("2"));
     for rel in [
         "tokenizer.json",
         "samples/generation=2/part-0.parquet",
@@ -335,8 +327,7 @@ fn a_tiny_transformer_run_is_complete_and_repeats_across_thread_counts() {
     ] {
         assert_eq!(std::fs::read(a.join(rel)).unwrap(), std::fs::read(b.join(rel)).unwrap(), "{rel}");
     }
-    let (code, text, err) = cli(&["audit", a.to_str().unwrap()], None);
-    assert_eq!(code, 0, "audit: {text}{err}");
+    audit_clean(&a, "");
     let run_json: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
     assert_eq!(run_json["device"], "cpu");
     let models = query(&a, "SELECT kind, file, blake3, params FROM models ORDER BY model_generation, replicate");
@@ -401,7 +392,7 @@ fn keep_real_needs_no_reserve_of_real_rows() {
         train.display()
     );
     std::fs::write(&p, &body).unwrap();
-    run(&p, &dir.path("run"), None);
+    run_quietly(&p, &dir.path("run"), None);
     let frac = metric_by_generation(&dir.path("run"), "train_real_fraction");
     assert_eq!(frac[2], vec![0.5]);
     // fresh does need them: 50 rows cannot give D_0 50 and 25 fresh rows twice.
@@ -443,15 +434,14 @@ fn the_papers_structure_base_prompts_and_beams() {
         );
     std::fs::write(&p, &text).unwrap();
     let (a, b) = (dir.path("a"), dir.path("b"));
-    run(&p, &a, Some("1"));
-    run(&p, &b, Some("2"));
+    run_quietly(&p, &a, Some("1"));
+    run_quietly(&p, &b, Some("2"));
     for rel in
         ["base.safetensors", "samples/generation=2/part-0.parquet", "models/generation=1/replicate=0.safetensors"]
     {
         assert_eq!(std::fs::read(a.join(rel)).unwrap(), std::fs::read(b.join(rel)).unwrap(), "{rel}");
     }
-    let (code, out, err) = cli(&["audit", a.to_str().unwrap()], None);
-    assert_eq!(code, 0, "audit: {out}{err}");
+    audit_clean(&a, "");
     let m0: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("manifests/generation=0.json")).unwrap()).unwrap();
     let base_entry =

@@ -41,17 +41,12 @@ policy = "{policy}"
     p
 }
 
-fn run(p: &Path, out: &Path, threads: Option<&str>) {
-    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], threads);
-    assert_eq!(code, 0, "{err}");
-}
-
 #[test]
 fn a_tiny_vae_run_writes_every_table_and_audits_clean() {
     let dir = Scratch::new("vae-tiny");
     let p = tiny(&dir, "mlp", "replace");
     let out = dir.path("run");
-    run(&p, &out, None);
+    run_quietly(&p, &out, None);
     for rel in [
         "samples/generation=0/part-0.parquet",
         "samples/generation=2/part-0.parquet",
@@ -62,8 +57,7 @@ fn a_tiny_vae_run_writes_every_table_and_audits_clean() {
     ] {
         assert!(out.join(rel).is_file(), "{rel} missing");
     }
-    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
-    assert_eq!(code, 0, "audit: {text}{err}");
+    audit_clean(&out, "");
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["device"], "cpu", "built without the cuda feature, networks run on the CPU");
     // Real rows carry labels and 28x28 pixels; synthetic rows have no label.
@@ -107,8 +101,8 @@ fn vae_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
     for (arch, policy) in [("conv", "replace"), ("mlp", "keep-real"), ("mlp", "accumulate")] {
         let p = tiny(&dir, arch, policy);
         let (a, b) = (dir.path(&format!("{arch}-{policy}-a")), dir.path(&format!("{arch}-{policy}-b")));
-        run(&p, &a, Some("1"));
-        run(&p, &b, Some("2"));
+        run_quietly(&p, &a, Some("1"));
+        run_quietly(&p, &b, Some("2"));
         for rel in [
             "samples/generation=2/part-0.parquet",
             "models/generation=1/replicate=0.safetensors",
@@ -120,8 +114,7 @@ fn vae_runs_repeat_byte_for_byte_across_thread_counts_and_policies_work() {
                 "{arch} {policy}: {rel}"
             );
         }
-        let (code, text, err) = cli(&["audit", a.to_str().unwrap()], None);
-        assert_eq!(code, 0, "{arch} {policy} audit: {text}{err}");
+        audit_clean(&a, &format!("{arch} {policy}"));
     }
 }
 
@@ -207,8 +200,7 @@ fn csv_digits_train_a_conv_vae_and_audit_clean() {
     let collapse::values::Values::Images { pixels, labels, .. } = first else { panic!("not images") };
     assert_eq!((pixels[2], labels[0]), (80, Some(0)));
     assert!(pixels.contains(&255));
-    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
-    assert_eq!(code, 0, "audit: {text}{err}");
+    audit_clean(&out, "");
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod net;
 use candle_core::{DType, Tensor};
 
 use super::device;
-use super::vae::safetensors;
+use super::safetensors;
 use crate::rng::Rng;
 use adamw::AdamW;
 use net::{Cache, Gpt, Params};
@@ -479,16 +479,11 @@ impl Transformer {
 
     /// The weights as a safetensors file (names sorted).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut named = Vec::new();
-        for (name, var) in &self.params.vars {
-            let t = var.as_tensor();
-            named.push((name.clone(), t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?));
-        }
-        Ok(safetensors::serialize(named))
+        Ok(safetensors::from_vars(&self.params.vars)?)
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.params.vars.iter().map(|(_, v)| v.as_tensor().elem_count()).sum()
+        safetensors::parameter_count(&self.params.vars)
     }
 }
 

@@ -6,11 +6,11 @@
 mod adam;
 mod layers;
 mod net;
-pub mod safetensors;
 
 use candle_core::Tensor;
 
 use super::device;
+use super::safetensors;
 
 use crate::rng::Rng;
 use adam::Adam;
@@ -188,16 +188,11 @@ impl Vae {
 
     /// The weights as a safetensors file (names sorted).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut named = Vec::new();
-        for (name, var) in &self.params.vars {
-            let t = var.as_tensor();
-            named.push((name.clone(), t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?));
-        }
-        Ok(safetensors::serialize(named))
+        Ok(safetensors::from_vars(&self.params.vars)?)
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.params.vars.iter().map(|(_, v)| v.as_tensor().elem_count()).sum()
+        safetensors::parameter_count(&self.params.vars)
     }
 }
 

@@ -5,6 +5,23 @@
 
 use std::collections::BTreeMap;
 
+use candle_core::Var;
+
+/// A network's named variables as a safetensors file.
+pub fn from_vars(vars: &[(String, Var)]) -> candle_core::Result<Vec<u8>> {
+    let mut named = Vec::with_capacity(vars.len());
+    for (name, var) in vars {
+        let t = var.as_tensor();
+        named.push((name.clone(), t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?));
+    }
+    Ok(serialize(named))
+}
+
+/// How many numbers a network's variables hold.
+pub fn parameter_count(vars: &[(String, Var)]) -> usize {
+    vars.iter().map(|(_, v)| v.as_tensor().elem_count()).sum()
+}
+
 /// (name, shape, f32 values) -> file bytes.
 pub fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Vec<u8> {
     let sorted: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
