@@ -4,6 +4,7 @@
 //! seeded RNG; tensors are built from those numbers.
 
 mod adamw;
+mod fused;
 mod net;
 
 use candle_core::{DType, Tensor};
@@ -166,10 +167,12 @@ impl Transformer {
                 }
                 let b = batch.len();
                 let logits = net.forward(&ids_tensor(x, b, t)?, 0, None)?;
-                let loss = candle_nn::loss::cross_entropy(
-                    &logits.reshape((b * t, ()))?,
-                    &Tensor::from_vec(y, b * t, device::device())?,
-                )?;
+                let logits = logits.reshape((b * t, ()))?;
+                let loss = if logits.device().is_cpu() {
+                    logits.contiguous()?.apply_op1(fused::CrossEntropy { targets: y })?
+                } else {
+                    candle_nn::loss::cross_entropy(&logits, &Tensor::from_vec(y, b * t, device::device())?)?
+                };
                 let lr = if step < warmup {
                     s.lr * (step + 1) as f64 / warmup as f64
                 } else {
@@ -366,8 +369,8 @@ impl Transformer {
             }
             let idx = Tensor::from_vec(parents, tokens.len(), device::device())?;
             for c in caches.iter_mut() {
-                if let Some((k, v)) = c.take() {
-                    *c = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
+                if let Some(buf) = c.take() {
+                    *c = Some(buf.select(&idx)?);
                 }
             }
             let n = tokens.len();

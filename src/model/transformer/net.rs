@@ -7,6 +7,7 @@
 
 use candle_core::{DType, Result, Tensor, Var, D};
 
+use super::fused::{Gelu, Normalize, Softmax};
 use crate::model::device;
 use crate::rng::Rng;
 
@@ -70,10 +71,14 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-        xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?.broadcast_mul(&self.w)?.broadcast_add(&self.b)
+        let xhat = if x.device().is_cpu() {
+            x.contiguous()?.apply_op1(Normalize { eps: 1e-5 })?
+        } else {
+            // The fused ops run on the host; on a GPU, candle's own.
+            let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+            xc.broadcast_div(&(xc.sqr()?.mean_keepdim(D::Minus1)? + 1e-5)?.sqrt()?)?
+        };
+        xhat.broadcast_mul(&self.w)?.broadcast_add(&self.b)
     }
 }
 
@@ -86,10 +91,27 @@ struct Block {
     fc: Linear,
     fc2: Linear,
     heads: usize,
+    context: usize,
 }
 
-/// One layer's keys and values of the tokens seen so far, (b, heads, t, dh).
-pub type Cache = Option<(Tensor, Tensor)>;
+/// One layer's keys and values of the tokens seen so far: buffers of
+/// (b, heads, context, dh) filled in place up to `len`, so decoding a token
+/// writes one slice instead of copying the whole cache into a new tensor.
+#[derive(Clone)]
+pub struct KvBuffer {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl KvBuffer {
+    /// Keeps the rows `idx` (beam search's surviving hypotheses).
+    pub fn select(&self, idx: &Tensor) -> Result<KvBuffer> {
+        Ok(KvBuffer { k: self.k.index_select(idx, 0)?, v: self.v.index_select(idx, 0)?, len: self.len })
+    }
+}
+
+pub type Cache = Option<KvBuffer>;
 
 impl Block {
     fn attention(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut Cache>) -> Result<Tensor> {
@@ -99,25 +121,39 @@ impl Block {
         let split = |i: usize| qkv.narrow(2, i * d, d)?.reshape((b, t, h, dh))?.transpose(1, 2)?.contiguous();
         let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
         if let Some(cache) = cache {
-            if let Some((pk, pv)) = cache.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *cache = Some((k.clone(), v.clone()));
+            let buf = match cache.take() {
+                Some(buf) => buf,
+                None => {
+                    let zeros = Tensor::zeros((b, h, self.context, dh), k.dtype(), k.device())?;
+                    KvBuffer { k: zeros.clone(), v: zeros.copy()?, len: 0 }
+                }
+            };
+            buf.k.slice_set(&k, 2, buf.len)?;
+            buf.v.slice_set(&v, 2, buf.len)?;
+            let len = buf.len + t;
+            k = buf.k.narrow(2, 0, len)?;
+            v = buf.v.narrow(2, 0, len)?;
+            *cache = Some(KvBuffer { len, ..buf });
         }
         let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
         let att = match mask {
             Some(m) => att.broadcast_add(m)?,
             None => att,
         };
-        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        let att = if att.device().is_cpu() {
+            att.contiguous()?.apply_op1(Softmax)?
+        } else {
+            candle_nn::ops::softmax(&att, D::Minus1)?
+        };
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         self.proj.forward(&y)
     }
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut Cache>) -> Result<Tensor> {
         let x = (x + self.attention(&self.ln1.forward(x)?, mask, cache)?)?;
-        let m = self.fc2.forward(&self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?)?;
+        let h = self.fc.forward(&self.ln2.forward(&x)?)?;
+        let h = if h.device().is_cpu() { h.contiguous()?.apply_op1(Gelu)? } else { h.gelu()? };
+        let m = self.fc2.forward(&h)?;
         x + m
     }
 }
@@ -156,6 +192,7 @@ impl Gpt {
                 fc: Linear::new(p, &n("mlp.c_fc"), d, 4 * d, std, rng)?,
                 fc2: Linear::new(p, &n("mlp.c_proj"), 4 * d, d, resid, rng)?,
                 heads,
+                context,
             });
         }
         let lnf = LayerNorm::new(p, "ln_f", d)?;

@@ -1,0 +1,246 @@
+//! The transformer's element-wise work as single passes over host memory,
+//! each with its gradient: cross-entropy from logits, softmax over the last
+//! dimension, layer normalisation (without its affine part) and GELU (tanh
+//! form). candle composes each from five to ten allocating tensor ops per
+//! direction, which cost more than the matmuls. Rows are independent and
+//! every sum runs in a fixed order, so results do not depend on threads.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => Err(candle_core::Error::Msg(format!("{op}: expects contiguous f32 input"))),
+    }
+}
+
+fn host(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1()
+}
+
+/// Rows of `width` processed in parallel by `f(row_in, row_out)`.
+fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(width).zip(input.par_chunks(width)).for_each(|(o, i)| f(i, o));
+    out
+}
+
+/// Mean negative log-likelihood of `targets` under row-wise softmax of the
+/// logits (n, vocab): candle-nn's `cross_entropy`, fused.
+pub struct CrossEntropy {
+    pub targets: Vec<u32>,
+}
+
+fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    f64::from(max) + row.iter().map(|&z| f64::from(z - max).exp()).sum::<f64>().ln()
+}
+
+impl CustomOp1 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "cross-entropy"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let logits = f32_slice(s, l, "cross-entropy")?;
+        let v = l.dims().last().copied().unwrap_or(1);
+        let per_row: Vec<f64> = logits
+            .par_chunks(v)
+            .zip(self.targets.par_iter())
+            .map(|(row, &t)| log_sum_exp(row) - f64::from(row[t as usize]))
+            .collect();
+        let mean = per_row.iter().sum::<f64>() / self.targets.len().max(1) as f64;
+        Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let scale = grad_res.to_scalar::<f32>()? / self.targets.len().max(1) as f32;
+        let logits = host(arg)?;
+        let v = arg.dims().last().copied().unwrap_or(1);
+        let mut g = vec![0.0f32; logits.len()];
+        g.par_chunks_mut(v).zip(logits.par_chunks(v)).zip(self.targets.par_iter()).for_each(|((o, row), &t)| {
+            let lse = log_sum_exp(row);
+            for (oi, &z) in o.iter_mut().zip(row) {
+                *oi = scale * (f64::from(z) - lse).exp() as f32;
+            }
+            o[t as usize] -= scale;
+        });
+        Ok(Some(Tensor::from_vec(g, arg.shape(), arg.device())?))
+    }
+}
+
+/// Softmax over the last dimension.
+pub struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim-with-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "softmax")?;
+        let w = l.dims().last().copied().unwrap_or(1);
+        let out = rows_map(x, w, |row, o| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for (oi, &z) in o.iter_mut().zip(row) {
+                *oi = (z - max).exp();
+                sum += *oi;
+            }
+            for oi in o.iter_mut() {
+                *oi /= sum;
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        // dx = y * (g - sum(g * y)) row by row.
+        let (y, g) = (host(res)?, host(grad_res)?);
+        let w = res.dims().last().copied().unwrap_or(1);
+        let mut out = vec![0.0f32; y.len()];
+        out.par_chunks_mut(w).zip(y.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (yr, gr))| {
+            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+            for ((oi, &yi), &gi) in o.iter_mut().zip(yr).zip(gr) {
+                *oi = yi * (gi - dot);
+            }
+        });
+        Ok(Some(Tensor::from_vec(out, res.shape(), res.device())?))
+    }
+}
+
+/// (x - mean) / sqrt(var + eps) over the last dimension.
+pub struct Normalize {
+    pub eps: f32,
+}
+
+fn moments(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|&x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp1 for Normalize {
+    fn name(&self) -> &'static str {
+        "normalize-last-dim"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "layer norm")?;
+        let w = l.dims().last().copied().unwrap_or(1);
+        let out = rows_map(x, w, |row, o| {
+            let (mean, inv) = moments(row, self.eps);
+            for (oi, &xi) in o.iter_mut().zip(row) {
+                *oi = (xi - mean) * inv;
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        // dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
+        let (x, xhat, g) = (host(arg)?, host(res)?, host(grad_res)?);
+        let w = arg.dims().last().copied().unwrap_or(1);
+        let n = w as f32;
+        let mut out = vec![0.0f32; x.len()];
+        out.par_chunks_mut(w).zip(x.par_chunks(w).zip(xhat.par_chunks(w).zip(g.par_chunks(w)))).for_each(
+            |(o, (xr, (hr, gr)))| {
+                let (_, inv) = moments(xr, self.eps);
+                let mg = gr.iter().sum::<f32>() / n;
+                let mgh = gr.iter().zip(hr).map(|(a, b)| a * b).sum::<f32>() / n;
+                for ((oi, &hi), &gi) in o.iter_mut().zip(hr).zip(gr) {
+                    *oi = (gi - mg - hi * mgh) * inv;
+                }
+            },
+        );
+        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+    }
+}
+
+/// GELU, tanh form (GPT-2's, and candle's `gelu`).
+pub struct Gelu;
+
+const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "gelu-tanh-with-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "gelu")?;
+        let out = rows_map(x, 4096.min(x.len().max(1)), |row, o| {
+            for (oi, &v) in o.iter_mut().zip(row) {
+                *oi = 0.5 * v * (1.0 + (C * (v + 0.044_715 * v * v * v)).tanh());
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let (x, g) = (host(arg)?, host(grad_res)?);
+        let mut out = vec![0.0f32; x.len()];
+        let w = 4096.min(x.len().max(1));
+        out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
+            for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
+                let t = (C * (v + 0.044_715 * v * v * v)).tanh();
+                let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
+                *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
+            }
+        });
+        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var, D};
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
+        let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < tol, "{what}: max difference {d}");
+    }
+
+    /// Each fused op and its gradient equal candle's op-by-op form.
+    #[test]
+    fn fused_ops_match_candles_ops() {
+        let mut rng = crate::rng::Rng::from_seed(11);
+        let dev = Device::Cpu;
+        let data: Vec<f32> = (0..6 * 40).map(|_| 3.0 * rng.normal() as f32).collect();
+        let x = Var::from_vec(data, (6, 40), &dev).unwrap();
+        let xt = x.as_tensor();
+        // A fixed weighting turns each output into a scalar loss with a
+        // non-trivial gradient.
+        let wdata: Vec<f32> = (0..6 * 40).map(|_| rng.normal() as f32).collect();
+        let weight = Tensor::from_vec(wdata, (6, 40), &dev).unwrap();
+        let grad = |y: &Tensor| (y * &weight).unwrap().sum_all().unwrap().backward().unwrap().get(xt).unwrap().clone();
+
+        let fused = xt.apply_op1(Softmax).unwrap();
+        let plain = candle_nn::ops::softmax(xt, D::Minus1).unwrap();
+        close(&fused, &plain, 1e-6, "softmax");
+        close(&grad(&fused), &grad(&plain), 1e-5, "softmax grad");
+
+        let fused = xt.apply_op1(Normalize { eps: 1e-5 }).unwrap();
+        let mean = xt.mean_keepdim(D::Minus1).unwrap();
+        let xc = xt.broadcast_sub(&mean).unwrap();
+        let var = xc.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        let plain = xc.broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap()).unwrap();
+        close(&fused, &plain, 1e-5, "layer norm");
+        close(&grad(&fused), &grad(&plain), 1e-4, "layer norm grad");
+
+        let fused = xt.apply_op1(Gelu).unwrap();
+        let plain = xt.gelu().unwrap();
+        close(&fused, &plain, 1e-5, "gelu");
+        close(&grad(&fused), &grad(&plain), 1e-4, "gelu grad");
+
+        let targets: Vec<u32> = (0..6).map(|i| (i * 7 % 40) as u32).collect();
+        let fused = xt.apply_op1(CrossEntropy { targets: targets.clone() }).unwrap();
+        let plain = candle_nn::loss::cross_entropy(xt, &Tensor::new(targets.as_slice(), &dev).unwrap()).unwrap();
+        close(&fused, &plain, 1e-5, "cross-entropy");
+        let g = |y: &Tensor| y.affine(2.5, 0.0).unwrap().backward().unwrap().get(xt).unwrap().clone();
+        close(&g(&fused), &g(&plain), 1e-6, "cross-entropy grad");
+    }
+}
