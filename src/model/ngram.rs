@@ -112,20 +112,21 @@ impl Ngram {
         }
         let starts_with_bos = |key: u128, m: usize| (key >> (BITS * (m as u32 - 1))) as u32 == bos;
         let mut adjusted: Vec<Vec<(u128, u32)>> = vec![Vec::new(); n];
-        let mut types_above: Vec<(u128, u32)> = Vec::new();
+        // The distinct (m+1)-grams, whose suffixes give order m's continuation counts.
+        let mut types_above: Vec<u128> = Vec::new();
         for m in (1..=n).rev() {
             let raw = count_sorted(std::mem::take(&mut grams[m - 1]));
+            let mask = (1u128 << (BITS * m as u32)) - 1;
+            let cont = count_sorted(types_above.iter().map(|k| k & mask).collect());
+            types_above = raw.iter().map(|x| x.0).collect();
             adjusted[m - 1] = if m == n {
-                raw.clone()
+                raw
             } else {
-                // Continuation count: distinct (m+1)-grams x g for each g.
-                let mask = (1u128 << (BITS * m as u32)) - 1;
-                let mut cont = count_sorted(types_above.iter().map(|(k, _)| k & mask).collect());
-                cont.extend(raw.iter().filter(|(k, _)| starts_with_bos(*k, m)).copied());
+                let mut cont = cont;
+                cont.extend(raw.into_iter().filter(|(k, _)| starts_with_bos(*k, m)));
                 cont.sort_unstable_by_key(|x| x.0);
                 cont
             };
-            types_above = raw;
         }
         let discounts: Vec<f64> = adjusted
             .iter()

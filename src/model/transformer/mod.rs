@@ -7,7 +7,7 @@ mod adamw;
 mod fused;
 mod net;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use super::device;
 use super::safetensors;
@@ -194,35 +194,12 @@ impl Transformer {
     /// `n` rows, each from `<s>` until `</s>` or `max_tokens`, decoded 64
     /// at a time with a KV cache; every draw comes from `rng`, row by row.
     pub fn sample(&self, rng: &mut Rng, n: usize) -> Result<Vec<Vec<u32>>> {
+        // Rows from `<s>` alone: continuations of empty prompts.
         let mut out = Vec::with_capacity(n);
-        let limit = self.settings.max_tokens.min(self.net.context - 1);
         let mut left = n;
         while left > 0 {
             let b = left.min(64);
-            let mut rows: Vec<Vec<u32>> = vec![Vec::new(); b];
-            let mut done = vec![false; b];
-            let mut caches: Vec<Cache> = vec![None; self.net.layers()];
-            let mut next = vec![self.bos(); b];
-            for pos in 0..limit + 1 {
-                let logits = self.net.forward(&ids_tensor(next.clone(), b, 1)?, pos, Some(&mut caches))?;
-                let logits: Vec<f32> = logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-                let v = logits.len() / b;
-                for i in 0..b {
-                    let tok = if pos == limit { self.eos() } else { self.draw(&logits[i * v..(i + 1) * v], rng) };
-                    if !done[i] {
-                        if tok == self.eos() {
-                            done[i] = true;
-                        } else {
-                            rows[i].push(tok);
-                        }
-                    }
-                    next[i] = tok;
-                }
-                if done.iter().all(|&d| d) {
-                    break;
-                }
-            }
-            out.extend(rows);
+            out.extend(self.decode_batch(&vec![&[][..]; b], rng)?);
             left -= b;
         }
         Ok(out)
