@@ -251,9 +251,14 @@ impl Transformer {
             let v = last.len() / b;
             let mut next = Vec::with_capacity(b);
             for i in 0..b {
-                let mut l = last[i * v..(i + 1) * v].to_vec();
-                self.penalise(&mut l, prompts[i].iter().chain(&rows[i]));
-                let tok = self.draw(&l, rng);
+                let row = &last[i * v..(i + 1) * v];
+                let tok = if self.settings.repetition_penalty == 1.0 {
+                    self.draw(row, rng)
+                } else {
+                    let mut l = row.to_vec();
+                    self.penalise(&mut l, prompts[i].iter().chain(&rows[i]));
+                    self.draw(&l, rng)
+                };
                 if !done[i] {
                     if tok == self.eos() {
                         done[i] = true;
