@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         // One epoch per fit, timed alone; the seed moves so each differs.
         let s = VaeSettings { arch, epochs: 1, batch, ..VaeSettings::default() };
         let t = Instant::now();
-        let v = Vae::fit(pixels, h, w, &s, &mut Rng::from_seed(e as u64))?;
+        let v = Vae::fit(pixels, h, w, &s, &mut Rng::from_seed(e as u64), &collapse::progress::unwatched)?;
         times.push(t.elapsed().as_secs_f64());
         loss = v.epoch_loss[0];
     }

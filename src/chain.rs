@@ -50,6 +50,7 @@ pub struct Context<'a> {
     pub source: &'a RealSource,
     /// N, the real training size.
     pub n: usize,
+    pub progress: &'a crate::progress::Tracker<'a>,
 }
 
 impl Chain {
@@ -157,7 +158,8 @@ impl Chain {
 
         let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
-        let model = Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng)?;
+        let on_batch = |t| ctx.progress.training(self.replicate, t);
+        let model = Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?;
         metrics.push(("train_rows".into(), train.len() as f64));
         metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
         if !self.holdout.values.is_empty() {

@@ -11,6 +11,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod provenance;
 pub mod report;
 pub mod rng;

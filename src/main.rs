@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use collapse::data::query::{self, Format};
+use collapse::progress::{self, Progress};
 use collapse::runner::{self, Options};
 
 /// mimalloc keeps freed large blocks for reuse, where glibc hands every
@@ -139,52 +140,73 @@ fn main() -> ExitCode {
     }
 }
 
-/// Progress on stderr: on a terminal one line redrawn at most every 100 ms
-/// (generation, replicates, rate, ETA); otherwise a plain line every 10%.
-fn progress_reporter(terminal: bool) -> Box<dyn Fn(runner::Progress) + Send + Sync> {
-    let last = std::sync::Mutex::new((-1.0f64, u32::MAX));
-    Box::new(move |p: runner::Progress| {
-        let done = p.generation + 1;
-        let total = p.generations + 1;
-        let frac = f64::from(done) / f64::from(total);
-        let eta = if done > 0 { p.elapsed_s / frac - p.elapsed_s } else { 0.0 };
+/// Progress on stderr: on a terminal an indicatif bar (generation,
+/// replicates done, ETA); otherwise a plain line at every tenth of the
+/// work and at least every 30 s, for logs of long runs.
+fn progress_display(terminal: bool) -> progress::Display {
+    if terminal {
+        let bar = indicatif::ProgressBar::new(1000);
+        let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:20}] {percent:>3}%  {msg}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        let phase = std::sync::Mutex::new(None);
+        return Box::new(move |p: Progress| {
+            if let Ok(mut last) = phase.lock() {
+                let (prefix, _) = describe_progress(&p);
+                bar.set_prefix(prefix);
+                if *last == Some(progress::Phase::Base) && p.phase != progress::Phase::Base {
+                    bar.println(format!("base model pretrained in {}", human_seconds(bar.elapsed().as_secs_f64())));
+                    bar.reset();
+                }
+                *last = Some(p.phase);
+            }
+            bar.set_message(eta(&p));
+            bar.set_position((p.fraction * 1000.0).round() as u64);
+            if p.finished() && !bar.is_finished() {
+                bar.finish_and_clear();
+            }
+        });
+    }
+    let last = std::sync::Mutex::new((progress::Phase::Base, u32::MAX, std::time::Instant::now()));
+    Box::new(move |p: Progress| {
         let Ok(mut last) = last.lock() else { return };
-        let finished = done == total;
-        if terminal {
-            if !finished && p.elapsed_s - last.0 < 0.1 {
-                return;
-            }
-            last.0 = p.elapsed_s;
-            eprint!(
-                "\r\x1b[2Kgeneration {}/{} x {} replicates  {:>3.0}%  {:.0} rows/s  {:.1}s elapsed  ETA {:.1}s",
-                p.generation,
-                p.generations,
-                p.replicates,
-                100.0 * frac,
-                p.rows as f64 / p.elapsed_s.max(1e-9),
-                p.elapsed_s,
-                eta
-            );
-            if finished {
-                eprintln!();
-            }
-        } else {
-            let decile = (10.0 * frac).floor() as u32;
-            if decile == last.1 && !finished {
-                return;
-            }
-            last.1 = decile;
-            eprintln!(
-                "generation {}/{} ({:.0}%), {} rows, {:.1}s elapsed, ETA {:.1}s",
-                p.generation,
-                p.generations,
-                100.0 * frac,
-                p.rows,
-                p.elapsed_s,
-                eta
-            );
+        let tenth = (10.0 * p.fraction).floor() as u32;
+        let quiet_for = last.2.elapsed().as_secs_f64();
+        if last.0 == p.phase && tenth == last.1 && quiet_for < 30.0 && !p.finished() {
+            return;
         }
+        *last = (p.phase, tenth, std::time::Instant::now());
+        let (prefix, detail) = describe_progress(&p);
+        eprintln!("{prefix} ({:.0}%)  {detail}", (100.0 * p.fraction).floor());
     })
+}
+
+fn eta(p: &Progress) -> String {
+    p.eta_s().map_or_else(|| "ETA -".to_string(), |s| format!("ETA {}", human_seconds(s)))
+}
+
+/// What the display says: where the run is, and rows, time and ETA.
+fn describe_progress(p: &Progress) -> (String, String) {
+    let eta = eta(p);
+    match p.phase {
+        progress::Phase::Base => {
+            let (done, epochs) = p.epoch.unwrap_or((0, 0));
+            (format!("base model: epoch {done}/{epochs}"), format!("{} elapsed  {eta}", human_seconds(p.elapsed_s)))
+        }
+        progress::Phase::Generations => (
+            format!("generation {}/{}, replicates {}/{}", p.generation, p.generations, p.replicates_done, p.replicates),
+            format!("{} rows  {} elapsed  {eta}", p.rows, human_seconds(p.elapsed_s)),
+        ),
+    }
+}
+
+fn human_seconds(s: f64) -> String {
+    match s {
+        s if s < 60.0 => format!("{s:.1}s"),
+        s if s < 3600.0 => format!("{}m{:02}s", (s / 60.0).floor(), (s % 60.0).floor()),
+        s => format!("{}h{:02}m", (s / 3600.0).floor(), ((s % 3600.0) / 60.0).floor()),
+    }
 }
 
 /// Writes command output; a closed pipe (`| head`) ends quietly.
@@ -270,7 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let show = !cli.quiet && cli.verbose == 0;
-            let progress = show.then(|| progress_reporter(std::io::stderr().is_terminal()));
+            let progress = show.then(|| progress_display(std::io::stderr().is_terminal()));
             let options = Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume, progress };
             let s = runner::run(&p, &out, &options)?;
             if !cli.quiet {

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics;
 use crate::pipeline::{self, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, Source};
+use crate::progress::Tracker;
 use crate::provenance::manifest::{hash_file, FileEntry, Manifest};
 use crate::provenance::{self, Sealer};
 use crate::rng::replicate_seed;
@@ -63,19 +64,8 @@ pub struct Options {
     pub log_every: u32,
     /// Continue the run in `out` from its last verified generation.
     pub resume: bool,
-    /// Called after each generation is computed, with its progress.
-    pub progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
-}
-
-/// Where a run stands, for a progress display.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    /// The generation just computed (0 ..= generations).
-    pub generation: u32,
-    pub generations: u32,
-    pub replicates: u32,
-    pub rows: u64,
-    pub elapsed_s: f64,
+    /// Shown what the run has finished, as it goes (see [`crate::progress`]).
+    pub progress: Option<crate::progress::Display>,
 }
 
 fn data_error(p: &Pipeline, message: String) -> Error {
@@ -103,7 +93,7 @@ fn file_entry(path: &Path, rows: Option<u64>) -> Result<FileEntry> {
 }
 
 /// N for this run, and the file's rows and hash for a file source.
-fn resolve_data(p: &Pipeline) -> Result<Resolved> {
+fn resolve_data(p: &Pipeline, tracker: &Tracker) -> Result<Resolved> {
     let (path, loaded) = match &p.data.source {
         Source::File { path, format, columns } => (path, Loaded::Rows(load::read_vectors(path, *format, columns)?)),
         Source::Images(img) => (
@@ -129,7 +119,7 @@ fn resolve_data(p: &Pipeline) -> Result<Resolved> {
     let mut loaded = loaded;
     if let (Loaded::Corpus(c), ModelSpec::Transformer(s)) = (&mut loaded, &p.model) {
         if let Some(base_path) = &s.base {
-            c.base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &c.tokenizer)?));
+            c.base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &c.tokenizer, tracker)?));
             sources.push(file_entry(base_path, None)?);
         }
     }
@@ -166,6 +156,7 @@ fn pretrain(
     s: &crate::model::TransformerSettings,
     path: &Path,
     tokenizer: &crate::text::TextTokenizer,
+    tracker: &Tracker,
 ) -> Result<crate::model::Transformer> {
     let lines = crate::text::corpus::read_lines(path)?;
     let data_error = |e: String| Error::Data { file: path.to_path_buf(), message: e };
@@ -173,7 +164,8 @@ fn pretrain(
     tracing::info!(rows = ids.len(), epochs = s.base_epochs, "pretraining the base model");
     let settings = crate::model::TransformerSettings { epochs: s.base_epochs, ..s.clone() };
     let mut rng = crate::rng::Rng::stream(p.seed, 0, 0, crate::rng::Purpose::Base);
-    crate::model::Transformer::fit(&ids, tokenizer.vocab_size() as u32, &settings, &mut rng)
+    let on_batch = |t| tracker.base(t);
+    crate::model::Transformer::fine_tune(None, &ids, tokenizer.vocab_size() as u32, &settings, &mut rng, &on_batch)
         .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })
 }
 
@@ -234,7 +226,8 @@ fn reads(policy: &MixPolicy, k: u32) -> Vec<u32> {
 
 pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let clock = Instant::now();
-    let Resolved { n, loaded, sources } = resolve_data(p)?;
+    let tracker = Tracker::new(options.progress.as_deref(), p.generations, p.replicates);
+    let Resolved { n, loaded, sources } = resolve_data(p, &tracker)?;
     let mut resolved = p.clone();
     resolved.data.n = Some(n);
     let config = pipeline::to_toml(&resolved);
@@ -272,7 +265,8 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     dir.write_text(Path::new("run.json"), &run_json(p, "running", &times, 0, sealer.last()))?;
 
     let source = RealSource::new(p, loaded);
-    let ctx = Context { pipeline: p, source: &source, n };
+    tracker.start();
+    let ctx = Context { pipeline: p, source: &source, n, progress: &tracker };
     let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
     let dim = p.dim();
     let mut reference = None;
@@ -319,7 +313,15 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             Ok(sealer)
         });
         for k in 0..=p.generations {
-            let outs: Vec<StageOut> = chains.par_iter_mut().map(|c| c.stage(&ctx, k)).collect::<Result<_>>()?;
+            tracker.generation(k);
+            let outs: Vec<StageOut> = chains
+                .par_iter_mut()
+                .map(|c| {
+                    let out = c.stage(&ctx, k);
+                    tracker.replicate_done(c.replicate);
+                    out
+                })
+                .collect::<Result<_>>()?;
             let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
             rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
             // A resumed run recomputes verified generations (every draw is
@@ -392,15 +394,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 // The writer stopped on an error; it is reported below.
                 break;
             }
-            if let Some(report) = &options.progress {
-                report(Progress {
-                    generation: k,
-                    generations: p.generations,
-                    replicates: p.replicates,
-                    rows: rows_written,
-                    elapsed_s: clock.elapsed().as_secs_f64(),
-                });
-            }
+            tracker.generation_done(rows_written);
             if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
                 tracing::info!(
                     generation = k,

@@ -21,6 +21,7 @@ pub use vae::{Arch, Vae, VaeSettings};
 
 use crate::error::{Error, Result};
 use crate::pipeline::ModelSpec;
+use crate::progress::TrainingHook;
 use crate::rng::Rng;
 use crate::text::TextTokenizer;
 use crate::values::Values;
@@ -86,8 +87,15 @@ const LATENT_STD_IMAGES: usize = 1000;
 impl Model {
     /// Fits `spec` on `train`; `rng` drives any random start (k-means++
     /// seeds, network weights). The spec and the data kind were matched
-    /// when the pipeline was validated.
-    pub fn fit(spec: &ModelSpec, train: &Values, vocab: &Vocab, rng: &mut Rng) -> Result<Model> {
+    /// when the pipeline was validated. Networks tell `on_batch` after
+    /// each training batch.
+    pub fn fit(
+        spec: &ModelSpec,
+        train: &Values,
+        vocab: &Vocab,
+        rng: &mut Rng,
+        on_batch: TrainingHook,
+    ) -> Result<Model> {
         let symbols = match vocab {
             Vocab::Symbols(k) => *k,
             _ => 0,
@@ -102,7 +110,7 @@ impl Model {
             (ModelSpec::Gmm(s), Values::Vectors { d, data }) => Model::Gmm(Box::new(gmm::fit(data, *d, s, rng))),
             (ModelSpec::Kde { bandwidth }, Values::Vectors { d, data }) => Model::Kde(Kde::fit(data, *d, *bandwidth)),
             (ModelSpec::Vae(s), Values::Images { h, w, pixels, .. }) => {
-                Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng).map_err(vae_error)?))
+                Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng, on_batch).map_err(vae_error)?))
             }
             (ModelSpec::Ngram(s), Values::Texts { ids, .. }) => {
                 let Vocab::Text { tokenizer, .. } = vocab else { unreachable!("a text run always has its tokenizer") };
@@ -114,7 +122,8 @@ impl Model {
                     unreachable!("a text run always has its tokenizer")
                 };
                 let vocab = tokenizer.vocab_size() as u32;
-                let net = Transformer::fine_tune(base.as_deref(), ids, vocab, s, rng).map_err(transformer_error)?;
+                let net =
+                    Transformer::fine_tune(base.as_deref(), ids, vocab, s, rng, on_batch).map_err(transformer_error)?;
                 Model::Transformer(Box::new(NeuralTextModel { net, tokenizer: tokenizer.clone() }))
             }
             _ => unreachable!("pipeline validation pairs each model with its kind of data"),

@@ -141,10 +141,40 @@ pub fn invalid(dir: &Scratch, name: &str, body: String, needle: &str) {
     assert!(err.contains(needle), "{name}: missing {needle:?} in\n{err}");
 }
 
-/// `collapse run P --out OUT -q` through the binary; it must succeed.
+/// `collapse run P --out OUT -q` through the binary; it must succeed,
+/// and `-q` silences the progress lines.
 pub fn run_quietly(p: &Path, out: &Path, threads: Option<&str>) {
-    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], threads);
+    let (code, text, err) = cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], threads);
     assert_eq!(code, 0, "{err}");
+    assert!(text.is_empty() && !err.contains("%)"), "-q printed:\n{text}{err}");
+}
+
+/// The plain progress lines a run writes to stderr when stderr is not a
+/// terminal: `<where> (<percent>%)  ...`, percentages never going back
+/// within a phase (the base model, then the generations), and the last
+/// line the run's end, written once. Returns the lines.
+pub fn progress_lines(stderr: &str, generations: u32, replicates: u32) -> Vec<String> {
+    let lines: Vec<String> = stderr.lines().filter(|l| l.contains("%)")).map(str::to_owned).collect();
+    let percent = |l: &str| -> u32 {
+        let open = l.find(" (").unwrap();
+        l[open + 2..l.find("%)").unwrap()].parse().unwrap_or_else(|_| panic!("no percent in {l:?}"))
+    };
+    let mut last: Option<(bool, u32)> = None;
+    for l in &lines {
+        let base = l.starts_with("base model: epoch ");
+        assert!(base || l.starts_with("generation "), "{l:?}");
+        let p = percent(l);
+        assert!(p <= 100, "{l:?}");
+        if let Some((was_base, before)) = last {
+            assert!(was_base || !base, "the base model after the generations:\n{stderr}");
+            assert!(was_base != base || p >= before, "progress went back:\n{stderr}");
+        }
+        last = Some((base, p));
+    }
+    let end = format!("generation {generations}/{generations}, replicates {replicates}/{replicates} (100%)");
+    assert_eq!(lines.iter().filter(|l| l.starts_with(&end)).count(), 1, "{end:?} once in\n{stderr}");
+    assert!(lines.last().unwrap().starts_with(&end), "{stderr}");
+    lines
 }
 
 /// `collapse audit OUT` through the binary; it must find nothing wrong.

@@ -435,7 +435,13 @@ fn the_papers_structure_base_prompts_and_beams() {
     std::fs::write(&p, &text).unwrap();
     let (a, b) = (dir.path("a"), dir.path("b"));
     run_quietly(&p, &a, Some("1"));
-    run_quietly(&p, &b, Some("2"));
+    // Progress (stderr is a pipe, so plain lines): the base model's epochs,
+    // then generations and replicates, moving on with each training batch.
+    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", b.to_str().unwrap()], Some("2"));
+    assert_eq!(code, 0, "{err}");
+    let lines = progress_lines(&err, 2, 2);
+    assert!(lines[0].starts_with("base model: epoch 1/1 ("), "{err}");
+    assert!(lines.iter().any(|l| l.starts_with("generation 0/2, replicates 0/2 (")), "{err}");
     for rel in
         ["base.safetensors", "samples/generation=2/part-0.parquet", "models/generation=1/replicate=0.safetensors"]
     {

@@ -11,6 +11,7 @@ use candle_core::Tensor;
 
 use super::device;
 use super::safetensors;
+use crate::progress::{unwatched, Trained, TrainingHook};
 use crate::rng::Rng;
 use adamw::AdamW;
 use net::{Cache, Gpt, Params};
@@ -126,17 +127,19 @@ impl Transformer {
     /// tokens (inputs and next-token targets). `rng` draws the weights, then
     /// each epoch's window order.
     pub fn fit(rows: &[Vec<u32>], vocab: u32, s: &TransformerSettings, rng: &mut Rng) -> Result<Transformer> {
-        Self::fine_tune(None, rows, vocab, s, rng)
+        Self::fine_tune(None, rows, vocab, s, rng, &unwatched)
     }
 
     /// As [`Transformer::fit`], starting from `base`'s weights when given
     /// (the weights are still drawn, so `rng` moves the same either way).
+    /// `on_batch` hears of each batch.
     pub fn fine_tune(
         base: Option<&Transformer>,
         rows: &[Vec<u32>],
         vocab: u32,
         s: &TransformerSettings,
         rng: &mut Rng,
+        on_batch: TrainingHook,
     ) -> Result<Transformer> {
         let (bos, eos) = (vocab, vocab + 1);
         let mut params = Params::default();
@@ -158,7 +161,8 @@ impl Transformer {
         for epoch in 0..s.epochs {
             let order = rng.permutation(windows.len());
             let (mut total, mut count) = (0.0, 0usize);
-            for batch in order.chunks(s.batch.max(1)) {
+            let batches = order.len().div_ceil(s.batch.max(1));
+            for (i, batch) in order.chunks(s.batch.max(1)).enumerate() {
                 let (mut x, mut y) = (Vec::with_capacity(batch.len() * t), Vec::with_capacity(batch.len() * t));
                 for &w in batch {
                     let start = windows[w];
@@ -183,6 +187,7 @@ impl Transformer {
                 count += b;
                 opt.step(&loss.backward()?, lr)?;
                 step += 1;
+                on_batch(Trained::after(epoch, s.epochs, i + 1, batches));
             }
             let mean = total / count.max(1) as f64;
             tracing::debug!(epoch, loss = mean, "transformer epoch");
@@ -559,6 +564,7 @@ mod tests {
             8,
             &TransformerSettings { epochs: 0, ..tiny() },
             &mut Rng::from_seed(9),
+            &unwatched,
         )
         .unwrap();
         assert_eq!(copy.to_safetensors().unwrap(), m.to_safetensors().unwrap());

@@ -12,6 +12,7 @@ use candle_core::Tensor;
 use super::device;
 use super::safetensors;
 
+use crate::progress::{Trained, TrainingHook};
 use crate::rng::Rng;
 use adam::Adam;
 use layers::Params;
@@ -107,8 +108,15 @@ fn normal(rng: &mut Rng, rows: usize, cols: usize) -> candle_core::Result<Tensor
 impl Vae {
     /// Trains a fresh network on `images` (row-major u8, `height x width`
     /// each). `rng` draws the weights, then each epoch's batch order and
-    /// each batch's noise, in that order.
-    pub fn fit(images: &[u8], height: usize, width: usize, s: &VaeSettings, rng: &mut Rng) -> Result<Vae> {
+    /// each batch's noise, in that order. `on_batch` hears of each batch.
+    pub fn fit(
+        images: &[u8],
+        height: usize,
+        width: usize,
+        s: &VaeSettings,
+        rng: &mut Rng,
+        on_batch: TrainingHook,
+    ) -> Result<Vae> {
         let pixels = height * width;
         let n = images.len() / pixels;
         let mut params = Params::default();
@@ -119,7 +127,8 @@ impl Vae {
         for epoch in 0..s.epochs {
             let order = rng.permutation(n);
             let mut total = 0.0;
-            for batch in order.chunks(s.batch.max(1)) {
+            let batches = n.div_ceil(s.batch.max(1));
+            for (i, batch) in order.chunks(s.batch.max(1)).enumerate() {
                 let mut rows = Vec::with_capacity(batch.len() * pixels);
                 for &i in batch {
                     rows.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
@@ -132,6 +141,7 @@ impl Vae {
                 let loss = net::loss(&logits, &x, &host, &mu, &logvar, s.beta)?;
                 total += f64::from(loss.to_scalar::<f32>()?);
                 opt.step(&loss.backward()?)?;
+                on_batch(Trained::after(epoch, s.epochs, i + 1, batches));
             }
             let mean = total / n.max(1) as f64;
             tracing::debug!(epoch, loss = mean, "vae epoch");
@@ -223,7 +233,9 @@ mod tests {
     fn training_lowers_the_loss_and_a_seed_gives_the_same_weights() {
         for arch in [Arch::Mlp, Arch::Conv] {
             let data = shapes(64, &mut Rng::from_seed(1));
-            let fit = |seed| Vae::fit(&data, 8, 8, &settings(arch), &mut Rng::from_seed(seed)).unwrap();
+            let fit = |seed| {
+                Vae::fit(&data, 8, 8, &settings(arch), &mut Rng::from_seed(seed), &crate::progress::unwatched).unwrap()
+            };
             let a = fit(7);
             // An untrained net's BCE is about 64 ln 2 = 44 nats per image;
             // the two shapes are learnable to well under half of that.
