@@ -49,6 +49,8 @@ pub struct LineChart {
     pub bands: Vec<Band>,
     /// Plot log10(y), labelled with y; non-positive values are dropped.
     pub log_y: bool,
+    /// x takes whole values only (generations, ranks): no ticks between.
+    pub integer_x: bool,
 }
 
 fn draw_error<E: std::fmt::Debug>(e: E) -> Error {
@@ -126,12 +128,19 @@ pub fn line_chart(c: &LineChart) -> Result<String> {
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_error)?;
         let y_fmt = |v: &f64| if c.log_y { log_label(*v) } else { lin_label(*v) };
+        let x_fmt = |v: &f64| match c.integer_x {
+            true if (v - v.round()).abs() > 1e-9 => String::new(),
+            _ => lin_label(*v),
+        };
+        // Whole-valued axes over a short span get one tick per value.
+        let x_ticks = if c.integer_x { ((x1 - x0).floor() as usize + 1).clamp(2, 10) } else { 10 };
         chart
             .configure_mesh()
             .x_desc(c.x_label.as_str())
             .y_desc(if c.log_y { format!("{} (log scale)", c.y_label) } else { c.y_label.clone() })
             .y_label_formatter(&y_fmt)
-            .x_label_formatter(&|v| lin_label(*v))
+            .x_labels(x_ticks)
+            .x_label_formatter(&x_fmt)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(draw_error)?;

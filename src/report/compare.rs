@@ -111,6 +111,7 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
             series,
             bands,
             log_y: wants_log(means.into_iter()),
+            integer_x: true,
         })?;
         figures.push(Figure {
             png: None,

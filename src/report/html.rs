@@ -43,7 +43,7 @@ pub fn base64(bytes: &[u8]) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}\
-.grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:720px}figure img{width:100%;border:1px solid #eee}\
+.grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:700px;max-width:100%}figure img{width:100%;border:1px solid #eee}\
 figcaption{font-size:.85em;color:#555}table{border-collapse:collapse;font-size:.9em}\
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f4f4f4}\
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto}";

@@ -166,6 +166,7 @@ fn metric_figures(metrics: &BTreeMap<String, Vec<MetricPoint>>) -> Result<Vec<Fi
             series,
             bands: band.into_iter().collect(),
             log_y,
+            integer_x: true,
         })?;
         figs.push(Figure {
             png: None,
@@ -220,6 +221,7 @@ fn theory_figures(metrics: &BTreeMap<String, Vec<MetricPoint>>, theory: &[theory
             series: vec![mean, theory_line],
             bands: band.into_iter().collect(),
             log_y,
+            integer_x: true,
         })?;
         figs.push(Figure {
             png: None,
@@ -314,6 +316,7 @@ fn histograms(columns: &[(u32, Vec<Vec<f64>>)]) -> Result<Figure> {
             series,
             bands: Vec::new(),
             log_y: true,
+            integer_x: false,
         })?,
     })
 }
@@ -455,6 +458,7 @@ fn text_blocks(run: &Path, gens: &[u32]) -> Result<Vec<Block>> {
             series,
             bands: Vec::new(),
             log_y: false,
+            integer_x: false,
         })?,
     }]));
     Ok(out)
@@ -496,6 +500,7 @@ fn rank_frequency(run: &Path, gens: &[u32]) -> Result<Figure> {
             series,
             bands: Vec::new(),
             log_y: true,
+            integer_x: true,
         })?,
     })
 }

@@ -180,20 +180,32 @@ fn chromium() -> Option<PathBuf> {
     })
 }
 
-/// The page in a real browser: every image decodes, no script or console
-/// error. Needs chromium (`.ci/run` installs Debian's); skips without it.
+/// The report of a Gaussian run in headless chromium: every image
+/// decoded, no console error. Needs chromium (`.ci/run` installs Debian's);
+/// skips without it.
 #[test]
 fn report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        eprintln!("SKIP report_renders_in_headless_chromium: no chromium on PATH (apt-get install chromium)");
-        return;
-    };
     let dir = Scratch::new("chromium");
     let run = dir.path("run");
     run_pipeline(&gaussian("browser", "mle", 50, 20, 4, "replace"), &run);
     assert_eq!(cli(&["report", run.to_str().unwrap(), "-q"]).0, 0);
+    if let Some(shot) = renders_in_chromium(&run, 10, "report-screenshot.png") {
+        eprintln!("report screenshot: {}", shot.display());
+    }
+}
+
+/// Opens `run`'s report page in headless chromium and checks that it
+/// holds at least `min_images` images, that every one decoded and that no
+/// script or console error appeared; saves a screenshot named `shot` under
+/// the target's temporary folder for a human to look at, and returns its
+/// path. None (with a message) where chromium is missing.
+pub fn renders_in_chromium(run: &Path, min_images: usize, shot: &str) -> Option<PathBuf> {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIP rendering {} in chromium: no chromium on PATH (apt-get install chromium)", run.display());
+        return None;
+    };
     let page = format!("file://{}", run.join("report/index.html").display());
-    let profile = dir.path("profile");
+    let profile = run.with_extension("chromium-profile");
     let base = [
         "--headless",
         "--no-sandbox",
@@ -221,15 +233,14 @@ fn report_renders_in_headless_chromium() {
         dom_text[start..].split('"').next().unwrap().to_string()
     };
     let images: usize = attr("data-images").parse().unwrap();
-    assert!(images >= 10, "{images} images");
-    assert_eq!(attr("data-images-loaded"), images.to_string(), "every image decoded");
-    assert_eq!(attr("data-errors"), "0", "script/console errors: {}", attr("data-error-text"));
-    // A screenshot, kept for a human to look at.
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    assert!(images >= min_images, "{}: {images} images", run.display());
+    assert_eq!(attr("data-images-loaded"), images.to_string(), "{}: every image decoded", run.display());
+    assert_eq!(attr("data-errors"), "0", "{}: script/console errors: {}", run.display(), attr("data-error-text"));
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(shot);
     let _ = std::fs::remove_file(&shot);
     let o = run_browser(&[format!("--screenshot={}", shot.display()), "--window-size=1500,2400".into()]);
     let png = std::fs::read(&shot)
         .unwrap_or_else(|e| panic!("{}: {e}\n{}", shot.display(), String::from_utf8_lossy(&o.stderr)));
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    eprintln!("report screenshot: {}", shot.display());
+    Some(shot)
 }

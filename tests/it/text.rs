@@ -121,6 +121,7 @@ fn a_tiny_ngram_run_writes_every_table_and_audits_clean() {
     assert!(out.join("report/gen0-ppl.svg").is_file());
     let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
     assert!(html.contains("Generation 2, replicate 0, its first 5 rows") && html.contains("[gen0_ppl "), "quotes");
+    super::report::renders_in_chromium(&out, 5, "report-text-screenshot.png");
 }
 
 fn flate2_read(path: &Path) -> Vec<u8> {

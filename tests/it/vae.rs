@@ -93,6 +93,7 @@ fn a_tiny_vae_run_writes_every_table_and_audits_clean() {
     let (code, _, err) = cli(&["report", out.to_str().unwrap(), "-q"], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.join("report/images-generation-0.png").is_file());
+    super::report::renders_in_chromium(&out, 5, "report-images-screenshot.png");
 }
 
 #[test]
