@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::linalg;
 use crate::metrics::empirical_w2;
 use crate::metrics::text::{self as text_metrics, TextReference};
-use crate::model::Model;
+use crate::model::{Model, Moments};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
@@ -29,6 +29,8 @@ pub struct Chain {
     model0: Option<Model>,
     /// D_0's word types and rare n-grams (text runs).
     text_ref: Option<TextReference>,
+    /// The held-out rows' moments, for Gaussian models' real_nll.
+    holdout_moments: Option<Moments>,
 }
 
 /// What one stage of one chain produced.
@@ -90,7 +92,22 @@ impl Chain {
             Values::Texts { text, .. } => Some(TextReference::new(text, p.rare_ngrams)),
             _ => None,
         };
-        Chain { replicate, next_id, d0, holdout, d0_sorted, synthetic: Vec::new(), unused, model0: None, text_ref }
+        let holdout_moments = match (&holdout.values, &p.model) {
+            (Values::Vectors { d, data }, ModelSpec::Gaussian { .. }) => Some(Moments::of(data, *d)),
+            _ => None,
+        };
+        Chain {
+            replicate,
+            next_id,
+            d0,
+            holdout,
+            d0_sorted,
+            synthetic: Vec::new(),
+            unused,
+            model0: None,
+            text_ref,
+            holdout_moments,
+        }
     }
 
     fn new_block(&mut self, generation: u32, origin: Origin, model_generation: Option<u32>, values: Values) -> Block {
@@ -163,7 +180,10 @@ impl Chain {
         metrics.push(("train_rows".into(), train.len() as f64));
         metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
         if !self.holdout.values.is_empty() {
-            let nll = model.mean_nll(&self.holdout.values)?;
+            let nll = match (&model, &self.holdout_moments) {
+                (Model::Gaussian(g), Some(m)) => g.mean_nll_of(m),
+                _ => model.mean_nll(&self.holdout.values)?,
+            };
             metrics.push(("real_nll".into(), nll));
             if p.text() {
                 // Per token: the language-model figure the paper reports.

@@ -12,7 +12,7 @@ pub mod transformer;
 pub mod vae;
 
 pub use categorical::Categorical;
-pub use gaussian::Gaussian;
+pub use gaussian::{Gaussian, Moments};
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
 pub use ngram::{Ngram, NgramSettings};
