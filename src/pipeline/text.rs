@@ -13,7 +13,8 @@ use crate::text::{TextSource, TextUnit};
 
 pub const TEXT_KEYS: [&str; 4] = ["test-path", "unit", "block-tokens", "vocab-size"];
 pub const NGRAM_KEYS: [&str; 3] = ["order", "discount", "max-tokens"];
-pub const TRANSFORMER_KEYS: [&str; 17] = [
+pub const TRANSFORMER_KEYS: [&str; 18] = [
+    "min-tokens",
     "base-path",
     "base-epochs",
     "prompt-tokens",
@@ -145,6 +146,7 @@ pub fn transformer_model(s: &mut Section, base_dir: &Path) -> Option<ModelSpec> 
         None => None,
     };
     let max_tokens: Option<u64> = s.opt("max-tokens");
+    let min_tokens: u64 = s.opt("min-tokens").unwrap_or(0);
     let real = |s: &mut Section, key: &str, default: f64, ok: fn(f64) -> bool, what: &str| -> Option<f64> {
         let v: f64 = s.opt(key).unwrap_or(default);
         if !ok(v) {
@@ -191,6 +193,10 @@ pub fn transformer_model(s: &mut Section, base_dir: &Path) -> Option<ModelSpec> 
             return None;
         }
     };
+    if min_tokens > max_tokens as u64 {
+        s.problem("min-tokens", format!("must be in [0, max-tokens = {max_tokens}], got {min_tokens}"));
+        return None;
+    }
     Some(ModelSpec::Transformer(TransformerSettings {
         layers,
         heads,
@@ -205,6 +211,7 @@ pub fn transformer_model(s: &mut Section, base_dir: &Path) -> Option<ModelSpec> 
         top_k: top_k?,
         top_p: top_p?,
         max_tokens,
+        min_tokens: min_tokens as usize,
         base,
         base_epochs: base_epochs?,
         prompt_tokens,
@@ -230,6 +237,11 @@ pub fn transformer_toml(model: &mut toml::Table, t: &TransformerSettings) {
         ("beams", t.beams),
     ] {
         model.insert(k.into(), Value::Integer(v as i64));
+    }
+    // Written only when set, so the resolved pipeline.toml of a run made
+    // before the key existed still matches (resume compares the bytes).
+    if t.min_tokens > 0 {
+        model.insert("min-tokens".into(), Value::Integer(t.min_tokens as i64));
     }
     for (k, v) in [
         ("lr", t.lr),

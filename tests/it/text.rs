@@ -370,6 +370,11 @@ fn bad_transformer_settings_are_named() {
         text.replace("top-p = 0.95", "top-p = 0.95\nmax-tokens = 32"),
         "model.max-tokens: must be in [1, context - 1 - prompt-tokens = 31], got 32",
     );
+    check(
+        "min.toml",
+        text.replace("top-p = 0.95", "top-p = 0.95\nmax-tokens = 10\nmin-tokens = 11"),
+        "model.min-tokens: must be in [0, max-tokens = 10], got 11",
+    );
     check("topp.toml", text.replace("top-p = 0.95", "top-p = 0.0"), "model.top-p: must be in (0, 1]");
     check(
         "temp.toml",

@@ -38,6 +38,10 @@ pub struct TransformerSettings {
     pub top_p: f64,
     /// Longest generated row, in tokens (below `context`).
     pub max_tokens: usize,
+    /// `</s>` is barred until a row has this many tokens (Hugging Face's
+    /// `min_new_tokens`); `max_tokens` makes every row that long, as the
+    /// paper's 64-token continuations.
+    pub min_tokens: usize,
     /// The paper's structure: a base model pretrained once on this corpus
     /// for `base_epochs` epochs; every generation fine-tunes a copy of it.
     pub base: Option<std::path::PathBuf>,
@@ -68,6 +72,7 @@ impl Default for TransformerSettings {
             top_k: 0,
             top_p: 1.0,
             max_tokens: 127,
+            min_tokens: 0,
             base: None,
             base_epochs: 1,
             prompt_tokens: 0,
@@ -257,11 +262,15 @@ impl Transformer {
             let mut next = Vec::with_capacity(b);
             for i in 0..b {
                 let row = &last[i * v..(i + 1) * v];
-                let tok = if self.settings.repetition_penalty == 1.0 {
+                let too_short = rows[i].len() < self.settings.min_tokens;
+                let tok = if self.settings.repetition_penalty == 1.0 && !too_short {
                     self.draw(row, rng)
                 } else {
                     let mut l = row.to_vec();
                     self.penalise(&mut l, prompts[i].iter().chain(&rows[i]));
+                    if too_short {
+                        l[self.eos() as usize] = f32::NEG_INFINITY;
+                    }
                     self.draw(&l, rng)
                 };
                 if !done[i] {
@@ -324,6 +333,9 @@ impl Transformer {
                 let mut l = last[bi * v..(bi + 1) * v].to_vec();
                 self.penalise(&mut l, prompt.iter().chain(toks));
                 l[self.bos() as usize] = f32::NEG_INFINITY;
+                if toks.len() < self.settings.min_tokens {
+                    l[self.eos() as usize] = f32::NEG_INFINITY;
+                }
                 let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let lse = f64::from(max) + l.iter().map(|&z| f64::from(z - max).exp()).sum::<f64>().ln();
                 for (t, &z) in l.iter().enumerate() {
@@ -552,6 +564,17 @@ mod tests {
         assert_eq!(cold.continue_rows(&prompts, &mut Rng::from_seed(4)).unwrap(), want);
         let beam = Transformer { settings: TransformerSettings { beams: 3, ..s.clone() }, ..m.clone() };
         assert_eq!(beam.continue_rows(&prompts, &mut Rng::from_seed(5)).unwrap(), want);
+        // min-tokens bars `</s>`: where the language would end a row, the
+        // model must write on, to exactly min-tokens = max-tokens tokens.
+        for beams in [1, 3] {
+            let long = Transformer {
+                settings: TransformerSettings { beams, min_tokens: 6, max_tokens: 6, ..s.clone() },
+                ..m.clone()
+            };
+            let rows = long.continue_rows(&prompts, &mut Rng::from_seed(7)).unwrap();
+            assert!(rows.iter().all(|r| r.len() == 6 && !r.contains(&long.eos())), "beams {beams}: {rows:?}");
+            assert_eq!(rows[1][0], 7, "beams {beams}: the row still goes on as learned: {rows:?}");
+        }
         // A repetition penalty on a one-token language cannot make it repeat.
         let penalised =
             Transformer { settings: TransformerSettings { beams: 3, repetition_penalty: 3.0, ..s }, ..m.clone() };
