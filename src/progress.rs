@@ -127,8 +127,8 @@ impl<'a> Tracker<'a> {
         }
     }
 
-    /// The generations begin; the clock restarts so the ETA leaves the
-    /// base model out.
+    /// A phase begins (the base model's training, then the generations):
+    /// the clock restarts, so each ETA counts only its own phase's work.
     pub fn start(&self) {
         if let Ok(mut t) = self.phase_start.lock() {
             *t = Instant::now();

@@ -164,6 +164,7 @@ fn pretrain(
     tracing::info!(rows = ids.len(), epochs = s.base_epochs, "pretraining the base model");
     let settings = crate::model::TransformerSettings { epochs: s.base_epochs, ..s.clone() };
     let mut rng = crate::rng::Rng::stream(p.seed, 0, 0, crate::rng::Purpose::Base);
+    tracker.start();
     let on_batch = |t| tracker.base(t);
     crate::model::Transformer::fine_tune(None, &ids, tokenizer.vocab_size() as u32, &settings, &mut rng, &on_batch)
         .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })
