@@ -147,13 +147,10 @@ impl<'a> Tracker<'a> {
     pub fn training(&self, r: u32, t: Trained) {
         if let Some(s) = self.stage.get(r as usize) {
             let share = (f64::from(TRAINING_SHARE) * t.fraction.clamp(0.0, 1.0)) as u32;
-            let old = s.load(Ordering::Relaxed);
-            // Only when the display would move: the hook runs every batch.
-            if share / 10 == old / 10 {
-                s.store(share, Ordering::Relaxed);
+            // Shown only when the display would move: the hook runs every batch.
+            if s.swap(share, Ordering::Relaxed) / 10 == share / 10 {
                 return;
             }
-            s.store(share, Ordering::Relaxed);
         }
         self.show();
     }
