@@ -7,6 +7,7 @@ pub mod csv_images;
 pub mod frames;
 pub mod idx;
 pub mod load;
+mod parquet_out;
 mod pool;
 pub mod query;
 pub mod report;

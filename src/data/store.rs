@@ -57,18 +57,6 @@ pub struct GenerationFiles {
     pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
 
-/// Fixed writer settings: the same frame always gives the same bytes.
-/// Snappy: every Parquet reader has it, and against zstd it took 15% off a
-/// 1000-generation run (BENCHMARKS.md). Column-parallel encoding only pays
-/// on large frames; on a generation of 20k rows its task overhead cost more.
-fn parquet_writer<W: Write>(w: W, rows: usize) -> ParquetWriter<W> {
-    ParquetWriter::new(w)
-        .set_parallel(rows >= 1 << 18)
-        .with_compression(ParquetCompression::Snappy)
-        .with_statistics(StatisticsOptions::default())
-        .with_row_group_size(Some(1 << 20))
-}
-
 fn pid_alive(pid: u32) -> bool {
     // Linux: a live process has /proc/<pid>. Elsewhere assume alive, so a
     // lock is never stolen from a live run.
@@ -303,7 +291,7 @@ fn stage_parquet(root: &Path, rel: &Path, df: &mut DataFrame, k: u32) -> Result<
         if samples && fault::is(Point::NoSpace, k) {
             return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"));
         }
-        parquet_writer(f, rows as usize).finish(df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))?;
+        super::parquet_out::write(f, df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))?;
         if samples {
             fault::pause_if(Point::PauseWrite, k);
         }
