@@ -107,7 +107,13 @@ fn write_groups<W: Write>(w: W, df: &mut DataFrame, row_group: usize) -> PolarsR
 fn column_array(column: &Column, offset: usize, len: usize) -> PolarsResult<Box<dyn Array>> {
     if let Some(scalar) = column.as_scalar_column() {
         if let Some(s) = scalar.scalar().value().extract_str() {
-            return dictionary(Utf8ViewArray::from_slice_values([s]), vec![0; len], None);
+            return dictionary(Utf8ViewArray::from_slice_values([s]).boxed(), vec![0; len], None);
+        }
+        if scalar.dtype().is_integer() {
+            // One value (or null) for every row: a one-entry dictionary.
+            let value = scalar.scalar().clone().into_series("".into()).to_arrow(0, CompatLevel::newest());
+            let validity = value.has_nulls().then(|| polars_arrow::bitmap::Bitmap::new_zeroed(len));
+            return dictionary(value, vec![0; len], validity);
         }
     }
     // Invariant: `write` rechunked the frame, so chunk 0 is the whole column.
@@ -144,17 +150,17 @@ fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Arra
         }
         keys.push(last);
     }
-    Some(dictionary(Utf8ViewArray::from_slice_values(values), keys, strings.validity().cloned()))
+    Some(dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, strings.validity().cloned()))
 }
 
 fn dictionary(
-    values: Utf8ViewArray,
+    values: Box<dyn Array>,
     keys: Vec<u32>,
     validity: Option<polars_arrow::bitmap::Bitmap>,
 ) -> PolarsResult<Box<dyn Array>> {
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity);
-    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
-    Ok(DictionaryArray::try_new(dtype, keys, values.boxed())?.boxed())
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
+    Ok(DictionaryArray::try_new(dtype, keys, values)?.boxed())
 }
 
 #[cfg(test)]
@@ -193,6 +199,8 @@ mod tests {
                     n,
                 ),
                 Column::new("model_generation".into(), model),
+                Column::new_scalar("height".into(), Scalar::new(DataType::UInt32, AnyValue::UInt32(28)), n),
+                Column::new_scalar("label".into(), Scalar::null(DataType::UInt32), n),
                 Column::new("split".into(), split),
                 Column::new("text".into(), text),
                 Column::new("x0".into(), x),
@@ -233,7 +241,7 @@ mod tests {
         assert_eq!(meta.row_groups.len(), 1);
         let chunk = |name: &str| &meta.row_groups[0].parquet_columns()[df.get_column_index(name).unwrap()];
         // Dictionary pages where the column has few values, none elsewhere.
-        for name in ["replicate", "origin", "model_generation", "split"] {
+        for name in ["replicate", "origin", "model_generation", "height", "label", "split"] {
             assert!(chunk(name).dictionary_page_offset().is_some(), "{name} has a dictionary");
         }
         for name in ["sample_id", "text", "x0", "pixels"] {

@@ -100,9 +100,7 @@ fn data_metrics_frame(
                 let beyond = if *p < 0.5 { col("x0").lt(q) } else { col("x0").gt(q) };
                 aggs.push(beyond.cast(DataType::Float64).mean().alias(tail_metric_name(*p)));
             }
-            lf.join(q.clone().lazy(), by_rep.clone(), by_rep.clone(), JoinArgs::new(JoinType::Left))
-                .group_by(by_rep)
-                .agg(aggs)
+            lf.with_columns(thresholds(q, tail_quantiles.len())?).group_by(by_rep).agg(aggs)
         }
         (Some(d), _, _) => {
             // Covariance entries, ddof = 1; trace and log-det come after.
@@ -174,6 +172,23 @@ fn data_metrics_frame(
         }
     }
     Ok(out)
+}
+
+/// Each row's D_0 quantiles, `q{i}`, looked up by its replicate number in
+/// a dense table (replicates are numbered 0..R): a gather, not a join.
+fn thresholds(q: &DataFrame, n: usize) -> PolarsResult<Vec<Expr>> {
+    let reps: Vec<u32> = q.column("replicate")?.u32()?.into_no_null_iter().collect();
+    let size = reps.iter().max().map_or(0, |m| *m as usize + 1);
+    (0..n)
+        .map(|i| {
+            let name = quantile_name(i);
+            let mut dense = vec![f64::NAN; size];
+            for (r, v) in reps.iter().zip(q.column(&name)?.f64()?.iter()) {
+                dense[*r as usize] = v.unwrap_or(f64::NAN);
+            }
+            Ok(lit(Series::new(name.as_str().into(), dense)).gather(col("replicate"), true).alias(name))
+        })
+        .collect()
 }
 
 /// log det of a covariance; -inf once it is singular (a collapsed chain).
