@@ -6,7 +6,10 @@ and its kernel alone (examples/gaussian_kernel.rs).
 
     cargo build --release --examples && python3 benches/peer_numpy.py
 
-Needs numpy (pip install numpy). Reports best-of-N wall times.
+Needs numpy (pip install numpy). Reports best-of-N wall times (REPEATS=N,
+default 3). OUT=DIR writes the run directories under DIR (default: the
+system's temporary folder); OUT=/dev/shm separates the tool's CPU time from
+the disk's.
 """
 import json, os, resource, shutil, subprocess, sys, tempfile, time
 
@@ -30,14 +33,25 @@ def numpy_loop(m, r, g, seed=0):
     return time.perf_counter() - t
 
 
+# Started from a fresh, small interpreter: Linux carries a process's peak
+# RSS across fork and exec, so a child forked from this script (which holds
+# the run directory in memory for `io_floor`) would report this script's peak.
+WAIT = """
+import json, os, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+print(json.dumps([time.perf_counter() - t, usage.ru_maxrss / 1024, status]))
+"""
+
+
 def run(cmd):
     """Wall seconds and peak RSS (MiB) of one child process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
+    seconds, rss, status = json.loads(subprocess.run([sys.executable, "-c", WAIT, *cmd], check=True,
+                                                     capture_output=True, text=True).stdout)
     if status != 0:
         sys.exit(f"{cmd} failed: {status}")
-    return time.perf_counter() - t, usage.ru_maxrss / 1024
+    return seconds, rss
 
 
 def io_floor(run_dir):
@@ -51,7 +65,7 @@ def io_floor(run_dir):
             path = os.path.join(d, f)
             with open(path, "rb") as fh:
                 files.append((os.path.relpath(path, run_dir), fh.read()))
-    out = tempfile.mkdtemp(prefix="collapse-floor-")
+    out = tempfile.mkdtemp(prefix="collapse-floor-", dir=os.environ.get("OUT"))
     t = time.perf_counter()
     made = set()
     for rel, data in files:
@@ -72,7 +86,7 @@ def case(m, r, g, pipeline):
     kernel = min(json.loads(subprocess.run([KERNEL, str(m), str(r), str(g)], check=True, capture_output=True, text=True).stdout)["seconds"] for _ in range(REPEATS))
     full, floor = [], []
     for _ in range(REPEATS):
-        out = tempfile.mkdtemp(prefix="collapse-bench-")
+        out = tempfile.mkdtemp(prefix="collapse-bench-", dir=os.environ.get("OUT"))
         shutil.rmtree(out)
         full.append(run([BIN, "run", pipeline, "--out", out, "--quiet", "--set", f"generate.n={m}", "--set", f"data.n={m}", "--set", f"replicates={r}", "--set", f"generations={g}"]))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
