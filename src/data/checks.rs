@@ -148,6 +148,16 @@ fn u64_at(df: &DataFrame, name: &str, row: usize) -> Option<u64> {
     df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(row)
 }
 
+/// A whole column as u64s (null -> `None`), cast once: casting it per row
+/// made the audit quadratic in the number of models.
+fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
+    let cast = df.column(name).and_then(|c| c.cast(&DataType::UInt64));
+    match cast.as_ref().map(|c| c.u64()) {
+        Ok(Ok(ca)) => ca.iter().collect(),
+        _ => vec![None; df.height()],
+    }
+}
+
 pub fn lineage(run: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (what, sql) in LINEAGE {
@@ -189,7 +199,20 @@ pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
          FROM training t JOIN samples s ON t.sample_id = s.sample_id \
          GROUP BY t.replicate, t.model_generation ORDER BY t.replicate, t.model_generation",
     )?;
-    let get = |name: &str, i: usize| u64_at(&df, name, i).unwrap_or(0);
+    let columns: std::collections::HashMap<&str, Vec<Option<u64>>> = [
+        "replicate",
+        "model_generation",
+        "rows",
+        "distinct_rows",
+        "real_gen0",
+        "real_own",
+        "synthetic_own",
+        "synthetic_earlier",
+    ]
+    .into_iter()
+    .map(|name| (name, u64_column(&df, name)))
+    .collect();
+    let get = |name: &str, i: usize| columns.get(name).and_then(|c| c[i]).unwrap_or(0);
     Ok((0..df.height())
         .map(|i| Composition {
             replicate: get("replicate", i) as u32,
@@ -211,11 +234,11 @@ pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u
         "SELECT replicate, generation, sum(CASE WHEN origin = 'real' AND split = 'train' THEN 1 ELSE 0 END) AS real_train, \
          sum(CASE WHEN origin = 'synthetic' THEN 1 ELSE 0 END) AS synthetic FROM samples GROUP BY replicate, generation",
     )?;
-    let get = |name: &str, i: usize| u64_at(&df, name, i).unwrap_or(0);
+    let [rep, gen, real, synthetic] =
+        ["replicate", "generation", "real_train", "synthetic"].map(|n| u64_column(&df, n));
+    let at = |c: &[Option<u64>], i: usize| c[i].unwrap_or(0);
     Ok((0..df.height())
-        .map(|i| {
-            ((get("replicate", i) as u32, get("generation", i) as u32), (get("real_train", i), get("synthetic", i)))
-        })
+        .map(|i| ((at(&rep, i) as u32, at(&gen, i) as u32), (at(&real, i), at(&synthetic, i))))
         .collect())
 }
 
@@ -231,9 +254,6 @@ pub fn model_files(run: &Path) -> Result<Vec<(String, String)>> {
 pub fn metric_values(run: &Path, metric: &str) -> Result<std::collections::BTreeMap<(u32, u32), f64>> {
     let df = query::frame(run, &format!("SELECT replicate, generation, value FROM metrics WHERE metric = '{metric}'"))?;
     let values = df.column("value").and_then(|c| c.f64().cloned()).map_err(table_error("metrics"))?;
-    Ok((0..df.height())
-        .filter_map(|i| {
-            Some(((u64_at(&df, "replicate", i)? as u32, u64_at(&df, "generation", i)? as u32), values.get(i)?))
-        })
-        .collect())
+    let (rep, gen) = (u64_column(&df, "replicate"), u64_column(&df, "generation"));
+    Ok((0..df.height()).filter_map(|i| Some(((rep[i]? as u32, gen[i]? as u32), values.get(i)?))).collect())
 }
