@@ -148,6 +148,11 @@ fn u64_at(df: &DataFrame, name: &str, row: usize) -> Option<u64> {
     df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(row)
 }
 
+/// Row `i` of a `u64_column`, 0 for null.
+fn at(column: &[Option<u64>], i: usize) -> u64 {
+    column[i].unwrap_or(0)
+}
+
 /// A whole column as u64s (null -> `None`), cast once: casting it per row
 /// made the audit quadratic in the number of models.
 fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
@@ -199,7 +204,7 @@ pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
          FROM training t JOIN samples s ON t.sample_id = s.sample_id \
          GROUP BY t.replicate, t.model_generation ORDER BY t.replicate, t.model_generation",
     )?;
-    let columns: std::collections::HashMap<&str, Vec<Option<u64>>> = [
+    let [replicate, model_generation, rows, distinct, real_gen0, real_own, synthetic_own, synthetic_earlier] = [
         "replicate",
         "model_generation",
         "rows",
@@ -209,20 +214,17 @@ pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
         "synthetic_own",
         "synthetic_earlier",
     ]
-    .into_iter()
-    .map(|name| (name, u64_column(&df, name)))
-    .collect();
-    let get = |name: &str, i: usize| columns.get(name).and_then(|c| c[i]).unwrap_or(0);
+    .map(|name| u64_column(&df, name));
     Ok((0..df.height())
         .map(|i| Composition {
-            replicate: get("replicate", i) as u32,
-            model_generation: get("model_generation", i) as u32,
-            rows: get("rows", i),
-            distinct: get("distinct_rows", i),
-            real_gen0: get("real_gen0", i),
-            real_own: get("real_own", i),
-            synthetic_own: get("synthetic_own", i),
-            synthetic_earlier: get("synthetic_earlier", i),
+            replicate: at(&replicate, i) as u32,
+            model_generation: at(&model_generation, i) as u32,
+            rows: at(&rows, i),
+            distinct: at(&distinct, i),
+            real_gen0: at(&real_gen0, i),
+            real_own: at(&real_own, i),
+            synthetic_own: at(&synthetic_own, i),
+            synthetic_earlier: at(&synthetic_earlier, i),
         })
         .collect())
 }
@@ -236,7 +238,6 @@ pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u
     )?;
     let [rep, gen, real, synthetic] =
         ["replicate", "generation", "real_train", "synthetic"].map(|n| u64_column(&df, n));
-    let at = |c: &[Option<u64>], i: usize| c[i].unwrap_or(0);
     Ok((0..df.height())
         .map(|i| ((at(&rep, i) as u32, at(&gen, i) as u32), (at(&real, i), at(&synthetic, i))))
         .collect())

@@ -49,8 +49,9 @@ fn plan(dtype: &DataType) -> Plan {
             Plan { encoding: Encoding::Plain, compression: CompressionOptions::Uncompressed }
         }
         DataType::UInt64 | DataType::Int64 => Plan { encoding: Encoding::DeltaBinaryPacked, compression: snappy },
-        // Dictionary where it pays; the encoder falls back to plain itself.
-        dt if dt.is_integer() || dt.is_string() => Plan { encoding: Encoding::RleDictionary, compression: snappy },
+        // Dictionary where the range is small; the encoder falls back to plain itself.
+        dt if dt.is_integer() => Plan { encoding: Encoding::RleDictionary, compression: snappy },
+        // Strings: plain unless `column_array` made them a dictionary.
         _ => Plan { encoding: Encoding::Plain, compression: snappy },
     }
 }
@@ -79,12 +80,9 @@ fn write_groups<W: Write>(w: W, df: &mut DataFrame, row_group: usize) -> PolarsR
         let mut columns = Vec::with_capacity(df.width());
         for ((column, type_), plan) in df.columns().iter().zip(&fields).zip(&plans) {
             let array = column_array(column, offset, len)?;
-            // A string column that is not a dictionary by now has too many
-            // values for one: plain, without polars' estimate.
-            let encoding = if column.dtype().is_string() && !matches!(array.dtype(), ArrowDataType::Dictionary(..)) {
-                Encoding::Plain
-            } else {
-                plan.encoding
+            let encoding = match array.dtype() {
+                ArrowDataType::Dictionary(..) => Encoding::RleDictionary,
+                _ => plan.encoding,
             };
             let pages = array_to_columns(array, type_.clone(), options, &[encoding])?;
             for leaf in pages {
