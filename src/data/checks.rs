@@ -18,7 +18,7 @@ pub struct FileFacts {
 }
 
 /// One file as written, without columns from its folder names.
-fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
+pub(super) fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
     let args = ScanArgsParquet {
         hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
         ..Default::default()
@@ -89,8 +89,10 @@ pub fn samples_schema(path: &Path, kind: RowKind) -> Vec<String> {
 }
 
 /// Each check: what is wrong, and SQL returning `n` (how many rows are
-/// wrong) and `example` (one sample_id, or null).
-const LINEAGE: [(&str, &str); 10] = [
+/// wrong) and `example` (one sample_id, or null). These read samples row by
+/// row; the checks that join training rows to samples run over id ranges
+/// (`ranges::check`), and `BY_HAND` gives their SQL.
+const LINEAGE: [(&str, &str); 4] = [
     (
         "rows with a null in sample_id, replicate, generation, origin or split",
         "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE sample_id IS NULL OR replicate IS NULL \
@@ -102,11 +104,6 @@ const LINEAGE: [(&str, &str); 10] = [
          OR split NOT IN ('train', 'test')",
     ),
     (
-        "sample_ids used more than once",
-        "SELECT count(*) AS n, min(sample_id) AS example FROM \
-         (SELECT sample_id, count(*) AS c FROM samples GROUP BY sample_id) AS d WHERE c > 1",
-    ),
-    (
         "real rows that claim a model (model_generation is set)",
         "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE origin = 'real' AND model_generation IS NOT NULL",
     ),
@@ -114,6 +111,17 @@ const LINEAGE: [(&str, &str); 10] = [
         "synthetic rows whose model_generation is not their generation - 1, or held out as 'test'",
         "SELECT count(*) AS n, min(sample_id) AS example FROM samples WHERE origin = 'synthetic' \
          AND (model_generation IS NULL OR model_generation + 1 <> generation OR split <> 'train')",
+    ),
+];
+
+/// The questions `ranges::check` answers over id ranges, as SQL over rows:
+/// the same counts on any run small enough to join (a test holds them
+/// equal), for a user to rerun or adapt by hand.
+pub const BY_HAND: [(&str, &str); 6] = [
+    (
+        "sample_ids used more than once",
+        "SELECT count(*) AS n, min(sample_id) AS example FROM \
+         (SELECT sample_id, count(*) AS c FROM samples GROUP BY sample_id) AS d WHERE c > 1",
     ),
     (
         "synthetic rows whose model (replicate, model_generation) is not in the models table",
@@ -144,6 +152,16 @@ const LINEAGE: [(&str, &str); 10] = [
     ),
 ];
 
+/// What each model trained on, by source, as SQL over rows (see `BY_HAND`).
+pub const COMPOSITIONS_BY_HAND: &str = "SELECT t.replicate, t.model_generation, count(*) AS rows, \
+     count(DISTINCT t.sample_id) AS distinct_rows, \
+     sum(CASE WHEN s.origin = 'real' AND s.generation = 0 THEN 1 ELSE 0 END) AS real_gen0, \
+     sum(CASE WHEN s.origin = 'real' AND s.generation > 0 AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS real_own, \
+     sum(CASE WHEN s.origin = 'synthetic' AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS synthetic_own, \
+     sum(CASE WHEN s.origin = 'synthetic' AND s.generation < t.model_generation THEN 1 ELSE 0 END) AS synthetic_earlier \
+     FROM training t JOIN samples s ON t.sample_id = s.sample_id \
+     GROUP BY t.replicate, t.model_generation ORDER BY t.replicate, t.model_generation";
+
 fn u64_at(df: &DataFrame, name: &str, row: usize) -> Option<u64> {
     df.column(name).ok()?.cast(&DataType::UInt64).ok()?.u64().ok()?.get(row)
 }
@@ -163,9 +181,19 @@ fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
     }
 }
 
+/// The row-level lineage checks (`LINEAGE`), one line per kind of problem.
 pub fn lineage(run: &Path) -> Result<Vec<String>> {
+    run_checks(run, &LINEAGE)
+}
+
+/// `BY_HAND`'s SQL run as it stands: what `ranges::check` must agree with.
+pub fn lineage_by_hand(run: &Path) -> Result<Vec<String>> {
+    run_checks(run, &BY_HAND)
+}
+
+fn run_checks(run: &Path, checks: &[(&str, &str)]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for (what, sql) in LINEAGE {
+    for (what, sql) in checks {
         let df = query::frame(run, sql)?;
         let n = u64_at(&df, "n", 0).unwrap_or(0);
         if n > 0 {
@@ -176,34 +204,9 @@ pub fn lineage(run: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// What model k of one replicate trained on, by source.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Composition {
-    pub replicate: u32,
-    pub model_generation: u32,
-    pub rows: u64,
-    pub distinct: u64,
-    /// Real rows of generation 0 (D_0).
-    pub real_gen0: u64,
-    /// Real rows introduced at the model's own generation (fresh data).
-    pub real_own: u64,
-    /// Synthetic rows of the model's own generation (D_k).
-    pub synthetic_own: u64,
-    /// Synthetic rows of earlier generations.
-    pub synthetic_earlier: u64,
-}
-
-pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
-    let df = query::frame(
-        run,
-        "SELECT t.replicate, t.model_generation, count(*) AS rows, count(DISTINCT t.sample_id) AS distinct_rows, \
-         sum(CASE WHEN s.origin = 'real' AND s.generation = 0 THEN 1 ELSE 0 END) AS real_gen0, \
-         sum(CASE WHEN s.origin = 'real' AND s.generation > 0 AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS real_own, \
-         sum(CASE WHEN s.origin = 'synthetic' AND s.generation = t.model_generation THEN 1 ELSE 0 END) AS synthetic_own, \
-         sum(CASE WHEN s.origin = 'synthetic' AND s.generation < t.model_generation THEN 1 ELSE 0 END) AS synthetic_earlier \
-         FROM training t JOIN samples s ON t.sample_id = s.sample_id \
-         GROUP BY t.replicate, t.model_generation ORDER BY t.replicate, t.model_generation",
-    )?;
+/// `COMPOSITIONS_BY_HAND` run as it stands.
+pub fn compositions_by_hand(run: &Path) -> Result<Vec<Composition>> {
+    let df = query::frame(run, COMPOSITIONS_BY_HAND)?;
     let [replicate, model_generation, rows, distinct, real_gen0, real_own, synthetic_own, synthetic_earlier] = [
         "replicate",
         "model_generation",
@@ -229,18 +232,21 @@ pub fn compositions(run: &Path) -> Result<Vec<Composition>> {
         .collect())
 }
 
-/// (replicate, generation) -> (real training rows, synthetic rows).
-pub fn generation_sizes(run: &Path) -> Result<std::collections::BTreeMap<(u32, u32), (u64, u64)>> {
-    let df = query::frame(
-        run,
-        "SELECT replicate, generation, sum(CASE WHEN origin = 'real' AND split = 'train' THEN 1 ELSE 0 END) AS real_train, \
-         sum(CASE WHEN origin = 'synthetic' THEN 1 ELSE 0 END) AS synthetic FROM samples GROUP BY replicate, generation",
-    )?;
-    let [rep, gen, real, synthetic] =
-        ["replicate", "generation", "real_train", "synthetic"].map(|n| u64_column(&df, n));
-    Ok((0..df.height())
-        .map(|i| ((at(&rep, i) as u32, at(&gen, i) as u32), (at(&real, i), at(&synthetic, i))))
-        .collect())
+/// What model k of one replicate trained on, by source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Composition {
+    pub replicate: u32,
+    pub model_generation: u32,
+    pub rows: u64,
+    pub distinct: u64,
+    /// Real rows of generation 0 (D_0).
+    pub real_gen0: u64,
+    /// Real rows introduced at the model's own generation (fresh data).
+    pub real_own: u64,
+    /// Synthetic rows of the model's own generation (D_k).
+    pub synthetic_own: u64,
+    /// Synthetic rows of earlier generations.
+    pub synthetic_earlier: u64,
 }
 
 /// (file, blake3) of every model with a weights file.

@@ -10,6 +10,7 @@ pub mod load;
 mod parquet_out;
 mod pool;
 pub mod query;
+pub mod ranges;
 pub mod report;
 pub mod store;
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{hash_file, Manifest};
 use crate::data::checks::{self, Composition};
+use crate::data::ranges;
 use crate::data::store::{self, RunDir};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, MixPolicy, Pipeline};
@@ -194,19 +195,22 @@ pub fn audit(root: &Path) -> Result<Report> {
         Err(e) => v.push(format!("models: the table cannot be read: {e}")),
     }
 
-    // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them.
+    // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them:
+    // row by row where a check reads samples alone, over id ranges where it
+    // joins training sets to samples.
     match checks::lineage(root) {
         Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
         Err(e) => v.push(format!("lineage: the tables cannot be read together: {e}")),
     }
-    match (checks::compositions(root), checks::generation_sizes(root)) {
-        (Ok(comp), Ok(sizes)) => {
-            report.models = comp.len();
-            v.extend(mixing(&p, &comp, &sizes));
+    match ranges::check(root) {
+        Ok(found) => {
+            v.extend(found.violations.iter().map(|s| format!("lineage: {s}")));
+            report.models = found.compositions.len();
+            v.extend(mixing(&p, &found.compositions, &found.sizes));
             if let (Ok(rows), Ok(frac)) =
                 (checks::metric_values(root, "train_rows"), checks::metric_values(root, "train_real_fraction"))
             {
-                for c in &comp {
+                for c in &found.compositions {
                     let key = (c.replicate, c.model_generation);
                     let real = (c.real_gen0 + c.real_own) as f64;
                     if rows.get(&key) != Some(&(c.rows as f64))
@@ -220,7 +224,7 @@ pub fn audit(root: &Path) -> Result<Report> {
                 }
             }
         }
-        (Err(e), _) | (_, Err(e)) => v.push(format!("mixing: the tables cannot be read together: {e}")),
+        Err(e) => v.push(format!("mixing: the tables cannot be read together: {e}")),
     }
     Ok(report)
 }

@@ -264,3 +264,76 @@ fn lineage_exports_openlineage_events() {
     let out = bin().args(["lineage", dir.0.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "not a run directory");
 }
+
+/// The range checks the audit runs and the row-by-row SQL they replace
+/// (`checks::BY_HAND`, `COMPOSITIONS_BY_HAND`) give the same counts,
+/// examples and compositions: on a clean run, and after each kind of
+/// tampering they look for, all at once.
+#[test]
+fn range_checks_agree_with_the_row_level_sql() {
+    use collapse::data::{checks, ranges};
+    let dir = audited_run("ranges");
+    let run = dir.path("run");
+    let agree = |run: &Path| -> Vec<String> {
+        let found = ranges::check(run).unwrap();
+        let mut ours = found.violations.clone();
+        let mut sql = checks::lineage_by_hand(run).unwrap();
+        ours.sort();
+        sql.sort();
+        assert_eq!(ours, sql, "range checks against the row-level SQL");
+        assert_eq!(found.compositions, checks::compositions_by_hand(run).unwrap(), "compositions");
+        ours
+    };
+    assert_eq!(agree(&run), Vec::<String>::new(), "a clean run");
+
+    // Model 2's training set of replicate 0: one run listed twice, one that
+    // reaches past every sample id, one over replicate 1's rows, and one for
+    // a model that does not exist.
+    let file = run.join("training/generation=2/part-0.parquet");
+    let df = read_parquet(&file);
+    let col_u64 = |n: &str| -> Vec<u64> { df.column(n).unwrap().u64().unwrap().into_no_null_iter().collect() };
+    let col_u32 = |n: &str| -> Vec<u32> { df.column(n).unwrap().u32().unwrap().into_no_null_iter().collect() };
+    let (mut rep, mut gen, mut start, mut count) =
+        (col_u32("replicate"), col_u32("model_generation"), col_u64("sample_id_start"), col_u64("sample_count"));
+    let r1 = rep.iter().position(|&r| r == 1).unwrap();
+    let extra = [(0, 2, start[0], count[0]), (0, 2, 1_000_000, 3), (0, 2, start[r1], 2), (7, 2, start[0] + 1, 4)];
+    for (r, g, s, c) in extra {
+        rep.push(r);
+        gen.push(g);
+        start.push(s);
+        count.push(c);
+    }
+    let mut tampered = DataFrame::new(
+        rep.len(),
+        vec![
+            Column::new("replicate".into(), rep),
+            Column::new("model_generation".into(), gen),
+            Column::new("sample_id_start".into(), start),
+            Column::new("sample_count".into(), count),
+        ],
+    )
+    .unwrap();
+    write_parquet(&file, &mut tampered);
+    // And in the samples of generation 3: a row written twice, and a
+    // synthetic row naming a model that does not exist.
+    let file = run.join("samples/generation=3/part-0.parquet");
+    let df = read_parquet(&file);
+    let mut twice = df.vstack(&df.slice(0, 1)).unwrap();
+    let model: Vec<Option<u32>> = (0..twice.height())
+        .map(|i| if i == 5 { Some(40) } else { twice.column("model_generation").unwrap().u32().unwrap().get(i) })
+        .collect();
+    twice.replace("model_generation", Column::new("model_generation".into(), model)).unwrap();
+    write_parquet(&file, &mut twice);
+
+    let found = agree(&run);
+    for what in [
+        "sample_ids used more than once",
+        "synthetic rows whose model (replicate, model_generation) is not in the models table",
+        "3 training rows whose sample_id is not in samples (e.g. sample_id 1000000)",
+        "training rows from another replicate",
+        "4 training rows of a model that is not in the models table",
+        "training rows listed twice for the same model",
+    ] {
+        assert!(found.iter().any(|v| v.contains(what)), "{what} not found in {found:#?}");
+    }
+}

@@ -1,0 +1,316 @@
+//! The audit's checks that relate training sets to samples, computed over
+//! runs of consecutive sample ids instead of rows. A model's training set
+//! is stored as such runs, and a generation's samples are a few blocks of
+//! consecutive ids, so every question the row-level SQL asks (see
+//! `checks::BY_HAND`) is answered by walking two short sorted lists. Rows
+//! joined to rows grew as the training sets do: under `accumulate`, model k
+//! trains on k + 1 generations, and 1000 generations of 200 chains of 100
+//! rows are 10^10 (model, row) pairs, which no join holds in memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::checks::{scan_file, Composition};
+use super::{query, store, table_error};
+use crate::error::Result;
+
+/// Consecutive sample ids of one block of one samples file.
+#[derive(Clone, Debug)]
+struct SampleRun {
+    start: u64,
+    end: u64,
+    replicate: u32,
+    generation: u32,
+    model: Option<u32>,
+    real: bool,
+    train: bool,
+}
+
+/// A model's composition so far and its training runs.
+type ModelRanges = (Composition, Vec<(u64, u64)>);
+
+/// What the range checks found.
+#[derive(Debug, Default)]
+pub struct Ranges {
+    /// Per model, in (replicate, model_generation) order.
+    pub compositions: Vec<Composition>,
+    /// (replicate, generation) -> (real training rows, synthetic rows).
+    pub sizes: BTreeMap<(u32, u32), (u64, u64)>,
+    /// Lineage problems, worded as `checks::lineage` words its own.
+    pub violations: Vec<String>,
+}
+
+/// A count of offending rows and the smallest sample_id among them.
+#[derive(Default)]
+struct Tally {
+    n: u64,
+    example: Option<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, n: u64, first: u64) {
+        if n > 0 {
+            self.n += n;
+            self.example = Some(self.example.map_or(first, |e| e.min(first)));
+        }
+    }
+
+    fn report(&self, what: &str, out: &mut Vec<String>) {
+        if self.n > 0 {
+            let example = self.example.map(|e| format!(" (e.g. sample_id {e})")).unwrap_or_default();
+            out.push(format!("{} {what}{example}", self.n));
+        }
+    }
+}
+
+/// `table/generation=K/part-0.parquet` files of a run, in generation order.
+fn partitions(root: &Path, table: &str) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
+        .into_iter()
+        .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
+        .filter_map(|p| {
+            let k = p.parent()?.file_name()?.to_str()?.strip_prefix("generation=")?.parse().ok()?;
+            Some((k, root.join(p)))
+        })
+        .collect();
+    files.sort();
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+fn sample_runs(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {
+    let df = scan_file(path)?
+        .select([
+            col("sample_id").cast(DataType::UInt64),
+            col("replicate").cast(DataType::UInt32),
+            col("model_generation").cast(DataType::UInt32),
+            col("origin").eq(lit("real")).alias("real"),
+            col("split").eq(lit("train")).alias("train"),
+        ])
+        .collect()?;
+    let ids = df.column("sample_id")?.u64()?;
+    let reps = df.column("replicate")?.u32()?;
+    let models = df.column("model_generation")?.u32()?;
+    let real = df.column("real")?.bool()?;
+    let train = df.column("train")?.bool()?;
+    let first = runs.len();
+    for ((((id, rep), model), real), train) in
+        ids.iter().zip(reps.iter()).zip(models.iter()).zip(real.iter()).zip(train.iter())
+    {
+        // Rows with nulls are reported by the row-level SQL; they join nothing.
+        let (Some(id), Some(replicate), Some(real), Some(train)) = (id, rep, real, train) else { continue };
+        match runs[first..].last_mut() {
+            Some(r)
+                if r.end == id
+                    && r.replicate == replicate
+                    && r.model == model
+                    && r.real == real
+                    && r.train == train =>
+            {
+                r.end += 1
+            }
+            _ => runs.push(SampleRun { start: id, end: id + 1, replicate, generation, model, real, train }),
+        }
+    }
+    Ok(())
+}
+
+/// (replicate, model_generation, start, end) of every run in a training file.
+fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
+    let df = scan_file(path)?
+        .select([
+            col("replicate").cast(DataType::UInt32),
+            col("model_generation").cast(DataType::UInt32),
+            col("sample_id_start").cast(DataType::UInt64),
+            col("sample_count").cast(DataType::UInt64),
+        ])
+        .collect()?;
+    let [rep, gen] = ["replicate", "model_generation"].map(|n| df.column(n).and_then(|c| c.u32().cloned()));
+    let [start, count] = ["sample_id_start", "sample_count"].map(|n| df.column(n).and_then(|c| c.u64().cloned()));
+    let (rep, gen, start, count) = (rep?, gen?, start?, count?);
+    Ok(rep
+        .iter()
+        .zip(gen.iter())
+        .zip(start.iter())
+        .zip(count.iter())
+        .filter_map(|(((r, g), s), c)| Some((r?, g?, s?, s? + c?)))
+        .collect())
+}
+
+/// Lengths of the union of `intervals` and of the part covered at least
+/// twice, with the first id of that part: a sweep over their ends.
+fn depth(intervals: &[(u64, u64)]) -> (u64, u64, Option<u64>) {
+    let mut events: Vec<(u64, i64)> = intervals.iter().flat_map(|&(s, e)| [(s, 1), (e, -1)]).collect();
+    // At one position, ends before starts: intervals are half-open.
+    events.sort_unstable();
+    let (mut union, mut twice, mut first) = (0, 0, None);
+    let (mut depth, mut at) = (0i64, 0u64);
+    for (pos, step) in events {
+        let len = pos - at;
+        if depth >= 1 {
+            union += len;
+        }
+        if depth >= 2 && len > 0 {
+            twice += len;
+            first.get_or_insert(at);
+        }
+        depth += step;
+        at = pos;
+    }
+    (union, twice, first)
+}
+
+/// Calls `f(run, lo, hi)` for each part [lo, hi) of [s, e) that a sample
+/// run holds; returns the ids no run holds (count, first).
+fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u64)) -> (u64, u64) {
+    let mut cursor = s;
+    let (mut missing, mut first) = (0, u64::MAX);
+    for r in &runs[runs.partition_point(|r| r.end <= s)..] {
+        if r.start >= e {
+            break;
+        }
+        let (lo, hi) = (s.max(r.start), e.min(r.end));
+        if hi <= lo {
+            continue;
+        }
+        if lo > cursor {
+            missing += lo - cursor;
+            first = first.min(cursor);
+        }
+        cursor = cursor.max(hi);
+        f(r, lo, hi);
+    }
+    if cursor < e {
+        missing += e - cursor;
+        first = first.min(cursor);
+    }
+    (missing, first)
+}
+
+pub fn check(root: &Path) -> Result<Ranges> {
+    let read = |what: &'static str| table_error(what);
+    let mut runs = Vec::new();
+    for path in partitions(root, "samples")? {
+        let k = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("generation="))
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(0);
+        sample_runs(&path, k, &mut runs).map_err(read("samples"))?;
+    }
+    runs.sort_by_key(|r| r.start);
+    let models: BTreeSet<(u32, u32)> = {
+        let df = query::frame(root, "SELECT replicate, model_generation FROM models")?;
+        let rep = df.column("replicate").and_then(|c| c.cast(&DataType::UInt32)).map_err(read("models"))?;
+        let gen = df.column("model_generation").and_then(|c| c.cast(&DataType::UInt32)).map_err(read("models"))?;
+        let (rep, gen) = (rep.u32().map_err(read("models"))?, gen.u32().map_err(read("models"))?);
+        rep.iter().zip(gen.iter()).filter_map(|(r, g)| Some((r?, g?))).collect()
+    };
+
+    let mut out = Ranges::default();
+    let (mut twice_samples, mut orphans) = (Tally::default(), Tally::default());
+    let (_, twice, first) = depth(&runs.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>());
+    twice_samples.add(twice, first.unwrap_or(0));
+    for r in &runs {
+        let sizes = out.sizes.entry((r.replicate, r.generation)).or_default();
+        let len = r.end - r.start;
+        if r.real && r.train {
+            sizes.0 += len;
+        }
+        if !r.real {
+            sizes.1 += len;
+            if !r.model.is_some_and(|m| models.contains(&(r.replicate, m))) {
+                orphans.add(len, r.start);
+            }
+        }
+    }
+
+    let (mut missing, mut wrong, mut unknown_model, mut twice_training) =
+        (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+    let mut by_model: BTreeMap<(u32, u32), ModelRanges> = BTreeMap::new();
+    for path in partitions(root, "training")? {
+        for (rep, mg, s, e) in training_runs(&path).map_err(read("training"))? {
+            if !models.contains(&(rep, mg)) {
+                unknown_model.add(e - s, s);
+            }
+            let (c, ranges) = by_model.entry((rep, mg)).or_insert_with(|| {
+                (Composition { replicate: rep, model_generation: mg, ..Composition::default() }, Vec::new())
+            });
+            ranges.push((s, e));
+            let (gap, first) = walk(&runs, s, e, |r, lo, hi| {
+                let len = hi - lo;
+                c.rows += len;
+                if r.replicate != rep || r.generation > mg || !r.train {
+                    wrong.add(len, lo);
+                }
+                match (r.real, r.generation) {
+                    (true, 0) => c.real_gen0 += len,
+                    (true, g) if g == mg => c.real_own += len,
+                    (false, g) if g == mg => c.synthetic_own += len,
+                    (false, g) if g < mg => c.synthetic_earlier += len,
+                    _ => {}
+                }
+            });
+            missing.add(gap, first);
+        }
+    }
+    for (_, (mut c, ranges)) in by_model {
+        let (_, twice, first) = depth(&ranges);
+        twice_training.add(twice, first.unwrap_or(0));
+        // Distinct ids that match a sample: the union of the model's runs,
+        // walked once.
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        let mut sorted = ranges;
+        sorted.sort_unstable();
+        for (s, e) in sorted {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        c.distinct = merged.iter().map(|&(s, e)| (e - s) - walk(&runs, s, e, |_, _, _| {}).0).sum();
+        out.compositions.push(c);
+    }
+
+    let v = &mut out.violations;
+    twice_samples.report("sample_ids used more than once", v);
+    orphans.report("synthetic rows whose model (replicate, model_generation) is not in the models table", v);
+    missing.report("training rows whose sample_id is not in samples", v);
+    wrong.report("training rows from another replicate, a later generation than the model, or the held-out split", v);
+    unknown_model.report("training rows of a model that is not in the models table", v);
+    twice_training.report("training rows listed twice for the same model", v);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(start: u64, end: u64, replicate: u32, generation: u32, real: bool) -> SampleRun {
+        SampleRun { start, end, replicate, generation, model: None, real, train: true }
+    }
+
+    #[test]
+    fn depth_counts_the_union_and_the_ids_held_twice() {
+        // [0,10) and [5,15) share 5..10; [20,25) is alone; [21,22) is inside it.
+        let (union, twice, first) = depth(&[(0, 10), (5, 15), (20, 25), (21, 22)]);
+        assert_eq!((union, twice, first), (20, 6, Some(5)));
+        // Touching intervals share nothing.
+        assert_eq!(depth(&[(0, 5), (5, 9)]), (9, 0, None));
+        // Three deep counts each id once.
+        assert_eq!(depth(&[(0, 4), (0, 4), (1, 3)]).1, 4);
+    }
+
+    #[test]
+    fn walk_splits_a_range_over_runs_and_reports_the_gaps() {
+        let runs = vec![run(0, 10, 0, 0, true), run(12, 20, 0, 1, false), run(20, 30, 1, 1, false)];
+        let mut seen = Vec::new();
+        let (missing, first) = walk(&runs, 5, 25, |r, lo, hi| seen.push((r.start, lo, hi)));
+        assert_eq!(seen, vec![(0, 5, 10), (12, 12, 20), (20, 20, 25)]);
+        assert_eq!((missing, first), (2, 10));
+        assert_eq!(walk(&runs, 40, 45, |_, _, _| {}), (5, 40), "nothing holds it");
+    }
+}
