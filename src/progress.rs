@@ -91,6 +91,10 @@ pub struct Tracker<'a> {
     stage: Vec<AtomicU32>,
     rows: AtomicU64,
     phase_start: Mutex<Instant>,
+    /// Held from snapshot to display: replicates report from several
+    /// threads, and a snapshot taken earlier but shown later would make the
+    /// display step back.
+    showing: Mutex<()>,
 }
 
 impl<'a> Tracker<'a> {
@@ -103,6 +107,7 @@ impl<'a> Tracker<'a> {
             stage: (0..replicates).map(|_| AtomicU32::new(0)).collect(),
             rows: AtomicU64::new(0),
             phase_start: Mutex::new(Instant::now()),
+            showing: Mutex::new(()),
         }
     }
 
@@ -194,6 +199,7 @@ impl<'a> Tracker<'a> {
 
     fn show(&self) {
         if let Some(show) = self.display {
+            let _one_at_a_time = self.showing.lock();
             show(self.snapshot());
         }
     }
@@ -237,5 +243,30 @@ mod tests {
         assert_eq!((seen[3].rows, seen[4].rows, seen[7].rows), (0, 10, 30));
         assert!(seen[7].finished() && !seen[6].finished());
         assert_eq!(seen[7].eta_s(), Some(0.0));
+    }
+
+    /// Replicates training on several threads at once: what the display is
+    /// shown never steps back (a snapshot is shown before the next is taken).
+    #[test]
+    fn concurrent_reports_reach_the_display_in_order() {
+        let seen = Mutex::new(Vec::new());
+        let show = |p: Progress| seen.lock().unwrap().push(p.fraction);
+        let replicates = 8;
+        let t = Tracker::new(Some(&show), 1, replicates);
+        t.generation(0);
+        std::thread::scope(|scope| {
+            for r in 0..replicates {
+                let t = &t;
+                scope.spawn(move || {
+                    for batch in 1..=200 {
+                        t.training(r, Trained::after(0, 1, batch, 200));
+                    }
+                    t.replicate_done(r);
+                });
+            }
+        });
+        let seen = seen.into_inner().unwrap();
+        assert!(seen.len() > replicates as usize * 9, "{} reports", seen.len());
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "stepped back: {seen:?}");
     }
 }
