@@ -65,8 +65,9 @@ impl Tally {
     }
 }
 
-/// `table/generation=K/part-0.parquet` files of a run, in generation order.
-fn partitions(root: &Path, table: &str) -> Result<Vec<PathBuf>> {
+/// (K, path) of the `table/generation=K/part-0.parquet` files of a run, in
+/// generation order.
+fn partitions(root: &Path, table: &str) -> Result<Vec<(u32, PathBuf)>> {
     let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
         .into_iter()
         .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
@@ -76,7 +77,7 @@ fn partitions(root: &Path, table: &str) -> Result<Vec<PathBuf>> {
         })
         .collect();
     files.sort();
-    Ok(files.into_iter().map(|(_, p)| p).collect())
+    Ok(files)
 }
 
 fn sample_runs(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {
@@ -189,24 +190,17 @@ fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u
 }
 
 pub fn check(root: &Path) -> Result<Ranges> {
-    let read = |what: &'static str| table_error(what);
     let mut runs = Vec::new();
-    for path in partitions(root, "samples")? {
-        let k = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("generation="))
-            .and_then(|k| k.parse().ok())
-            .unwrap_or(0);
-        sample_runs(&path, k, &mut runs).map_err(read("samples"))?;
+    for (k, path) in partitions(root, "samples")? {
+        sample_runs(&path, k, &mut runs).map_err(table_error("samples"))?;
     }
     runs.sort_by_key(|r| r.start);
     let models: BTreeSet<(u32, u32)> = {
         let df = query::frame(root, "SELECT replicate, model_generation FROM models")?;
-        let rep = df.column("replicate").and_then(|c| c.cast(&DataType::UInt32)).map_err(read("models"))?;
-        let gen = df.column("model_generation").and_then(|c| c.cast(&DataType::UInt32)).map_err(read("models"))?;
-        let (rep, gen) = (rep.u32().map_err(read("models"))?, gen.u32().map_err(read("models"))?);
+        let rep = df.column("replicate").and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("models"))?;
+        let gen =
+            df.column("model_generation").and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("models"))?;
+        let (rep, gen) = (rep.u32().map_err(table_error("models"))?, gen.u32().map_err(table_error("models"))?);
         rep.iter().zip(gen.iter()).filter_map(|(r, g)| Some((r?, g?))).collect()
     };
 
@@ -231,8 +225,8 @@ pub fn check(root: &Path) -> Result<Ranges> {
     let (mut missing, mut wrong, mut unknown_model, mut twice_training) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default());
     let mut by_model: BTreeMap<(u32, u32), ModelRanges> = BTreeMap::new();
-    for path in partitions(root, "training")? {
-        for (rep, mg, s, e) in training_runs(&path).map_err(read("training"))? {
+    for (_, path) in partitions(root, "training")? {
+        for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
             if !models.contains(&(rep, mg)) {
                 unknown_model.add(e - s, s);
             }
