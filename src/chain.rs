@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::linalg;
 use crate::metrics::empirical_w2;
 use crate::metrics::text::{self as text_metrics, TextReference};
-use crate::model::{Model, Moments};
+use crate::model::{Gaussian, Model, Moments};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
@@ -31,6 +31,10 @@ pub struct Chain {
     text_ref: Option<TextReference>,
     /// The held-out rows' moments, for Gaussian models' real_nll.
     holdout_moments: Option<Moments>,
+    /// Under `accumulate` with a Gaussian model: the moments of D_0 and of
+    /// every D_k so far, so model k is fitted without copying and reading
+    /// the whole pool again (O(G M) over a run instead of O(G^2 M)).
+    pool: Option<Moments>,
 }
 
 /// What one stage of one chain produced.
@@ -96,7 +100,14 @@ impl Chain {
             (Values::Vectors { d, data }, ModelSpec::Gaussian { .. }) => Some(Moments::of(data, *d)),
             _ => None,
         };
+        let pool = match (&p.mix, &p.model, &d0.values) {
+            (MixPolicy::Accumulate, ModelSpec::Gaussian { .. }, Values::Vectors { d, data }) => {
+                Some(Moments::of(data, *d))
+            }
+            _ => None,
+        };
         Chain {
+            pool,
             replicate,
             next_id,
             d0,
@@ -173,12 +184,19 @@ impl Chain {
             });
         }
 
-        let (train, ranges, real_rows) = self.training_set(ctx, k, fresh.as_ref());
+        let pooled = match (&self.pool, &p.model) {
+            (Some(pool), ModelSpec::Gaussian { variance }) if k > 0 => Some((pool.clone(), *variance)),
+            _ => None,
+        };
+        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none());
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
         let on_batch = |t| ctx.progress.training(self.replicate, t);
-        let model = Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?;
-        metrics.push(("train_rows".into(), train.len() as f64));
-        metrics.push(("train_real_fraction".into(), real_rows as f64 / train.len() as f64));
+        let model = match pooled {
+            Some((pool, variance)) => Model::Gaussian(Gaussian::from_moments(pool, variance)),
+            None => Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?,
+        };
+        metrics.push(("train_rows".into(), train_rows as f64));
+        metrics.push(("train_real_fraction".into(), real_rows as f64 / train_rows as f64));
         if !self.holdout.values.is_empty() {
             let nll = match (&model, &self.holdout_moments) {
                 (Model::Gaussian(g), Some(m)) => g.mean_nll_of(m),
@@ -227,6 +245,9 @@ impl Chain {
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
             self.synthetic.clear();
         }
+        if let (Some(pool), Values::Vectors { d, data }) = (&mut self.pool, &next.values) {
+            *pool = pool.merge(&Moments::of(data, *d));
+        }
         self.synthetic.push(next);
         Ok(StageOut {
             replicate: self.replicate,
@@ -238,12 +259,19 @@ impl Chain {
         })
     }
 
-    /// T_k: its rows, its sample ids as runs, and how many rows are real.
-    fn training_set(&self, ctx: &Context, k: u32, fresh: Option<&Block>) -> (Values, Vec<(u64, u64)>, usize) {
+    /// T_k: its rows (left empty unless `with_rows`), its sample ids as
+    /// runs, how many rows it has and how many of them are real.
+    fn training_set(
+        &self,
+        ctx: &Context,
+        k: u32,
+        fresh: Option<&Block>,
+        with_rows: bool,
+    ) -> (Values, Vec<(u64, u64)>, usize, usize) {
         let p = ctx.pipeline;
         let n = ctx.n;
         if k == 0 {
-            return (self.d0.values.clone(), vec![(self.d0.first_id, n as u64)], n);
+            return (self.d0.values.clone(), vec![(self.d0.first_id, n as u64)], n, n);
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
         let last = self.synthetic.last().expect("k > 0: model k-1 sampled D_k");
@@ -295,26 +323,32 @@ impl Chain {
         }
         let mut values = self.d0.values.empty_like();
         let mut ranges: Vec<(u64, u64)> = Vec::new();
-        let mut real = 0;
+        let (mut rows, mut real) = (0, 0);
         for (block, idx) in parts {
-            let before = values.len();
-            match idx {
+            let added = match idx {
                 None => {
-                    values.extend(&block.values);
+                    if with_rows {
+                        values.extend(&block.values);
+                    }
                     push_run(&mut ranges, block.first_id, block.values.len() as u64);
+                    block.values.len()
                 }
                 Some(idx) => {
-                    values.extend(&block.values.select(&idx));
-                    for i in idx {
+                    if with_rows {
+                        values.extend(&block.values.select(&idx));
+                    }
+                    for &i in &idx {
                         push_run(&mut ranges, block.first_id + i as u64, 1);
                     }
+                    idx.len()
                 }
-            }
+            };
+            rows += added;
             if block.origin == Origin::Real {
-                real += values.len() - before;
+                real += added;
             }
         }
-        (values, ranges, real)
+        (values, ranges, rows, real)
     }
 }
 

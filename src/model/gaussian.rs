@@ -63,6 +63,24 @@ impl Moments {
         }
         Moments { n, mean, scatter }
     }
+
+    /// The moments of both sets of rows together (Chan, Golub and LeVeque's
+    /// pairwise update): what `of` gives on the concatenated rows, to
+    /// rounding, without reading them again.
+    pub fn merge(&self, other: &Moments) -> Moments {
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = self.n + other.n;
+        if self.n == 0 || other.n == 0 {
+            return if self.n == 0 { other.clone() } else { self.clone() };
+        }
+        let delta: Vec<f64> = other.mean.iter().zip(&self.mean).map(|(b, a)| b - a).collect();
+        let mean = self.mean.iter().zip(&delta).map(|(a, dl)| a + dl * nb / n as f64).collect();
+        let d = delta.len();
+        let w = na * nb / n as f64;
+        let scatter =
+            (0..d * d).map(|ij| self.scatter[ij] + other.scatter[ij] + delta[ij / d] * delta[ij % d] * w).collect();
+        Moments { n, mean, scatter }
+    }
 }
 
 impl Gaussian {
@@ -84,7 +102,12 @@ impl Gaussian {
     /// Two-pass mean and covariance of row-major `data`; divides by n (mle)
     /// or n - 1 (unbiased). Needs n >= 2 for unbiased, checked upstream.
     pub fn fit(data: &[f64], d: usize, variance: Variance) -> Self {
-        let Moments { n, mean, mut scatter } = Moments::of(data, d);
+        Self::from_moments(Moments::of(data, d), variance)
+    }
+
+    /// The fit from the training rows' moments.
+    pub fn from_moments(m: Moments, variance: Variance) -> Self {
+        let Moments { n, mean, mut scatter } = m;
         let denom = match variance {
             Variance::Mle => n as f64,
             Variance::Unbiased => (n as f64 - 1.0).max(1.0),
@@ -208,6 +231,26 @@ mod tests {
         }
         let collapsed = Gaussian::new(vec![0.0], vec![0.0]);
         assert!(collapsed.mean_nll_of(&Moments::of(&[1.0, 2.0], 1)).is_infinite());
+    }
+
+    /// Merged moments equal the moments of the concatenated rows, to
+    /// rounding, however the rows are split (the accumulate pool merges
+    /// D_0, D_1, ... one block at a time).
+    #[test]
+    fn merged_moments_equal_the_moments_of_all_rows() {
+        let mut rng = Rng::from_seed(5);
+        for d in [1usize, 3] {
+            let data: Vec<f64> = (0..d * 700).map(|i| 10.0 + rng.normal() * (1.0 + (i % d) as f64)).collect();
+            let whole = Moments::of(&data, d);
+            let mut pool = Moments::of(&[], d);
+            for block in [&data[..d * 100], &data[d * 100..d * 101], &data[d * 101..d * 450], &data[d * 450..]] {
+                pool = pool.merge(&Moments::of(block, d));
+            }
+            assert_eq!(pool.n, whole.n);
+            for (a, b) in pool.mean.iter().chain(&pool.scatter).zip(whole.mean.iter().chain(&whole.scatter)) {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "d={d}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]
