@@ -184,3 +184,26 @@ fn accumulate_keeps_the_variance_that_replace_loses() {
         assert!(v.iter().all(|x| *x == (10 + 10 * k) as f64), "train_rows at {k}: {v:?}");
     }
 }
+
+/// Under accumulate the chain fits each Gaussian from the pool's merged
+/// moments, never re-reading the rows: every model's mean and unbiased
+/// variance still equal those of its training rows as the tables hold them
+/// (SQL over `training` joined to `samples`), to rounding.
+#[test]
+fn accumulate_models_are_the_fit_of_their_training_rows() {
+    let run = gaussian_run("pool", "mean = [3.0]\nstd = [2.0]", "unbiased", 15, 6, 3, "accumulate");
+    let rows = query(
+        &run.path("run"),
+        "SELECT t.replicate, t.model_generation, avg(s.x0) AS mean, var(s.x0) AS var, m.params \
+         FROM training t JOIN samples s ON t.sample_id = s.sample_id \
+         JOIN models m ON t.replicate = m.replicate AND t.model_generation = m.model_generation \
+         GROUP BY t.replicate, t.model_generation, m.params ORDER BY t.replicate, t.model_generation",
+    );
+    assert_eq!(rows.len(), 3 * 6, "one row per model");
+    for r in &rows {
+        let params: serde_json::Value = serde_json::from_str(r["params"].as_str().unwrap()).unwrap();
+        let (mean, var) = (params["mean"][0].as_f64().unwrap(), params["cov"][0][0].as_f64().unwrap());
+        assert!((mean - f(r, "mean")).abs() < 1e-12 * f(r, "mean").abs().max(1.0), "{r:?}");
+        assert!((var - f(r, "var")).abs() < 1e-12 * f(r, "var"), "{r:?}");
+    }
+}
