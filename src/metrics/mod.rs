@@ -19,7 +19,8 @@ use crate::linalg;
 /// What later generations are compared with: per replicate, D_0's
 /// quantiles (vectors) or its set of symbols (tokens).
 pub struct Reference {
-    quantiles: Option<DataFrame>,
+    /// Per tail quantile, D_0's value for each replicate number (`thresholds`).
+    quantiles: Option<Vec<Series>>,
     symbols: Option<DataFrame>,
 }
 
@@ -73,7 +74,7 @@ fn reference_frame(gen0: &DataFrame, dim: Option<usize>, tail_quantiles: &[f64])
                 .map(|(i, p)| col("x0").quantile(lit(*p), QuantileMethod::Linear).alias(quantile_name(i)))
                 .collect();
             let q = d0.group_by([col("replicate")]).agg(aggs).sort(["replicate"], Default::default()).collect()?;
-            Ok(Reference { quantiles: Some(q), symbols: None })
+            Ok(Reference { quantiles: Some(thresholds(&q, tail_quantiles.len())?), symbols: None })
         }
         Some(_) => Ok(Reference { quantiles: None, symbols: None }),
         None => {
@@ -100,7 +101,9 @@ fn data_metrics_frame(
                 let beyond = if *p < 0.5 { col("x0").lt(q) } else { col("x0").gt(q) };
                 aggs.push(beyond.cast(DataType::Float64).mean().alias(tail_metric_name(*p)));
             }
-            lf.with_columns(thresholds(q, tail_quantiles.len())?).group_by(by_rep).agg(aggs)
+            let per_row: Vec<Expr> =
+                q.iter().map(|t| lit(t.clone()).gather(col("replicate"), true).alias(t.name().clone())).collect();
+            lf.with_columns(per_row).group_by(by_rep).agg(aggs)
         }
         (Some(d), _, _) => {
             // Covariance entries, ddof = 1; trace and log-det come after.
@@ -174,9 +177,10 @@ fn data_metrics_frame(
     Ok(out)
 }
 
-/// Each row's D_0 quantiles, `q{i}`, looked up by its replicate number in
-/// a dense table (replicates are numbered 0..R): a gather, not a join.
-fn thresholds(q: &DataFrame, n: usize) -> PolarsResult<Vec<Expr>> {
+/// D_0's quantiles `q{i}` as dense tables indexed by replicate number
+/// (replicates are numbered 0..R), so each generation's rows look theirs up
+/// with a gather, not a join.
+fn thresholds(q: &DataFrame, n: usize) -> PolarsResult<Vec<Series>> {
     let reps: Vec<u32> = q.column("replicate")?.u32()?.into_no_null_iter().collect();
     let size = reps.iter().max().map_or(0, |m| *m as usize + 1);
     (0..n)
@@ -186,7 +190,7 @@ fn thresholds(q: &DataFrame, n: usize) -> PolarsResult<Vec<Expr>> {
             for (r, v) in reps.iter().zip(q.column(&name)?.f64()?.iter()) {
                 dense[*r as usize] = v.unwrap_or(f64::NAN);
             }
-            Ok(lit(Series::new(name.as_str().into(), dense)).gather(col("replicate"), true).alias(name))
+            Ok(Series::new(name.as_str().into(), dense))
         })
         .collect()
 }
