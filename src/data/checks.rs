@@ -173,7 +173,7 @@ fn at(column: &[Option<u64>], i: usize) -> u64 {
 
 /// A whole column as u64s (null -> `None`), cast once: casting it per row
 /// made the audit quadratic in the number of models.
-fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
+pub(super) fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
     let cast = df.column(name).and_then(|c| c.cast(&DataType::UInt64));
     match cast.as_ref().map(|c| c.u64()) {
         Ok(Ok(ca)) => ca.iter().collect(),
@@ -195,13 +195,15 @@ fn run_checks(run: &Path, checks: &[(&str, &str)]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (what, sql) in checks {
         let df = query::frame(run, sql)?;
-        let n = u64_at(&df, "n", 0).unwrap_or(0);
-        if n > 0 {
-            let example = u64_at(&df, "example", 0).map(|e| format!(" (e.g. sample_id {e})")).unwrap_or_default();
-            out.push(format!("{n} {what}{example}"));
-        }
+        out.extend(finding(u64_at(&df, "n", 0).unwrap_or(0), what, u64_at(&df, "example", 0)));
     }
     Ok(out)
+}
+
+/// One line of the audit: how many rows are wrong, how, and one of them.
+pub(super) fn finding(n: u64, what: &str, example: Option<u64>) -> Option<String> {
+    let example = example.map(|e| format!(" (e.g. sample_id {e})")).unwrap_or_default();
+    (n > 0).then(|| format!("{n} {what}{example}"))
 }
 
 /// `COMPOSITIONS_BY_HAND` run as it stands.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::checks::{scan_file, Composition};
+use super::checks::{finding, scan_file, u64_column, Composition, BY_HAND};
 use super::{query, store, table_error};
 use crate::error::Result;
 
@@ -54,13 +54,6 @@ impl Tally {
         if n > 0 {
             self.n += n;
             self.example = Some(self.example.map_or(first, |e| e.min(first)));
-        }
-    }
-
-    fn report(&self, what: &str, out: &mut Vec<String>) {
-        if self.n > 0 {
-            let example = self.example.map(|e| format!(" (e.g. sample_id {e})")).unwrap_or_default();
-            out.push(format!("{} {what}{example}", self.n));
         }
     }
 }
@@ -120,22 +113,12 @@ fn sample_runs(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Polar
 /// (replicate, model_generation, start, end) of every run in a training file.
 fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
     let df = scan_file(path)?
-        .select([
-            col("replicate").cast(DataType::UInt32),
-            col("model_generation").cast(DataType::UInt32),
-            col("sample_id_start").cast(DataType::UInt64),
-            col("sample_count").cast(DataType::UInt64),
-        ])
+        .select([col("replicate"), col("model_generation"), col("sample_id_start"), col("sample_count")])
         .collect()?;
-    let [rep, gen] = ["replicate", "model_generation"].map(|n| df.column(n).and_then(|c| c.u32().cloned()));
-    let [start, count] = ["sample_id_start", "sample_count"].map(|n| df.column(n).and_then(|c| c.u64().cloned()));
-    let (rep, gen, start, count) = (rep?, gen?, start?, count?);
-    Ok(rep
-        .iter()
-        .zip(gen.iter())
-        .zip(start.iter())
-        .zip(count.iter())
-        .filter_map(|(((r, g), s), c)| Some((r?, g?, s?, s? + c?)))
+    let [rep, gen, start, count] =
+        ["replicate", "model_generation", "sample_id_start", "sample_count"].map(|n| u64_column(&df, n));
+    Ok((0..df.height())
+        .filter_map(|i| Some((rep[i]? as u32, gen[i]? as u32, start[i]?, start[i]? + count[i]?)))
         .collect())
 }
 
@@ -197,11 +180,8 @@ pub fn check(root: &Path) -> Result<Ranges> {
     runs.sort_by_key(|r| r.start);
     let models: BTreeSet<(u32, u32)> = {
         let df = query::frame(root, "SELECT replicate, model_generation FROM models")?;
-        let rep = df.column("replicate").and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("models"))?;
-        let gen =
-            df.column("model_generation").and_then(|c| c.cast(&DataType::UInt32)).map_err(table_error("models"))?;
-        let (rep, gen) = (rep.u32().map_err(table_error("models"))?, gen.u32().map_err(table_error("models"))?);
-        rep.iter().zip(gen.iter()).filter_map(|(r, g)| Some((r?, g?))).collect()
+        let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
+        rep.iter().zip(&gen).filter_map(|(r, g)| Some(((*r)? as u32, (*g)? as u32))).collect()
     };
 
     let mut out = Ranges::default();
@@ -269,13 +249,9 @@ pub fn check(root: &Path) -> Result<Ranges> {
         out.compositions.push(c);
     }
 
-    let v = &mut out.violations;
-    twice_samples.report("sample_ids used more than once", v);
-    orphans.report("synthetic rows whose model (replicate, model_generation) is not in the models table", v);
-    missing.report("training rows whose sample_id is not in samples", v);
-    wrong.report("training rows from another replicate, a later generation than the model, or the held-out split", v);
-    unknown_model.report("training rows of a model that is not in the models table", v);
-    twice_training.report("training rows listed twice for the same model", v);
+    // In `BY_HAND`'s order, worded as its checks are.
+    let tallies = [twice_samples, orphans, missing, wrong, unknown_model, twice_training];
+    out.violations = BY_HAND.iter().zip(tallies).filter_map(|((what, _), t)| finding(t.n, what, t.example)).collect();
     Ok(out)
 }
 
