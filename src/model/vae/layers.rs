@@ -5,6 +5,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
+use super::fused;
 use crate::model::device;
 
 use crate::rng::Rng;
@@ -27,6 +28,33 @@ impl Params {
     }
 }
 
+/// What follows a layer's affine map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    Relu,
+    Identity,
+}
+
+impl Act {
+    fn relu(self) -> bool {
+        self == Act::Relu
+    }
+
+    fn apply(self, y: Tensor) -> Result<Tensor> {
+        if self.relu() {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// On the CPU each layer is one fused op (`fused.rs`); elsewhere, and as
+/// the reference the fused ops are tested against, candle's own ops.
+fn fused_here(x: &Tensor) -> bool {
+    x.device().is_cpu()
+}
+
 #[derive(Clone)]
 pub struct Linear {
     w: Tensor,
@@ -41,8 +69,15 @@ impl Linear {
         Ok(Linear { w, b })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.w.t()?)?.broadcast_add(&self.b)
+    pub fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        if fused_here(x) {
+            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Dense { relu: act.relu() });
+        }
+        self.composed(x, act)
+    }
+
+    fn composed(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        act.apply(x.matmul(&self.w.t()?)?.broadcast_add(&self.b)?)
     }
 }
 
@@ -99,14 +134,21 @@ impl Down {
         Ok(Down { w, b })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        if fused_here(x) {
+            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Down { relu: act.relu() });
+        }
+        self.composed(x, act)
+    }
+
+    fn composed(&self, x: &Tensor, act: Act) -> Result<Tensor> {
         let (n, h, w, c) = x.dims4()?;
         let c_out = self.b.dim(0)?;
         // (ky, kx, c_in) x c_out, the order of a patch row.
         let wm = self.w.permute((2, 3, 1, 0))?.reshape((16 * c, c_out))?;
         let cols = x.reshape((n * h * w, c))?.index_select(&patch_tensor(n, h, w)?, 0)?;
         let y = cols.reshape((n * (h / 2) * (w / 2), 16 * c))?.matmul(&wm)?.broadcast_add(&self.b)?;
-        y.reshape((n, h / 2, w / 2, c_out))
+        act.apply(y.reshape((n, h / 2, w / 2, c_out))?)
     }
 }
 
@@ -128,7 +170,14 @@ impl Up {
         Ok(Up { w, b })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        if fused_here(x) {
+            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Up { relu: act.relu() });
+        }
+        self.composed(x, act)
+    }
+
+    fn composed(&self, x: &Tensor, act: Act) -> Result<Tensor> {
         let (n, h, w, c) = x.dims4()?;
         let c_out = self.b.dim(0)?;
         let (oh, ow) = (2 * h, 2 * w);
@@ -136,16 +185,45 @@ impl Up {
         let cols = x.reshape((n * h * w, c))?.matmul(&wm)?.reshape((n * h * w * 16, c_out))?;
         let zero = Tensor::zeros((n * oh * ow, c_out), cols.dtype(), cols.device())?;
         let y = zero.index_add(&patch_tensor(n, oh, ow)?, &cols, 0)?.broadcast_add(&self.b)?;
-        y.reshape((n, oh, ow, c_out))
+        act.apply(y.reshape((n, oh, ow, c_out))?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
-    /// The gather-and-matmul convolutions equal candle's own conv2d and
-    /// conv_transpose2d (NCHW) on the same weights, to float rounding.
+    fn close(a: &Tensor, b: &Tensor, what: &str) {
+        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-4 * y.abs().max(1.0), "{what}: {x} vs {y}");
+        }
+    }
+
+    fn normal(rng: &mut Rng, shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
+        Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The gradients of every weight and of the input under
+    /// sum(output * r), for a fixed random r.
+    fn grads(p: &Params, input: &candle_core::Var, out: &Tensor, r: &Tensor) -> Vec<Tensor> {
+        let g = (out * r).unwrap().sum_all().unwrap().backward().unwrap();
+        p.vars
+            .iter()
+            .chain([&("input".to_string(), input.clone())])
+            .map(|(_, v)| g.get(v.as_tensor()).unwrap().clone())
+            .collect()
+    }
+
+    /// The fused convolutions (the CPU path), the composed ones (the GPU
+    /// path) and candle's own conv2d and conv_transpose2d (NCHW) give the
+    /// same outputs and the same gradients for every weight and the input,
+    /// through a ReLU and without one.
     #[test]
     fn down_and_up_match_candles_convolutions() {
         let mut rng = Rng::from_seed(3);
@@ -153,40 +231,68 @@ mod tests {
         let down = Down::new(&mut p, "d", 3, 5, &mut rng).unwrap();
         let up = Up::new(&mut p, "u", 5, 2, &mut rng).unwrap();
         let (n, h, w) = (2, 8, 12);
-        let data: Vec<f32> = (0..n * h * w * 3).map(|_| rng.normal() as f32).collect();
-        let nhwc = Tensor::from_vec(data, (n, h, w, 3), &candle_core::Device::Cpu).unwrap();
-        let nchw = nhwc.permute((0, 3, 1, 2)).unwrap().contiguous().unwrap();
-        let close = |a: &Tensor, b: &Tensor| {
-            let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-            let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
-            assert_eq!(a.len(), b.len());
-            for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-            }
-        };
-        let ours = down.forward(&nhwc).unwrap();
-        let theirs =
-            nchw.conv2d(&down.w, 1, 2, 1, 1).unwrap().broadcast_add(&down.b.reshape((1, 5, 1, 1)).unwrap()).unwrap();
-        close(&ours, &theirs.permute((0, 2, 3, 1)).unwrap());
-        let ours_up = up.forward(&ours).unwrap();
-        let theirs_up = theirs
+        let input = candle_core::Var::from_tensor(&normal(&mut rng, &[n, h, w, 3])).unwrap();
+        let nhwc = input.as_tensor();
+        let r = normal(&mut rng, &[n, h, w, 2]);
+        let fused_mid = down.forward(nhwc, Act::Relu).unwrap();
+        let fused_out = up.forward(&fused_mid, Act::Identity).unwrap();
+        let composed_mid = down.composed(nhwc, Act::Relu).unwrap();
+        let composed_out = up.composed(&composed_mid, Act::Identity).unwrap();
+        let nchw = nhwc.permute((0, 3, 1, 2)).unwrap();
+        let theirs_mid = nchw
+            .conv2d(&down.w, 1, 2, 1, 1)
+            .unwrap()
+            .broadcast_add(&down.b.reshape((1, 5, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap();
+        let theirs_out = theirs_mid
             .conv_transpose2d(&up.w, 1, 0, 2, 1)
             .unwrap()
             .broadcast_add(&up.b.reshape((1, 2, 1, 1)).unwrap())
+            .unwrap()
+            .permute((0, 2, 3, 1))
             .unwrap();
-        assert_eq!(ours_up.dims(), &[n, h, w, 2]);
-        close(&ours_up, &theirs_up.permute((0, 2, 3, 1)).unwrap());
-        // And so do the gradients of every weight, through both layers.
-        let r: Vec<f32> = (0..n * h * w * 2).map(|_| rng.normal() as f32).collect();
-        let r = Tensor::from_vec(r, (n, h, w, 2), &candle_core::Device::Cpu).unwrap();
-        let g_ours = (ours_up * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let r_nchw = r.permute((0, 3, 1, 2)).unwrap();
-        let g_theirs = (theirs_up * r_nchw).unwrap().sum_all().unwrap().backward().unwrap();
-        for (name, var) in &p.vars {
-            let (a, b) = (g_ours.get(var.as_tensor()).unwrap(), g_theirs.get(var.as_tensor()).unwrap());
-            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1.0);
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-4 * scale, "{name}: gradients differ by {diff}");
+        assert_eq!(fused_out.dims(), &[n, h, w, 2]);
+        close(&fused_mid, &theirs_mid.permute((0, 2, 3, 1)).unwrap(), "down");
+        close(&composed_mid, &fused_mid, "down, composed");
+        close(&fused_out, &theirs_out, "up");
+        close(&composed_out, &fused_out, "up, composed");
+        let theirs = grads(&p, &input, &theirs_out, &r);
+        for (name, out) in [("fused", &fused_out), ("composed", &composed_out)] {
+            for (i, g) in grads(&p, &input, out, &r).iter().enumerate() {
+                close(g, &theirs[i], &format!("{name} gradient {i}"));
+            }
+        }
+        // And the ReLU on the second layer.
+        let fused = up.forward(&fused_mid, Act::Relu).unwrap();
+        let theirs = up.composed(&composed_mid, Act::Identity).unwrap().relu().unwrap();
+        close(&fused, &theirs, "up with relu");
+        let (a, b) = (grads(&p, &input, &fused, &r), grads(&p, &input, &theirs, &r));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            close(a, b, &format!("gradient {i} through relu"));
+        }
+    }
+
+    /// The fused dense layer equals x W^T + b (and its ReLU) in candle's
+    /// ops, outputs and gradients.
+    #[test]
+    fn dense_matches_candles_matmul() {
+        let mut rng = Rng::from_seed(4);
+        let mut p = Params::default();
+        let lin = Linear::new(&mut p, "l", 7, 5, &mut rng).unwrap();
+        let input = candle_core::Var::from_tensor(&normal(&mut rng, &[6, 7])).unwrap();
+        let r = normal(&mut rng, &[6, 5]);
+        for act in [Act::Relu, Act::Identity] {
+            let fused = lin.forward(input.as_tensor(), act).unwrap();
+            let theirs = act
+                .apply(input.as_tensor().matmul(&lin.w.t().unwrap()).unwrap().broadcast_add(&lin.b).unwrap())
+                .unwrap();
+            close(&fused, &theirs, "dense");
+            let (a, b) = (grads(&p, &input, &fused, &r), grads(&p, &input, &theirs, &r));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                close(a, b, &format!("dense gradient {i}"));
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! seeded RNG; tensors are built from those numbers.
 
 mod adam;
+mod fused;
 mod layers;
 mod net;
 

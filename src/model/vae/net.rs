@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::layers::{Down, Linear, Params, Up};
+use super::layers::{Act, Down, Linear, Params, Up};
 use super::Arch;
 use crate::rng::Rng;
 
@@ -57,15 +57,15 @@ impl Net {
     pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         match self {
             Net::Mlp { fc1, mu, logvar, .. } => {
-                let h = fc1.forward(x)?.relu()?;
-                Ok((mu.forward(&h)?, logvar.forward(&h)?))
+                let h = fc1.forward(x, Act::Relu)?;
+                Ok((mu.forward(&h, Act::Identity)?, logvar.forward(&h, Act::Identity)?))
             }
             Net::Conv { c1, c2, mu, logvar, h4, w4, .. } => {
                 let b = x.dim(0)?;
                 // Channels last: see layers::Down.
                 let img = x.reshape((b, h4 * 4, w4 * 4, 1))?;
-                let h = c2.forward(&c1.forward(&img)?.relu()?)?.relu()?.flatten_from(1)?;
-                Ok((mu.forward(&h)?, logvar.forward(&h)?))
+                let h = c2.forward(&c1.forward(&img, Act::Relu)?, Act::Relu)?.flatten_from(1)?;
+                Ok((mu.forward(&h, Act::Identity)?, logvar.forward(&h, Act::Identity)?))
             }
         }
     }
@@ -73,11 +73,11 @@ impl Net {
     /// `z`: (batch, latent) -> pixel logits (batch, h*w).
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
         match self {
-            Net::Mlp { fc3, fc4, .. } => fc4.forward(&fc3.forward(z)?.relu()?),
+            Net::Mlp { fc3, fc4, .. } => fc4.forward(&fc3.forward(z, Act::Relu)?, Act::Identity),
             Net::Conv { fc, u1, u2, h4, w4, .. } => {
                 let b = z.dim(0)?;
-                let h = fc.forward(z)?.relu()?.reshape((b, *h4, *w4, 128))?;
-                u2.forward(&u1.forward(&h)?.relu()?)?.flatten_from(1)
+                let h = fc.forward(z, Act::Relu)?.reshape((b, *h4, *w4, 128))?;
+                u2.forward(&u1.forward(&h, Act::Relu)?, Act::Identity)?.flatten_from(1)
             }
         }
     }
