@@ -12,6 +12,7 @@
 //! fixed chunks of rows and combine them in order.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::Parallelism;
@@ -280,9 +281,13 @@ fn wanted(t: &Tensor) -> bool {
     t.is_variable() || t.track_op()
 }
 
-/// `relu?(x W^T + b)`: x (n, in), W (out, in), b (out).
+/// `relu?(x W^T + b)`: x (n, in) or any shape of n * in values, W (out,
+/// in), b (out); the output is (n, out), or `shape` when given (taking
+/// and giving the neighbouring layers' shapes spares candle a reshape
+/// node, whose gradient costs a zeroed tensor and an add).
 pub struct Dense {
     pub relu: bool,
+    pub shape: Option<Shape>,
 }
 
 impl CustomOp3 for Dense {
@@ -303,12 +308,19 @@ impl CustomOp3 for Dense {
             (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
         let (outputs, inputs) = (b.len(), l2.dims().last().copied().unwrap_or(0));
         let rows = x.len() / inputs.max(1);
+        let shape = self.shape.clone().unwrap_or(Shape::from((rows, outputs)));
+        if rows * inputs != x.len() || shape.elem_count() != rows * outputs {
+            return Err(error(
+                self.name(),
+                format!("{:?} does not split into rows of {inputs}, or not into {shape:?}", l1.dims()),
+            ));
+        }
         let mut y = repeated(b, rows);
         matmul(&mut y, Mat::new(x, rows, inputs), Mat::new(w, outputs, inputs).t(), true)?;
         if self.relu {
             relu_in_place(&mut y);
         }
-        Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
+        Ok((CpuStorage::F32(y), shape))
     }
 
     fn bwd(
@@ -319,8 +331,8 @@ impl CustomOp3 for Dense {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (rows, inputs) = x.dims2()?;
-        let outputs = b.elem_count();
+        let (outputs, inputs) = w.dims2()?;
+        let rows = x.elem_count() / inputs.max(1);
         with_host(grad, self.name(), |g| {
             with_host(res, self.name(), |out| {
                 let g = through_relu(g, out, self.relu);
@@ -356,12 +368,13 @@ fn down_matrix(w: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
     m
 }
 
-fn from_down_matrix(m: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
-    let mut w = vec![0.0f32; m.len()];
+/// The weight from the transpose of its matrix, (c_out, 16 c_in).
+fn from_down_matrix_t(mt: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
+    let mut w = vec![0.0f32; mt.len()];
     for o in 0..c_out {
         for ci in 0..c_in {
             for tap in 0..16 {
-                w[(o * c_in + ci) * 16 + tap] = m[(tap * c_in + ci) * c_out + o];
+                w[(o * c_in + ci) * 16 + tap] = mt[o * 16 * c_in + tap * c_in + ci];
             }
         }
     }
@@ -398,7 +411,16 @@ fn from_up_matrix(m: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
 /// w, c_in) channels last, W (c_out, c_in, 4, 4) as PyTorch lays it out,
 /// b (c_out); output (n, h/2, w/2, c_out).
 pub struct Down {
-    pub relu: bool,
+    relu: bool,
+    /// The forward pass's patch matrix, kept for the weight gradient (the
+    /// largest buffer of the network; gathering it again costs a pass).
+    cols: Mutex<Option<Vec<f32>>>,
+}
+
+impl Down {
+    pub fn new(relu: bool) -> Self {
+        Down { relu, cols: Mutex::new(None) }
+    }
 }
 
 impl CustomOp3 for Down {
@@ -432,6 +454,9 @@ impl CustomOp3 for Down {
         if self.relu {
             relu_in_place(&mut y);
         }
+        if let Ok(mut kept) = self.cols.lock() {
+            *kept = Some(cols);
+        }
         Ok((CpuStorage::F32(y), Shape::from((n, h / 2, wd / 2, c_out))))
     }
 
@@ -458,11 +483,16 @@ impl CustomOp3 for Down {
                 } else {
                     None
                 };
-                let gw = with_host(x, self.name(), |xv| {
-                    let cols = grid.gather(xv)?;
-                    let gwm = product(Mat::new(&cols, rows, grid.patch()).t(), Mat::new(&g, rows, c_out))?;
-                    tensor(from_down_matrix(&gwm, c, c_out), w)
-                })?;
+                let kept = self.cols.lock().ok().and_then(|mut k| k.take());
+                let cols = match kept {
+                    Some(cols) => cols,
+                    None => with_host(x, self.name(), |xv| grid.gather(xv))?,
+                };
+                // As g^T cols (c_out x 16 c_in) rather than cols^T g: gemm
+                // runs near twice as fast with the long, transposed operand
+                // on the left of a short output.
+                let gwt = product(Mat::new(&g, rows, c_out).t(), Mat::new(&cols, rows, grid.patch()))?;
+                let gw = tensor(from_down_matrix_t(&gwt, c, c_out), w)?;
                 Ok((gx, Some(gw), Some(tensor(gb, b)?)))
             })
         })

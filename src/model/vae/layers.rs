@@ -3,7 +3,7 @@
 //! weights and biases uniform in +-1/sqrt(fan_in). One `new` + `forward`
 //! per layer, as in candle-nn.
 
-use candle_core::{Result, Tensor, Var};
+use candle_core::{Result, Shape, Tensor, Var};
 
 use super::fused;
 use crate::model::device;
@@ -69,14 +69,27 @@ impl Linear {
         Ok(Linear { w, b })
     }
 
+    /// `x`: (rows, inputs), or any shape of rows * inputs values (a batch
+    /// of feature maps, flattened); the output is (rows, outputs).
     pub fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        self.forward_as(x, act, None)
+    }
+
+    /// As `forward`, the output shaped as `shape`.
+    pub fn forward_as(&self, x: &Tensor, act: Act, shape: Option<Shape>) -> Result<Tensor> {
         if fused_here(x) {
-            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Dense { relu: act.relu() });
+            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Dense { relu: act.relu(), shape });
         }
-        self.composed(x, act)
+        let y = self.composed(x, act)?;
+        match shape {
+            Some(s) => y.reshape(s),
+            None => Ok(y),
+        }
     }
 
     fn composed(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        let inputs = self.w.dim(1)?;
+        let x = x.reshape((x.elem_count() / inputs.max(1), inputs))?;
         act.apply(x.matmul(&self.w.t()?)?.broadcast_add(&self.b)?)
     }
 }
@@ -136,7 +149,7 @@ impl Down {
 
     pub fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
         if fused_here(x) {
-            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Down { relu: act.relu() });
+            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Down::new(act.relu()));
         }
         self.composed(x, act)
     }
@@ -292,6 +305,19 @@ mod tests {
             let (a, b) = (grads(&p, &input, &fused, &r), grads(&p, &input, &theirs, &r));
             for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                 close(a, b, &format!("dense gradient {i}"));
+            }
+            // Rows given as feature maps and the output shaped for the next
+            // layer, on both paths: the same values and gradients.
+            let maps = input.as_tensor().reshape((3, 2, 7)).unwrap();
+            let shape = Some(Shape::from((3, 2, 5)));
+            let fused = lin.forward_as(&maps, act, shape.clone()).unwrap();
+            let composed = lin.composed(&maps, act).unwrap().reshape((3, 2, 5)).unwrap();
+            assert_eq!(fused.dims(), &[3, 2, 5]);
+            close(&fused, &theirs.reshape((3, 2, 5)).unwrap(), "dense from maps");
+            let r = r.reshape((3, 2, 5)).unwrap();
+            let (a, b) = (grads(&p, &input, &fused, &r), grads(&p, &input, &composed, &r));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                close(a, b, &format!("dense gradient {i}, from maps"));
             }
         }
     }

@@ -64,7 +64,8 @@ impl Net {
                 let b = x.dim(0)?;
                 // Channels last: see layers::Down.
                 let img = x.reshape((b, h4 * 4, w4 * 4, 1))?;
-                let h = c2.forward(&c1.forward(&img, Act::Relu)?, Act::Relu)?.flatten_from(1)?;
+                // mu and logvar read the (b, h/4, w/4, 128) maps as rows.
+                let h = c2.forward(&c1.forward(&img, Act::Relu)?, Act::Relu)?;
                 Ok((mu.forward(&h, Act::Identity)?, logvar.forward(&h, Act::Identity)?))
             }
         }
@@ -76,7 +77,7 @@ impl Net {
             Net::Mlp { fc3, fc4, .. } => fc4.forward(&fc3.forward(z, Act::Relu)?, Act::Identity),
             Net::Conv { fc, u1, u2, h4, w4, .. } => {
                 let b = z.dim(0)?;
-                let h = fc.forward(z, Act::Relu)?.reshape((b, *h4, *w4, 128))?;
+                let h = fc.forward_as(z, Act::Relu, Some(Shape::from((b, *h4, *w4, 128))))?;
                 u2.forward(&u1.forward(&h, Act::Relu)?, Act::Identity)?.flatten_from(1)
             }
         }
