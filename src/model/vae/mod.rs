@@ -5,8 +5,10 @@
 
 mod adam;
 mod fused;
+mod kernels;
 mod layers;
 mod net;
+mod patches;
 
 use candle_core::Tensor;
 
