@@ -2,10 +2,12 @@
 //! term added to the gradient (the paper's setting), not AdamW's
 //! decoupled decay. The update runs as one pass over host memory per
 //! tensor, in f32 like PyTorch's, rather than a dozen candle ops that each
-//! allocate a tensor.
+//! allocate a tensor; large tensors in parallel chunks (each element's
+//! update is independent, so the thread count cannot change a bit).
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
+use rayon::prelude::*;
 
 struct Slot {
     var: Var,
@@ -23,6 +25,28 @@ pub struct Adam {
     slots: Vec<Slot>,
 }
 
+/// One step's constants.
+#[derive(Clone, Copy)]
+struct Step {
+    b1: f32,
+    b2: f32,
+    wd: f32,
+    eps: f32,
+    step_size: f32,
+    c2_sqrt: f32,
+}
+
+impl Step {
+    fn apply(self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((t, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let gi = g + self.wd * *t;
+            *m += (gi - *m) * (1.0 - self.b1);
+            *v = *v * self.b2 + (1.0 - self.b2) * gi * gi;
+            *t -= self.step_size * *m / (v.sqrt() / self.c2_sqrt + self.eps);
+        }
+    }
+}
+
 impl Adam {
     pub fn new(vars: &[Var], lr: f64, weight_decay: f64) -> Result<Self> {
         let slots = vars
@@ -36,23 +60,28 @@ impl Adam {
     }
 
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        const CHUNK: usize = 1 << 14;
         self.step += 1;
         let c1 = 1.0 - f64::from(self.beta1).powi(self.step);
         let c2 = 1.0 - f64::from(self.beta2).powi(self.step);
-        let step_size = (self.lr / c1) as f32;
-        let c2_sqrt = c2.sqrt() as f32;
-        let (b1, b2, wd, eps) = (self.beta1, self.beta2, self.weight_decay, self.eps);
+        let k = Step {
+            b1: self.beta1,
+            b2: self.beta2,
+            wd: self.weight_decay,
+            eps: self.eps,
+            step_size: (self.lr / c1) as f32,
+            c2_sqrt: c2.sqrt() as f32,
+        };
         for s in self.slots.iter_mut() {
             let t = s.var.as_tensor();
             let Some(g) = grads.get(t) else { continue };
             let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
             let mut theta: Vec<f32> = t.flatten_all()?.to_vec1()?;
-            for i in 0..theta.len() {
-                let gi = g[i] + wd * theta[i];
-                s.m[i] += (gi - s.m[i]) * (1.0 - b1);
-                s.v[i] = s.v[i] * b2 + (1.0 - b2) * gi * gi;
-                theta[i] -= step_size * s.m[i] / (s.v[i].sqrt() / c2_sqrt + eps);
-            }
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
+                .for_each(|((t, g), (m, v))| k.apply(t, g, m, v));
             s.var.set(&Tensor::from_vec(theta, t.shape(), t.device())?)?;
         }
         Ok(())
