@@ -260,32 +260,41 @@ impl CustomOp3 for Down {
             with_host(res, self.name(), |out| Ok(through_relu(g, out, self.relu).into_owned()))
         })?;
         let gb = column_sums(&g, c_out);
-        let mut gx = vec![0.0f32; n * image.image()];
+        // The first layer's input is the images, which need no gradient.
+        let want_x = wanted(x);
+        let mut gx = vec![0.0f32; if want_x { n * image.image() } else { 0 }];
         // Per group: g^T cols, the weight gradient's share (as (c_out, 16
         // c_in), gemm's faster orientation), and the input gradient, the
         // patches of g W^T scattered back.
+        let group_len = (GROUP * image.image()).max(1);
+        let mut gx_groups: Vec<&mut [f32]> = gx.chunks_mut(group_len).collect();
+        gx_groups.resize_with(n.div_ceil(GROUP), Default::default);
         let parts = with_host(x, self.name(), |xv| {
-            gx.par_chunks_mut((GROUP * image.image()).max(1))
-                .zip(xv.par_chunks((GROUP * image.image()).max(1)))
+            gx_groups
+                .into_par_iter()
+                .zip(xv.par_chunks(group_len))
                 .zip(g.par_chunks((GROUP * cells * c_out).max(1)))
                 .map(|((gxg, xg), gg)| {
                     let mut gwt = vec![0.0f32; c_out * patch];
-                    let blocks = runs_mut(gxg, image.image(), BLOCK).zip(runs(xg, image.image(), BLOCK));
-                    for ((gxb, xb), gb) in blocks.zip(runs(gg, cells * c_out, BLOCK)) {
+                    let blocks = runs(xg, image.image(), BLOCK).zip(runs(gg, cells * c_out, BLOCK));
+                    for (i, (xb, gb)) in blocks.enumerate() {
                         let block = Grid { n: xb.len() / image.image().max(1), ..image };
                         let rows = block.n * cells;
                         let cols = block.gather(xb)?;
                         let gm = Mat::new(gb, rows, c_out);
                         matmul(&mut gwt, gm.t(), Mat::new(&cols, rows, patch), true, Threads::One)?;
-                        let gcols = product(gm, Mat::new(&wm, patch, c_out).t(), Threads::One)?;
-                        block.scatter_add(&gcols, gxb)?;
+                        if want_x {
+                            let gcols = product(gm, Mat::new(&wm, patch, c_out).t(), Threads::One)?;
+                            let start = i * BLOCK * image.image();
+                            block.scatter_add(&gcols, &mut gxg[start..start + xb.len()])?;
+                        }
                     }
                     Ok(gwt)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
         let gw = tensor(from_down_matrix_t(&sum_in_order(parts, c_out * patch), c, c_out), w)?;
-        let gx = if wanted(x) { Some(tensor(gx, x)?) } else { None };
+        let gx = if want_x { Some(tensor(gx, x)?) } else { None };
         Ok((gx, Some(gw), Some(tensor(gb, b)?)))
     }
 }

@@ -116,11 +116,16 @@ pub fn product(a: Mat, b: Mat, threads: Threads) -> Result<Vec<f32>> {
     Ok(out)
 }
 
-/// `rows` copies of the bias, for gemm to add the product onto.
+/// `rows` copies of the bias, for gemm to add the product onto (in
+/// parallel: the largest is 13 MB a batch).
 pub fn repeated(bias: &[f32], rows: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows * bias.len());
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
+    let width = bias.len();
+    let mut out = vec![0.0f32; rows * width];
+    if width == 1 {
+        out.fill(bias[0]);
+    } else if width > 1 {
+        out.par_chunks_mut(CHUNK / width * width)
+            .for_each(|c| c.chunks_exact_mut(width).for_each(|r| r.copy_from_slice(bias)));
     }
     out
 }

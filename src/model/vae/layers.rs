@@ -278,10 +278,10 @@ mod tests {
         close(&composed_mid, &fused_mid, "down, composed");
         close(&fused_out, &theirs_out, "up");
         close(&composed_out, &fused_out, "up, composed");
-        let theirs = grads(&p, &input, &theirs_out, &r);
+        let theirs_grads = grads(&p, &input, &theirs_out, &r);
         for (name, out) in [("fused", &fused_out), ("composed", &composed_out)] {
             for (i, g) in grads(&p, &input, out, &r).iter().enumerate() {
-                close(g, &theirs[i], &format!("{name} gradient {i}"));
+                close(g, &theirs_grads[i], &format!("{name} gradient {i}"));
             }
         }
         // And the ReLU on the second layer.
@@ -291,6 +291,14 @@ mod tests {
         let (a, b) = (grads(&p, &input, &fused, &r), grads(&p, &input, &theirs, &r));
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
             close(a, b, &format!("gradient {i} through relu"));
+        }
+        // An input that needs no gradient (the images): the weights' are unchanged.
+        let plain = nhwc.detach();
+        let fused = up.forward(&down.forward(&plain, Act::Relu).unwrap(), Act::Identity).unwrap();
+        let g = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&plain).is_none());
+        for (i, (_, v)) in p.vars.iter().enumerate() {
+            close(g.get(v.as_tensor()).unwrap(), &theirs_grads[i], &format!("gradient {i}, plain input"));
         }
     }
 
