@@ -2,10 +2,12 @@
 //! real rows. One file (or folder) per model family.
 
 mod categorical;
+pub(crate) mod dense;
 pub mod device;
 mod gaussian;
 pub mod gmm;
 mod kde;
+pub(crate) mod kernels;
 pub mod ngram;
 pub mod safetensors;
 pub mod transformer;

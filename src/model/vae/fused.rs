@@ -1,6 +1,7 @@
-//! The VAE's layers on the CPU as one candle op each, forward and
-//! backward: a dense layer, the 4x4 stride-2 convolution and its transpose,
-//! each with its bias and an optional ReLU folded in. Composed from
+//! The VAE's convolutions on the CPU as one candle op each, forward and
+//! backward: the 4x4 stride-2 convolution and its transpose, each with its
+//! bias and an optional ReLU folded in (the dense layer is
+//! `model::dense`). Composed from
 //! candle's ops the same layers cost three to four times their matmuls: a
 //! gather through an index tensor, a separate bias add and ReLU, every
 //! gradient added into a zeroed tensor of its size.
@@ -14,13 +15,14 @@
 //! order, then over groups in order: the sizes are constants, so results
 //! do not depend on the thread count.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernels::{
-    column_sums, error, matmul, product, relu_in_place, repeated, sum_in_order, through_relu, Mat, Threads,
-};
 use super::patches::Grid;
+use crate::model::kernels::{
+    column_sums, error, f32_slice, matmul, product, relu_in_place, repeated, sum_in_order, tensor, through_relu,
+    wanted, with_host, Mat, Threads,
+};
 
 /// Images per parallel task, and per cache-sized block within it (the
 /// second convolution's patch rows: 8 x 49 x 1024 floats, 1.6 MB, in a
@@ -28,38 +30,11 @@ use super::patches::Grid;
 const GROUP: usize = 32;
 const BLOCK: usize = 8;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => Err(error(op, "expects contiguous f32 tensors")),
-    }
-}
-
-/// A tensor's host values without copying them (it is made contiguous
-/// first, which is free when it already is).
-fn with_host<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(f32_slice(s, layout, op)?),
-        _ => Err(error(op, "runs on the CPU only")),
-    }
-}
-
-fn tensor(v: Vec<f32>, like: &Tensor) -> Result<Tensor> {
-    Tensor::from_vec(v, like.shape(), like.device())
-}
-
 fn dims4(l: &Layout, op: &str) -> Result<(usize, usize, usize, usize)> {
     match *l.dims() {
         [n, h, w, c] => Ok((n, h, w, c)),
         ref d => Err(error(op, format!("expects (batch, height, width, channels), got {d:?}"))),
     }
-}
-
-/// Whether backpropagation wants this input's gradient.
-fn wanted(t: &Tensor) -> bool {
-    t.is_variable() || t.track_op()
 }
 
 /// Runs of `per` values of `v`, `count` at a time (the last run shorter).
@@ -69,79 +44,6 @@ fn runs(v: &[f32], per: usize, count: usize) -> std::slice::Chunks<'_, f32> {
 
 fn runs_mut(v: &mut [f32], per: usize, count: usize) -> std::slice::ChunksMut<'_, f32> {
     v.chunks_mut((per * count).max(1))
-}
-
-/// `relu?(x W^T + b)`: x (n, in) or any shape of n * in values, W (out,
-/// in), b (out); the output is (n, out), or `shape` when given (taking
-/// and giving the neighbouring layers' shapes spares candle a reshape
-/// node, whose gradient costs a zeroed tensor and an add).
-pub struct Dense {
-    pub relu: bool,
-    pub shape: Option<Shape>,
-}
-
-impl CustomOp3 for Dense {
-    fn name(&self) -> &'static str {
-        "vae-dense"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) =
-            (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
-        let (outputs, inputs) = (b.len(), l2.dims().last().copied().unwrap_or(0));
-        let rows = x.len() / inputs.max(1);
-        let shape = self.shape.clone().unwrap_or(Shape::from((rows, outputs)));
-        if rows * inputs != x.len() || shape.elem_count() != rows * outputs {
-            return Err(error(
-                self.name(),
-                format!("{:?} does not split into rows of {inputs}, or not into {shape:?}", l1.dims()),
-            ));
-        }
-        let mut y = repeated(b, rows);
-        matmul(&mut y, Mat::new(x, rows, inputs), Mat::new(w, outputs, inputs).t(), true, Threads::All)?;
-        if self.relu {
-            relu_in_place(&mut y);
-        }
-        Ok((CpuStorage::F32(y), shape))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (outputs, inputs) = w.dims2()?;
-        let rows = x.elem_count() / inputs.max(1);
-        with_host(grad, self.name(), |g| {
-            with_host(res, self.name(), |out| {
-                let g = through_relu(g, out, self.relu);
-                let gb = column_sums(&g, outputs);
-                let gx = with_host(w, self.name(), |wv| {
-                    if !wanted(x) {
-                        return Ok(None);
-                    }
-                    let gx = product(Mat::new(&g, rows, outputs), Mat::new(wv, outputs, inputs), Threads::All)?;
-                    Ok(Some(tensor(gx, x)?))
-                })?;
-                let gw = with_host(x, self.name(), |xv| {
-                    let gw = product(Mat::new(&g, rows, outputs).t(), Mat::new(xv, rows, inputs), Threads::All)?;
-                    tensor(gw, w)
-                })?;
-                Ok((gx, Some(gw), Some(tensor(gb, b)?)))
-            })
-        })
-    }
 }
 
 /// The convolution's weight (c_out, c_in, 4, 4) as the (16 c_in, c_out)

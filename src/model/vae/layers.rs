@@ -6,6 +6,7 @@
 use candle_core::{Result, Shape, Tensor, Var};
 
 use super::fused;
+use crate::model::dense::Dense;
 use crate::model::device;
 
 use crate::rng::Rng;
@@ -78,7 +79,7 @@ impl Linear {
     /// As `forward`, the output shaped as `shape`.
     pub fn forward_as(&self, x: &Tensor, act: Act, shape: Option<Shape>) -> Result<Tensor> {
         if fused_here(x) {
-            return x.contiguous()?.apply_op3(&self.w, &self.b, fused::Dense { relu: act.relu(), shape });
+            return x.contiguous()?.apply_op3(&self.w, &self.b, Dense { relu: act.relu(), shape });
         }
         let y = self.composed(x, act)?;
         match shape {

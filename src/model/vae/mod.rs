@@ -5,7 +5,6 @@
 
 mod adam;
 mod fused;
-mod kernels;
 mod layers;
 mod net;
 mod patches;

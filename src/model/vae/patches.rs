@@ -8,7 +8,7 @@
 
 use candle_core::Result;
 
-use super::kernels::error;
+use crate::model::kernels::error;
 
 /// `n` images of `h x w` pixels and `c` channels; output cell (y, x) of
 /// the convolution reads input pixels (2y + ky - 1, 2x + kx - 1).

@@ -1,4 +1,5 @@
-//! Host-side pieces of the fused VAE ops: matrix products straight into
+//! Host-side pieces of the fused network ops (the VAE's, the dense layer):
+//! host views of tensors, matrix products straight into
 //! gemm, bias rows, ReLU and its gradient mask, and column sums. Every sum
 //! runs in an order fixed by the shapes alone, never by the thread count:
 //! gemm splits its work over output blocks, not over the inner dimension,
@@ -6,12 +7,39 @@
 
 use std::borrow::Cow;
 
-use candle_core::Result;
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 pub fn error(op: &str, what: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Msg(format!("{op}: {what}"))
+}
+
+pub fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => Err(error(op, "expects contiguous f32 tensors")),
+    }
+}
+
+/// A tensor's host values without copying them (it is made contiguous
+/// first, which is free when it already is).
+pub fn with_host<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(f32_slice(s, layout, op)?),
+        _ => Err(error(op, "runs on the CPU only")),
+    }
+}
+
+pub fn tensor(v: Vec<f32>, like: &Tensor) -> Result<Tensor> {
+    Tensor::from_vec(v, like.shape(), like.device())
+}
+
+/// Whether backpropagation wants this input's gradient.
+pub fn wanted(t: &Tensor) -> bool {
+    t.is_variable() || t.track_op()
 }
 
 /// A matrix view of a slice: element (r, c) at `data[r * rs + c * cs]`.
