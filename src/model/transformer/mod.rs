@@ -178,7 +178,7 @@ impl Transformer {
                 let logits = net.forward(&ids_tensor(x, b, t)?, 0, None)?;
                 let logits = logits.reshape((b * t, ()))?;
                 let loss = if logits.device().is_cpu() {
-                    logits.contiguous()?.apply_op1(fused::CrossEntropy { targets: y })?
+                    logits.contiguous()?.apply_op1(fused::CrossEntropy::new(y))?
                 } else {
                     candle_nn::loss::cross_entropy(&logits, &Tensor::from_vec(y, b * t, device::device())?)?
                 };

@@ -140,14 +140,24 @@ impl Block {
             v = buf.v.narrow(2, 0, len)?;
             *cache = Some(KvBuffer { len, ..buf });
         }
-        let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
-        let att = match mask {
-            Some(m) => att.broadcast_add(m)?,
-            None => att,
-        };
-        let att = if att.device().is_cpu() {
-            att.contiguous()?.apply_op1(Softmax)?
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        let att = if scores.device().is_cpu() {
+            // The mask is always `causal_mask(t, s - t)`: the new rows come
+            // after the s - t cached ones, and the fused softmax applies
+            // that mask and the scale itself.
+            let causal_past = match mask {
+                Some(m) if m.dims() == [t, k.dim(2)?] => Some(k.dim(2)? - t),
+                Some(m) => candle_core::bail!("attention mask {:?} for {t} rows over {} keys", m.dims(), k.dim(2)?),
+                None => None,
+            };
+            scores.contiguous()?.apply_op1(Softmax { scale: scale as f32, causal_past })?
         } else {
+            let att = (scores * scale)?;
+            let att = match mask {
+                Some(m) => att.broadcast_add(m)?,
+                None => att,
+            };
             candle_nn::ops::softmax(&att, D::Minus1)?
         };
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
