@@ -58,6 +58,12 @@ impl<'a> Mat<'a> {
         Mat { data, rows, cols, rs: cols, cs: 1 }
     }
 
+    /// `rows x cols` starting at `data[0]`, rows `rs` apart (one head's
+    /// columns inside a wider row-major matrix).
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        Mat { data, rows, cols, rs, cs: 1 }
+    }
+
     pub fn t(self) -> Self {
         Mat { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }

@@ -4,6 +4,7 @@
 //! seeded RNG; tensors are built from those numbers.
 
 mod adamw;
+mod attention;
 mod fused;
 mod net;
 

@@ -7,6 +7,7 @@
 
 use candle_core::{DType, Result, Shape, Tensor, Var, D};
 
+use super::attention::CausalAttention;
 use super::fused::{Gelu, LayerNorm as FusedLayerNorm, Softmax};
 use crate::model::dense::Dense;
 use crate::model::device;
@@ -123,6 +124,16 @@ impl Block {
         let (b, t, d) = x.dims3()?;
         let (h, dh) = (self.heads, d / self.heads);
         let qkv = self.qkv.forward(x)?;
+        if cache.is_none() && qkv.device().is_cpu() {
+            // Training and scoring: causal attention within the window, as
+            // one fused op (the mask is always causal_mask(t, 0) here).
+            if let Some(m) = mask {
+                if m.dims() != [t, t] {
+                    candle_core::bail!("attention mask {:?} for a window of {t}", m.dims());
+                }
+            }
+            return self.proj.forward(&qkv.contiguous()?.apply_op1(CausalAttention::new(h))?);
+        }
         let split = |i: usize| qkv.narrow(2, i * d, d)?.reshape((b, t, h, dh))?.transpose(1, 2)?.contiguous();
         let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
         if let Some(cache) = cache {
