@@ -6,6 +6,7 @@
 mod adamw;
 mod attention;
 mod fused;
+mod head;
 mod net;
 
 use candle_core::Tensor;
@@ -176,13 +177,7 @@ impl Transformer {
                     y.extend_from_slice(&data[start + 1..start + t + 1]);
                 }
                 let b = batch.len();
-                let logits = net.forward(&ids_tensor(x, b, t)?, 0, None)?;
-                let logits = logits.reshape((b * t, ()))?;
-                let loss = if logits.device().is_cpu() {
-                    logits.contiguous()?.apply_op1(fused::CrossEntropy::new(y))?
-                } else {
-                    candle_nn::loss::cross_entropy(&logits, &Tensor::from_vec(y, b * t, device::device())?)?
-                };
+                let loss = net.loss(&ids_tensor(x, b, t)?, y)?;
                 let lr = if step < warmup {
                     s.lr * (step + 1) as f64 / warmup as f64
                 } else {

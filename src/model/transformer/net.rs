@@ -9,6 +9,7 @@ use candle_core::{DType, Result, Shape, Tensor, Var, D};
 
 use super::attention::CausalAttention;
 use super::fused::{Gelu, LayerNorm as FusedLayerNorm, Softmax};
+use super::head::HeadCrossEntropy;
 use crate::model::dense::Dense;
 use crate::model::device;
 use crate::rng::Rng;
@@ -232,6 +233,27 @@ impl Gpt {
     pub fn forward(&self, ids: &Tensor, pos0: usize, caches: Option<&mut Vec<Cache>>) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let d = self.wte.dim(1)?;
+        let x = self.hidden(ids, pos0, caches)?;
+        x.reshape((b * t, d))?.matmul(&self.wte.t()?)?.reshape((b, t, ()))
+    }
+
+    /// Mean cross-entropy of `targets` (b * t, the next token of each
+    /// position) given ids (b, t) seen causally from position 0.
+    pub fn loss(&self, ids: &Tensor, targets: Vec<u32>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let d = self.wte.dim(1)?;
+        let x = self.hidden(ids, 0, None)?.reshape((b * t, d))?;
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op2(&self.wte, HeadCrossEntropy::new(targets));
+        }
+        let logits = x.matmul(&self.wte.t()?)?;
+        candle_nn::loss::cross_entropy(&logits, &Tensor::from_vec(targets, b * t, ids.device())?)
+    }
+
+    /// The final layer-normed hidden states (b, t, d).
+    fn hidden(&self, ids: &Tensor, pos0: usize, caches: Option<&mut Vec<Cache>>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let d = self.wte.dim(1)?;
         let tok = self.wte.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, d))?;
         let pos = self.wpe.narrow(0, pos0, t)?;
         let mut x = tok.broadcast_add(&pos)?;
@@ -250,8 +272,7 @@ impl Gpt {
                 }
             }
         }
-        let x = self.lnf.forward(&x)?;
-        x.reshape((b * t, d))?.matmul(&self.wte.t()?)?.reshape((b, t, ()))
+        self.lnf.forward(&x)
     }
 
     pub fn layers(&self) -> usize {
