@@ -48,7 +48,7 @@ pub fn exp_fast(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // n is in [-126, 127], so n + 127 is a normal exponent. It is read off
     // the low mantissa bits of 2^23 + n + 127 rather than by `as i32`,
