@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::kernels::{
-    column_sums, error, f32_slice, matmul, product, relu_in_place, repeated, tensor, through_relu, wanted, with_host,
+    column_sums, error, f32_slices3, matmul, product, relu_in_place, repeated, tensor, through_relu, wanted, with_host,
     Mat, Threads,
 };
 
@@ -34,8 +34,7 @@ impl CustomOp3 for Dense {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) =
-            (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
+        let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), self.name())?;
         let (outputs, inputs) = (b.len(), l2.dims().last().copied().unwrap_or(0));
         let rows = x.len() / inputs.max(1);
         let shape = self.shape.clone().unwrap_or(Shape::from((rows, outputs)));

@@ -22,6 +22,16 @@ pub fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32
     }
 }
 
+/// The three inputs of a three-tensor op as host slices.
+pub fn f32_slices3<'a>(
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+    (s3, l3): (&'a CpuStorage, &Layout),
+    op: &str,
+) -> Result<(&'a [f32], &'a [f32], &'a [f32])> {
+    Ok((f32_slice(s1, l1, op)?, f32_slice(s2, l2, op)?, f32_slice(s3, l3, op)?))
+}
+
 /// A tensor's host values without copying them (it is made contiguous
 /// first, which is free when it already is).
 pub fn with_host<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {

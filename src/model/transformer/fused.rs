@@ -9,12 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => Err(candle_core::Error::Msg(format!("{op}: expects contiguous f32 input"))),
-    }
-}
+use crate::model::kernels::{f32_slice, f32_slices3};
 
 fn host(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1()
@@ -188,8 +183,7 @@ impl CustomOp3 for LayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) =
-            (f32_slice(s1, l1, "layer norm")?, f32_slice(s2, l2, "layer norm")?, f32_slice(s3, l3, "layer norm")?);
+        let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), "layer norm")?;
         let d = w.len();
         if d == 0 || x.len() % d != 0 || b.len() != d {
             return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {:?}", l1.dims())));

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::patches::Grid;
 use crate::model::kernels::{
-    column_sums, error, f32_slice, matmul, product, relu_in_place, repeated, sum_in_order, tensor, through_relu,
+    column_sums, error, f32_slices3, matmul, product, relu_in_place, repeated, sum_in_order, tensor, through_relu,
     wanted, with_host, Mat, Threads,
 };
 
@@ -120,8 +120,7 @@ impl CustomOp3 for Down {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) =
-            (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
+        let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), self.name())?;
         let (n, h, wd, c) = dims4(l1, self.name())?;
         let c_out = b.len();
         let image = Grid { n: 1, h, w: wd, c };
@@ -222,8 +221,7 @@ impl CustomOp3 for Up {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) =
-            (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
+        let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), self.name())?;
         let (n, h, wd, c) = dims4(l1, self.name())?;
         let c_out = b.len();
         // The grid of the output, whose convolution's patches are x's cells.

@@ -6,6 +6,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::model::kernels::f32_slice;
+
 use super::layers::{Act, Down, Linear, Params, Up};
 use super::Arch;
 use crate::rng::Rng;
@@ -110,20 +112,13 @@ struct BceSum {
 
 const BCE_CHUNK: usize = 1 << 13;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => Err(candle_core::Error::Msg("bce: expects contiguous f32 logits".into())),
-    }
-}
-
 impl CustomOp1 for BceSum {
     fn name(&self) -> &'static str {
         "bce-with-logits-sum"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_slice(s, l)?;
+        let logits = f32_slice(s, l, "bce")?;
         let parts: Vec<f64> = logits
             .par_chunks(BCE_CHUNK)
             .zip(self.target.par_chunks(BCE_CHUNK))
