@@ -1,10 +1,15 @@
 //! AdamW as `torch.optim.AdamW` (decoupled weight decay, betas 0.9/0.999,
 //! eps 1e-8), with the gradients clipped to a global norm first (as
 //! `torch.nn.utils.clip_grad_norm_`) and the step size set by the caller's
-//! schedule. One pass over host memory per tensor, summed in a fixed order.
+//! schedule. One pass over host memory per tensor, in fixed chunks in
+//! parallel (each element's update is independent; the norm's partial sums
+//! are added in chunk order), so the thread count cannot change a bit.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
+use rayon::prelude::*;
+
+const CHUNK: usize = 1 << 14;
 
 struct Slot {
     var: Var,
@@ -42,7 +47,9 @@ impl AdamW {
                 None => None,
             };
             if let Some(g) = &g {
-                sq += g.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+                let parts: Vec<f64> =
+                    g.par_chunks(CHUNK).map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()).collect();
+                sq += parts.iter().sum::<f64>();
             }
             host.push(g);
         }
@@ -58,13 +65,19 @@ impl AdamW {
             let Some(g) = g else { continue };
             let t = s.var.as_tensor();
             let mut theta: Vec<f32> = t.flatten_all()?.to_vec1()?;
-            for i in 0..theta.len() {
-                let gi = g[i] * scale;
-                theta[i] *= decay;
-                s.m[i] += (gi - s.m[i]) * (1.0 - b1);
-                s.v[i] = s.v[i] * b2 + (1.0 - b2) * gi * gi;
-                theta[i] -= step_size * s.m[i] / (s.v[i].sqrt() / c2_sqrt + eps);
-            }
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
+                .for_each(|((theta, g), (m, v))| {
+                    for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                        let gi = g * scale;
+                        *th *= decay;
+                        *m += (gi - *m) * (1.0 - b1);
+                        *v = *v * b2 + (1.0 - b2) * gi * gi;
+                        *th -= step_size * *m / (v.sqrt() / c2_sqrt + eps);
+                    }
+                });
             s.var.set(&Tensor::from_vec(theta, t.shape(), t.device())?)?;
         }
         Ok(norm)
