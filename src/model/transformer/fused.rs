@@ -9,11 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::kernels::{f32_slice, f32_slices3};
-
-fn host(t: &Tensor) -> Result<Vec<f32>> {
-    t.flatten_all()?.to_vec1()
-}
+use crate::model::kernels::{f32_slice, f32_slices3, with_host};
 
 /// Rows of `width` processed in parallel by `f(row_in, row_out)`.
 fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
@@ -138,15 +134,19 @@ impl CustomOp1 for Softmax {
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         // dx = scale * y * (g - sum(g * y)) row by row (zero where masked,
         // as y is).
-        let (y, g) = (host(res)?, host(grad_res)?);
         let w = res.dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0.0f32; y.len()];
-        out.par_chunks_mut(w).zip(y.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (yr, gr))| {
-            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            for ((oi, &yi), &gi) in o.iter_mut().zip(yr).zip(gr) {
-                *oi = self.scale * yi * (gi - dot);
-            }
-        });
+        let out = with_host(res, "softmax", |y| {
+            with_host(grad_res, "softmax", |g| {
+                let mut out = vec![0.0f32; y.len()];
+                out.par_chunks_mut(w).zip(y.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (yr, gr))| {
+                    let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                    for ((oi, &yi), &gi) in o.iter_mut().zip(yr).zip(gr) {
+                        *oi = self.scale * yi * (gi - dot);
+                    }
+                });
+                Ok(out)
+            })
+        })?;
         Ok(Some(Tensor::from_vec(out, res.shape(), res.device())?))
     }
 }
@@ -205,50 +205,59 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // With gh = g * w: dx = (gh - mean(gh) - xhat * mean(gh * xhat)) / sigma;
-        // dw = sum over rows of g * xhat; db = sum over rows of g.
-        let (x, w, g) = (host(arg)?, host(weight)?, host(grad_res)?);
-        let d = w.len();
-        let n = d as f32;
-        let mut dx = vec![0.0f32; x.len()];
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
-            .par_chunks_mut(LN_ROWS * d)
-            .zip(x.par_chunks(LN_ROWS * d).zip(g.par_chunks(LN_ROWS * d)))
-            .map(|(o, (xb, gb))| {
-                let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
-                let mut xhat = vec![0.0f32; d];
-                for ((or, xr), gr) in o.chunks_exact_mut(d).zip(xb.chunks_exact(d)).zip(gb.chunks_exact(d)) {
-                    let (mean, inv) = moments(xr, self.eps);
-                    xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
-                    let (mut mg, mut mgh) = (0.0f32, 0.0f32);
-                    for (((&gi, &wi), &hi), (dwi, dbi)) in
-                        gr.iter().zip(&w).zip(&xhat).zip(dw.iter_mut().zip(db.iter_mut()))
-                    {
-                        let gh = gi * wi;
-                        mg += gh;
-                        mgh += gh * hi;
-                        *dwi += gi * hi;
-                        *dbi += gi;
-                    }
-                    let (mg, mgh) = (mg / n, mgh / n);
-                    for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(&w).zip(&xhat) {
-                        *oi = (gi * wi - mg - hi * mgh) * inv;
-                    }
-                }
-                (dw, db)
+        let (dx, dw, db) = with_host(arg, "layer norm", |x| {
+            with_host(weight, "layer norm", |w| {
+                with_host(grad_res, "layer norm", |g| Ok(layer_norm_grads(x, w, g, self.eps)))
             })
-            .collect();
-        let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
-        for (pw, pb) in &parts {
-            dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-            db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
-        }
+        })?;
         Ok((
             Some(Tensor::from_vec(dx, arg.shape(), arg.device())?),
             Some(Tensor::from_vec(dw, weight.shape(), weight.device())?),
             Some(Tensor::from_vec(db, bias.shape(), bias.device())?),
         ))
     }
+}
+
+/// Layer norm's gradients for x (rows of w.len()), w and b, given the
+/// output's gradient g: with gh = g * w, dx = (gh - mean(gh) - xhat *
+/// mean(gh * xhat)) / sigma; dw = sum over rows of g * xhat; db = sum over
+/// rows of g, in fixed blocks of rows added in order.
+fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = w.len().max(1);
+    let n = d as f32;
+    let mut dx = vec![0.0f32; x.len()];
+    let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(LN_ROWS * d)
+        .zip(x.par_chunks(LN_ROWS * d).zip(g.par_chunks(LN_ROWS * d)))
+        .map(|(o, (xb, gb))| {
+            let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+            let mut xhat = vec![0.0f32; d];
+            for ((or, xr), gr) in o.chunks_exact_mut(d).zip(xb.chunks_exact(d)).zip(gb.chunks_exact(d)) {
+                let (mean, inv) = moments(xr, eps);
+                xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
+                let (mut mg, mut mgh) = (0.0f32, 0.0f32);
+                for (((&gi, &wi), &hi), (dwi, dbi)) in gr.iter().zip(w).zip(&xhat).zip(dw.iter_mut().zip(db.iter_mut()))
+                {
+                    let gh = gi * wi;
+                    mg += gh;
+                    mgh += gh * hi;
+                    *dwi += gi * hi;
+                    *dbi += gi;
+                }
+                let (mg, mgh) = (mg / n, mgh / n);
+                for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(w).zip(&xhat) {
+                    *oi = (gi * wi - mg - hi * mgh) * inv;
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+    for (pw, pb) in &parts {
+        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
+    (dx, dw, db)
 }
 
 /// GELU, tanh form (GPT-2's, and candle's `gelu`).
@@ -296,16 +305,20 @@ impl CustomOp1 for Gelu {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let (x, g) = (host(arg)?, host(grad_res)?);
-        let mut out = vec![0.0f32; x.len()];
-        let w = 4096.min(x.len().max(1));
-        out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
-            for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
-                let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
-                let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
-                *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
-            }
-        });
+        let out = with_host(arg, "gelu", |x| {
+            with_host(grad_res, "gelu", |g| {
+                let mut out = vec![0.0f32; x.len()];
+                let w = 4096.min(x.len().max(1));
+                out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
+                    for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
+                        let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
+                        let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
+                        *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
+                    }
+                });
+                Ok(out)
+            })
+        })?;
         Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
     }
 }
