@@ -190,6 +190,13 @@ pub fn through_relu<'a>(g: &'a [f32], out: &[f32], relu: bool) -> Cow<'a, [f32]>
     Cow::Owned(g.par_iter().zip(out.par_iter()).map(|(&gi, &oi)| if oi > 0.0 { gi } else { 0.0 }).collect())
 }
 
+/// The output gradient `grad` of an op whose output is `res`, on the host
+/// and through the ReLU when the op has one (an owned copy: the
+/// convolutions' backward passes read it from many tasks).
+pub fn grad_through_relu(grad: &Tensor, res: &Tensor, relu: bool, op: &str) -> Result<Vec<f32>> {
+    with_host(grad, op, |g| with_host(res, op, |out| Ok(through_relu(g, out, relu).into_owned())))
+}
+
 /// Sums of the columns of a row-major matrix `width` wide: fixed blocks of
 /// rows summed in parallel, then the blocks in order.
 pub fn column_sums(g: &[f32], width: usize) -> Vec<f32> {

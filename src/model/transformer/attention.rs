@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::fused::exp_fast;
+use super::fused::{softmax_grad_row, softmax_row};
 use crate::model::kernels::{error, f32_slice, matmul, with_host, Mat, Threads};
 
 pub struct CausalAttention {
@@ -45,15 +45,7 @@ impl CausalAttention {
             let (q, k, _) = head(qkv, bh, self.heads, t, d, dh);
             matmul(p, q, k.t(), false, Threads::One)?;
             for (i, row) in p.chunks_exact_mut(t.max(1)).enumerate() {
-                let seen = &mut row[..=i];
-                let max = seen.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(scale * z));
-                let mut sum = 0.0f32;
-                for v in seen.iter_mut() {
-                    *v = exp_fast(scale * *v - max);
-                    sum += *v;
-                }
-                seen.iter_mut().for_each(|v| *v /= sum);
-                row[i + 1..].iter_mut().for_each(|v| *v = 0.0);
+                softmax_row(row, i + 1, scale);
             }
             Ok::<_, candle_core::Error>(())
         })?;
@@ -124,8 +116,7 @@ impl CustomOp1 for CausalAttention {
                         let mut ds = vec![0.0f32; t * t];
                         matmul(&mut ds, dy, v.t(), false, Threads::One)?;
                         for (dsr, pr) in ds.chunks_exact_mut(t.max(1)).zip(p.chunks_exact(t.max(1))) {
-                            let dot: f32 = dsr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                            dsr.iter_mut().zip(pr).for_each(|(x, &pi)| *x = scale * pi * (*x - dot));
+                            softmax_grad_row(dsr, pr, scale);
                         }
                         let (mut dq, mut dk, mut dv) =
                             (vec![0.0f32; t * dh], vec![0.0f32; t * dh], vec![0.0f32; t * dh]);

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::kernels::{f32_slice, f32_slices3, with_host};
+use crate::model::kernels::{f32_slice, f32_slices3, sum_in_order, with_host};
 
 /// Rows of `width` processed in parallel by `f(row_in, row_out)`.
 fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
@@ -82,6 +82,28 @@ pub fn log_sum_exp(row: &[f32]) -> f64 {
     f64::from(max) + lanes.iter().sum::<f64>().ln()
 }
 
+/// In place: the softmax of `scale * row[..seen]`, zero after `seen` (a
+/// causal mask).
+pub fn softmax_row(row: &mut [f32], seen: usize, scale: f32) {
+    let (head, masked) = row.split_at_mut(seen.min(row.len()));
+    let max = head.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(scale * z));
+    let mut sum = 0.0f32;
+    for v in head.iter_mut() {
+        *v = exp_fast(scale * *v - max);
+        sum += *v;
+    }
+    head.iter_mut().for_each(|v| *v /= sum);
+    masked.iter_mut().for_each(|v| *v = 0.0);
+}
+
+/// In place: the gradient of the scores from `g`, the gradient of the
+/// probabilities `y = softmax_row(scale * scores)`: scale * y * (g - sum(g * y))
+/// (zero where masked, as y is).
+pub fn softmax_grad_row(g: &mut [f32], y: &[f32], scale: f32) {
+    let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
+    g.iter_mut().zip(y).for_each(|(gi, &yi)| *gi = scale * yi * (*gi - dot));
+}
+
 /// Softmax over the last dimension of `scale * x`, with attention's causal
 /// mask folded in: for x (.., t, past + t), row i (of the t) sees columns
 /// up to past + i. Composed, the scale and the mask are two more tensors
@@ -119,31 +141,18 @@ impl CustomOp1 for Softmax {
         let rows = if dims.len() >= 2 { dims[dims.len() - 2] } else { 1 };
         let mut out = vec![0.0f32; x.len()];
         out.par_chunks_mut(w).zip(x.par_chunks(w)).enumerate().for_each(|(r, (o, row))| {
-            let seen = self.visible(r, rows, w);
-            let max = row[..seen].iter().fold(f32::NEG_INFINITY, |m, &z| m.max(self.scale * z));
-            let mut sum = 0.0f32;
-            for (oi, &z) in o[..seen].iter_mut().zip(row) {
-                *oi = exp_fast(self.scale * z - max);
-                sum += *oi;
-            }
-            o[..seen].iter_mut().for_each(|oi| *oi /= sum);
+            o.copy_from_slice(row);
+            softmax_row(o, self.visible(r, rows, w), self.scale);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        // dx = scale * y * (g - sum(g * y)) row by row (zero where masked,
-        // as y is).
         let w = res.dims().last().copied().unwrap_or(1).max(1);
         let out = with_host(res, "softmax", |y| {
             with_host(grad_res, "softmax", |g| {
-                let mut out = vec![0.0f32; y.len()];
-                out.par_chunks_mut(w).zip(y.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (yr, gr))| {
-                    let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-                    for ((oi, &yi), &gi) in o.iter_mut().zip(yr).zip(gr) {
-                        *oi = self.scale * yi * (gi - dot);
-                    }
-                });
+                let mut out = g.to_vec();
+                out.par_chunks_mut(w).zip(y.par_chunks(w)).for_each(|(o, yr)| softmax_grad_row(o, yr, self.scale));
                 Ok(out)
             })
         })?;
@@ -252,12 +261,8 @@ fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec
             (dw, db)
         })
         .collect();
-    let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
-    for (pw, pb) in &parts {
-        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
-    }
-    (dx, dw, db)
+    let (dw, db): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    (dx, sum_in_order(dw, d), sum_in_order(db, d))
 }
 
 /// GELU, tanh form (GPT-2's, and candle's `gelu`).

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::patches::Grid;
 use crate::model::kernels::{
-    column_sums, error, f32_slices3, matmul, product, relu_in_place, repeated, sum_in_order, tensor, through_relu,
+    column_sums, error, f32_slices3, grad_through_relu, matmul, product, relu_in_place, repeated, sum_in_order, tensor,
     wanted, with_host, Mat, Threads,
 };
 
@@ -157,9 +157,7 @@ impl CustomOp3 for Down {
         let image = Grid { n: 1, h, w: wd, c };
         let (cells, patch) = (image.cells(), image.patch());
         let wm = with_host(w, self.name(), |wv| Ok(down_matrix(wv, c, c_out)))?;
-        let g = with_host(grad, self.name(), |g| {
-            with_host(res, self.name(), |out| Ok(through_relu(g, out, self.relu).into_owned()))
-        })?;
+        let g = grad_through_relu(grad, res, self.relu, self.name())?;
         let gb = column_sums(&g, c_out);
         // The first layer's input is the images, which need no gradient.
         let want_x = wanted(x);
@@ -258,9 +256,7 @@ impl CustomOp3 for Up {
         let image = Grid { n: 1, h: 2 * h, w: 2 * wd, c: c_out };
         let (cells, patch) = (h * wd, image.patch());
         let wu = with_host(w, self.name(), |wv| Ok(up_matrix(wv, c, c_out)))?;
-        let g = with_host(grad, self.name(), |g| {
-            with_host(res, self.name(), |out| Ok(through_relu(g, out, self.relu).into_owned()))
-        })?;
+        let g = grad_through_relu(grad, res, self.relu, self.name())?;
         let gb = column_sums(&g, c_out);
         let mut gx = vec![0.0f32; n * cells * c];
         // Per group: the patches of g, then from them the input gradient
