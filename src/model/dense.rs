@@ -7,9 +7,54 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::kernels::{
-    column_sums, error, f32_slices3, matmul, product, relu_in_place, repeated, tensor, through_relu, wanted, with_host,
-    Mat, Threads,
+    column_sums, error, f32_slices3, into_tensors, matmul, product, relu_in_place, repeated, through_relu, wanted,
+    with_host, Grads, Mat, Threads,
 };
+
+/// `relu?(x W^T + b)` over host slices: x (rows, inputs) row-major, W
+/// (outputs, inputs), b (outputs); gemm on all threads.
+pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Result<Vec<f32>> {
+    let outputs = b.len();
+    let inputs = w.len() / outputs.max(1);
+    let rows = x.len() / inputs.max(1);
+    if rows * inputs != x.len() || outputs * inputs != w.len() {
+        return Err(error("dense", format!("{} inputs do not split into rows of {inputs}", x.len())));
+    }
+    let mut y = repeated(b, rows);
+    matmul(&mut y, Mat::new(x, rows, inputs), Mat::new(w, outputs, inputs).t(), true, Threads::All)?;
+    if relu {
+        relu_in_place(&mut y);
+    }
+    Ok(y)
+}
+
+/// `dense_forward`'s gradients from its input `x`, weight `w` (`outputs`
+/// rows), output `out` and the output's gradient `g`; the input's only
+/// when `want_x`.
+pub fn dense_backward(
+    x: &[f32],
+    w: &[f32],
+    outputs: usize,
+    out: &[f32],
+    g: &[f32],
+    relu: bool,
+    want_x: bool,
+) -> Result<Grads> {
+    let inputs = w.len() / outputs.max(1);
+    let rows = g.len() / outputs.max(1);
+    if rows * inputs != x.len() || outputs * inputs != w.len() || out.len() != g.len() {
+        return Err(error("dense", format!("{} inputs, {} weights, {} outputs do not fit", x.len(), w.len(), g.len())));
+    }
+    let g = through_relu(g, out, relu);
+    let b = column_sums(&g, outputs);
+    let gx = if want_x {
+        Some(product(Mat::new(&g, rows, outputs), Mat::new(w, outputs, inputs), Threads::All)?)
+    } else {
+        None
+    };
+    let gw = product(Mat::new(&g, rows, outputs).t(), Mat::new(x, rows, inputs), Threads::All)?;
+    Ok(Grads { x: gx, w: gw, b })
+}
 
 /// `relu?(x W^T + b)`: x (n, in) or any shape of n * in values, W (out,
 /// in), b (out); the output is (n, out), or `shape` when given (taking
@@ -44,12 +89,7 @@ impl CustomOp3 for Dense {
                 format!("{:?} does not split into rows of {inputs}, or not into {shape:?}", l1.dims()),
             ));
         }
-        let mut y = repeated(b, rows);
-        matmul(&mut y, Mat::new(x, rows, inputs), Mat::new(w, outputs, inputs).t(), true, Threads::All)?;
-        if self.relu {
-            relu_in_place(&mut y);
-        }
-        Ok((CpuStorage::F32(y), shape))
+        Ok((CpuStorage::F32(dense_forward(x, w, b, self.relu)?), shape))
     }
 
     fn bwd(
@@ -60,25 +100,15 @@ impl CustomOp3 for Dense {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (outputs, inputs) = w.dims2()?;
-        let rows = x.elem_count() / inputs.max(1);
-        with_host(grad, self.name(), |g| {
-            with_host(res, self.name(), |out| {
-                let g = through_relu(g, out, self.relu);
-                let gb = column_sums(&g, outputs);
-                let gx = with_host(w, self.name(), |wv| {
-                    if !wanted(x) {
-                        return Ok(None);
-                    }
-                    let gx = product(Mat::new(&g, rows, outputs), Mat::new(wv, outputs, inputs), Threads::All)?;
-                    Ok(Some(tensor(gx, x)?))
-                })?;
-                let gw = with_host(x, self.name(), |xv| {
-                    let gw = product(Mat::new(&g, rows, outputs).t(), Mat::new(xv, rows, inputs), Threads::All)?;
-                    tensor(gw, w)
-                })?;
-                Ok((gx, Some(gw), Some(tensor(gb, b)?)))
+        let outputs = w.dim(0)?;
+        let op = self.name();
+        let grads = with_host(x, op, |xv| {
+            with_host(w, op, |wv| {
+                with_host(res, op, |out| {
+                    with_host(grad, op, |g| dense_backward(xv, wv, outputs, out, g, self.relu, wanted(x)))
+                })
             })
-        })
+        })?;
+        into_tensors(grads, x, w, b)
     }
 }

@@ -190,11 +190,24 @@ pub fn through_relu<'a>(g: &'a [f32], out: &[f32], relu: bool) -> Cow<'a, [f32]>
     Cow::Owned(g.par_iter().zip(out.par_iter()).map(|(&gi, &oi)| if oi > 0.0 { gi } else { 0.0 }).collect())
 }
 
-/// The output gradient `grad` of an op whose output is `res`, on the host
-/// and through the ReLU when the op has one (an owned copy: the
-/// convolutions' backward passes read it from many tasks).
-pub fn grad_through_relu(grad: &Tensor, res: &Tensor, relu: bool, op: &str) -> Result<Vec<f32>> {
-    with_host(grad, op, |g| with_host(res, op, |out| Ok(through_relu(g, out, relu).into_owned())))
+/// What a fused layer's backward pass gives: the gradient of its input
+/// (None where the input needs none) and of its weight (in the weight's
+/// own layout) and bias.
+pub struct Grads {
+    pub x: Option<Vec<f32>>,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// `g` as the candle op's three input gradients, shaped as `x`, `w`, `b`.
+pub fn into_tensors(
+    g: Grads,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let gx = g.x.map(|v| tensor(v, x)).transpose()?;
+    Ok((gx, Some(tensor(g.w, w)?), Some(tensor(g.b, b)?)))
 }
 
 /// Sums of the columns of a row-major matrix `width` wide: fixed blocks of

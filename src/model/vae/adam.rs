@@ -15,6 +15,8 @@ struct Slot {
     v: Vec<f32>,
 }
 
+const CHUNK: usize = 1 << 14;
+
 pub struct Adam {
     lr: f64,
     weight_decay: f32,
@@ -45,6 +47,15 @@ impl Step {
             *t -= self.step_size * *m / (v.sqrt() / self.c2_sqrt + self.eps);
         }
     }
+
+    /// `apply` over fixed chunks in parallel.
+    fn apply_par(self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        theta
+            .par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+            .for_each(|((t, g), (m, v))| self.apply(t, g, m, v));
+    }
 }
 
 impl Adam {
@@ -59,30 +70,53 @@ impl Adam {
         Ok(Adam { lr, weight_decay: weight_decay as f32, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, slots })
     }
 
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        const CHUNK: usize = 1 << 14;
+    /// The constants of the next step.
+    fn next(&mut self) -> Step {
         self.step += 1;
         let c1 = 1.0 - f64::from(self.beta1).powi(self.step);
         let c2 = 1.0 - f64::from(self.beta2).powi(self.step);
-        let k = Step {
+        Step {
             b1: self.beta1,
             b2: self.beta2,
             wd: self.weight_decay,
             eps: self.eps,
             step_size: (self.lr / c1) as f32,
             c2_sqrt: c2.sqrt() as f32,
-        };
+        }
+    }
+
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let k = self.next();
         for s in self.slots.iter_mut() {
             let t = s.var.as_tensor();
             let Some(g) = grads.get(t) else { continue };
             let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
             let mut theta: Vec<f32> = t.flatten_all()?.to_vec1()?;
-            theta
-                .par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
-                .for_each(|((t, g), (m, v))| k.apply(t, g, m, v));
+            k.apply_par(&mut theta, &g, &mut s.m, &mut s.v);
             s.var.set(&Tensor::from_vec(theta, t.shape(), t.device())?)?;
+        }
+        Ok(())
+    }
+
+    /// The same step over parameters and gradients held on the host, in
+    /// the order of the variables Adam was made with (`vae::host`).
+    pub fn step_host(&mut self, params: &mut [Vec<f32>], grads: &[Vec<f32>]) -> Result<()> {
+        if params.len() != self.slots.len() || grads.len() != self.slots.len() {
+            return Err(candle_core::Error::Msg(format!(
+                "adam: {} parameters and {} gradients for {} slots",
+                params.len(),
+                grads.len(),
+                self.slots.len()
+            )));
+        }
+        if let Some(i) =
+            (0..grads.len()).find(|&i| grads[i].len() != params[i].len() || params[i].len() != self.slots[i].m.len())
+        {
+            return Err(candle_core::Error::Msg(format!("adam: parameter {i} and its gradient differ in size")));
+        }
+        let k = self.next();
+        for ((s, theta), g) in self.slots.iter_mut().zip(params).zip(grads) {
+            k.apply_par(theta, g, &mut s.m, &mut s.v);
         }
         Ok(())
     }

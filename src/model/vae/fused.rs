@@ -20,8 +20,8 @@ use rayon::prelude::*;
 
 use super::patches::Grid;
 use crate::model::kernels::{
-    column_sums, error, f32_slices3, grad_through_relu, matmul, product, relu_in_place, repeated, sum_in_order, tensor,
-    wanted, with_host, Mat, Threads,
+    column_sums, error, f32_slices3, into_tensors, matmul, product, relu_in_place, repeated, sum_in_order,
+    through_relu, wanted, with_host, Grads, Mat, Threads,
 };
 
 /// Images per parallel task, and per cache-sized block within it (the
@@ -102,6 +102,164 @@ fn from_up_matrix(m: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
 /// `relu?(conv(x) + b)`, the 4x4 stride-2 padding-1 convolution: x (n, h,
 /// w, c_in) channels last, W (c_out, c_in, 4, 4) as PyTorch lays it out,
 /// b (c_out); output (n, h/2, w/2, c_out).
+pub fn down_forward(x: &[f32], (n, h, wd, c): Dims, w: &[f32], b: &[f32], relu: bool) -> Result<Vec<f32>> {
+    let c_out = b.len();
+    let image = Grid { n: 1, h, w: wd, c };
+    let (cells, patch) = (image.cells(), image.patch());
+    check(x, n * image.image(), w, c_out * patch, "vae-conv-down")?;
+    let wm = down_matrix(w, c, c_out);
+    let mut y = repeated(b, n * cells);
+    y.par_chunks_mut((GROUP * cells * c_out).max(1)).zip(x.par_chunks((GROUP * image.image()).max(1))).try_for_each(
+        |(yg, xg)| {
+            for (yb, xb) in runs_mut(yg, cells * c_out, BLOCK).zip(runs(xg, image.image(), BLOCK)) {
+                let block = Grid { n: xb.len() / image.image().max(1), ..image };
+                let cols = block.gather(xb)?;
+                let rows = block.n * cells;
+                matmul(yb, Mat::new(&cols, rows, patch), Mat::new(&wm, patch, c_out), true, Threads::One)?;
+            }
+            Ok::<_, candle_core::Error>(())
+        },
+    )?;
+    if relu {
+        relu_in_place(&mut y);
+    }
+    Ok(y)
+}
+
+/// `down_forward`'s gradients, given its input `x`, weight `w`, output
+/// `out` and the output's gradient `g`; `want_x`: whether the input's
+/// gradient is needed (the first layer's input is the images).
+pub fn down_backward(
+    x: &[f32],
+    (n, h, wd, c): Dims,
+    w: &[f32],
+    out: &[f32],
+    g: &[f32],
+    relu: bool,
+    want_x: bool,
+) -> Result<Grads> {
+    let image = Grid { n: 1, h, w: wd, c };
+    let (cells, patch) = (image.cells(), image.patch());
+    let c_out = out.len() / (n * cells).max(1);
+    check(x, n * image.image(), w, c_out * patch, "vae-conv-down")?;
+    let wm = down_matrix(w, c, c_out);
+    let g = through_relu(g, out, relu);
+    let gb = column_sums(&g, c_out);
+    let mut gx = vec![0.0f32; if want_x { n * image.image() } else { 0 }];
+    // Per group: g^T cols, the weight gradient's share (as (c_out, 16
+    // c_in), gemm's faster orientation), and the input gradient, the
+    // patches of g W^T scattered back.
+    let group_len = (GROUP * image.image()).max(1);
+    let mut gx_groups: Vec<&mut [f32]> = gx.chunks_mut(group_len).collect();
+    gx_groups.resize_with(n.div_ceil(GROUP), Default::default);
+    let parts = gx_groups
+        .into_par_iter()
+        .zip(x.par_chunks(group_len))
+        .zip(g.par_chunks((GROUP * cells * c_out).max(1)))
+        .map(|((gxg, xg), gg)| {
+            let mut gwt = vec![0.0f32; c_out * patch];
+            let blocks = runs(xg, image.image(), BLOCK).zip(runs(gg, cells * c_out, BLOCK));
+            for (i, (xb, gb)) in blocks.enumerate() {
+                let block = Grid { n: xb.len() / image.image().max(1), ..image };
+                let rows = block.n * cells;
+                let cols = block.gather(xb)?;
+                let gm = Mat::new(gb, rows, c_out);
+                matmul(&mut gwt, gm.t(), Mat::new(&cols, rows, patch), true, Threads::One)?;
+                if want_x {
+                    let gcols = product(gm, Mat::new(&wm, patch, c_out).t(), Threads::One)?;
+                    let start = i * BLOCK * image.image();
+                    block.scatter_add(&gcols, &mut gxg[start..start + xb.len()])?;
+                }
+            }
+            Ok(gwt)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let gw = from_down_matrix_t(&sum_in_order(parts, c_out * patch), c, c_out);
+    Ok(Grads { x: want_x.then_some(gx), w: gw, b: gb })
+}
+
+/// `relu?(conv_transpose(x) + b)`, the adjoint of `down_forward`'s
+/// convolution: x (n, h, w, c_in), W (c_in, c_out, 4, 4) as PyTorch lays
+/// it out, b (c_out); output (n, 2h, 2w, c_out).
+pub fn up_forward(x: &[f32], (n, h, wd, c): Dims, w: &[f32], b: &[f32], relu: bool) -> Result<Vec<f32>> {
+    let c_out = b.len();
+    // The grid of the output, whose convolution's patches are x's cells.
+    let image = Grid { n: 1, h: 2 * h, w: 2 * wd, c: c_out };
+    let (cells, patch) = (h * wd, image.patch());
+    check(x, n * cells * c, w, c * patch, "vae-conv-up")?;
+    let wu = up_matrix(w, c, c_out);
+    let mut y = repeated(b, n * 4 * h * wd);
+    y.par_chunks_mut((GROUP * image.image()).max(1)).zip(x.par_chunks((GROUP * cells * c).max(1))).try_for_each(
+        |(yg, xg)| {
+            for (yb, xb) in runs_mut(yg, image.image(), BLOCK).zip(runs(xg, cells * c, BLOCK)) {
+                let block = Grid { n: yb.len() / image.image().max(1), ..image };
+                let cols = product(Mat::new(xb, block.n * cells, c), Mat::new(&wu, c, patch), Threads::One)?;
+                block.scatter_add(&cols, yb)?;
+            }
+            Ok::<_, candle_core::Error>(())
+        },
+    )?;
+    if relu {
+        relu_in_place(&mut y);
+    }
+    Ok(y)
+}
+
+/// `up_forward`'s gradients, as `down_backward`'s.
+pub fn up_backward(
+    x: &[f32],
+    (n, h, wd, c): Dims,
+    w: &[f32],
+    out: &[f32],
+    g: &[f32],
+    relu: bool,
+    want_x: bool,
+) -> Result<Grads> {
+    let c_out = out.len() / (n * 4 * h * wd).max(1);
+    let image = Grid { n: 1, h: 2 * h, w: 2 * wd, c: c_out };
+    let (cells, patch) = (h * wd, image.patch());
+    check(x, n * cells * c, w, c * patch, "vae-conv-up")?;
+    let wu = up_matrix(w, c, c_out);
+    let g = through_relu(g, out, relu);
+    let gb = column_sums(&g, c_out);
+    let mut gx = vec![0.0f32; n * cells * c];
+    // Per group: the patches of g, then from them the input gradient
+    // (patches times W^T) and the weight gradient's share (x^T patches).
+    let parts = gx
+        .par_chunks_mut((GROUP * cells * c).max(1))
+        .zip(x.par_chunks((GROUP * cells * c).max(1)))
+        .zip(g.par_chunks((GROUP * image.image()).max(1)))
+        .map(|((gxg, xg), gg)| {
+            let mut gwu = vec![0.0f32; c * patch];
+            let blocks = runs_mut(gxg, cells * c, BLOCK).zip(runs(xg, cells * c, BLOCK));
+            for ((gxb, xb), gb) in blocks.zip(runs(gg, image.image(), BLOCK)) {
+                let block = Grid { n: gb.len() / image.image().max(1), ..image };
+                let rows = block.n * cells;
+                let gcols = block.gather(gb)?;
+                let gc = Mat::new(&gcols, rows, patch);
+                if want_x {
+                    matmul(gxb, gc, Mat::new(&wu, c, patch).t(), false, Threads::One)?;
+                }
+                matmul(&mut gwu, Mat::new(xb, rows, c).t(), gc, true, Threads::One)?;
+            }
+            Ok(gwu)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let gw = from_up_matrix(&sum_in_order(parts, c * patch), c, c_out);
+    Ok(Grads { x: want_x.then_some(gx), w: gw, b: gb })
+}
+
+/// (batch, height, width, channels) of a layer's input.
+pub type Dims = (usize, usize, usize, usize);
+
+fn check(x: &[f32], x_len: usize, w: &[f32], w_len: usize, op: &str) -> Result<()> {
+    if x.len() != x_len || w.len() != w_len {
+        return Err(error(op, format!("{} input values for {x_len}, {} weights for {w_len}", x.len(), w.len())));
+    }
+    Ok(())
+}
+
+/// The convolution as a candle op (`down_forward`, `down_backward`).
 pub struct Down {
     pub relu: bool,
 }
@@ -122,26 +280,8 @@ impl CustomOp3 for Down {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), self.name())?;
         let (n, h, wd, c) = dims4(l1, self.name())?;
-        let c_out = b.len();
-        let image = Grid { n: 1, h, w: wd, c };
-        let (cells, patch) = (image.cells(), image.patch());
-        let wm = down_matrix(w, c, c_out);
-        let mut y = repeated(b, n * cells);
-        y.par_chunks_mut((GROUP * cells * c_out).max(1))
-            .zip(x.par_chunks((GROUP * image.image()).max(1)))
-            .try_for_each(|(yg, xg)| {
-                for (yb, xb) in runs_mut(yg, cells * c_out, BLOCK).zip(runs(xg, image.image(), BLOCK)) {
-                    let block = Grid { n: xb.len() / image.image().max(1), ..image };
-                    let cols = block.gather(xb)?;
-                    let rows = block.n * cells;
-                    matmul(yb, Mat::new(&cols, rows, patch), Mat::new(&wm, patch, c_out), true, Threads::One)?;
-                }
-                Ok::<_, candle_core::Error>(())
-            })?;
-        if self.relu {
-            relu_in_place(&mut y);
-        }
-        Ok((CpuStorage::F32(y), Shape::from((n, h / 2, wd / 2, c_out))))
+        let y = down_forward(x, (n, h, wd, c), w, b, self.relu)?;
+        Ok((CpuStorage::F32(y), Shape::from((n, h / 2, wd / 2, b.len()))))
     }
 
     fn bwd(
@@ -152,55 +292,15 @@ impl CustomOp3 for Down {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (n, h, wd, c) = x.dims4()?;
-        let c_out = b.elem_count();
-        let image = Grid { n: 1, h, w: wd, c };
-        let (cells, patch) = (image.cells(), image.patch());
-        let wm = with_host(w, self.name(), |wv| Ok(down_matrix(wv, c, c_out)))?;
-        let g = grad_through_relu(grad, res, self.relu, self.name())?;
-        let gb = column_sums(&g, c_out);
-        // The first layer's input is the images, which need no gradient.
-        let want_x = wanted(x);
-        let mut gx = vec![0.0f32; if want_x { n * image.image() } else { 0 }];
-        // Per group: g^T cols, the weight gradient's share (as (c_out, 16
-        // c_in), gemm's faster orientation), and the input gradient, the
-        // patches of g W^T scattered back.
-        let group_len = (GROUP * image.image()).max(1);
-        let mut gx_groups: Vec<&mut [f32]> = gx.chunks_mut(group_len).collect();
-        gx_groups.resize_with(n.div_ceil(GROUP), Default::default);
-        let parts = with_host(x, self.name(), |xv| {
-            gx_groups
-                .into_par_iter()
-                .zip(xv.par_chunks(group_len))
-                .zip(g.par_chunks((GROUP * cells * c_out).max(1)))
-                .map(|((gxg, xg), gg)| {
-                    let mut gwt = vec![0.0f32; c_out * patch];
-                    let blocks = runs(xg, image.image(), BLOCK).zip(runs(gg, cells * c_out, BLOCK));
-                    for (i, (xb, gb)) in blocks.enumerate() {
-                        let block = Grid { n: xb.len() / image.image().max(1), ..image };
-                        let rows = block.n * cells;
-                        let cols = block.gather(xb)?;
-                        let gm = Mat::new(gb, rows, c_out);
-                        matmul(&mut gwt, gm.t(), Mat::new(&cols, rows, patch), true, Threads::One)?;
-                        if want_x {
-                            let gcols = product(gm, Mat::new(&wm, patch, c_out).t(), Threads::One)?;
-                            let start = i * BLOCK * image.image();
-                            block.scatter_add(&gcols, &mut gxg[start..start + xb.len()])?;
-                        }
-                    }
-                    Ok(gwt)
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let gw = tensor(from_down_matrix_t(&sum_in_order(parts, c_out * patch), c, c_out), w)?;
-        let gx = if want_x { Some(tensor(gx, x)?) } else { None };
-        Ok((gx, Some(gw), Some(tensor(gb, b)?)))
+        let dims = x.dims4()?;
+        let grads =
+            on_host(x, w, res, grad, |xv, wv, out, g| down_backward(xv, dims, wv, out, g, self.relu, wanted(x)))?;
+        into_tensors(grads, x, w, b)
     }
 }
 
-/// `relu?(conv_transpose(x) + b)`, the adjoint of `Down`'s convolution:
-/// x (n, h, w, c_in), W (c_in, c_out, 4, 4) as PyTorch lays it out, b
-/// (c_out); output (n, 2h, 2w, c_out).
+/// The transposed convolution as a candle op (`up_forward`,
+/// `up_backward`).
 pub struct Up {
     pub relu: bool,
 }
@@ -221,26 +321,8 @@ impl CustomOp3 for Up {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), self.name())?;
         let (n, h, wd, c) = dims4(l1, self.name())?;
-        let c_out = b.len();
-        // The grid of the output, whose convolution's patches are x's cells.
-        let image = Grid { n: 1, h: 2 * h, w: 2 * wd, c: c_out };
-        let (cells, patch) = (h * wd, image.patch());
-        let wu = up_matrix(w, c, c_out);
-        let mut y = repeated(b, n * 4 * h * wd);
-        y.par_chunks_mut((GROUP * image.image()).max(1)).zip(x.par_chunks((GROUP * cells * c).max(1))).try_for_each(
-            |(yg, xg)| {
-                for (yb, xb) in runs_mut(yg, image.image(), BLOCK).zip(runs(xg, cells * c, BLOCK)) {
-                    let block = Grid { n: yb.len() / image.image().max(1), ..image };
-                    let cols = product(Mat::new(xb, block.n * cells, c), Mat::new(&wu, c, patch), Threads::One)?;
-                    block.scatter_add(&cols, yb)?;
-                }
-                Ok::<_, candle_core::Error>(())
-            },
-        )?;
-        if self.relu {
-            relu_in_place(&mut y);
-        }
-        Ok((CpuStorage::F32(y), Shape::from((n, 2 * h, 2 * wd, c_out))))
+        let y = up_forward(x, (n, h, wd, c), w, b, self.relu)?;
+        Ok((CpuStorage::F32(y), Shape::from((n, 2 * h, 2 * wd, b.len()))))
     }
 
     fn bwd(
@@ -251,37 +333,20 @@ impl CustomOp3 for Up {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (n, h, wd, c) = x.dims4()?;
-        let c_out = b.elem_count();
-        let image = Grid { n: 1, h: 2 * h, w: 2 * wd, c: c_out };
-        let (cells, patch) = (h * wd, image.patch());
-        let wu = with_host(w, self.name(), |wv| Ok(up_matrix(wv, c, c_out)))?;
-        let g = grad_through_relu(grad, res, self.relu, self.name())?;
-        let gb = column_sums(&g, c_out);
-        let mut gx = vec![0.0f32; n * cells * c];
-        // Per group: the patches of g, then from them the input gradient
-        // (patches times W^T) and the weight gradient's share (x^T patches).
-        let parts = with_host(x, self.name(), |xv| {
-            gx.par_chunks_mut((GROUP * cells * c).max(1))
-                .zip(xv.par_chunks((GROUP * cells * c).max(1)))
-                .zip(g.par_chunks((GROUP * image.image()).max(1)))
-                .map(|((gxg, xg), gg)| {
-                    let mut gwu = vec![0.0f32; c * patch];
-                    let blocks = runs_mut(gxg, cells * c, BLOCK).zip(runs(xg, cells * c, BLOCK));
-                    for ((gxb, xb), gb) in blocks.zip(runs(gg, image.image(), BLOCK)) {
-                        let block = Grid { n: gb.len() / image.image().max(1), ..image };
-                        let rows = block.n * cells;
-                        let gcols = block.gather(gb)?;
-                        let gc = Mat::new(&gcols, rows, patch);
-                        matmul(gxb, gc, Mat::new(&wu, c, patch).t(), false, Threads::One)?;
-                        matmul(&mut gwu, Mat::new(xb, rows, c).t(), gc, true, Threads::One)?;
-                    }
-                    Ok(gwu)
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let gw = tensor(from_up_matrix(&sum_in_order(parts, c * patch), c, c_out), w)?;
-        let gx = if wanted(x) { Some(tensor(gx, x)?) } else { None };
-        Ok((gx, Some(gw), Some(tensor(gb, b)?)))
+        let dims = x.dims4()?;
+        let grads = on_host(x, w, res, grad, |xv, wv, out, g| up_backward(xv, dims, wv, out, g, self.relu, wanted(x)))?;
+        into_tensors(grads, x, w, b)
     }
+}
+
+/// Runs `f` over the host slices of a backward pass's four tensors.
+fn on_host<R>(
+    x: &Tensor,
+    w: &Tensor,
+    res: &Tensor,
+    grad: &Tensor,
+    f: impl FnOnce(&[f32], &[f32], &[f32], &[f32]) -> Result<R>,
+) -> Result<R> {
+    let op = "vae fused backward";
+    with_host(x, op, |xv| with_host(w, op, |wv| with_host(res, op, |out| with_host(grad, op, |g| f(xv, wv, out, g)))))
 }

@@ -5,6 +5,7 @@
 
 mod adam;
 mod fused;
+mod host;
 mod layers;
 mod net;
 mod patches;
@@ -107,6 +108,40 @@ fn normal(rng: &mut Rng, rows: usize, cols: usize) -> candle_core::Result<Tensor
     Tensor::from_vec(data, (rows, cols), device::device())
 }
 
+/// The training loop: each epoch a fresh batch order, each batch its
+/// pixels in [0, 1] and its noise (rows x latent) from `rng`, in that
+/// order, handed to `step`, which returns the batch's summed loss. Gives
+/// each epoch's mean loss per image.
+fn epochs(
+    images: &[u8],
+    pixels: usize,
+    s: &VaeSettings,
+    rng: &mut Rng,
+    on_batch: TrainingHook,
+    mut step: impl FnMut(&[f32], &[f32]) -> candle_core::Result<f64>,
+) -> Result<Vec<f64>> {
+    let n = images.len() / pixels.max(1);
+    let mut epoch_loss = Vec::with_capacity(s.epochs);
+    for epoch in 0..s.epochs {
+        let order = rng.permutation(n);
+        let mut total = 0.0;
+        let batches = n.div_ceil(s.batch.max(1));
+        for (i, batch) in order.chunks(s.batch.max(1)).enumerate() {
+            let mut rows = Vec::with_capacity(batch.len() * pixels);
+            for &i in batch {
+                rows.extend(images[i * pixels..(i + 1) * pixels].iter().map(|&p| f32::from(p) / 255.0));
+            }
+            let eps: Vec<f32> = (0..batch.len() * s.latent).map(|_| rng.normal() as f32).collect();
+            total += step(&rows, &eps)?;
+            on_batch(Trained::after(epoch, s.epochs, i + 1, batches));
+        }
+        let mean = total / n.max(1) as f64;
+        tracing::debug!(epoch, loss = mean, "vae epoch");
+        epoch_loss.push(mean);
+    }
+    Ok(epoch_loss)
+}
+
 impl Vae {
     /// Trains a fresh network on `images` (row-major u8, `height x width`
     /// each). `rng` draws the weights, then each epoch's batch order and
@@ -120,35 +155,32 @@ impl Vae {
         on_batch: TrainingHook,
     ) -> Result<Vae> {
         let pixels = height * width;
-        let n = images.len() / pixels;
         let mut params = Params::default();
         let net = Net::new(s.arch, height, width, s.hidden, s.latent, &mut params, rng)?;
         let vars: Vec<_> = params.vars.iter().map(|(_, v)| v.clone()).collect();
         let mut opt = Adam::new(&vars, s.lr, s.weight_decay)?;
-        let mut epoch_loss = Vec::with_capacity(s.epochs);
-        for epoch in 0..s.epochs {
-            let order = rng.permutation(n);
-            let mut total = 0.0;
-            let batches = n.div_ceil(s.batch.max(1));
-            for (i, batch) in order.chunks(s.batch.max(1)).enumerate() {
-                let mut rows = Vec::with_capacity(batch.len() * pixels);
-                for &i in batch {
-                    rows.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
-                }
-                let (x, host) = to_tensor(&rows, pixels)?;
+        let epoch_loss = if device::device().is_cpu() {
+            let shape = host::Shape { arch: s.arch, height, width };
+            let mut values = host::host_params(&params)?;
+            let losses = epochs(images, pixels, s, rng, on_batch, |rows, eps| {
+                let step = host::step(shape, &values, rows, eps, s.beta)?;
+                opt.step_host(&mut values, &step.grads)?;
+                Ok(step.loss)
+            })?;
+            host::store(&params, &values)?;
+            losses
+        } else {
+            epochs(images, pixels, s, rng, on_batch, |rows, eps| {
+                let x = Tensor::from_vec(rows.to_vec(), (eps.len() / s.latent, pixels), device::device())?;
+                let eps = Tensor::from_vec(eps.to_vec(), (eps.len() / s.latent, s.latent), device::device())?;
                 let (mu, logvar) = net.encode(&x)?;
-                let eps = normal(rng, batch.len(), s.latent)?;
                 let z = (&mu + (eps * logvar.affine(0.5, 0.0)?.exp()?)?)?;
                 let logits = net.decode(&z)?;
-                let loss = net::loss(&logits, &x, &host, &mu, &logvar, s.beta)?;
-                total += f64::from(loss.to_scalar::<f32>()?);
+                let loss = net::loss(&logits, &x, rows, &mu, &logvar, s.beta)?;
                 opt.step(&loss.backward()?)?;
-                on_batch(Trained::after(epoch, s.epochs, i + 1, batches));
-            }
-            let mean = total / n.max(1) as f64;
-            tracing::debug!(epoch, loss = mean, "vae epoch");
-            epoch_loss.push(mean);
-        }
+                Ok(f64::from(loss.to_scalar::<f32>()?))
+            })?
+        };
         Ok(Vae { settings: s.clone(), height, width, net, params, epoch_loss })
     }
 
