@@ -36,21 +36,21 @@ impl CausalAttention {
             ref d => Err(error("attention", format!("{d:?} is not (batch, time, 3 x {} heads x width)", self.heads))),
         }
     }
+}
 
-    /// Scores and probabilities of every (sequence, head): (b, heads, t, t).
-    fn probabilities(&self, qkv: &[f32], b: usize, t: usize, d: usize, dh: usize) -> Result<Vec<f32>> {
-        let scale = 1.0 / (dh as f32).sqrt();
-        let mut probs = vec![0.0f32; b * self.heads * t * t];
-        probs.par_chunks_mut((t * t).max(1)).enumerate().try_for_each(|(bh, p)| {
-            let (q, k, _) = head(qkv, bh, self.heads, t, d, dh);
-            matmul(p, q, k.t(), false, Threads::One)?;
-            for (i, row) in p.chunks_exact_mut(t.max(1)).enumerate() {
-                softmax_row(row, i + 1, scale);
-            }
-            Ok::<_, candle_core::Error>(())
-        })?;
-        Ok(probs)
-    }
+/// Scores and probabilities of every (sequence, head): (b, heads, t, t).
+fn probabilities(qkv: &[f32], b: usize, t: usize, d: usize, dh: usize, heads: usize) -> Result<Vec<f32>> {
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut probs = vec![0.0f32; b * heads * t * t];
+    probs.par_chunks_mut((t * t).max(1)).enumerate().try_for_each(|(bh, p)| {
+        let (q, k, _) = head(qkv, bh, heads, t, d, dh);
+        matmul(p, q, k.t(), false, Threads::One)?;
+        for (i, row) in p.chunks_exact_mut(t.max(1)).enumerate() {
+            softmax_row(row, i + 1, scale);
+        }
+        Ok::<_, candle_core::Error>(())
+    })?;
+    Ok(probs)
 }
 
 /// Views of sequence bh / heads' head bh % heads in qkv: q, k, v, each
@@ -68,25 +68,8 @@ impl CustomOp1 for CausalAttention {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = f32_slice(s, l, self.name())?;
-        let (b, t, d, dh) = self.shape(l.dims())?;
-        let probs = self.probabilities(qkv, b, t, d, dh)?;
-        // Per (sequence, head) P V, then heads side by side: (b, t, d).
-        let mut per_head = vec![0.0f32; b * self.heads * t * dh];
-        per_head.par_chunks_mut((t * dh).max(1)).zip(probs.par_chunks((t * t).max(1))).enumerate().try_for_each(
-            |(bh, (y, p))| {
-                let (_, _, v) = head(qkv, bh, self.heads, t, d, dh);
-                matmul(y, Mat::new(p, t, t), v, false, Threads::One)
-            },
-        )?;
-        let mut y = vec![0.0f32; b * t * d];
-        y.par_chunks_mut((t * d).max(1)).enumerate().for_each(|(bi, ys)| {
-            for (i, row) in ys.chunks_exact_mut(d.max(1)).enumerate() {
-                for (hi, cell) in row.chunks_exact_mut(dh.max(1)).enumerate() {
-                    let src = ((bi * self.heads + hi) * t + i) * dh;
-                    cell.copy_from_slice(&per_head[src..src + dh]);
-                }
-            }
-        });
+        let (b, t, d, _) = self.shape(l.dims())?;
+        let (y, probs) = attention_forward(qkv, b, t, d, self.heads)?;
         if let Ok(mut kept) = self.probs.lock() {
             *kept = Some(probs);
         }
@@ -95,53 +78,97 @@ impl CustomOp1 for CausalAttention {
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let (b, t, d, dh) = self.shape(arg.dims())?;
-        let scale = 1.0 / (dh as f32).sqrt();
-        let heads = self.heads;
-        let grads = with_host(arg, self.name(), |qkv| {
+        let out = with_host(arg, self.name(), |qkv| {
             let probs = match self.probs.lock().ok().and_then(|mut k| k.take()) {
                 Some(p) => p,
-                None => self.probabilities(qkv, b, t, d, dh)?,
+                None => probabilities(qkv, b, t, d, dh, self.heads)?,
             };
-            with_host(grad_res, self.name(), |g| {
-                // With dY this head's output gradient: dP = dY V^T;
-                // dS = scale * P o (dP - rowsum(dP o P)); dQ = dS K;
-                // dK = dS^T Q; dV = P^T dY.
-                probs
-                    .par_chunks((t * t).max(1))
-                    .enumerate()
-                    .map(|(bh, p)| {
-                        let (q, k, v) = head(qkv, bh, heads, t, d, dh);
-                        let base = (bh / heads) * t * d + (bh % heads) * dh;
-                        let dy = Mat::strided(&g[base.min(g.len())..], t, dh, d);
-                        let mut ds = vec![0.0f32; t * t];
-                        matmul(&mut ds, dy, v.t(), false, Threads::One)?;
-                        for (dsr, pr) in ds.chunks_exact_mut(t.max(1)).zip(p.chunks_exact(t.max(1))) {
-                            softmax_grad_row(dsr, pr, scale);
-                        }
-                        let (mut dq, mut dk, mut dv) =
-                            (vec![0.0f32; t * dh], vec![0.0f32; t * dh], vec![0.0f32; t * dh]);
-                        let (ds, p) = (Mat::new(&ds, t, t), Mat::new(p, t, t));
-                        matmul(&mut dq, ds, k, false, Threads::One)?;
-                        matmul(&mut dk, ds.t(), q, false, Threads::One)?;
-                        matmul(&mut dv, p.t(), dy, false, Threads::One)?;
-                        Ok([dq, dk, dv])
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
+            with_host(grad_res, self.name(), |g| attention_backward(qkv, &probs, g, b, t, d, self.heads))
         })?;
-        // Back into the packed layout: (b, t, [q heads | k heads | v heads]).
-        let mut out = vec![0.0f32; b * t * 3 * d];
-        out.par_chunks_mut((t * 3 * d).max(1)).enumerate().for_each(|(bi, os)| {
-            for (i, row) in os.chunks_exact_mut((3 * d).max(1)).enumerate() {
-                for (part, block) in row.chunks_exact_mut(d.max(1)).enumerate() {
-                    for (hi, cell) in block.chunks_exact_mut(dh.max(1)).enumerate() {
-                        cell.copy_from_slice(&grads[bi * heads + hi][part][i * dh..(i + 1) * dh]);
-                    }
-                }
-            }
-        });
         Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
     }
+}
+
+/// Causal attention over packed qkv (b, t, 3d) with `heads` heads: the
+/// output (b, t, d) and the probabilities (b, heads, t, t) its backward
+/// pass reads.
+pub fn attention_forward(qkv: &[f32], b: usize, t: usize, d: usize, heads: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    let dh = d / heads.max(1);
+    if qkv.len() != b * t * 3 * d || dh * heads != d {
+        return Err(error("attention", format!("{} values for ({b}, {t}, 3 x {d}) over {heads} heads", qkv.len())));
+    }
+    let probs = probabilities(qkv, b, t, d, dh, heads)?;
+    // Per (sequence, head) P V, then heads side by side: (b, t, d).
+    let mut per_head = vec![0.0f32; b * heads * t * dh];
+    per_head.par_chunks_mut((t * dh).max(1)).zip(probs.par_chunks((t * t).max(1))).enumerate().try_for_each(
+        |(bh, (y, p))| {
+            let (_, _, v) = head(qkv, bh, heads, t, d, dh);
+            matmul(y, Mat::new(p, t, t), v, false, Threads::One)
+        },
+    )?;
+    let mut y = vec![0.0f32; b * t * d];
+    y.par_chunks_mut((t * d).max(1)).enumerate().for_each(|(bi, ys)| {
+        for (i, row) in ys.chunks_exact_mut(d.max(1)).enumerate() {
+            for (hi, cell) in row.chunks_exact_mut(dh.max(1)).enumerate() {
+                let src = ((bi * heads + hi) * t + i) * dh;
+                cell.copy_from_slice(&per_head[src..src + dh]);
+            }
+        }
+    });
+    Ok((y, probs))
+}
+
+/// The gradient of packed qkv given the forward pass's probabilities and
+/// the output's gradient `g` (b, t, d).
+pub fn attention_backward(
+    qkv: &[f32],
+    probs: &[f32],
+    g: &[f32],
+    b: usize,
+    t: usize,
+    d: usize,
+    heads: usize,
+) -> Result<Vec<f32>> {
+    let dh = d / heads.max(1);
+    if qkv.len() != b * t * 3 * d || g.len() != b * t * d || probs.len() != b * heads * t * t {
+        return Err(error("attention", format!("backward: {} values for ({b}, {t}, 3 x {d})", qkv.len())));
+    }
+    let scale = 1.0 / (dh as f32).sqrt();
+    // With dY this head's output gradient: dP = dY V^T;
+    // dS = scale * P o (dP - rowsum(dP o P)); dQ = dS K;
+    // dK = dS^T Q; dV = P^T dY.
+    let grads = probs
+        .par_chunks((t * t).max(1))
+        .enumerate()
+        .map(|(bh, p)| {
+            let (q, k, v) = head(qkv, bh, heads, t, d, dh);
+            let base = (bh / heads) * t * d + (bh % heads) * dh;
+            let dy = Mat::strided(&g[base.min(g.len())..], t, dh, d);
+            let mut ds = vec![0.0f32; t * t];
+            matmul(&mut ds, dy, v.t(), false, Threads::One)?;
+            for (dsr, pr) in ds.chunks_exact_mut(t.max(1)).zip(p.chunks_exact(t.max(1))) {
+                softmax_grad_row(dsr, pr, scale);
+            }
+            let (mut dq, mut dk, mut dv) = (vec![0.0f32; t * dh], vec![0.0f32; t * dh], vec![0.0f32; t * dh]);
+            let (ds, p) = (Mat::new(&ds, t, t), Mat::new(p, t, t));
+            matmul(&mut dq, ds, k, false, Threads::One)?;
+            matmul(&mut dk, ds.t(), q, false, Threads::One)?;
+            matmul(&mut dv, p.t(), dy, false, Threads::One)?;
+            Ok([dq, dk, dv])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Back into the packed layout: (b, t, [q heads | k heads | v heads]).
+    let mut out = vec![0.0f32; b * t * 3 * d];
+    out.par_chunks_mut((t * 3 * d).max(1)).enumerate().for_each(|(bi, os)| {
+        for (i, row) in os.chunks_exact_mut((3 * d).max(1)).enumerate() {
+            for (part, block) in row.chunks_exact_mut(d.max(1)).enumerate() {
+                for (hi, cell) in block.chunks_exact_mut(dh.max(1)).enumerate() {
+                    cell.copy_from_slice(&grads[bi * heads + hi][part][i * dh..(i + 1) * dh]);
+                }
+            }
+        }
+    });
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -193,17 +193,7 @@ impl CustomOp3 for LayerNorm {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = f32_slices3((s1, l1), (s2, l2), (s3, l3), "layer norm")?;
-        let d = w.len();
-        if d == 0 || x.len() % d != 0 || b.len() != d {
-            return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {:?}", l1.dims())));
-        }
-        let out = rows_map(x, d, |row, o| {
-            let (mean, inv) = moments(row, self.eps);
-            for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
-                *oi = (xi - mean) * inv * wi + bi;
-            }
-        });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        Ok((CpuStorage::F32(layer_norm_forward(x, w, b, self.eps)?), l1.shape().clone()))
     }
 
     fn bwd(
@@ -227,11 +217,25 @@ impl CustomOp3 for LayerNorm {
     }
 }
 
+/// `xhat * w + b` over rows of `w.len()` values.
+pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<Vec<f32>> {
+    let d = w.len();
+    if d == 0 || x.len() % d != 0 || b.len() != d {
+        return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {} values", x.len())));
+    }
+    Ok(rows_map(x, d, |row, o| {
+        let (mean, inv) = moments(row, eps);
+        for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
+            *oi = (xi - mean) * inv * wi + bi;
+        }
+    }))
+}
+
 /// Layer norm's gradients for x (rows of w.len()), w and b, given the
 /// output's gradient g: with gh = g * w, dx = (gh - mean(gh) - xhat *
 /// mean(gh * xhat)) / sigma; dw = sum over rows of g * xhat; db = sum over
 /// rows of g, in fixed blocks of rows added in order.
-fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+pub fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let d = w.len().max(1);
     let n = d as f32;
     let mut dx = vec![0.0f32; x.len()];
@@ -294,6 +298,28 @@ fn tanh_fast(x: f32) -> f32 {
 
 const C: f32 = 0.797_884_6; // sqrt(2 / pi)
 
+pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
+    rows_map(x, 4096.min(x.len().max(1)), |row, o| {
+        for (oi, &v) in o.iter_mut().zip(row) {
+            *oi = 0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v)));
+        }
+    })
+}
+
+/// GELU's input gradient given its input `x` and output gradient `g`.
+pub fn gelu_backward(x: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    let w = 4096.min(x.len().max(1));
+    out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
+        for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
+            let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
+            let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
+            *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
+        }
+    });
+    out
+}
+
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "gelu-tanh-with-grad"
@@ -301,29 +327,11 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, "gelu")?;
-        let out = rows_map(x, 4096.min(x.len().max(1)), |row, o| {
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = 0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v)));
-            }
-        });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        Ok((CpuStorage::F32(gelu_forward(x)), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let out = with_host(arg, "gelu", |x| {
-            with_host(grad_res, "gelu", |g| {
-                let mut out = vec![0.0f32; x.len()];
-                let w = 4096.min(x.len().max(1));
-                out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
-                    for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
-                        let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
-                        let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
-                        *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
-                    }
-                });
-                Ok(out)
-            })
-        })?;
+        let out = with_host(arg, "gelu", |x| with_host(grad_res, "gelu", |g| Ok(gelu_backward(x, g))))?;
         Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
     }
 }

@@ -19,26 +19,60 @@ use crate::model::kernels::{error, f32_slice, matmul, product, with_host, Mat, T
 pub struct HeadCrossEntropy {
     targets: Vec<u32>,
     /// The forward pass's logits and each row's log-sum-exp.
-    kept: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+    kept: Mutex<Option<Logits>>,
 }
 
 impl HeadCrossEntropy {
     pub fn new(targets: Vec<u32>) -> Self {
         HeadCrossEntropy { targets, kept: Mutex::new(None) }
     }
+}
 
-    /// Logits x w^T (n, vocab) and each row's log-sum-exp.
-    fn logits(&self, x: &[f32], w: &[f32], d: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+/// The output layer's logits x w^T (n, vocab) and each row's
+/// log-sum-exp, for hidden states x (n, d) and the embedding w (vocab, d).
+pub struct Logits {
+    logits: Vec<f32>,
+    lse: Vec<f32>,
+}
+
+impl Logits {
+    pub fn new(x: &[f32], w: &[f32], d: usize, targets: &[u32]) -> Result<Self> {
         let (n, vocab) = (x.len() / d.max(1), w.len() / d.max(1));
-        if self.targets.len() != n || self.targets.iter().any(|&t| t as usize >= vocab) {
-            return Err(error(
-                "cross-entropy",
-                format!("{} targets for {n} rows over {vocab} tokens", self.targets.len()),
-            ));
+        if targets.len() != n || targets.iter().any(|&t| t as usize >= vocab) {
+            return Err(error("cross-entropy", format!("{} targets for {n} rows over {vocab} tokens", targets.len())));
         }
         let logits = product(Mat::new(x, n, d), Mat::new(w, vocab, d).t(), Threads::All)?;
         let lse = logits.par_chunks(vocab.max(1)).map(|row| log_sum_exp(row) as f32).collect();
-        Ok((logits, lse))
+        Ok(Logits { logits, lse })
+    }
+
+    /// The mean cross-entropy of `targets`, rows' terms added in order.
+    pub fn mean_loss(&self, targets: &[u32]) -> f64 {
+        let vocab = self.logits.len() / targets.len().max(1);
+        let sum: f64 = self
+            .logits
+            .chunks(vocab.max(1))
+            .zip(&self.lse)
+            .zip(targets)
+            .map(|((row, &l), &t)| f64::from(l) - f64::from(row[t as usize]))
+            .sum();
+        sum / targets.len().max(1) as f64
+    }
+
+    /// The gradients of `scale` times the summed cross-entropy for x and w;
+    /// the logits buffer becomes their gradient in place.
+    pub fn backward(self, x: &[f32], w: &[f32], d: usize, targets: &[u32], scale: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+        let Logits { logits: mut dl, lse } = self;
+        let (n, vocab) = (targets.len(), w.len() / d.max(1));
+        // d loss / d logits = scale (softmax - one-hot), in place.
+        dl.par_chunks_mut(vocab.max(1)).zip(lse.par_iter().zip(targets.par_iter())).for_each(|(row, (&l, &t))| {
+            row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - l));
+            row[t as usize] -= scale;
+        });
+        let dx = product(Mat::new(&dl, n, vocab), Mat::new(w, vocab, d), Threads::All)?;
+        let mut dw = vec![0.0f32; vocab * d];
+        matmul(&mut dw, Mat::new(&dl, n, vocab).t(), Mat::new(x, n, d), false, Threads::All)?;
+        Ok((dx, dw))
     }
 }
 
@@ -50,42 +84,24 @@ impl CustomOp2 for HeadCrossEntropy {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, w) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
         let d = l2.dims().last().copied().unwrap_or(0);
-        let (logits, lse) = self.logits(x, w, d)?;
-        let vocab = w.len() / d.max(1);
-        let sum: f64 = logits
-            .chunks(vocab.max(1))
-            .zip(&lse)
-            .zip(&self.targets)
-            .map(|((row, &l), &t)| f64::from(l) - f64::from(row[t as usize]))
-            .sum();
-        let mean = sum / self.targets.len().max(1) as f64;
+        let logits = Logits::new(x, w, d, &self.targets)?;
+        let mean = logits.mean_loss(&self.targets);
         if let Ok(mut kept) = self.kept.lock() {
-            *kept = Some((logits, lse));
+            *kept = Some(logits);
         }
         Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (vocab, d) = w.dims2()?;
-        let n = self.targets.len();
-        let scale = grad.to_scalar::<f32>()? / n.max(1) as f32;
+        let d = w.dim(1)?;
+        let scale = grad.to_scalar::<f32>()? / self.targets.len().max(1) as f32;
         let (dx, dw) = with_host(x, self.name(), |xv| {
             with_host(w, self.name(), |wv| {
-                let (mut dl, lse) = match self.kept.lock().ok().and_then(|mut k| k.take()) {
+                let logits = match self.kept.lock().ok().and_then(|mut k| k.take()) {
                     Some(kept) => kept,
-                    None => self.logits(xv, wv, d)?,
+                    None => Logits::new(xv, wv, d, &self.targets)?,
                 };
-                // d loss / d logits = (softmax - one-hot) / n, in place.
-                dl.par_chunks_mut(vocab.max(1)).zip(lse.par_iter().zip(self.targets.par_iter())).for_each(
-                    |(row, (&l, &t))| {
-                        row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - l));
-                        row[t as usize] -= scale;
-                    },
-                );
-                let dx = product(Mat::new(&dl, n, vocab), Mat::new(wv, vocab, d), Threads::All)?;
-                let mut dw = vec![0.0f32; vocab * d];
-                matmul(&mut dw, Mat::new(&dl, n, vocab).t(), Mat::new(xv, n, d), false, Threads::All)?;
-                Ok((dx, dw))
+                logits.backward(xv, wv, d, &self.targets, scale)
             })
         })?;
         Ok((Some(Tensor::from_vec(dx, x.shape(), x.device())?), Some(Tensor::from_vec(dw, w.shape(), w.device())?)))

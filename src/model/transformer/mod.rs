@@ -7,6 +7,7 @@ mod adamw;
 mod attention;
 mod fused;
 mod head;
+mod host;
 mod net;
 
 use candle_core::Tensor;
@@ -121,6 +122,11 @@ fn ids_tensor(ids: Vec<u32>, b: usize, t: usize) -> candle_core::Result<Tensor> 
     Tensor::from_vec(ids, (b, t), device::device())
 }
 
+/// Every parameter's values on the host, in `Params` order.
+fn host_values(p: &Params) -> candle_core::Result<Vec<Vec<f32>>> {
+    p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect()
+}
+
 impl Transformer {
     pub fn bos(&self) -> u32 {
         self.vocab
@@ -158,6 +164,9 @@ impl Transformer {
         }
         let vars: Vec<_> = params.vars.iter().map(|(_, v)| v.clone()).collect();
         let mut opt = AdamW::new(&vars, s.weight_decay, s.clip);
+        // On the CPU the weights train in host buffers (`host.rs`) and go
+        // back into the tensors at the end.
+        let mut host = if device::device().is_cpu() { Some(host_values(&params)?) } else { None };
         let data = stream(rows, bos, eos);
         let t = s.context;
         let windows: Vec<usize> = (0..data.len().saturating_sub(1) / t).map(|w| w * t).collect();
@@ -177,22 +186,38 @@ impl Transformer {
                     y.extend_from_slice(&data[start + 1..start + t + 1]);
                 }
                 let b = batch.len();
-                let loss = net.loss(&ids_tensor(x, b, t)?, y)?;
                 let lr = if step < warmup {
                     s.lr * (step + 1) as f64 / warmup as f64
                 } else {
                     let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
                     s.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
                 };
-                total += f64::from(loss.to_scalar::<f32>()?) * b as f64;
+                let loss = match host.as_mut() {
+                    Some(values) => {
+                        let out = host::step(values, s.heads, &x, &y, b, t)?;
+                        opt.step_host(values, &out.grads, lr)?;
+                        out.loss
+                    }
+                    None => {
+                        let loss = net.loss(&ids_tensor(x, b, t)?, y)?;
+                        opt.step(&loss.backward()?, lr)?;
+                        f64::from(loss.to_scalar::<f32>()?)
+                    }
+                };
+                total += loss * b as f64;
                 count += b;
-                opt.step(&loss.backward()?, lr)?;
                 step += 1;
                 on_batch(Trained::after(epoch, s.epochs, i + 1, batches));
             }
             let mean = total / count.max(1) as f64;
             tracing::debug!(epoch, loss = mean, "transformer epoch");
             epoch_loss.push(mean);
+        }
+        if let Some(values) = &host {
+            for ((_, var), v) in params.vars.iter().zip(values) {
+                let t = var.as_tensor();
+                var.set(&Tensor::from_vec(v.clone(), t.shape(), t.device())?)?;
+            }
         }
         Ok(Transformer { settings: s.clone(), vocab, net, params, epoch_loss })
     }
