@@ -161,23 +161,36 @@ pub fn product(a: Mat, b: Mat, threads: Threads) -> Result<Vec<f32>> {
 }
 
 /// `rows` copies of the bias, for gemm to add the product onto (in
-/// parallel: the largest is 13 MB a batch).
+/// parallel: the largest is 13 MB a batch), written once.
 pub fn repeated(bias: &[f32], rows: usize) -> Vec<f32> {
     let width = bias.len();
-    let mut out = vec![0.0f32; rows * width];
-    if width == 1 {
-        out.fill(bias[0]);
-    } else if width > 1 {
-        out.par_chunks_mut(CHUNK / width * width)
-            .for_each(|c| c.chunks_exact_mut(width).for_each(|r| r.copy_from_slice(bias)));
+    if width == 0 {
+        return Vec::new();
     }
+    let len = rows * width;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut((CHUNK / width).max(1) * width).for_each(|c| {
+        for row in c.chunks_exact_mut(width) {
+            row.iter_mut().zip(bias).for_each(|(d, &b)| {
+                d.write(b);
+            });
+        }
+    });
+    // SAFETY: the chunks are whole multiples of `width` and tile the `len`
+    // slots, and every row of every chunk was written above.
+    unsafe { out.set_len(len) };
     out
 }
 
 const CHUNK: usize = 1 << 15;
 
 pub fn relu_in_place(y: &mut [f32]) {
-    y.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|v| *v = v.max(0.0)));
+    y.par_chunks_mut(CHUNK).for_each(relu_serial);
+}
+
+/// ReLU of `y` in place, on this thread.
+pub fn relu_serial(y: &mut [f32]) {
+    y.iter_mut().for_each(|v| *v = v.max(0.0));
 }
 
 /// The gradient reaching the pre-activation: `g` where the output was
@@ -208,6 +221,22 @@ pub fn into_tensors(
 ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
     let gx = g.x.map(|v| tensor(v, x)).transpose()?;
     Ok((gx, Some(tensor(g.w, w)?), Some(tensor(g.b, b)?)))
+}
+
+/// `through_relu` on this thread, for a block a task already holds in
+/// cache.
+pub fn through_relu_serial<'a>(g: &'a [f32], out: &[f32], relu: bool) -> Cow<'a, [f32]> {
+    if !relu {
+        return Cow::Borrowed(g);
+    }
+    Cow::Owned(g.iter().zip(out).map(|(&gi, &oi)| if oi > 0.0 { gi } else { 0.0 }).collect())
+}
+
+/// Adds each row of the row-major `m` onto `acc` (a row wide), in order.
+pub fn add_rows(acc: &mut [f32], m: &[f32]) {
+    for row in m.chunks_exact(acc.len().max(1)) {
+        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+    }
 }
 
 /// Sums of the columns of a row-major matrix `width` wide: fixed blocks of

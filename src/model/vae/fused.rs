@@ -20,8 +20,8 @@ use rayon::prelude::*;
 
 use super::patches::Grid;
 use crate::model::kernels::{
-    column_sums, error, f32_slices3, into_tensors, matmul, product, relu_in_place, repeated, sum_in_order,
-    through_relu, wanted, with_host, Grads, Mat, Threads,
+    add_rows, error, f32_slices3, into_tensors, matmul, product, relu_serial, repeated, sum_in_order,
+    through_relu_serial, wanted, with_host, Grads, Mat, Threads,
 };
 
 /// Images per parallel task, and per cache-sized block within it (the
@@ -116,13 +116,14 @@ pub fn down_forward(x: &[f32], (n, h, wd, c): Dims, w: &[f32], b: &[f32], relu: 
                 let cols = block.gather(xb)?;
                 let rows = block.n * cells;
                 matmul(yb, Mat::new(&cols, rows, patch), Mat::new(&wm, patch, c_out), true, Threads::One)?;
+                // While the block's output is still in cache.
+                if relu {
+                    relu_serial(yb);
+                }
             }
             Ok::<_, candle_core::Error>(())
         },
     )?;
-    if relu {
-        relu_in_place(&mut y);
-    }
     Ok(y)
 }
 
@@ -143,27 +144,30 @@ pub fn down_backward(
     let c_out = out.len() / (n * cells).max(1);
     check(x, n * image.image(), w, c_out * patch, "vae-conv-down")?;
     let wm = down_matrix(w, c, c_out);
-    let g = through_relu(g, out, relu);
-    let gb = column_sums(&g, c_out);
     let mut gx = vec![0.0f32; if want_x { n * image.image() } else { 0 }];
-    // Per group: g^T cols, the weight gradient's share (as (c_out, 16
-    // c_in), gemm's faster orientation), and the input gradient, the
-    // patches of g W^T scattered back.
+    // Per group, block by block while the block is in cache: the output
+    // gradient through the ReLU, its column sums (the bias gradient's
+    // share), g^T cols (the weight gradient's, as (c_out, 16 c_in), gemm's
+    // faster orientation), and the input gradient, the patches of g W^T
+    // scattered back.
     let group_len = (GROUP * image.image()).max(1);
+    let out_len = (GROUP * cells * c_out).max(1);
     let mut gx_groups: Vec<&mut [f32]> = gx.chunks_mut(group_len).collect();
     gx_groups.resize_with(n.div_ceil(GROUP), Default::default);
     let parts = gx_groups
         .into_par_iter()
         .zip(x.par_chunks(group_len))
-        .zip(g.par_chunks((GROUP * cells * c_out).max(1)))
-        .map(|((gxg, xg), gg)| {
-            let mut gwt = vec![0.0f32; c_out * patch];
-            let blocks = runs(xg, image.image(), BLOCK).zip(runs(gg, cells * c_out, BLOCK));
-            for (i, (xb, gb)) in blocks.enumerate() {
+        .zip(g.par_chunks(out_len).zip(out.par_chunks(out_len)))
+        .map(|((gxg, xg), (gg, og))| {
+            let (mut gwt, mut gbias) = (vec![0.0f32; c_out * patch], vec![0.0f32; c_out]);
+            let outs = runs(gg, cells * c_out, BLOCK).zip(runs(og, cells * c_out, BLOCK));
+            for (i, (xb, (gb, ob))) in runs(xg, image.image(), BLOCK).zip(outs).enumerate() {
                 let block = Grid { n: xb.len() / image.image().max(1), ..image };
                 let rows = block.n * cells;
+                let gb = through_relu_serial(gb, ob, relu);
+                add_rows(&mut gbias, &gb);
                 let cols = block.gather(xb)?;
-                let gm = Mat::new(gb, rows, c_out);
+                let gm = Mat::new(&gb, rows, c_out);
                 matmul(&mut gwt, gm.t(), Mat::new(&cols, rows, patch), true, Threads::One)?;
                 if want_x {
                     let gcols = product(gm, Mat::new(&wm, patch, c_out).t(), Threads::One)?;
@@ -171,10 +175,12 @@ pub fn down_backward(
                     block.scatter_add(&gcols, &mut gxg[start..start + xb.len()])?;
                 }
             }
-            Ok(gwt)
+            Ok((gwt, gbias))
         })
         .collect::<Result<Vec<_>>>()?;
-    let gw = from_down_matrix_t(&sum_in_order(parts, c_out * patch), c, c_out);
+    let (gw_parts, gb_parts): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let gb = sum_in_order(gb_parts, c_out);
+    let gw = from_down_matrix_t(&sum_in_order(gw_parts, c_out * patch), c, c_out);
     Ok(Grads { x: want_x.then_some(gx), w: gw, b: gb })
 }
 
@@ -195,13 +201,13 @@ pub fn up_forward(x: &[f32], (n, h, wd, c): Dims, w: &[f32], b: &[f32], relu: bo
                 let block = Grid { n: yb.len() / image.image().max(1), ..image };
                 let cols = product(Mat::new(xb, block.n * cells, c), Mat::new(&wu, c, patch), Threads::One)?;
                 block.scatter_add(&cols, yb)?;
+                if relu {
+                    relu_serial(yb);
+                }
             }
             Ok::<_, candle_core::Error>(())
         },
     )?;
-    if relu {
-        relu_in_place(&mut y);
-    }
     Ok(y)
 }
 
@@ -220,32 +226,38 @@ pub fn up_backward(
     let (cells, patch) = (h * wd, image.patch());
     check(x, n * cells * c, w, c * patch, "vae-conv-up")?;
     let wu = up_matrix(w, c, c_out);
-    let g = through_relu(g, out, relu);
-    let gb = column_sums(&g, c_out);
     let mut gx = vec![0.0f32; n * cells * c];
-    // Per group: the patches of g, then from them the input gradient
-    // (patches times W^T) and the weight gradient's share (x^T patches).
+    // Per group, block by block: the output gradient through the ReLU and
+    // its column sums (the bias gradient's share), its patches, then from
+    // them the input gradient (patches times W^T) and the weight
+    // gradient's share (x^T patches).
+    let out_len = (GROUP * image.image()).max(1);
     let parts = gx
         .par_chunks_mut((GROUP * cells * c).max(1))
         .zip(x.par_chunks((GROUP * cells * c).max(1)))
-        .zip(g.par_chunks((GROUP * image.image()).max(1)))
-        .map(|((gxg, xg), gg)| {
-            let mut gwu = vec![0.0f32; c * patch];
+        .zip(g.par_chunks(out_len).zip(out.par_chunks(out_len)))
+        .map(|((gxg, xg), (gg, og))| {
+            let (mut gwu, mut gbias) = (vec![0.0f32; c * patch], vec![0.0f32; c_out]);
             let blocks = runs_mut(gxg, cells * c, BLOCK).zip(runs(xg, cells * c, BLOCK));
-            for ((gxb, xb), gb) in blocks.zip(runs(gg, image.image(), BLOCK)) {
+            let outs = runs(gg, image.image(), BLOCK).zip(runs(og, image.image(), BLOCK));
+            for ((gxb, xb), (gb, ob)) in blocks.zip(outs) {
                 let block = Grid { n: gb.len() / image.image().max(1), ..image };
                 let rows = block.n * cells;
-                let gcols = block.gather(gb)?;
+                let gb = through_relu_serial(gb, ob, relu);
+                add_rows(&mut gbias, &gb);
+                let gcols = block.gather(&gb)?;
                 let gc = Mat::new(&gcols, rows, patch);
                 if want_x {
                     matmul(gxb, gc, Mat::new(&wu, c, patch).t(), false, Threads::One)?;
                 }
                 matmul(&mut gwu, Mat::new(xb, rows, c).t(), gc, true, Threads::One)?;
             }
-            Ok(gwu)
+            Ok((gwu, gbias))
         })
         .collect::<Result<Vec<_>>>()?;
-    let gw = from_up_matrix(&sum_in_order(parts, c * patch), c, c_out);
+    let (gw_parts, gb_parts): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let gb = sum_in_order(gb_parts, c_out);
+    let gw = from_up_matrix(&sum_in_order(gw_parts, c * patch), c, c_out);
     Ok(Grads { x: want_x.then_some(gx), w: gw, b: gb })
 }
 
