@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::kernels::{f32_slice, f32_slices3, sum_in_order, with_host};
+use crate::model::kernels::{f32_slice, f32_slices3, sum_in_order, wide, with_host};
 
 /// Rows of `width` processed in parallel by `f(row_in, row_out)`.
 fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
@@ -54,6 +54,7 @@ pub fn exp_fast(x: f32) -> f32 {
 }
 
 /// The largest value, over eight lanes for the same reason.
+#[inline(always)]
 fn max_of(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let mut chunks = row.chunks_exact(8);
@@ -65,11 +66,16 @@ fn max_of(row: &[f32]) -> f32 {
     chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &z| if z > m { z } else { m })
 }
 
-/// log sum_j e^(row_j), the exponentials summed in f64 over eight fixed
-/// lanes (element j into lane j mod 8), the lanes then added in order: the
-/// same order every time, without one long chain of dependent adds (a
-/// single running sum made this 7% of a training step).
-pub fn log_sum_exp(row: &[f32]) -> f64 {
+wide!(
+    /// log sum_j e^(row_j), the exponentials summed in f64 over eight fixed
+    /// lanes (element j into lane j mod 8), the lanes then added in order:
+    /// the same order every time, without one long chain of dependent adds
+    /// (a single running sum made this 7% of a training step).
+    pub fn log_sum_exp(row: &[f32]) -> f64 => log_sum_exp_body
+);
+
+#[inline(always)]
+fn log_sum_exp_body(row: &[f32]) -> f64 {
     let max = max_of(row);
     // The exps first, in one plain loop over a buffer, so they vectorise.
     let e: Vec<f32> = row.iter().map(|&z| exp_fast(z - max)).collect();
@@ -82,24 +88,33 @@ pub fn log_sum_exp(row: &[f32]) -> f64 {
     f64::from(max) + lanes.iter().sum::<f64>().ln()
 }
 
-/// In place: the softmax of `scale * row[..seen]`, zero after `seen` (a
-/// causal mask).
-pub fn softmax_row(row: &mut [f32], seen: usize, scale: f32) {
+wide!(
+    /// In place: the softmax of `scale * row[..seen]`, zero after `seen` (a
+    /// causal mask).
+    pub fn softmax_row(row: &mut [f32], seen: usize, scale: f32) => softmax_row_body
+);
+
+#[inline(always)]
+fn softmax_row_body(row: &mut [f32], seen: usize, scale: f32) {
     let (head, masked) = row.split_at_mut(seen.min(row.len()));
     let max = head.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(scale * z));
-    let mut sum = 0.0f32;
-    for v in head.iter_mut() {
-        *v = exp_fast(scale * *v - max);
-        sum += *v;
-    }
+    // The exps in a loop of their own, so it vectorises; their sum in
+    // order after it.
+    head.iter_mut().for_each(|v| *v = exp_fast(scale * *v - max));
+    let sum: f32 = head.iter().sum();
     head.iter_mut().for_each(|v| *v /= sum);
     masked.iter_mut().for_each(|v| *v = 0.0);
 }
 
-/// In place: the gradient of the scores from `g`, the gradient of the
-/// probabilities `y = softmax_row(scale * scores)`: scale * y * (g - sum(g * y))
-/// (zero where masked, as y is).
-pub fn softmax_grad_row(g: &mut [f32], y: &[f32], scale: f32) {
+wide!(
+    /// In place: the gradient of the scores from `g`, the gradient of the
+    /// probabilities `y = softmax_row(scale * scores)`: scale * y * (g -
+    /// sum(g * y)) (zero where masked, as y is).
+    pub fn softmax_grad_row(g: &mut [f32], y: &[f32], scale: f32) => softmax_grad_row_body
+);
+
+#[inline(always)]
+fn softmax_grad_row_body(g: &mut [f32], y: &[f32], scale: f32) {
     let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
     g.iter_mut().zip(y).for_each(|(gi, &yi)| *gi = scale * yi * (*gi - dot));
 }
@@ -160,10 +175,26 @@ impl CustomOp1 for Softmax {
     }
 }
 
+/// The sum of `f(i)` for i < n over eight fixed lanes (i into lane i mod
+/// 8), the lanes then added in order: one order every time, and eight
+/// independent chains of adds where one running sum waits on each add.
+#[inline(always)]
+fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    for base in (0..n / 8 * 8).step_by(8) {
+        lanes.iter_mut().enumerate().for_each(|(j, l)| *l += f(base + j));
+    }
+    for (j, i) in (n / 8 * 8..n).enumerate() {
+        lanes[j] += f(i);
+    }
+    lanes.iter().sum()
+}
+
+#[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|&x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = lane_sum(row.len(), |i| row[i]) / n;
+    let var = lane_sum(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -223,12 +254,17 @@ pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<V
     if d == 0 || x.len() % d != 0 || b.len() != d {
         return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {} values", x.len())));
     }
-    Ok(rows_map(x, d, |row, o| {
-        let (mean, inv) = moments(row, eps);
-        for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
-            *oi = (xi - mean) * inv * wi + bi;
-        }
-    }))
+    Ok(rows_map(x, d, |row, o| layer_norm_row(row, o, w, b, eps)))
+}
+
+wide!(fn layer_norm_row(row: &[f32], o: &mut [f32], w: &[f32], b: &[f32], eps: f32) => layer_norm_row_body);
+
+#[inline(always)]
+fn layer_norm_row_body(row: &[f32], o: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+    let (mean, inv) = moments(row, eps);
+    for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
+        *oi = (xi - mean) * inv * wi + bi;
+    }
 }
 
 /// Layer norm's gradients for x (rows of w.len()), w and b, given the
@@ -237,7 +273,6 @@ pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<V
 /// rows of g, in fixed blocks of rows added in order.
 pub fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let d = w.len().max(1);
-    let n = d as f32;
     let mut dx = vec![0.0f32; x.len()];
     let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(LN_ROWS * d)
@@ -246,27 +281,55 @@ pub fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>,
             let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
             let mut xhat = vec![0.0f32; d];
             for ((or, xr), gr) in o.chunks_exact_mut(d).zip(xb.chunks_exact(d)).zip(gb.chunks_exact(d)) {
-                let (mean, inv) = moments(xr, eps);
-                xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
-                let (mut mg, mut mgh) = (0.0f32, 0.0f32);
-                for (((&gi, &wi), &hi), (dwi, dbi)) in gr.iter().zip(w).zip(&xhat).zip(dw.iter_mut().zip(db.iter_mut()))
-                {
-                    let gh = gi * wi;
-                    mg += gh;
-                    mgh += gh * hi;
-                    *dwi += gi * hi;
-                    *dbi += gi;
-                }
-                let (mg, mgh) = (mg / n, mgh / n);
-                for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(w).zip(&xhat) {
-                    *oi = (gi * wi - mg - hi * mgh) * inv;
-                }
+                layer_norm_grad_row(or, xr, gr, w, &mut xhat, &mut dw, &mut db, eps);
             }
             (dw, db)
         })
         .collect();
     let (dw, db): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
     (dx, sum_in_order(dw, d), sum_in_order(db, d))
+}
+
+wide!(
+    /// One row's share of `layer_norm_grads`: its input gradient into `or`,
+    /// and its terms added onto the weight and bias gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_grad_row(
+        or: &mut [f32],
+        xr: &[f32],
+        gr: &[f32],
+        w: &[f32],
+        xhat: &mut [f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        eps: f32,
+    ) => layer_norm_grad_row_body
+);
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn layer_norm_grad_row_body(
+    or: &mut [f32],
+    xr: &[f32],
+    gr: &[f32],
+    w: &[f32],
+    xhat: &mut [f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    eps: f32,
+) {
+    let n = w.len() as f32;
+    let (mean, inv) = moments(xr, eps);
+    xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
+    let mg = lane_sum(w.len(), |i| gr[i] * w[i]) / n;
+    let mgh = lane_sum(w.len(), |i| gr[i] * w[i] * xhat[i]) / n;
+    for (((dwi, dbi), &gi), &hi) in dw.iter_mut().zip(db.iter_mut()).zip(gr).zip(xhat.iter()) {
+        *dwi += gi * hi;
+        *dbi += gi;
+    }
+    for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(w).zip(xhat.iter()) {
+        *oi = (gi * wi - mg - hi * mgh) * inv;
+    }
 }
 
 /// GELU, tanh form (GPT-2's, and candle's `gelu`).
@@ -299,25 +362,35 @@ fn tanh_fast(x: f32) -> f32 {
 const C: f32 = 0.797_884_6; // sqrt(2 / pi)
 
 pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
-    rows_map(x, 4096.min(x.len().max(1)), |row, o| {
-        for (oi, &v) in o.iter_mut().zip(row) {
-            *oi = 0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v)));
-        }
-    })
+    rows_map(x, (1 << 15).min(x.len().max(1)), gelu_rows)
+}
+
+wide!(fn gelu_rows(row: &[f32], o: &mut [f32]) => gelu_rows_body);
+
+#[inline(always)]
+fn gelu_rows_body(row: &[f32], o: &mut [f32]) {
+    for (oi, &v) in o.iter_mut().zip(row) {
+        *oi = 0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v)));
+    }
 }
 
 /// GELU's input gradient given its input `x` and output gradient `g`.
 pub fn gelu_backward(x: &[f32], g: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
-    let w = 4096.min(x.len().max(1));
-    out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| {
-        for ((oi, &v), &gi) in o.iter_mut().zip(xr).zip(gr) {
-            let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
-            let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
-            *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
-        }
-    });
+    let w = (1 << 15).min(x.len().max(1));
+    out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| gelu_grad_rows(o, xr, gr));
     out
+}
+
+wide!(fn gelu_grad_rows(o: &mut [f32], x: &[f32], g: &[f32]) => gelu_grad_rows_body);
+
+#[inline(always)]
+fn gelu_grad_rows_body(o: &mut [f32], x: &[f32], g: &[f32]) {
+    for ((oi, &v), &gi) in o.iter_mut().zip(x).zip(g) {
+        let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
+        let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
+        *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
+    }
 }
 
 impl CustomOp1 for Gelu {

@@ -14,7 +14,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::fused::{exp_fast, log_sum_exp};
-use crate::model::kernels::{error, f32_slice, matmul, product, with_host, Mat, Threads};
+use crate::model::kernels::{error, f32_slice, matmul, product, wide, with_host, Mat, Threads};
 
 pub struct HeadCrossEntropy {
     targets: Vec<u32>,
@@ -66,7 +66,7 @@ impl Logits {
         let (n, vocab) = (targets.len(), w.len() / d.max(1));
         // d loss / d logits = scale (softmax - one-hot), in place.
         dl.par_chunks_mut(vocab.max(1)).zip(lse.par_iter().zip(targets.par_iter())).for_each(|(row, (&l, &t))| {
-            row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - l));
+            softmax_scaled(row, l, scale);
             row[t as usize] -= scale;
         });
         let dx = product(Mat::new(&dl, n, vocab), Mat::new(w, vocab, d), Threads::All)?;
@@ -74,6 +74,16 @@ impl Logits {
         matmul(&mut dw, Mat::new(&dl, n, vocab).t(), Mat::new(x, n, d), false, Threads::All)?;
         Ok((dx, dw))
     }
+}
+
+wide!(
+    /// In place: `scale * e^(z - lse)`, the row's softmax times `scale`.
+    fn softmax_scaled(row: &mut [f32], lse: f32, scale: f32) => softmax_scaled_body
+);
+
+#[inline(always)]
+fn softmax_scaled_body(row: &mut [f32], lse: f32, scale: f32) {
+    row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - lse));
 }
 
 impl CustomOp2 for HeadCrossEntropy {
