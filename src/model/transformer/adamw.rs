@@ -9,6 +9,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 use rayon::prelude::*;
 
+use crate::model::kernels::wide;
+
 const CHUNK: usize = 1 << 14;
 
 struct Slot {
@@ -109,19 +111,24 @@ struct Update {
 
 impl Update {
     fn apply(self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         theta
             .par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-            .for_each(|((theta, g), (m, v))| {
-                for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let gi = g * self.scale;
-                    *th *= self.decay;
-                    *m += (gi - *m) * (1.0 - b1);
-                    *v = *v * b2 + (1.0 - b2) * gi * gi;
-                    *th -= self.step_size * *m / (v.sqrt() / self.c2_sqrt + eps);
-                }
-            });
+            .for_each(|((theta, g), (m, v))| update_chunk(self, theta, g, m, v));
+    }
+}
+
+wide!(fn update_chunk(k: Update, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => update_chunk_body);
+
+#[inline(always)]
+fn update_chunk_body(k: Update, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let gi = g * k.scale;
+        *th *= k.decay;
+        *m += (gi - *m) * (1.0 - b1);
+        *v = *v * b2 + (1.0 - b2) * gi * gi;
+        *th -= k.step_size * *m / (v.sqrt() / k.c2_sqrt + eps);
     }
 }

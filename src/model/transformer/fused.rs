@@ -414,6 +414,50 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var, D};
 
+    /// The AVX-512 builds of the element-wise loops (chosen at run time
+    /// where the CPU has it, as on the project's machines) give the same
+    /// bits as the plain build: their results reach the Parquet files,
+    /// which must not depend on the machine's vector width. On a CPU
+    /// without AVX-512 both sides are the plain build. The test profile
+    /// builds this crate at opt-level 1, where loops are not vectorised;
+    /// `cargo test --release --lib wide_loops` checks the vectorised build.
+    #[test]
+    fn wide_loops_give_the_plain_builds_bits() {
+        let mut rng = crate::rng::Rng::from_seed(41);
+        // 1,000 values: 62 full 16-lane vectors and a tail.
+        let x: Vec<f32> = (0..1000).map(|_| 3.0 * rng.normal() as f32).collect();
+        let g: Vec<f32> = (0..1000).map(|_| rng.normal() as f32).collect();
+        let (mut a, mut b) = (vec![0.0f32; 1000], vec![0.0f32; 1000]);
+        gelu_rows(&x, &mut a);
+        gelu_rows_body(&x, &mut b);
+        assert_eq!(a, b, "gelu");
+        gelu_grad_rows(&mut a, &x, &g);
+        gelu_grad_rows_body(&mut b, &x, &g);
+        assert_eq!(a, b, "gelu gradient");
+        let (mut a, mut b) = (x.clone(), x.clone());
+        softmax_row(&mut a, 700, 0.3);
+        softmax_row_body(&mut b, 700, 0.3);
+        assert_eq!(a, b, "softmax");
+        let (mut ga, mut gb) = (g.clone(), g.clone());
+        softmax_grad_row(&mut ga, &a, 0.3);
+        softmax_grad_row_body(&mut gb, &a, 0.3);
+        assert_eq!(ga, gb, "softmax gradient");
+        assert_eq!(log_sum_exp(&x).to_bits(), log_sum_exp_body(&x).to_bits(), "log-sum-exp");
+        let (w, bias) = (&g[..250], &x[..250]);
+        let (mut a, mut b) = (vec![0.0f32; 250], vec![0.0f32; 250]);
+        layer_norm_row(&x[250..500], &mut a, w, bias, 1e-5);
+        layer_norm_row_body(&x[250..500], &mut b, w, bias, 1e-5);
+        assert_eq!(a, b, "layer norm");
+        let (mut da, mut db) = (
+            (vec![0.0f32; 250], vec![0.0f32; 250], vec![0.0f32; 250]),
+            (vec![0.0f32; 250], vec![0.0f32; 250], vec![0.0f32; 250]),
+        );
+        let (mut ha, mut hb) = (vec![0.0f32; 250], vec![0.0f32; 250]);
+        layer_norm_grad_row(&mut da.0, &x[500..750], &g[500..750], w, &mut ha, &mut da.1, &mut da.2, 1e-5);
+        layer_norm_grad_row_body(&mut db.0, &x[500..750], &g[500..750], w, &mut hb, &mut db.1, &mut db.2, 1e-5);
+        assert_eq!(da, db, "layer norm gradient");
+    }
+
     fn close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
         let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
         assert!(d < tol, "{what}: max difference {d}");

@@ -9,6 +9,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 use rayon::prelude::*;
 
+use crate::model::kernels::wide;
+
 struct Slot {
     var: Var,
     m: Vec<f32>,
@@ -38,7 +40,15 @@ struct Step {
     c2_sqrt: f32,
 }
 
+wide!(fn apply_chunk(k: Step, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => apply_chunk_body);
+
+#[inline(always)]
+fn apply_chunk_body(k: Step, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    k.apply(theta, g, m, v);
+}
+
 impl Step {
+    #[inline(always)]
     fn apply(self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         for (((t, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let gi = g + self.wd * *t;
@@ -54,7 +64,7 @@ impl Step {
             .par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-            .for_each(|((t, g), (m, v))| self.apply(t, g, m, v));
+            .for_each(|((t, g), (m, v))| apply_chunk(self, t, g, m, v));
     }
 }
 
