@@ -9,48 +9,13 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::kernels::{f32_slice, f32_slices3, sum_in_order, wide, with_host};
+use crate::model::kernels::{exp_fast, f32_slice, f32_slices3, sum_in_order, wide, with_host};
 
 /// Rows of `width` processed in parallel by `f(row_in, row_out)`.
 fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(width).zip(input.par_chunks(width)).for_each(|(o, i)| f(i, o));
     out
-}
-
-/// e^x for f32 without a libm call, so the loops over logits vectorise
-/// (libm's exp was 8% of a training step): x = n ln 2 + r with |r| <=
-/// ln 2 / 2 (Cody and Waite's two-part ln 2), Cephes' degree-6 polynomial
-/// for e^r, and 2^n put in the exponent bits. Within 2 ulp of e^x (test
-/// below); 0 below -87 (where e^x leaves the normal range), including -inf.
-#[inline(always)]
-pub fn exp_fast(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer
-    // without `round` (a libm call on baseline x86-64).
-    const ROUND: f32 = 12_582_912.0;
-    let xc = x.clamp(-87.0, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
-    // n is in [-126, 127], so n + 127 is a normal exponent. It is read off
-    // the low mantissa bits of 2^23 + n + 127 rather than by `as i32`,
-    // whose saturating conversion keeps the loops from vectorising.
-    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0x007f_ffff;
-    let scale = f32::from_bits(biased << 23);
-    if x < -87.0 {
-        0.0
-    } else {
-        e * scale
-    }
 }
 
 /// The largest value, over eight lanes for the same reason.

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::fused::{exp_fast, log_sum_exp};
-use crate::model::kernels::{error, f32_slice, matmul, product, wide, with_host, Mat, Threads};
+use super::fused::log_sum_exp;
+use crate::model::kernels::{error, exp_fast, f32_slice, matmul, product, wide, with_host, Mat, Threads};
 
 pub struct HeadCrossEntropy {
     targets: Vec<u32>,
