@@ -7,14 +7,27 @@
 //! every sum runs in a fixed order, so results do not depend on threads.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::model::kernels::{exp_fast, f32_slice, f32_slices3, sum_in_order, wide, with_host};
 
-/// Rows of `width` processed in parallel by `f(row_in, row_out)`.
-fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; input.len()];
-    out.par_chunks_mut(width).zip(input.par_chunks(width)).for_each(|(o, i)| f(i, o));
+/// Rows of `width` mapped in parallel by `f(row_in, row_out)`, into a
+/// buffer that is not zeroed first (a pass over memory saved): every `f`
+/// given here writes each value of its output row, which is as long as
+/// its input row.
+fn rows_map(input: &[f32], width: usize, f: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let len = input.len();
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(width.max(1))
+        .zip(input.par_chunks(width.max(1)))
+        .for_each(|(o, i)| f(i, o));
+    // SAFETY: the output chunks pair one to one with input chunks of the
+    // same length and tile all `len` slots, and each `f` (layer norm's and
+    // GELU's row functions) writes every slot of its chunk.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -222,13 +235,15 @@ pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<V
     Ok(rows_map(x, d, |row, o| layer_norm_row(row, o, w, b, eps)))
 }
 
-wide!(fn layer_norm_row(row: &[f32], o: &mut [f32], w: &[f32], b: &[f32], eps: f32) => layer_norm_row_body);
+wide!(fn layer_norm_row(row: &[f32], o: &mut [MaybeUninit<f32>], w: &[f32], b: &[f32], eps: f32) => layer_norm_row_body);
 
+/// Writes every value of `o` (as long as `row`, `w` and `b`: checked by
+/// `layer_norm_forward`).
 #[inline(always)]
-fn layer_norm_row_body(row: &[f32], o: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+fn layer_norm_row_body(row: &[f32], o: &mut [MaybeUninit<f32>], w: &[f32], b: &[f32], eps: f32) {
     let (mean, inv) = moments(row, eps);
     for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
-        *oi = (xi - mean) * inv * wi + bi;
+        oi.write((xi - mean) * inv * wi + bi);
     }
 }
 
@@ -330,31 +345,44 @@ pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
     rows_map(x, (1 << 15).min(x.len().max(1)), gelu_rows)
 }
 
-wide!(fn gelu_rows(row: &[f32], o: &mut [f32]) => gelu_rows_body);
+wide!(fn gelu_rows(row: &[f32], o: &mut [MaybeUninit<f32>]) => gelu_rows_body);
 
+/// Writes every value of `o` (as long as `row`).
 #[inline(always)]
-fn gelu_rows_body(row: &[f32], o: &mut [f32]) {
+fn gelu_rows_body(row: &[f32], o: &mut [MaybeUninit<f32>]) {
     for (oi, &v) in o.iter_mut().zip(row) {
-        *oi = 0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v)));
+        oi.write(0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v))));
     }
 }
 
 /// GELU's input gradient given its input `x` and output gradient `g`.
-pub fn gelu_backward(x: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    let w = (1 << 15).min(x.len().max(1));
-    out.par_chunks_mut(w).zip(x.par_chunks(w).zip(g.par_chunks(w))).for_each(|(o, (xr, gr))| gelu_grad_rows(o, xr, gr));
-    out
+pub fn gelu_backward(x: &[f32], g: &[f32]) -> Result<Vec<f32>> {
+    if x.len() != g.len() {
+        return Err(candle_core::Error::Msg(format!("gelu: {} inputs, {} gradients", x.len(), g.len())));
+    }
+    let len = x.len();
+    let w = (1 << 15).min(len.max(1));
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(w)
+        .zip(x.par_chunks(w).zip(g.par_chunks(w)))
+        .for_each(|(o, (xr, gr))| gelu_grad_rows(o, xr, gr));
+    // SAFETY: x and g are as long as the `len` slots (checked above), so
+    // their chunks pair one to one with the output's, which tile the
+    // slots, and `gelu_grad_rows` writes every slot of its chunk.
+    unsafe { out.set_len(len) };
+    Ok(out)
 }
 
-wide!(fn gelu_grad_rows(o: &mut [f32], x: &[f32], g: &[f32]) => gelu_grad_rows_body);
+wide!(fn gelu_grad_rows(o: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32]) => gelu_grad_rows_body);
 
+/// Writes every value of `o` (as long as `x` and `g`).
 #[inline(always)]
-fn gelu_grad_rows_body(o: &mut [f32], x: &[f32], g: &[f32]) {
+fn gelu_grad_rows_body(o: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32]) {
     for ((oi, &v), &gi) in o.iter_mut().zip(x).zip(g) {
         let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
         let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
-        *oi = gi * (0.5 * (1.0 + t) + 0.5 * v * dt);
+        oi.write(gi * (0.5 * (1.0 + t) + 0.5 * v * dt));
     }
 }
 
@@ -369,7 +397,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let out = with_host(arg, "gelu", |x| with_host(grad_res, "gelu", |g| Ok(gelu_backward(x, g))))?;
+        let out = with_host(arg, "gelu", |x| with_host(grad_res, "gelu", |g| gelu_backward(x, g)))?;
         Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
     }
 }
@@ -392,13 +420,16 @@ mod tests {
         // 1,000 values: 62 full 16-lane vectors and a tail.
         let x: Vec<f32> = (0..1000).map(|_| 3.0 * rng.normal() as f32).collect();
         let g: Vec<f32> = (0..1000).map(|_| rng.normal() as f32).collect();
-        let (mut a, mut b) = (vec![0.0f32; 1000], vec![0.0f32; 1000]);
+        let fresh = |n: usize| vec![MaybeUninit::new(0.0f32); n];
+        // SAFETY: every slot was initialised by `fresh` (and rewritten).
+        let read = |v: &[MaybeUninit<f32>]| -> Vec<f32> { v.iter().map(|x| unsafe { x.assume_init() }).collect() };
+        let (mut a, mut b) = (fresh(1000), fresh(1000));
         gelu_rows(&x, &mut a);
         gelu_rows_body(&x, &mut b);
-        assert_eq!(a, b, "gelu");
+        assert_eq!(read(&a), read(&b), "gelu");
         gelu_grad_rows(&mut a, &x, &g);
         gelu_grad_rows_body(&mut b, &x, &g);
-        assert_eq!(a, b, "gelu gradient");
+        assert_eq!(read(&a), read(&b), "gelu gradient");
         let (mut a, mut b) = (x.clone(), x.clone());
         softmax_row(&mut a, 700, 0.3);
         softmax_row_body(&mut b, 700, 0.3);
@@ -409,10 +440,10 @@ mod tests {
         assert_eq!(ga, gb, "softmax gradient");
         assert_eq!(log_sum_exp(&x).to_bits(), log_sum_exp_body(&x).to_bits(), "log-sum-exp");
         let (w, bias) = (&g[..250], &x[..250]);
-        let (mut a, mut b) = (vec![0.0f32; 250], vec![0.0f32; 250]);
+        let (mut a, mut b) = (fresh(250), fresh(250));
         layer_norm_row(&x[250..500], &mut a, w, bias, 1e-5);
         layer_norm_row_body(&x[250..500], &mut b, w, bias, 1e-5);
-        assert_eq!(a, b, "layer norm");
+        assert_eq!(read(&a), read(&b), "layer norm");
         let (mut da, mut db) = (
             (vec![0.0f32; 250], vec![0.0f32; 250], vec![0.0f32; 250]),
             (vec![0.0f32; 250], vec![0.0f32; 250], vec![0.0f32; 250]),

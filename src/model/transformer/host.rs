@@ -90,7 +90,7 @@ pub fn step(params: &[Vec<f32>], heads: usize, ids: &[u32], targets: &[u32], b: 
     for l in (0..blocks).rev() {
         let (p, s) = (block(l), saved.pop().ok_or_else(|| error("transformer step", "a block's activations"))?);
         let fc2 = dense_backward(&s.gelu, &p[10], d, &g, &g, false, true)?;
-        let g_fc = gelu_backward(&s.fc, need(&fc2.x)?);
+        let g_fc = gelu_backward(&s.fc, need(&fc2.x)?)?;
         let fc = dense_backward(&s.ln2, &p[8], 4 * d, &g_fc, &g_fc, false, true)?;
         let (g_x1, ln2_w, ln2_b) = layer_norm_grads(&s.x1, &p[6], need(&fc.x)?, EPS);
         add_into(&mut g, &g_x1);
