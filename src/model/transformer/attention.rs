@@ -106,15 +106,22 @@ pub fn attention_forward(qkv: &[f32], b: usize, t: usize, d: usize, heads: usize
             matmul(y, Mat::new(p, t, t), v, false, Threads::One)
         },
     )?;
-    let mut y = vec![0.0f32; b * t * d];
-    y.par_chunks_mut((t * d).max(1)).enumerate().for_each(|(bi, ys)| {
+    let len = b * t * d;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    y.spare_capacity_mut()[..len].par_chunks_mut((t * d).max(1)).enumerate().for_each(|(bi, ys)| {
         for (i, row) in ys.chunks_exact_mut(d.max(1)).enumerate() {
             for (hi, cell) in row.chunks_exact_mut(dh.max(1)).enumerate() {
                 let src = ((bi * heads + hi) * t + i) * dh;
-                cell.copy_from_slice(&per_head[src..src + dh]);
+                cell.iter_mut().zip(&per_head[src..src + dh]).for_each(|(c, &v)| {
+                    c.write(v);
+                });
             }
         }
     });
+    // SAFETY: d = heads * dh (checked above), so the chunks of t * d, their
+    // rows of d and the rows' cells of dh tile all `len` slots, and each
+    // cell was written from a run of dh values.
+    unsafe { y.set_len(len) };
     Ok((y, probs))
 }
 
@@ -130,7 +137,7 @@ pub fn attention_backward(
     heads: usize,
 ) -> Result<Vec<f32>> {
     let dh = d / heads.max(1);
-    if qkv.len() != b * t * 3 * d || g.len() != b * t * d || probs.len() != b * heads * t * t {
+    if qkv.len() != b * t * 3 * d || g.len() != b * t * d || probs.len() != b * heads * t * t || dh * heads != d {
         return Err(error("attention", format!("backward: {} values for ({b}, {t}, 3 x {d})", qkv.len())));
     }
     let scale = 1.0 / (dh as f32).sqrt();
@@ -158,16 +165,24 @@ pub fn attention_backward(
         })
         .collect::<Result<Vec<_>>>()?;
     // Back into the packed layout: (b, t, [q heads | k heads | v heads]).
-    let mut out = vec![0.0f32; b * t * 3 * d];
-    out.par_chunks_mut((t * 3 * d).max(1)).enumerate().for_each(|(bi, os)| {
+    let len = b * t * 3 * d;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut((t * 3 * d).max(1)).enumerate().for_each(|(bi, os)| {
         for (i, row) in os.chunks_exact_mut((3 * d).max(1)).enumerate() {
             for (part, block) in row.chunks_exact_mut(d.max(1)).enumerate() {
                 for (hi, cell) in block.chunks_exact_mut(dh.max(1)).enumerate() {
-                    cell.copy_from_slice(&grads[bi * heads + hi][part][i * dh..(i + 1) * dh]);
+                    let src = &grads[bi * heads + hi][part][i * dh..(i + 1) * dh];
+                    cell.iter_mut().zip(src).for_each(|(c, &v)| {
+                        c.write(v);
+                    });
                 }
             }
         }
     });
+    // SAFETY: as in `attention_forward`: the chunks, rows, parts and cells
+    // tile all `len` slots, and each cell was written from a run of dh
+    // values (every head's gradients hold t * dh).
+    unsafe { out.set_len(len) };
     Ok(out)
 }
 
