@@ -119,16 +119,15 @@ impl Update {
     }
 }
 
-wide!(fn update_chunk(k: Update, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => update_chunk_body);
-
-#[inline(always)]
-fn update_chunk_body(k: Update, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-    for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let gi = g * k.scale;
-        *th *= k.decay;
-        *m += (gi - *m) * (1.0 - b1);
-        *v = *v * b2 + (1.0 - b2) * gi * gi;
-        *th -= k.step_size * *m / (v.sqrt() / k.c2_sqrt + eps);
+wide! {
+    fn update_chunk / update_chunk_body(k: Update, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let gi = g * k.scale;
+            *th *= k.decay;
+            *m += (gi - *m) * (1.0 - b1);
+            *v = *v * b2 + (1.0 - b2) * gi * gi;
+            *th -= k.step_size * *m / (v.sqrt() / k.c2_sqrt + eps);
+        }
     }
 }

@@ -44,57 +44,48 @@ fn max_of(row: &[f32]) -> f32 {
     chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &z| if z > m { z } else { m })
 }
 
-wide!(
+wide! {
     /// log sum_j e^(row_j), the exponentials summed in f64 over eight fixed
     /// lanes (element j into lane j mod 8), the lanes then added in order:
     /// the same order every time, without one long chain of dependent adds
     /// (a single running sum made this 7% of a training step).
-    pub fn log_sum_exp(row: &[f32]) -> f64 => log_sum_exp_body
-);
-
-#[inline(always)]
-fn log_sum_exp_body(row: &[f32]) -> f64 {
-    let max = max_of(row);
-    // The exps first, in one plain loop over a buffer, so they vectorise.
-    let e: Vec<f32> = row.iter().map(|&z| exp_fast(z - max)).collect();
-    let mut lanes = [0.0f64; 8];
-    let mut chunks = e.chunks_exact(8);
-    for c in &mut chunks {
-        lanes.iter_mut().zip(c).for_each(|(l, &v)| *l += f64::from(v));
+    pub fn log_sum_exp / log_sum_exp_body(row: &[f32]) -> f64 {
+        let max = max_of(row);
+        // The exps first, in one plain loop over a buffer, so they vectorise.
+        let e: Vec<f32> = row.iter().map(|&z| exp_fast(z - max)).collect();
+        let mut lanes = [0.0f64; 8];
+        let mut chunks = e.chunks_exact(8);
+        for c in &mut chunks {
+            lanes.iter_mut().zip(c).for_each(|(l, &v)| *l += f64::from(v));
+        }
+        lanes.iter_mut().zip(chunks.remainder()).for_each(|(l, &v)| *l += f64::from(v));
+        f64::from(max) + lanes.iter().sum::<f64>().ln()
     }
-    lanes.iter_mut().zip(chunks.remainder()).for_each(|(l, &v)| *l += f64::from(v));
-    f64::from(max) + lanes.iter().sum::<f64>().ln()
 }
 
-wide!(
+wide! {
     /// In place: the softmax of `scale * row[..seen]`, zero after `seen` (a
     /// causal mask).
-    pub fn softmax_row(row: &mut [f32], seen: usize, scale: f32) => softmax_row_body
-);
-
-#[inline(always)]
-fn softmax_row_body(row: &mut [f32], seen: usize, scale: f32) {
-    let (head, masked) = row.split_at_mut(seen.min(row.len()));
-    let max = head.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(scale * z));
-    // The exps in a loop of their own, so it vectorises; their sum in
-    // order after it.
-    head.iter_mut().for_each(|v| *v = exp_fast(scale * *v - max));
-    let sum: f32 = head.iter().sum();
-    head.iter_mut().for_each(|v| *v /= sum);
-    masked.iter_mut().for_each(|v| *v = 0.0);
+    pub fn softmax_row / softmax_row_body(row: &mut [f32], seen: usize, scale: f32) {
+        let (head, masked) = row.split_at_mut(seen.min(row.len()));
+        let max = head.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(scale * z));
+        // The exps in a loop of their own, so it vectorises; their sum in
+        // order after it.
+        head.iter_mut().for_each(|v| *v = exp_fast(scale * *v - max));
+        let sum: f32 = head.iter().sum();
+        head.iter_mut().for_each(|v| *v /= sum);
+        masked.iter_mut().for_each(|v| *v = 0.0);
+    }
 }
 
-wide!(
+wide! {
     /// In place: the gradient of the scores from `g`, the gradient of the
     /// probabilities `y = softmax_row(scale * scores)`: scale * y * (g -
     /// sum(g * y)) (zero where masked, as y is).
-    pub fn softmax_grad_row(g: &mut [f32], y: &[f32], scale: f32) => softmax_grad_row_body
-);
-
-#[inline(always)]
-fn softmax_grad_row_body(g: &mut [f32], y: &[f32], scale: f32) {
-    let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
-    g.iter_mut().zip(y).for_each(|(gi, &yi)| *gi = scale * yi * (*gi - dot));
+    pub fn softmax_grad_row / softmax_grad_row_body(g: &mut [f32], y: &[f32], scale: f32) {
+        let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
+        g.iter_mut().zip(y).for_each(|(gi, &yi)| *gi = scale * yi * (*gi - dot));
+    }
 }
 
 /// Softmax over the last dimension of `scale * x`, with attention's causal
@@ -235,15 +226,14 @@ pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<V
     Ok(rows_map(x, d, |row, o| layer_norm_row(row, o, w, b, eps)))
 }
 
-wide!(fn layer_norm_row(row: &[f32], o: &mut [MaybeUninit<f32>], w: &[f32], b: &[f32], eps: f32) => layer_norm_row_body);
-
-/// Writes every value of `o` (as long as `row`, `w` and `b`: checked by
-/// `layer_norm_forward`).
-#[inline(always)]
-fn layer_norm_row_body(row: &[f32], o: &mut [MaybeUninit<f32>], w: &[f32], b: &[f32], eps: f32) {
-    let (mean, inv) = moments(row, eps);
-    for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
-        oi.write((xi - mean) * inv * wi + bi);
+wide! {
+    /// Writes every value of `o` (as long as `row`, `w` and `b`: checked by
+    /// `layer_norm_forward`).
+    fn layer_norm_row / layer_norm_row_body(row: &[f32], o: &mut [MaybeUninit<f32>], w: &[f32], b: &[f32], eps: f32) {
+        let (mean, inv) = moments(row, eps);
+        for (((oi, &xi), &wi), &bi) in o.iter_mut().zip(row).zip(w).zip(b) {
+            oi.write((xi - mean) * inv * wi + bi);
+        }
     }
 }
 
@@ -270,11 +260,10 @@ pub fn layer_norm_grads(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> (Vec<f32>,
     (dx, sum_in_order(dw, d), sum_in_order(db, d))
 }
 
-wide!(
+wide! {
     /// One row's share of `layer_norm_grads`: its input gradient into `or`,
     /// and its terms added onto the weight and bias gradients.
-    #[allow(clippy::too_many_arguments)]
-    fn layer_norm_grad_row(
+    fn layer_norm_grad_row / layer_norm_grad_row_body(
         or: &mut [f32],
         xr: &[f32],
         gr: &[f32],
@@ -283,32 +272,19 @@ wide!(
         dw: &mut [f32],
         db: &mut [f32],
         eps: f32,
-    ) => layer_norm_grad_row_body
-);
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn layer_norm_grad_row_body(
-    or: &mut [f32],
-    xr: &[f32],
-    gr: &[f32],
-    w: &[f32],
-    xhat: &mut [f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    eps: f32,
-) {
-    let n = w.len() as f32;
-    let (mean, inv) = moments(xr, eps);
-    xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
-    let mg = lane_sum(w.len(), |i| gr[i] * w[i]) / n;
-    let mgh = lane_sum(w.len(), |i| gr[i] * w[i] * xhat[i]) / n;
-    for (((dwi, dbi), &gi), &hi) in dw.iter_mut().zip(db.iter_mut()).zip(gr).zip(xhat.iter()) {
-        *dwi += gi * hi;
-        *dbi += gi;
-    }
-    for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(w).zip(xhat.iter()) {
-        *oi = (gi * wi - mg - hi * mgh) * inv;
+    ) {
+        let n = w.len() as f32;
+        let (mean, inv) = moments(xr, eps);
+        xhat.iter_mut().zip(xr).for_each(|(h, &xi)| *h = (xi - mean) * inv);
+        let mg = lane_sum(w.len(), |i| gr[i] * w[i]) / n;
+        let mgh = lane_sum(w.len(), |i| gr[i] * w[i] * xhat[i]) / n;
+        for (((dwi, dbi), &gi), &hi) in dw.iter_mut().zip(db.iter_mut()).zip(gr).zip(xhat.iter()) {
+            *dwi += gi * hi;
+            *dbi += gi;
+        }
+        for (((oi, &gi), &wi), &hi) in or.iter_mut().zip(gr).zip(w).zip(xhat.iter()) {
+            *oi = (gi * wi - mg - hi * mgh) * inv;
+        }
     }
 }
 
@@ -345,13 +321,12 @@ pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
     rows_map(x, (1 << 15).min(x.len().max(1)), gelu_rows)
 }
 
-wide!(fn gelu_rows(row: &[f32], o: &mut [MaybeUninit<f32>]) => gelu_rows_body);
-
-/// Writes every value of `o` (as long as `row`).
-#[inline(always)]
-fn gelu_rows_body(row: &[f32], o: &mut [MaybeUninit<f32>]) {
-    for (oi, &v) in o.iter_mut().zip(row) {
-        oi.write(0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v))));
+wide! {
+    /// Writes every value of `o` (as long as `row`).
+    fn gelu_rows / gelu_rows_body(row: &[f32], o: &mut [MaybeUninit<f32>]) {
+        for (oi, &v) in o.iter_mut().zip(row) {
+            oi.write(0.5 * v * (1.0 + tanh_fast(C * (v + 0.044_715 * v * v * v))));
+        }
     }
 }
 
@@ -374,15 +349,14 @@ pub fn gelu_backward(x: &[f32], g: &[f32]) -> Result<Vec<f32>> {
     Ok(out)
 }
 
-wide!(fn gelu_grad_rows(o: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32]) => gelu_grad_rows_body);
-
-/// Writes every value of `o` (as long as `x` and `g`).
-#[inline(always)]
-fn gelu_grad_rows_body(o: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32]) {
-    for ((oi, &v), &gi) in o.iter_mut().zip(x).zip(g) {
-        let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
-        let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
-        oi.write(gi * (0.5 * (1.0 + t) + 0.5 * v * dt));
+wide! {
+    /// Writes every value of `o` (as long as `x` and `g`).
+    fn gelu_grad_rows / gelu_grad_rows_body(o: &mut [MaybeUninit<f32>], x: &[f32], g: &[f32]) {
+        for ((oi, &v), &gi) in o.iter_mut().zip(x).zip(g) {
+            let t = tanh_fast(C * (v + 0.044_715 * v * v * v));
+            let dt = C * (1.0 + 3.0 * 0.044_715 * v * v) * (1.0 - t * t);
+            oi.write(gi * (0.5 * (1.0 + t) + 0.5 * v * dt));
+        }
     }
 }
 

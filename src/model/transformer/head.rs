@@ -76,14 +76,11 @@ impl Logits {
     }
 }
 
-wide!(
+wide! {
     /// In place: `scale * e^(z - lse)`, the row's softmax times `scale`.
-    fn softmax_scaled(row: &mut [f32], lse: f32, scale: f32) => softmax_scaled_body
-);
-
-#[inline(always)]
-fn softmax_scaled_body(row: &mut [f32], lse: f32, scale: f32) {
-    row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - lse));
+    fn softmax_scaled / softmax_scaled_body(row: &mut [f32], lse: f32, scale: f32) {
+        row.iter_mut().for_each(|z| *z = scale * exp_fast(*z - lse));
+    }
 }
 
 impl CustomOp2 for HeadCrossEntropy {

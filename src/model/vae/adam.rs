@@ -40,11 +40,10 @@ struct Step {
     c2_sqrt: f32,
 }
 
-wide!(fn apply_chunk(k: Step, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => apply_chunk_body);
-
-#[inline(always)]
-fn apply_chunk_body(k: Step, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-    k.apply(theta, g, m, v);
+wide! {
+    fn apply_chunk / apply_chunk_body(k: Step, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        k.apply(theta, g, m, v);
+    }
 }
 
 impl Step {

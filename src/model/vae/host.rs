@@ -191,20 +191,17 @@ fn bce_sum(logits: &[f32], x: &[f32]) -> (f64, Vec<f32>) {
     (parts.iter().sum(), grad)
 }
 
-wide!(
+wide! {
     /// Each pixel's BCE term max(l, 0) - l x + ln(1 + e^-|l|) into `terms`
     /// and its gradient into `g`, in a loop of its own so it vectorises
     /// (libm's log1pf and expf were a quarter of the MLP's epoch).
-    fn bce_terms(g: &mut [f32], terms: &mut [f32], l: &[f32], x: &[f32]) => bce_terms_body
-);
-
-#[inline(always)]
-fn bce_terms_body(g: &mut [f32], terms: &mut [f32], l: &[f32], x: &[f32]) {
-    for (((g, t), &l), &x) in g.iter_mut().zip(terms.iter_mut()).zip(l).zip(x) {
-        let e = exp_fast(-l.abs());
-        *t = l.max(0.0) - l * x + ln_1p_unit(e);
-        let sigmoid = if l >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-        *g = sigmoid - x;
+    fn bce_terms / bce_terms_body(g: &mut [f32], terms: &mut [f32], l: &[f32], x: &[f32]) {
+        for (((g, t), &l), &x) in g.iter_mut().zip(terms.iter_mut()).zip(l).zip(x) {
+            let e = exp_fast(-l.abs());
+            *t = l.max(0.0) - l * x + ln_1p_unit(e);
+            let sigmoid = if l >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *g = sigmoid - x;
+        }
     }
 }
 
