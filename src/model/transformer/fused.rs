@@ -387,7 +387,7 @@ mod tests {
     /// which must not depend on the machine's vector width. On a CPU
     /// without AVX-512 both sides are the plain build. The test profile
     /// builds this crate at opt-level 1, where loops are not vectorised;
-    /// `cargo test --release --lib wide_loops` checks the vectorised build.
+    /// `cargo test --release --lib wide` checks the vectorised build.
     #[test]
     fn wide_loops_give_the_plain_builds_bits() {
         let mut rng = crate::rng::Rng::from_seed(41);
