@@ -220,7 +220,7 @@ impl CustomOp3 for LayerNorm {
 /// `xhat * w + b` over rows of `w.len()` values.
 pub fn layer_norm_forward(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Result<Vec<f32>> {
     let d = w.len();
-    if d == 0 || x.len() % d != 0 || b.len() != d {
+    if d == 0 || !x.len().is_multiple_of(d) || b.len() != d {
         return Err(candle_core::Error::Msg(format!("layer norm: rows of {d} for {} values", x.len())));
     }
     Ok(rows_map(x, d, |row, o| layer_norm_row(row, o, w, b, eps)))
