@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, Var};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -260,6 +260,21 @@ pub fn through_relu<'a>(g: &'a [f32], out: &[f32], relu: bool) -> Cow<'a, [f32]>
         return Cow::Borrowed(g);
     }
     Cow::Owned(g.par_iter().zip(out.par_iter()).map(|(&gi, &oi)| if oi > 0.0 { gi } else { 0.0 }).collect())
+}
+
+/// The values of a network's parameters on the host, in order (the host
+/// training steps work on these and hand them back with `store_values`).
+pub fn host_values(vars: &[(String, Var)]) -> Result<Vec<Vec<f32>>> {
+    vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect()
+}
+
+/// Writes host values back into the parameters' tensors.
+pub fn store_values(vars: &[(String, Var)], values: &[Vec<f32>]) -> Result<()> {
+    for ((_, var), v) in vars.iter().zip(values) {
+        let t = var.as_tensor();
+        var.set(&Tensor::from_vec(v.clone(), t.shape(), t.device())?)?;
+    }
+    Ok(())
 }
 
 /// What a fused layer's backward pass gives: the gradient of its input

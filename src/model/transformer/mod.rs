@@ -13,6 +13,7 @@ mod net;
 use candle_core::Tensor;
 
 use super::device;
+use super::kernels::{host_values, store_values};
 use super::safetensors;
 use crate::progress::{unwatched, Trained, TrainingHook};
 use crate::rng::Rng;
@@ -122,11 +123,6 @@ fn ids_tensor(ids: Vec<u32>, b: usize, t: usize) -> candle_core::Result<Tensor> 
     Tensor::from_vec(ids, (b, t), device::device())
 }
 
-/// Every parameter's values on the host, in `Params` order.
-fn host_values(p: &Params) -> candle_core::Result<Vec<Vec<f32>>> {
-    p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect()
-}
-
 impl Transformer {
     pub fn bos(&self) -> u32 {
         self.vocab
@@ -166,7 +162,7 @@ impl Transformer {
         let mut opt = AdamW::new(&vars, s.weight_decay, s.clip);
         // On the CPU the weights train in host buffers (`host.rs`) and go
         // back into the tensors at the end.
-        let mut host = if device::device().is_cpu() { Some(host_values(&params)?) } else { None };
+        let mut host = if device::device().is_cpu() { Some(host_values(&params.vars)?) } else { None };
         let data = stream(rows, bos, eos);
         let t = s.context;
         let windows: Vec<usize> = (0..data.len().saturating_sub(1) / t).map(|w| w * t).collect();
@@ -214,10 +210,7 @@ impl Transformer {
             epoch_loss.push(mean);
         }
         if let Some(values) = &host {
-            for ((_, var), v) in params.vars.iter().zip(values) {
-                let t = var.as_tensor();
-                var.set(&Tensor::from_vec(v.clone(), t.shape(), t.device())?)?;
-            }
+            store_values(&params.vars, values)?;
         }
         Ok(Transformer { settings: s.clone(), vocab, net, params, epoch_loss })
     }

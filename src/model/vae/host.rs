@@ -13,7 +13,6 @@
 use rayon::prelude::*;
 
 use super::fused::{down_backward, down_forward, up_backward, up_forward, Dims};
-use super::layers::Params;
 use super::Arch;
 use crate::model::dense::{dense_backward, dense_forward};
 use crate::model::kernels::{error, exp_fast, ln_1p_unit, wide, Grads};
@@ -33,20 +32,6 @@ pub struct Shape {
 pub struct Step {
     pub loss: f64,
     pub grads: Vec<Vec<f32>>,
-}
-
-/// Every parameter's values on the host, in `Params` order.
-pub fn host_params(p: &Params) -> Result<Vec<Vec<f32>>> {
-    p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect()
-}
-
-/// Writes host values back into the parameters' tensors.
-pub fn store(p: &Params, values: &[Vec<f32>]) -> Result<()> {
-    for ((_, var), v) in p.vars.iter().zip(values) {
-        let t = var.as_tensor();
-        var.set(&candle_core::Tensor::from_vec(v.clone(), t.shape(), t.device())?)?;
-    }
-    Ok(())
 }
 
 /// Loss and gradients of one batch: `x` (rows, pixels) in [0, 1], `eps`
@@ -208,6 +193,8 @@ wide! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernels::host_values;
+    use crate::model::vae::layers::Params;
     use crate::model::vae::net::{loss, Net};
     use crate::rng::Rng;
     use candle_core::{Device, Tensor};
@@ -244,7 +231,7 @@ mod tests {
             let beta = 0.7;
 
             let shape = Shape { arch, height: h, width: w };
-            let host = step(shape, &host_params(&params).unwrap(), &x, &eps, beta).unwrap();
+            let host = step(shape, &host_values(&params.vars).unwrap(), &x, &eps, beta).unwrap();
 
             let xt = Tensor::from_vec(x.clone(), (n, h * w), &Device::Cpu).unwrap();
             let et = Tensor::from_vec(eps.clone(), (n, latent), &Device::Cpu).unwrap();

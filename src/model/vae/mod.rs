@@ -13,6 +13,7 @@ mod patches;
 use candle_core::Tensor;
 
 use super::device;
+use super::kernels::{host_values, store_values};
 use super::safetensors;
 
 use crate::progress::{Trained, TrainingHook};
@@ -161,13 +162,13 @@ impl Vae {
         let mut opt = Adam::new(&vars, s.lr, s.weight_decay)?;
         let epoch_loss = if device::device().is_cpu() {
             let shape = host::Shape { arch: s.arch, height, width };
-            let mut values = host::host_params(&params)?;
+            let mut values = host_values(&params.vars)?;
             let losses = epochs(images, pixels, s, rng, on_batch, |rows, eps| {
                 let step = host::step(shape, &values, rows, eps, s.beta)?;
                 opt.step_host(&mut values, &step.grads)?;
                 Ok(step.loss)
             })?;
-            host::store(&params, &values)?;
+            store_values(&params.vars, &values)?;
             losses
         } else {
             epochs(images, pixels, s, rng, on_batch, |rows, eps| {
