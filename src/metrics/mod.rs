@@ -26,8 +26,18 @@ pub struct Reference {
 
 /// D_k's rows in a generation's frame: D_0 is the real training split, a
 /// later D_k the synthetic rows (fresh real rows of that generation are
-/// not part of D_k).
+/// not part of D_k). A frame whose `origin` is one value for every row
+/// (polars' scalar column: a synthetic generation under most policies)
+/// needs no filter pass.
 fn d_k(df: &DataFrame, k: u32) -> LazyFrame {
+    let all_synthetic = df
+        .column("origin")
+        .ok()
+        .and_then(|c| c.as_scalar_column())
+        .is_some_and(|s| s.scalar().value().extract_str() == Some("synthetic"));
+    if k > 0 && all_synthetic {
+        return df.clone().lazy();
+    }
     let keep = if k == 0 {
         col("origin").eq(lit("real")).and(col("split").eq(lit("train")))
     } else {
@@ -99,11 +109,19 @@ fn data_metrics_frame(
             for (i, p) in tail_quantiles.iter().enumerate() {
                 let q = col(quantile_name(i));
                 let beyond = if *p < 0.5 { col("x0").lt(q) } else { col("x0").gt(q) };
-                aggs.push(beyond.cast(DataType::Float64).mean().alias(tail_metric_name(*p)));
+                // A count over the group's length: the same number as the
+                // mean of 0/1 floats (both sums are exact), without casting
+                // every row.
+                let share = beyond.sum().cast(DataType::Float64) / len().cast(DataType::Float64);
+                aggs.push(share.alias(tail_metric_name(*p)));
             }
-            let per_row: Vec<Expr> =
-                q.iter().map(|t| lit(t.clone()).gather(col("replicate"), true).alias(t.name().clone())).collect();
-            lf.with_columns(per_row).group_by(by_rep).agg(aggs)
+            let mut with_thresholds = df.clone();
+            let reps = df.column("replicate")?.u32()?.rechunk();
+            let reps = reps.cont_slice()?;
+            for t in q {
+                with_thresholds.with_column(Column::new(t.name().clone(), per_row(t.f64()?, reps)))?;
+            }
+            d_k(&with_thresholds, k).group_by(by_rep).agg(aggs)
         }
         (Some(d), _, _) => {
             // Covariance entries, ddof = 1; trace and log-det come after.
@@ -175,6 +193,22 @@ fn data_metrics_frame(
         }
     }
     Ok(out)
+}
+
+/// Each row's threshold from a table indexed by replicate number, filled
+/// run by run (rows come grouped by replicate), so the query compares two
+/// plain columns instead of gathering with bounds checks row by row.
+fn per_row(by_replicate: &Float64Chunked, reps: &[u32]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(reps.len());
+    let mut i = 0;
+    while i < reps.len() {
+        let r = reps[i];
+        let run = reps[i..].iter().take_while(|&&x| x == r).count();
+        let value = by_replicate.get(r as usize).unwrap_or(f64::NAN);
+        out.extend(std::iter::repeat_n(value, run));
+        i += run;
+    }
+    out
 }
 
 /// D_0's quantiles `q{i}` as dense tables indexed by replicate number
