@@ -7,6 +7,7 @@ pub mod csv_images;
 pub mod frames;
 pub mod idx;
 pub mod load;
+mod pages;
 mod parquet_out;
 mod pool;
 pub mod query;
@@ -30,4 +31,13 @@ pub(crate) fn open_maybe_gz(path: &std::path::Path) -> crate::error::Result<Box<
     let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     Ok(if gz { Box::new(BufReader::new(flate2::read::GzDecoder::new(f))) } else { Box::new(BufReader::new(f)) })
+}
+
+/// A generation's samples table encoded as the Parquet file the run
+/// writes, in memory (for benchmarks and tests of the encoding).
+pub fn encode_samples(table: frames::SamplesTable) -> crate::error::Result<Vec<u8>> {
+    let mut df = table.0;
+    let mut out = Vec::new();
+    parquet_out::write(&mut out, &mut df).map_err(table_error("samples"))?;
+    Ok(out)
 }
