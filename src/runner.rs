@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::chain::{Chain, Context, StageOut};
 use crate::data::frames::{MetricRow, ModelRow, SamplesTable};
 use crate::data::load;
-use crate::data::store::{GenerationFiles, RunDir};
+use crate::data::store::{Durability, GenerationFiles, RunDir};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::metrics;
@@ -66,6 +66,8 @@ pub struct Options {
     pub resume: bool,
     /// Shown what the run has finished, as it goes (see [`crate::progress`]).
     pub progress: Option<crate::progress::Display>,
+    /// When files are made durable (see [`crate::data::store`]).
+    pub durability: Durability,
 }
 
 fn data_error(p: &Pipeline, message: String) -> Error {
@@ -236,7 +238,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let mut sealer = Sealer::new(&p.name, config_blake3.clone(), p.seed, p.replicates, sources);
 
     let (dir, verified, mut times) = if options.resume {
-        let dir = RunDir::open(out)?;
+        let dir = RunDir::open(out, options.durability)?;
         let on_disk = std::fs::read(out.join("pipeline.toml")).unwrap_or_default();
         if on_disk != config.as_bytes() {
             return Err(Error::Input(format!(
@@ -259,7 +261,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         times.resumed.push(unix_now());
         (dir, chain.len() as u32, times)
     } else {
-        let dir = RunDir::create(out)?;
+        let dir = RunDir::create(out, options.durability)?;
         dir.write_text(Path::new("pipeline.toml"), config.as_bytes())?;
         (dir, 0, Times { started: unix_now(), resumed: Vec::new(), finished: None })
     };
@@ -286,33 +288,39 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         let in_flight = ((1usize << 22) / per_generation).clamp(2, 64);
         let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(in_flight);
         let dir = &dir;
-        let writer = scope.spawn(move || -> Result<Sealer> {
-            // Whatever has queued up is written as one batch: on a real
-            // disk the per-file syscalls, not the bytes, limit the writer.
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                while batch.len() < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+        let writer = std::thread::Builder::new()
+            .name("collapse-writer".into())
+            .spawn_scoped(scope, move || -> Result<Sealer> {
+                // Whatever has queued up is written as one batch: on a real
+                // disk the per-file syscalls, not the bytes, limit the writer.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (gens, reads): (Vec<GenerationFiles>, Vec<Vec<u32>>) = batch.into_iter().unzip();
+                    let ks: Vec<u32> = gens.iter().map(|g| g.k).collect();
+                    let (written, error) = dir.write_generations(gens);
+                    let sealed: Vec<_> =
+                        ks.iter().zip(written).zip(reads).map(|((&k, outputs), reads)| (k, outputs, reads)).collect();
+                    let done: Vec<u32> = sealed.iter().map(|(k, _, _)| *k).collect();
+                    sealer.seal_all(dir, sealed)?;
+                    if let Some(e) = error {
+                        return Err(e);
+                    }
+                    for k in done {
+                        fault::pause_if(fault::Point::PauseBetween, k);
                     }
                 }
-                let (gens, reads): (Vec<GenerationFiles>, Vec<Vec<u32>>) = batch.into_iter().unzip();
-                let ks: Vec<u32> = gens.iter().map(|g| g.k).collect();
-                let (written, error) = dir.write_generations(gens);
-                let sealed: Vec<_> =
-                    ks.iter().zip(written).zip(reads).map(|((&k, outputs), reads)| (k, outputs, reads)).collect();
-                let done: Vec<u32> = sealed.iter().map(|(k, _, _)| *k).collect();
-                sealer.seal_all(dir, sealed)?;
-                if let Some(e) = error {
-                    return Err(e);
-                }
-                for k in done {
-                    fault::pause_if(fault::Point::PauseBetween, k);
-                }
-            }
-            Ok(sealer)
-        });
+                Ok(sealer)
+            })
+            .map_err(|e| Error::Table {
+                context: "writer".into(),
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
         for k in 0..=p.generations {
             tracker.generation(k);
             let outs: Vec<StageOut> = chains

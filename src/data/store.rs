@@ -1,7 +1,13 @@
 //! The run directory on disk. Every file is written under a temporary name
-//! in its final folder, synced, then renamed, so a reader never sees a
-//! half-written file under a finished name. A lock file holds the directory
-//! for one live run.
+//! in its final folder, then renamed, so a reader never sees a half-written
+//! file under a finished name. A lock file holds the directory for one live
+//! run.
+//!
+//! Durability ([`Durability`]): by default every file is fsynced before
+//! its rename, so a power cut loses no sealed generation. `--no-fsync`
+//! leaves files to the page cache: a crashed or killed process still loses
+//! nothing it wrote, and what a power cut tears the manifests' hashes
+//! expose (`collapse audit`) and `--resume` redraws from the seeds.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -20,8 +26,19 @@ const LOCK: &str = ".collapse.lock";
 /// The folders a run writes tables and manifests into.
 pub const TABLE_DIRS: [&str; 5] = ["samples", "training", "models", "metrics", "manifests"];
 
+/// When the run's files are made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before rename: every sealed generation survives a power cut.
+    #[default]
+    Fsync,
+    /// Through the page cache, as the kernel writes it back.
+    PageCache,
+}
+
 pub struct RunDir {
     root: PathBuf,
+    durability: Durability,
     /// Threads for `write_all`'s fsyncs, started on first use and kept:
     /// spawning them per generation cost more than the syncs on tmpfs.
     syncers: std::sync::OnceLock<Pool<File, std::io::Result<()>>>,
@@ -102,9 +119,9 @@ impl RunDir {
 
     /// Opens `root` for a new run: refuses a directory that already holds
     /// one rather than overwrite it.
-    pub fn create(root: &Path) -> Result<RunDir> {
+    pub fn create(root: &Path, durability: Durability) -> Result<RunDir> {
         Self::lock(root)?;
-        let dir = RunDir { root: root.to_path_buf(), syncers: std::sync::OnceLock::new() };
+        let dir = RunDir { root: root.to_path_buf(), durability, syncers: std::sync::OnceLock::new() };
         if root.join("pipeline.toml").exists() || TABLE_DIRS.iter().any(|d| root.join(d).exists()) {
             return Err(Error::Input(format!(
                 "{}: already holds a run; pass --resume to continue it, --out DIR to write elsewhere, or remove it first",
@@ -118,7 +135,7 @@ impl RunDir {
     }
 
     /// Opens an existing run for `--resume`.
-    pub fn open(root: &Path) -> Result<RunDir> {
+    pub fn open(root: &Path, durability: Durability) -> Result<RunDir> {
         if !root.join("pipeline.toml").is_file() {
             return Err(Error::Input(format!(
                 "{}: no run to resume here (no pipeline.toml); drop --resume to start one",
@@ -129,7 +146,7 @@ impl RunDir {
         for sub in TABLE_DIRS {
             fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
         }
-        Ok(RunDir { root: root.to_path_buf(), syncers: std::sync::OnceLock::new() })
+        Ok(RunDir { root: root.to_path_buf(), durability, syncers: std::sync::OnceLock::new() })
     }
 
     pub fn root(&self) -> &Path {
@@ -228,14 +245,21 @@ impl RunDir {
     }
 
     /// Writes independent files; results in job order. Bytes are encoded
-    /// and written here, one file after another; the fsyncs, which on a
-    /// real disk cost more than the bytes, run at once on the sync threads
-    /// (concurrent fsyncs share journal commits); then each file is renamed.
+    /// and written here, one file after another; with `Durability::Fsync`
+    /// the fsyncs, which on a real disk cost more than the bytes, run at
+    /// once on the sync threads (concurrent fsyncs share journal commits);
+    /// then each file is renamed.
     fn write_all(&self, jobs: Vec<Job>) -> Vec<Result<FileEntry>> {
         let mut staged: Vec<Result<Staged>> = jobs.into_iter().map(|j| stage_job(&self.root, j)).collect();
         let files: Vec<File> = staged.iter_mut().filter_map(|s| s.as_mut().ok().and_then(|s| s.file.take())).collect();
-        let pool = self.syncers.get_or_init(|| Pool::new(SYNC_THREADS, "collapse-sync", |f: File| f.sync_all()));
-        let mut synced = pool.map(files).into_iter();
+        let mut synced = match self.durability {
+            Durability::PageCache => files.into_iter().map(|_| Some(Ok(()))).collect::<Vec<_>>().into_iter(),
+            Durability::Fsync => {
+                let pool =
+                    self.syncers.get_or_init(|| Pool::new(SYNC_THREADS, "collapse-sync", |f: File| f.sync_all()));
+                pool.map(files).into_iter()
+            }
+        };
         staged
             .into_iter()
             .map(|s| {
@@ -395,7 +419,7 @@ mod tests {
     fn a_failed_generation_in_a_batch_leaves_it_and_later_ones_unwritten() {
         let root = std::env::temp_dir().join(format!("collapse-store-batch-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let dir = RunDir::create(&root).unwrap();
+        let dir = RunDir::create(&root, Durability::default()).unwrap();
         // A file where generation 1's folder must go: its samples cannot be written.
         fs::create_dir_all(root.join("samples")).unwrap();
         fs::write(root.join("samples/generation=1"), b"in the way").unwrap();
