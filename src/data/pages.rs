@@ -187,10 +187,20 @@ fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
     uleb(&mut out, (BLOCK / MINI) as u64);
     uleb(&mut out, x.len() as u64);
     uleb(&mut out, zigzag(x[0] as i64));
-    let deltas: Vec<i64> = x.windows(2).map(|w| (w[1] as i64).wrapping_sub(w[0] as i64)).collect();
-    for block in deltas.chunks(BLOCK) {
+    let mut block = [0i64; BLOCK];
+    for start in (1..x.len()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(x.len());
+        let block = &mut block[..end - start];
+        for (d, i) in block.iter_mut().zip(start..end) {
+            *d = (x[i] as i64).wrapping_sub(x[i - 1] as i64);
+        }
         let min = block.iter().copied().min().unwrap_or(0);
         uleb(&mut out, zigzag(min));
+        if block.iter().all(|&d| d == min) {
+            // Every delta the same (ids counting up): zero-width miniblocks.
+            out.extend_from_slice(&[0; BLOCK / MINI]);
+            continue;
+        }
         let widths: Vec<u32> = (0..BLOCK / MINI)
             .map(|m| {
                 let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);

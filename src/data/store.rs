@@ -330,7 +330,7 @@ fn stage_parquet(root: &Path, rel: &Path, df: &mut DataFrame, k: u32) -> Result<
 fn stage(
     root: &Path,
     rel: &Path,
-    write: impl FnOnce(&mut HashingWriter<BufWriter<File>>) -> std::io::Result<()>,
+    write: impl FnOnce(&mut BufWriter<HashingWriter<File>>) -> std::io::Result<()>,
 ) -> Result<Staged> {
     let path = root.join(rel);
     let dir = path.parent().unwrap_or(root);
@@ -342,11 +342,12 @@ fn stage(
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = File::create(&tmp).and_then(|f| {
         // Buffered: the Parquet writer emits many small pieces (page
-        // headers, footer fields), one syscall each without a buffer.
-        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        // headers, footer fields), one syscall each without a buffer. The
+        // hash sits behind the buffer, so blake3 sees large pieces and
+        // hashes many of its 1 KiB chunks at once.
+        let mut w = BufWriter::with_capacity(1 << 20, HashingWriter::new(f));
         write(&mut w)?;
-        let (f, hash, bytes) = w.finish();
-        let f = f.into_inner().map_err(|e| e.into_error())?;
+        let (f, hash, bytes) = w.into_inner().map_err(|e| e.into_error())?.finish();
         Ok((f, hash, bytes))
     });
     match result {
