@@ -13,7 +13,9 @@ use collapse::values::{first_sample_id, Block, Origin, Split, Values};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // As the binary: keep freed memory (see src/main.rs).
+    // As the binary: keep freed memory (mimalloc's purge_delay = -1; see
+    // src/main.rs), so the timings are not page faults.
+    // SAFETY: sets a process-wide integer option; no pointers involved.
     unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("M R REPEATS as integers")).collect();
     let (m, r, repeats) = (a[0], a[1], a[2]);
