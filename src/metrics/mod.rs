@@ -101,7 +101,6 @@ fn data_metrics_frame(
     reference: &Reference,
     tail_quantiles: &[f64],
 ) -> PolarsResult<Vec<MetricRow>> {
-    let lf = d_k(df, k);
     let by_rep = [col("replicate")];
     let table = match (dim, &reference.quantiles, &reference.symbols) {
         (Some(1), Some(q), _) => {
@@ -135,11 +134,11 @@ fn data_metrics_frame(
                     );
                 }
             }
-            lf.group_by(by_rep).agg(aggs)
+            d_k(df, k).group_by(by_rep).agg(aggs)
         }
         (None, _, Some(symbols)) => {
             let key = [col("replicate"), col("token")];
-            let counts = lf.group_by(key.clone()).agg([len().alias("count")]);
+            let counts = d_k(df, k).group_by(key.clone()).agg([len().alias("count")]);
             let lost = symbols
                 .clone()
                 .lazy()
