@@ -46,6 +46,10 @@ pub const BASE_FILE: &str = "base.safetensors";
 /// Most generations the writer takes at once.
 const WRITE_BATCH: usize = 16;
 
+/// Sampled values a generation may have for its closed-form chains to run
+/// one after another on the calling thread.
+const SERIAL_STAGE_ROWS: usize = 1 << 16;
+
 /// What a finished run reports back.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -321,16 +325,23 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 context: "writer".into(),
                 message: format!("cannot start the writer thread: {e}"),
             })?;
+        // A closed-form model's stage over a small generation is a few
+        // microseconds a chain: waking worker threads for it costs more
+        // than it saves, and they take cores from the writer.
+        let serial_stages = matches!(p.model, ModelSpec::Gaussian { .. } | ModelSpec::Categorical { .. })
+            && p.replicates as usize * p.generate_n * p.dim().unwrap_or(1) <= SERIAL_STAGE_ROWS;
         for k in 0..=p.generations {
             tracker.generation(k);
-            let outs: Vec<StageOut> = chains
-                .par_iter_mut()
-                .map(|c| {
-                    let out = c.stage(&ctx, k);
-                    tracker.replicate_done(c.replicate);
-                    out
-                })
-                .collect::<Result<_>>()?;
+            let stage = |c: &mut Chain| {
+                let out = c.stage(&ctx, k);
+                tracker.replicate_done(c.replicate);
+                out
+            };
+            let outs: Vec<StageOut> = if serial_stages {
+                chains.iter_mut().map(stage).collect::<Result<_>>()?
+            } else {
+                chains.par_iter_mut().map(stage).collect::<Result<_>>()?
+            };
             let blocks: Vec<&Block> = outs.iter().flat_map(|o| o.blocks.iter()).collect();
             rows_written += blocks.iter().map(|b| b.values.len() as u64).sum::<u64>();
             // A resumed run recomputes verified generations (every draw is

@@ -24,30 +24,28 @@ fn files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn parquet_output_is_byte_identical_across_thread_counts() {
     let dir = Scratch::new("repro-threads");
     let pipeline = repo().join("pipelines/quickstart.toml");
-    // "again" leaves files to the page cache (--no-fsync): durability changes no byte.
-    for (threads, tag, no_fsync) in [("1", "one", false), ("2", "two", false), ("2", "again", true)] {
-        let out = dir.path(tag);
-        let status = bin()
-            .args([
-                "run",
-                pipeline.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--quiet",
-                "--set",
-                "generations=30",
-            ])
-            .args(no_fsync.then_some("--no-fsync"))
-            .env("RAYON_NUM_THREADS", threads)
-            .env("POLARS_MAX_THREADS", threads)
-            .status()
-            .unwrap();
-        assert!(status.success());
+    // The quickstart's 20 x 100 rows a generation run their chains one
+    // after another; 20 x 4000 run them on the worker threads.
+    for (size, rows) in [("small", "100"), ("large", "4000")] {
+        // "again" leaves files to the page cache (--no-fsync): durability changes no byte.
+        for (threads, tag, no_fsync) in [("1", "one", false), ("2", "two", false), ("2", "again", true)] {
+            let out = dir.path(&format!("{size}-{tag}"));
+            let status = bin()
+                .args(["run", pipeline.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+                .args(["--set", "generations=30", "--set", &format!("generate.n={rows}")])
+                .args(["--set", &format!("data.n={rows}")])
+                .args(no_fsync.then_some("--no-fsync"))
+                .env("RAYON_NUM_THREADS", threads)
+                .env("POLARS_MAX_THREADS", threads)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let one = files(&dir.path(&format!("{size}-one")));
+        assert!(one.len() > 90, "samples, training, models and metrics for 31 generations: {}", one.len());
+        assert_eq!(one, files(&dir.path(&format!("{size}-two"))), "{size}: 1 thread vs 2 threads");
+        assert_eq!(one, files(&dir.path(&format!("{size}-again"))), "{size}: with --no-fsync");
     }
-    let one = files(&dir.path("one"));
-    assert!(one.len() > 90, "samples, training, models and metrics for 31 generations: {}", one.len());
-    assert_eq!(one, files(&dir.path("two")), "1 thread vs 2 threads");
-    assert_eq!(one, files(&dir.path("again")), "with --no-fsync");
 }
 
 #[test]
