@@ -187,12 +187,15 @@ fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
     uleb(&mut out, (BLOCK / MINI) as u64);
     uleb(&mut out, x.len() as u64);
     uleb(&mut out, zigzag(x[0] as i64));
+    // The statistics' min and max come from the same pass as the deltas.
+    let (mut lo, mut hi) = (x[0], x[0]);
     let mut block = [0i64; BLOCK];
     for start in (1..x.len()).step_by(BLOCK) {
         let end = (start + BLOCK).min(x.len());
         let block = &mut block[..end - start];
         for (d, i) in block.iter_mut().zip(start..end) {
             *d = (x[i] as i64).wrapping_sub(x[i - 1] as i64);
+            (lo, hi) = (lo.min(x[i]), hi.max(x[i]));
         }
         let min = block.iter().copied().min().unwrap_or(0);
         uleb(&mut out, zigzag(min));
@@ -201,12 +204,10 @@ fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
             out.extend_from_slice(&[0; BLOCK / MINI]);
             continue;
         }
-        let widths: Vec<u32> = (0..BLOCK / MINI)
-            .map(|m| {
-                let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);
-                bit_width(mini.iter().map(|d| d.wrapping_sub(min) as u64).max().unwrap_or(0))
-            })
-            .collect();
+        let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
+            let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);
+            bit_width(mini.iter().map(|d| d.wrapping_sub(min) as u64).max().unwrap_or(0))
+        });
         out.extend(widths.iter().map(|w| *w as u8));
         for (m, &width) in widths.iter().enumerate() {
             let Some(mini) = block.get(m * MINI..) else { break };
@@ -228,13 +229,8 @@ fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
             }
         }
     }
-    let (min, max) = min_max_u64(x);
-    let st = stats((min as i64).to_le_bytes().to_vec(), (max as i64).to_le_bytes().to_vec());
+    let st = stats((lo as i64).to_le_bytes().to_vec(), (hi as i64).to_le_bytes().to_vec());
     data_page(out, x.len(), Encoding::DeltaBinaryPacked, st, type_)
-}
-
-fn min_max_u64(x: &[u64]) -> (u64, u64) {
-    x.iter().fold((u64::MAX, u64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
 }
 
 kernels::wide! {

@@ -115,10 +115,9 @@ fn data_metrics_frame(
                 aggs.push(share.alias(tail_metric_name(*p)));
             }
             let mut with_thresholds = df.clone();
-            let reps = df.column("replicate")?.u32()?.rechunk();
-            let reps = reps.cont_slice()?;
+            let runs = replicate_runs(df.column("replicate")?.u32()?.rechunk().cont_slice()?);
             for t in q {
-                with_thresholds.with_column(Column::new(t.name().clone(), per_row(t.f64()?, reps)))?;
+                with_thresholds.with_column(Column::new(t.name().clone(), per_row(t.f64()?, &runs, df.height())))?;
             }
             d_k(&with_thresholds, k).group_by(by_rep).agg(aggs)
         }
@@ -194,18 +193,26 @@ fn data_metrics_frame(
     Ok(out)
 }
 
+/// The replicate column as (replicate, rows) runs: rows come grouped by
+/// replicate, so a generation has one run per replicate.
+fn replicate_runs(reps: &[u32]) -> Vec<(u32, usize)> {
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for &r in reps {
+        match runs.last_mut() {
+            Some((last, n)) if *last == r => *n += 1,
+            _ => runs.push((r, 1)),
+        }
+    }
+    runs
+}
+
 /// Each row's threshold from a table indexed by replicate number, filled
-/// run by run (rows come grouped by replicate), so the query compares two
-/// plain columns instead of gathering with bounds checks row by row.
-fn per_row(by_replicate: &Float64Chunked, reps: &[u32]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(reps.len());
-    let mut i = 0;
-    while i < reps.len() {
-        let r = reps[i];
-        let run = reps[i..].iter().take_while(|&&x| x == r).count();
-        let value = by_replicate.get(r as usize).unwrap_or(f64::NAN);
-        out.extend(std::iter::repeat_n(value, run));
-        i += run;
+/// run by run, so the query compares two plain columns instead of
+/// gathering with bounds checks row by row.
+fn per_row(by_replicate: &Float64Chunked, runs: &[(u32, usize)], rows: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows);
+    for &(r, n) in runs {
+        out.extend(std::iter::repeat_n(by_replicate.get(r as usize).unwrap_or(f64::NAN), n));
     }
     out
 }
