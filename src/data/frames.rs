@@ -52,12 +52,13 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     // Blocks come in replicate order: saying so lets the metric queries
     // group by contiguous slices instead of hashing every row.
     let sorted = replicate.is_sorted();
-    let mut replicate = Series::new("replicate".into(), replicate);
+    // Columns take the vectors over (from_vec), not a copy of them.
+    let mut replicate = UInt32Chunked::from_vec("replicate".into(), replicate).into_series();
     if sorted {
         replicate.set_sorted_flag(polars::series::IsSorted::Ascending);
     }
     let mut columns = vec![
-        Column::new("sample_id".into(), sample_id),
+        UInt64Chunked::from_vec("sample_id".into(), sample_id).into_column(),
         Column::from(replicate),
         per_block("origin", blocks, n, |b| AnyValue::String(origin(b))),
         per_block("model_generation", blocks, n, |b| b.model_generation.map_or(AnyValue::Null, AnyValue::UInt32)),
@@ -68,11 +69,13 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
             for j in 0..*d {
                 let mut x: Vec<f64> = Vec::with_capacity(n);
                 for b in blocks {
-                    if let Values::Vectors { d, data } = &b.values {
-                        x.extend(data.iter().skip(j).step_by(*d));
+                    match &b.values {
+                        Values::Vectors { d: 1, data } => x.extend_from_slice(data),
+                        Values::Vectors { d, data } => x.extend(data.iter().skip(j).step_by(*d)),
+                        _ => {}
                     }
                 }
-                columns.push(Column::new(format!("x{j}").into(), x));
+                columns.push(Float64Chunked::from_vec(format!("x{j}").into(), x).into_column());
             }
         }
         Some(Values::Tokens(_)) => {

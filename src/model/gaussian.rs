@@ -204,10 +204,18 @@ impl Gaussian {
         half_log_norm + 0.5 * (trace + y.iter().map(|v| v * v).sum::<f64>())
     }
 
-    pub fn params_json(&self) -> serde_json::Value {
-        let d = self.dim();
-        let rows: Vec<Vec<f64>> = self.cov.chunks(d).map(<[f64]>::to_vec).collect();
-        serde_json::json!({ "mean": self.mean, "cov": rows })
+    /// `{"mean":[..],"cov":[[..],..]}`; a non-finite number is `null`, as
+    /// serde_json writes it.
+    pub fn params_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Params<'a> {
+            mean: &'a [f64],
+            cov: Vec<&'a [f64]>,
+        }
+        let cov = self.cov.chunks(self.dim().max(1)).collect();
+        // Serializing slices of f64 into a String cannot fail (serde_json
+        // errs only on non-string map keys and failing Serialize impls).
+        serde_json::to_string(&Params { mean: &self.mean, cov }).unwrap_or_default()
     }
 }
 
@@ -230,6 +238,18 @@ mod tests {
             assert!((m.mean[0] - mean).abs() <= 1e-13 * mean.abs().max(1.0), "n = {n}");
             assert!((m.scatter[0] - scatter).abs() <= 1e-12 * scatter.max(1.0), "n = {n}");
         }
+    }
+
+    /// The models table's params: mean first, covariance as rows, the same
+    /// text serde_json's tree gives, non-finite numbers as null.
+    #[test]
+    fn params_are_mean_then_covariance_rows() {
+        let g = Gaussian::new(vec![0.5, -1.0], vec![2.0, 0.25, 0.25, 1.0]);
+        assert_eq!(g.params_json(), r#"{"mean":[0.5,-1.0],"cov":[[2.0,0.25],[0.25,1.0]]}"#);
+        let tree = serde_json::json!({ "mean": [0.5, -1.0], "cov": [[2.0, 0.25], [0.25, 1.0]] });
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&g.params_json()).unwrap(), tree);
+        let nan = Gaussian::new(vec![f64::NAN], vec![f64::INFINITY]);
+        assert_eq!(nan.params_json(), r#"{"mean":[null],"cov":[[null]]}"#);
     }
 
     #[test]
