@@ -5,8 +5,8 @@
 
 use crate::error::Result;
 use crate::linalg;
-use crate::metrics::empirical_w2;
 use crate::metrics::text::{self as text_metrics, TextReference};
+use crate::metrics::{empirical_w2, MetricName, StageNames};
 use crate::model::{Gaussian, Model, Moments};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
@@ -46,7 +46,7 @@ pub struct StageOut {
     pub training: Vec<(u64, u64)>,
     pub model: Option<(&'static str, String)>,
     /// Metrics computed outside the table library, in a fixed order.
-    pub metrics: Vec<(String, f64)>,
+    pub metrics: Vec<(MetricName, f64)>,
     /// The model's weights file (safetensors), for models that have one.
     pub weights: Option<Vec<u8>>,
 }
@@ -57,6 +57,7 @@ pub struct Context<'a> {
     /// N, the real training size.
     pub n: usize,
     pub progress: &'a crate::progress::Tracker<'a>,
+    pub names: StageNames,
 }
 
 impl Chain {
@@ -162,16 +163,16 @@ impl Chain {
             if let Values::Vectors { data, .. } = &current.values {
                 let mut s = data.clone();
                 s.sort_by(f64::total_cmp);
-                metrics.push(("w2".into(), empirical_w2(sorted, &s)));
+                metrics.push((ctx.names.w2.clone(), empirical_w2(sorted, &s)));
             }
         }
         if let Values::Images { h, w, pixels, .. } = &current.values {
-            metrics.extend(crate::metrics::images::metrics(pixels, h * w));
+            metrics.extend(named(crate::metrics::images::metrics(pixels, h * w)));
         }
         if let (Values::Texts { text, ids, gen0_ppl }, Some(r)) = (&current.values, &self.text_ref) {
-            metrics.extend(text_metrics::metrics(text, ids.iter().map(Vec::len), r));
+            metrics.extend(named(text_metrics::metrics(text, ids.iter().map(Vec::len), r)));
             let ppl: Vec<f64> = gen0_ppl.iter().flatten().copied().collect();
-            metrics.extend(text_metrics::gen0_ppl_quantiles(&ppl));
+            metrics.extend(named(text_metrics::gen0_ppl_quantiles(&ppl)));
         }
         if k == p.generations {
             return Ok(StageOut {
@@ -195,23 +196,26 @@ impl Chain {
             Some((pool, variance)) => Model::Gaussian(Gaussian::from_moments(pool, variance)),
             None => Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?,
         };
-        metrics.push(("train_rows".into(), train_rows as f64));
-        metrics.push(("train_real_fraction".into(), real_rows as f64 / train_rows as f64));
+        metrics.push((ctx.names.train_rows.clone(), train_rows as f64));
+        metrics.push((ctx.names.train_real_fraction.clone(), real_rows as f64 / train_rows as f64));
         if !self.holdout.values.is_empty() {
             let nll = match (&model, &self.holdout_moments) {
                 (Model::Gaussian(g), Some(m)) => g.mean_nll_of(m),
                 _ => model.mean_nll(&self.holdout.values)?,
             };
-            metrics.push(("real_nll".into(), nll));
+            metrics.push((ctx.names.real_nll.clone(), nll));
             if p.text() {
                 // Per token: the language-model figure the paper reports.
-                metrics.push(("real_ppl".into(), nll.exp()));
+                metrics.push((ctx.names.real_ppl.clone(), nll.exp()));
             }
         }
         if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
-            metrics.push(("w2".into(), linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
+            metrics.push((
+                ctx.names.w2.clone(),
+                linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt(),
+            ));
         }
-        metrics.extend(model.own_metrics(self.model0.as_ref())?);
+        metrics.extend(named(model.own_metrics(self.model0.as_ref())?));
 
         crate::fault::pause_if(crate::fault::Point::PauseSample, k);
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
@@ -364,6 +368,12 @@ fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
         }
     }
     ranges.push((start, count));
+}
+
+/// Metrics of the image, text and mixture models, whose names are made per
+/// stage (a few rows a generation), as shared names.
+fn named(metrics: Vec<(String, f64)>) -> impl Iterator<Item = (MetricName, f64)> {
+    metrics.into_iter().map(|(m, v)| (m.into(), v))
 }
 
 #[cfg(test)]

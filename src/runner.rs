@@ -273,7 +273,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
 
     let source = RealSource::new(p, loaded);
     tracker.start();
-    let ctx = Context { pipeline: p, source: &source, n, progress: &tracker };
+    let ctx = Context { pipeline: p, source: &source, n, progress: &tracker, names: Default::default() };
     let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
     let dim = p.dim();
     let mut reference = None;
@@ -484,9 +484,9 @@ fn merge_metrics(data_rows: Vec<MetricRow>, outs: &[StageOut], k: u32) -> Vec<Me
 fn medians_by_metric(rows: &[MetricRow]) -> Vec<(String, f64)> {
     let mut out: Vec<(String, Vec<f64>)> = Vec::new();
     for r in rows {
-        match out.iter_mut().find(|(m, _)| *m == r.metric) {
+        match out.iter_mut().find(|(m, _)| **m == *r.metric) {
             Some(e) => e.1.push(r.value),
-            None => out.push((r.metric.clone(), vec![r.value])),
+            None => out.push((r.metric.to_string(), vec![r.value])),
         }
     }
     out.into_iter()

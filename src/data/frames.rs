@@ -21,7 +21,7 @@ impl SamplesTable {
 pub struct MetricRow {
     pub replicate: u32,
     pub generation: u32,
-    pub metric: String,
+    pub metric: crate::metrics::MetricName,
     pub value: f64,
 }
 
@@ -204,7 +204,7 @@ pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
         vec![
             Column::new("replicate".into(), rows.iter().map(|r| r.replicate).collect::<Vec<_>>()),
             Column::new("generation".into(), rows.iter().map(|r| r.generation).collect::<Vec<_>>()),
-            Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()),
+            Column::new("metric".into(), rows.iter().map(|r| &*r.metric).collect::<Vec<_>>()),
             Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()),
         ],
     )
