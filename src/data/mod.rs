@@ -33,6 +33,22 @@ pub(crate) fn open_maybe_gz(path: &std::path::Path) -> crate::error::Result<Box<
     Ok(if gz { Box::new(BufReader::new(flate2::read::GzDecoder::new(f))) } else { Box::new(BufReader::new(f)) })
 }
 
+/// Length of the run of equal values that starts at `x[start]` (0 past
+/// the end). Rows come grouped by replicate, so runs are long: sixteen
+/// values are compared at a time (a loop the compiler vectorizes) before
+/// the last few one by one.
+pub(crate) fn run_length(x: &[u32], start: usize) -> usize {
+    let Some(&v) = x.get(start) else { return 0 };
+    let mut j = start + 1;
+    while x.get(j..j + 16).is_some_and(|c| c.iter().fold(true, |all, &y| all & (y == v))) {
+        j += 16;
+    }
+    while x.get(j) == Some(&v) {
+        j += 1;
+    }
+    j - start
+}
+
 /// A generation's samples table encoded as the Parquet file the run
 /// writes, in memory (for benchmarks and tests of the encoding).
 pub fn encode_samples(table: frames::SamplesTable) -> crate::error::Result<Vec<u8>> {

@@ -154,7 +154,7 @@ fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
     let mut i = 0;
     while i < x.len() {
         let v = x[i];
-        let count = x[i..].iter().take_while(|&&y| y == v).count();
+        let count = super::run_length(x, i);
         let key = *index.entry(v).or_insert_with(|| {
             values.push(v);
             values.len() as u32 - 1
@@ -281,8 +281,10 @@ kernels::wide! {
 /// is NaN, and the signed zeros the Parquet specification asks for.
 fn plain_f64(x: &[f64], type_: &PrimitiveType) -> Page {
     let mut out = page_buffer(x.len(), type_, x.len() * 8);
-    for v in x {
-        out.extend_from_slice(&v.to_le_bytes());
+    let start = out.len();
+    out.resize(start + x.len() * 8, 0);
+    for (o, v) in out[start..].chunks_exact_mut(8).zip(x) {
+        o.copy_from_slice(&v.to_le_bytes());
     }
     let (lo, hi, nan) = min_max_f64(x);
     let (lo, hi) = if nan { (f64::NAN, f64::NAN) } else { (lo, hi) };

@@ -135,28 +135,34 @@ fn column_array(column: &Column, offset: usize, len: usize) -> PolarsResult<Box<
 }
 
 /// A dictionary of the column's values when it has at most
-/// `SMALL_DICTIONARY` of them, found by linear search (provenance columns
-/// hold one to a few values, and usually repeat the previous row's).
+/// `SMALL_DICTIONARY` of them, found by linear search. Provenance columns
+/// hold one to a few values and usually repeat the previous row's; the
+/// metrics table's names cycle in a fixed order, so the entry after the
+/// previous row's is tried next.
 fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Array>>> {
     let mut values: Vec<&str> = Vec::new();
     let mut keys = Vec::with_capacity(strings.len());
-    let mut last = 0u32;
+    let mut last = 0usize;
     for s in strings.iter() {
         let Some(s) = s else {
             keys.push(0);
             continue;
         };
-        if values.get(last as usize) != Some(&s) {
-            last = match values.iter().position(|v| *v == s) {
-                Some(i) => i as u32,
-                None if values.len() < SMALL_DICTIONARY => {
-                    values.push(s);
-                    (values.len() - 1) as u32
+        if values.get(last) != Some(&s) {
+            last = if values.get(last + 1) == Some(&s) {
+                last + 1
+            } else {
+                match values.iter().position(|v| *v == s) {
+                    Some(i) => i,
+                    None if values.len() < SMALL_DICTIONARY => {
+                        values.push(s);
+                        values.len() - 1
+                    }
+                    None => return None,
                 }
-                None => return None,
             };
         }
-        keys.push(last);
+        keys.push(last as u32);
     }
     Some(dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, strings.validity().cloned()))
 }
@@ -345,5 +351,10 @@ mod tests {
         let d = d.as_any().downcast_ref::<DictionaryArray<u32>>().unwrap();
         assert_eq!(d.values().len(), 2);
         assert_eq!(d.keys().values().iter().take(4).copied().collect::<Vec<_>>(), vec![0, 1, 0, 1]);
+        // Names that cycle, as the metrics table's do, and a repeat.
+        let cycle = ["mean", "var", "w2", "mean", "var", "var", "w2", "mean"];
+        let d = small_dictionary(&Utf8ViewArray::from_slice_values(cycle)).unwrap().unwrap();
+        let d = d.as_any().downcast_ref::<DictionaryArray<u32>>().unwrap();
+        assert_eq!(d.keys().values().iter().copied().collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 1, 2, 0]);
     }
 }

@@ -240,23 +240,14 @@ fn in_replicate_order(lf: LazyFrame, df: &DataFrame, by_rep: [Expr; 1], aggs: Ve
 }
 
 /// The replicate column as (replicate, rows) runs: rows come grouped by
-/// replicate, so a generation has one run per replicate. Sixteen rows are
-/// compared at a time (a loop the compiler vectorizes) before the last few
-/// one by one.
+/// replicate, so a generation has one run per replicate.
 fn replicate_runs(reps: &[u32]) -> Vec<(u32, usize)> {
     let mut runs: Vec<(u32, usize)> = Vec::new();
     let mut i = 0;
     while i < reps.len() {
-        let v = reps[i];
-        let mut j = i + 1;
-        while reps.get(j..j + 16).is_some_and(|c| c.iter().fold(true, |all, &y| all & (y == v))) {
-            j += 16;
-        }
-        while reps.get(j) == Some(&v) {
-            j += 1;
-        }
-        runs.push((v, j - i));
-        i = j;
+        let n = crate::data::run_length(reps, i);
+        runs.push((reps[i], n));
+        i += n;
     }
     runs
 }
