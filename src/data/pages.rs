@@ -10,7 +10,7 @@
 //! polars, pyarrow and DuckDB in the tests; every other column goes through
 //! polars' own encoders.
 
-use polars::prelude::{Column, DataType};
+use polars::prelude::{Column, DataType, PlHashMap};
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page};
 use polars_parquet::parquet::schema::types::PrimitiveType;
@@ -150,7 +150,8 @@ fn constant(dictionary: Vec<u8>, st: ParquetStatistics, len: usize, type_: &Prim
 fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
     let mut runs: Vec<(usize, u32)> = Vec::new();
     let mut values: Vec<u32> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    // foldhash, not SipHash: four tables a generation look up a key per run.
+    let mut index: PlHashMap<u32, u32> = PlHashMap::default();
     let mut i = 0;
     while i < x.len() {
         let v = x[i];

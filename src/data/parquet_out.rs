@@ -12,7 +12,7 @@
 //!   test, no estimate), else plain;
 //! - strings fixed for the whole table (a scalar column): a one-entry
 //!   dictionary, no per-row work; other strings with at most
-//!   `SMALL_DICTIONARY` values: a dictionary built by linear search; the
+//!   `SMALL_DICTIONARY` values: a dictionary (one hash lookup a row); the
 //!   rest (text, JSON parameters): plain;
 //! - everything but floats: Snappy.
 //!
@@ -22,7 +22,7 @@
 
 use std::io::Write;
 
-use polars::prelude::{Column, CompatLevel, DataFrame, DataType, PolarsError, PolarsResult, SchemaExt};
+use polars::prelude::{Column, CompatLevel, DataFrame, DataType, PlHashMap, PolarsError, PolarsResult, SchemaExt};
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
@@ -135,12 +135,15 @@ fn column_array(column: &Column, offset: usize, len: usize) -> PolarsResult<Box<
 }
 
 /// A dictionary of the column's values when it has at most
-/// `SMALL_DICTIONARY` of them, found by linear search. Provenance columns
+/// `SMALL_DICTIONARY` of them. Provenance columns
 /// hold one to a few values and usually repeat the previous row's; the
 /// metrics table's names cycle in a fixed order, so the entry after the
 /// previous row's is tried next.
 fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Array>>> {
     let mut values: Vec<&str> = Vec::new();
+    // Distinct strings (JSON parameters) would cost a comparison with every
+    // entry so far before giving up; a hash lookup costs one.
+    let mut index: PlHashMap<&str, usize> = PlHashMap::default();
     let mut keys = Vec::with_capacity(strings.len());
     let mut last = 0usize;
     for s in strings.iter() {
@@ -152,10 +155,11 @@ fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Arra
             last = if values.get(last + 1) == Some(&s) {
                 last + 1
             } else {
-                match values.iter().position(|v| *v == s) {
-                    Some(i) => i,
+                match index.get(s) {
+                    Some(&i) => i,
                     None if values.len() < SMALL_DICTIONARY => {
                         values.push(s);
+                        index.insert(s, values.len() - 1);
                         values.len() - 1
                     }
                     None => return None,
