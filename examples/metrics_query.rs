@@ -2,6 +2,9 @@
 //! table) and the samples file's encoding, for R replicates of M rows.
 //!
 //!     cargo run --release --example metrics_query -- M R REPEATS
+//!
+//! `Q=0.01,0.99` sets the tail quantiles (default the pipelines' four;
+//! `Q=` none), to see what each tail costs.
 
 use collapse::data::frames::SamplesTable;
 use collapse::metrics;
@@ -19,7 +22,13 @@ fn main() {
     unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("M R REPEATS as integers")).collect();
     let (m, r, repeats) = (a[0], a[1], a[2]);
-    let q = [0.001, 0.01, 0.99, 0.999];
+    // Q=0.01,0.99 picks the tail quantiles (Q= none): what each tail costs.
+    let q: Vec<f64> = match std::env::var("Q") {
+        Ok(s) => {
+            s.split(',').filter(|x| !x.is_empty()).map(|x| x.parse().expect("Q as numbers, comma-separated")).collect()
+        }
+        Err(_) => vec![0.001, 0.01, 0.99, 0.999],
+    };
     let block = |rep: u32, k: u32| Block {
         first_id: first_sample_id(rep) + (k as u64) * m as u64,
         replicate: rep,
