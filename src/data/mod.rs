@@ -57,3 +57,27 @@ pub fn encode_samples(table: frames::SamplesTable) -> crate::error::Result<Vec<u
     parquet_out::write(&mut out, &mut df).map_err(table_error("samples"))?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Runs of every length around the sixteen-row stride, and a value
+    /// that comes back after another (two runs, not one).
+    #[test]
+    fn runs_are_found_at_any_length() {
+        let lengths = [1usize, 15, 16, 17, 33, 2, 48];
+        let mut x = Vec::new();
+        for (r, &n) in lengths.iter().enumerate() {
+            x.extend(std::iter::repeat_n(r as u32 % 5, n));
+        }
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < x.len() {
+            let n = super::run_length(&x, i);
+            found.push((x[i], n));
+            i += n;
+        }
+        let want: Vec<(u32, usize)> = lengths.iter().enumerate().map(|(r, &n)| (r as u32 % 5, n)).collect();
+        assert_eq!(found, want);
+        assert_eq!(super::run_length(&x, x.len()), 0);
+    }
+}

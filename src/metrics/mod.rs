@@ -133,23 +133,10 @@ fn data_metrics_frame(
     let by_rep = [col("replicate")];
     let table = match (dim, &reference.quantiles, &reference.symbols) {
         (Some(1), Some(q), _) => {
-            let mut aggs = vec![col("x0").mean().alias("mean"), col("x0").var(1).alias("var")];
-            for (i, p) in tail_quantiles.iter().enumerate() {
-                let q = col(quantile_name(i));
-                let beyond = if *p < 0.5 { col("x0").lt(q) } else { col("x0").gt(q) };
-                // A count over the group's length: the same number as the
-                // mean of 0/1 floats (both sums are exact), without casting
-                // every row.
-                let share = beyond.sum().cast(DataType::Float64) / len().cast(DataType::Float64);
-                aggs.push(share.alias(tail_metric_name(*p)));
-            }
-            let mut with_thresholds = df.clone();
-            let runs = replicate_runs(df.column("replicate")?.u32()?.rechunk().cont_slice()?);
-            for t in q {
-                let rows = per_row(t.f64()?, &runs, df.height());
-                with_thresholds.with_column(Float64Chunked::from_vec(t.name().clone(), rows).into_column())?;
-            }
-            in_replicate_order(d_k(&with_thresholds, k), df, by_rep, aggs)
+            let d = d_k(df, k);
+            let aggs = vec![col("x0").mean().alias("mean"), col("x0").var(1).alias("var"), len().alias("rows")];
+            let moments = in_replicate_order(d.clone(), df, by_rep, aggs).without_optimizations().collect()?;
+            with_tail_shares(moments, d, q, tail_quantiles)?.lazy()
         }
         (Some(d), _, _) => {
             // Covariance entries, ddof = 1; trace and log-det come after.
@@ -227,6 +214,68 @@ fn data_metrics_frame(
     Ok(out)
 }
 
+/// `moments` (replicate, mean, var, rows) with each tail's share added:
+/// rows of D_k beyond the replicate's D_0 quantile over its rows.
+///
+/// Only a row beyond the loosest threshold of any replicate can be in a
+/// tail: a few percent of the rows, fewer as the tails vanish. Those rows
+/// are taken with one filter against two numbers and counted on their
+/// own, grouped by hashing (a handful of rows per replicate), where
+/// counting over every row took a threshold column, a bitmap, a cast and
+/// a sum through each replicate's slice per tail: 50 us a tail at 200
+/// replicates of 100 rows. The counts are exact either way, and the share
+/// is the same division (`count / rows` as f64) that the query made.
+fn with_tail_shares(moments: DataFrame, d: LazyFrame, q: &[Series], tail_quantiles: &[f64]) -> PolarsResult<DataFrame> {
+    let reps: Vec<u32> = moments.column("replicate")?.u32()?.into_no_null_iter().collect();
+    let rows: Vec<f64> = moments.column("rows")?.cast(&DataType::Float64)?.f64()?.into_no_null_iter().collect();
+    // Dense tables built from vectors: one chunk, no nulls.
+    let dense: Vec<&[f64]> = q.iter().map(|t| t.f64()?.cont_slice()).collect::<PolarsResult<_>>()?;
+    let threshold = |i: usize, r: u32| dense[i].get(r as usize).copied().unwrap_or(f64::NAN);
+    // A NaN threshold matches no row (a comparison with NaN is false).
+    let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+    for (i, p) in tail_quantiles.iter().enumerate() {
+        for &r in &reps {
+            let t = threshold(i, r);
+            if t.is_nan() {
+                continue;
+            }
+            if *p < 0.5 {
+                lower = lower.max(t);
+            } else {
+                upper = upper.min(t);
+            }
+        }
+    }
+    let beyond_any = col("x0").lt(lit(lower)).or(col("x0").gt(lit(upper)));
+    let mut candidates =
+        d.filter(beyond_any).select([col("replicate"), col("x0")]).without_optimizations().collect()?;
+    let cand_reps: Vec<u32> = candidates.column("replicate")?.u32()?.into_no_null_iter().collect();
+    let mut counts_by = Vec::new();
+    for (i, p) in tail_quantiles.iter().enumerate() {
+        let name = quantile_name(i);
+        let t: Vec<f64> = cand_reps.iter().map(|&r| threshold(i, r)).collect();
+        candidates.with_column(Float64Chunked::from_vec(name.as_str().into(), t).into_column())?;
+        let beyond = if *p < 0.5 { col("x0").lt(col(name.as_str())) } else { col("x0").gt(col(name.as_str())) };
+        counts_by.push(beyond.sum().cast(DataType::Float64).alias(name.as_str()));
+    }
+    // Hash grouping: sorted slices would cost an allocation per replicate
+    // per tail for a few rows each.
+    let mut rep = candidates.column("replicate")?.as_materialized_series().clone();
+    rep.set_sorted_flag(polars::series::IsSorted::Not);
+    candidates.with_column(rep.into_column())?;
+    let counts = candidates.lazy().group_by([col("replicate")]).agg(counts_by).without_optimizations().collect()?;
+    let at: PlHashMap<u32, usize> =
+        counts.column("replicate")?.u32()?.into_no_null_iter().enumerate().map(|(j, r)| (r, j)).collect();
+    let mut out = moments.drop("rows")?;
+    for (i, p) in tail_quantiles.iter().enumerate() {
+        let count = counts.column(&quantile_name(i))?.f64()?;
+        let shares: Vec<f64> =
+            reps.iter().zip(&rows).map(|(r, n)| at.get(r).and_then(|&j| count.get(j)).unwrap_or(0.0) / n).collect();
+        out.with_column(Float64Chunked::from_vec(tail_metric_name(*p).into(), shares).into_column())?;
+    }
+    Ok(out)
+}
+
 /// Per-replicate aggregates, one row per replicate in replicate order:
 /// groups in order of appearance when the rows are sorted by replicate (as
 /// a run writes them), which spares sorting the result; sorted otherwise.
@@ -237,30 +286,6 @@ fn in_replicate_order(lf: LazyFrame, df: &DataFrame, by_rep: [Expr; 1], aggs: Ve
     } else {
         lf.group_by(by_rep).agg(aggs).sort(["replicate"], Default::default())
     }
-}
-
-/// The replicate column as (replicate, rows) runs: rows come grouped by
-/// replicate, so a generation has one run per replicate.
-fn replicate_runs(reps: &[u32]) -> Vec<(u32, usize)> {
-    let mut runs: Vec<(u32, usize)> = Vec::new();
-    let mut i = 0;
-    while i < reps.len() {
-        let n = crate::data::run_length(reps, i);
-        runs.push((reps[i], n));
-        i += n;
-    }
-    runs
-}
-
-/// Each row's threshold from a table indexed by replicate number, filled
-/// run by run, so the query compares two plain columns instead of
-/// gathering with bounds checks row by row.
-fn per_row(by_replicate: &Float64Chunked, runs: &[(u32, usize)], rows: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(rows);
-    for &(r, n) in runs {
-        out.extend(std::iter::repeat_n(by_replicate.get(r as usize).unwrap_or(f64::NAN), n));
-    }
-    out
 }
 
 /// D_0's quantiles `q{i}` as dense tables indexed by replicate number
@@ -292,18 +317,59 @@ fn logdet(cov: &[f64], d: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Gaussian;
+    use crate::rng::{Purpose, Rng};
+    use crate::values::{first_sample_id, Block, Origin, Split, Values};
 
-    /// Runs of every length around the sixteen-row stride, and a replicate
-    /// that comes back after another (two runs, not one).
-    #[test]
-    fn replicate_runs_are_found_at_any_length() {
-        let lengths = [1usize, 15, 16, 17, 33, 2, 48];
-        let mut reps = Vec::new();
-        for (r, &n) in lengths.iter().enumerate() {
-            reps.extend(std::iter::repeat_n(r as u32 % 5, n));
+    fn block(rep: u32, k: u32, data: Vec<f64>) -> Block {
+        Block {
+            first_id: first_sample_id(rep) + u64::from(k) * 1000,
+            replicate: rep,
+            generation: k,
+            origin: if k == 0 { Origin::Real } else { Origin::Synthetic },
+            model_generation: (k > 0).then(|| k - 1),
+            split: Split::Train,
+            values: Values::Vectors { d: 1, data },
         }
-        let want: Vec<(u32, usize)> = lengths.iter().enumerate().map(|(r, &n)| (r as u32 % 5, n)).collect();
-        assert_eq!(replicate_runs(&reps), want);
-        assert_eq!(replicate_runs(&[]), vec![]);
+    }
+
+    fn draw(rep: u32, k: u32, n: usize, mean: f64, sd: f64) -> Vec<f64> {
+        Gaussian::new(vec![mean], vec![sd * sd]).sample(&mut Rng::stream(7, rep, k, Purpose::Sample), n)
+    }
+
+    /// Tail shares against a count by hand over every row: whatever the
+    /// replicates' order, with thresholds that overlap across replicates
+    /// (so the pre-filter keeps rows that are in no tail), a collapsed
+    /// replicate with no rows in any tail, and lower or upper tails alone.
+    #[test]
+    fn tail_shares_match_a_count_over_every_row() {
+        // Replicate r's D_0 centred on r: one replicate's lower thresholds
+        // lie above another's upper ones.
+        let gen0: Vec<Block> = (0..5).map(|r| block(r, 0, draw(r, 0, 60, f64::from(r), 1.0))).collect();
+        let mut gen1: Vec<Block> = (0..5).map(|r| block(r, 1, draw(r, 1, 40, 2.0, 1.5))).collect();
+        gen1[3].values = Values::Vectors { d: 1, data: vec![0.25; 40] };
+        let shuffled: Vec<Block> = [2usize, 0, 4, 1, 3].iter().map(|&i| gen1[i].clone()).collect();
+        for qs in [vec![0.01, 0.3, 0.6, 0.99], vec![0.2], vec![0.9, 0.95]] {
+            let t0 = SamplesTable::new(&gen0.iter().collect::<Vec<_>>()).unwrap();
+            let reference = reference(&t0, Some(1), &qs).unwrap();
+            let dense = reference.quantiles.as_ref().unwrap();
+            for blocks in [&gen1, &shuffled] {
+                let table = SamplesTable::new(&blocks.iter().collect::<Vec<_>>()).unwrap();
+                let rows = data_metrics(&table, 1, Some(1), &reference, &qs).unwrap();
+                for b in blocks {
+                    let Values::Vectors { data, .. } = &b.values else { unreachable!() };
+                    for (i, p) in qs.iter().enumerate() {
+                        let t = dense[i].f64().unwrap().get(b.replicate as usize).unwrap();
+                        let n = data.iter().filter(|&&x| if *p < 0.5 { x < t } else { x > t }).count();
+                        let want = n as f64 / data.len() as f64;
+                        let name = tail_metric_name(*p);
+                        let got = rows.iter().find(|r| r.replicate == b.replicate && *r.metric == *name).unwrap();
+                        assert_eq!(got.value, want, "{name}, replicate {}", b.replicate);
+                    }
+                }
+                let order: Vec<u32> = rows.iter().map(|r| r.replicate).collect();
+                assert!(order.is_sorted(), "rows in replicate order");
+            }
+        }
     }
 }
