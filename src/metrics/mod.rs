@@ -154,7 +154,14 @@ fn data_metrics_frame(
         }
         (None, _, Some(symbols)) => {
             let key = [col("replicate"), col("token")];
-            let counts = d_k(df, k).group_by(key.clone()).agg([len().alias("count")]);
+            // Counts in (replicate, symbol) order, each replicate's group
+            // keeping it: a hash group-by returns the pairs in no fixed
+            // order, and the entropy sums over them in group order, so its
+            // last digit moved from run to run.
+            let counts = d_k(df, k)
+                .group_by(key.clone())
+                .agg([len().alias("count")])
+                .sort(["replicate", "token"], Default::default());
             let lost = symbols
                 .clone()
                 .lazy()
@@ -162,7 +169,7 @@ fn data_metrics_frame(
                 .group_by(by_rep.clone())
                 .agg([col("count").is_null().sum().alias("lost_support")]);
             counts
-                .group_by(by_rep.clone())
+                .group_by_stable(by_rep.clone())
                 .agg([
                     len().alias("support_size"),
                     col("count").cast(DataType::Float64).entropy(std::f64::consts::E, true).alias("entropy"),
