@@ -10,6 +10,13 @@ mod w2;
 
 pub use w2::empirical_w2;
 
+use polars::prelude::*;
+
+use crate::data::frames::{MetricRow, SamplesTable};
+use crate::data::table_error;
+use crate::error::Result;
+use crate::linalg;
+
 /// A metric's name, shared by every row that carries it: a closed-form run
 /// writes millions of metric rows under a dozen names, and copying the name
 /// into each (then freeing it on the writer) cost 7% of the main thread.
@@ -35,13 +42,6 @@ impl Default for StageNames {
         }
     }
 }
-
-use polars::prelude::*;
-
-use crate::data::frames::{MetricRow, SamplesTable};
-use crate::data::table_error;
-use crate::error::Result;
-use crate::linalg;
 
 /// What later generations are compared with: per replicate, D_0's
 /// quantiles (vectors) or its set of symbols (tokens).
