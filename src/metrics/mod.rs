@@ -135,8 +135,8 @@ fn data_metrics_frame(
         (Some(1), Some(q), _) => {
             let d = d_k(df, k);
             let aggs = vec![col("x0").mean().alias("mean"), col("x0").var(1).alias("var"), len().alias("rows")];
-            let moments = in_replicate_order(d.clone(), df, by_rep, aggs).without_optimizations().collect()?;
-            with_tail_shares(moments, d, q, tail_quantiles)?.lazy()
+            let moments = run(in_replicate_order(d.clone(), df, by_rep, aggs))?;
+            with_tail_shares(moments, d, q, tail_quantiles)?
         }
         (Some(d), _, _) => {
             // Covariance entries, ddof = 1; trace and log-det come after.
@@ -150,7 +150,7 @@ fn data_metrics_frame(
                     );
                 }
             }
-            in_replicate_order(d_k(df, k), df, by_rep, aggs)
+            run(in_replicate_order(d_k(df, k), df, by_rep, aggs))?
         }
         (None, _, Some(symbols)) => {
             let key = [col("replicate"), col("token")];
@@ -168,20 +168,17 @@ fn data_metrics_frame(
                 .join(counts.clone(), key.clone(), key, JoinArgs::new(JoinType::Left))
                 .group_by(by_rep.clone())
                 .agg([col("count").is_null().sum().alias("lost_support")]);
-            counts
+            run(counts
                 .group_by_stable(by_rep.clone())
                 .agg([
                     len().alias("support_size"),
                     col("count").cast(DataType::Float64).entropy(std::f64::consts::E, true).alias("entropy"),
                 ])
                 .join(lost, by_rep.clone(), by_rep, JoinArgs::new(JoinType::Left))
-                .sort(["replicate"], Default::default())
+                .sort(["replicate"], Default::default()))?
         }
         _ => return Ok(Vec::new()),
     };
-    // A plan this small gains nothing from the optimizer, which took a
-    // sixth of the query's time at 20,000 rows.
-    let table = table.without_optimizations().collect()?;
     let reps: Vec<u32> = table.column("replicate")?.u32()?.into_no_null_iter().collect();
     let value_cols: Vec<Vec<Option<f64>>> = table
         .columns()
@@ -254,8 +251,7 @@ fn with_tail_shares(moments: DataFrame, d: LazyFrame, q: &[Series], tail_quantil
         }
     }
     let beyond_any = col("x0").lt(lit(lower)).or(col("x0").gt(lit(upper)));
-    let mut candidates =
-        d.filter(beyond_any).select([col("replicate"), col("x0")]).without_optimizations().collect()?;
+    let mut candidates = run(d.filter(beyond_any).select([col("replicate"), col("x0")]))?;
     let cand_reps: Vec<u32> = candidates.column("replicate")?.u32()?.into_no_null_iter().collect();
     let mut counts_by = Vec::new();
     for (i, p) in tail_quantiles.iter().enumerate() {
@@ -270,7 +266,7 @@ fn with_tail_shares(moments: DataFrame, d: LazyFrame, q: &[Series], tail_quantil
     let mut rep = candidates.column("replicate")?.as_materialized_series().clone();
     rep.set_sorted_flag(polars::series::IsSorted::Not);
     candidates.with_column(rep.into_column())?;
-    let counts = candidates.lazy().group_by([col("replicate")]).agg(counts_by).without_optimizations().collect()?;
+    let counts = run(candidates.lazy().group_by([col("replicate")]).agg(counts_by))?;
     let at: PlHashMap<u32, usize> =
         counts.column("replicate")?.u32()?.into_no_null_iter().enumerate().map(|(j, r)| (r, j)).collect();
     let mut out = moments.drop("rows")?;
@@ -281,6 +277,12 @@ fn with_tail_shares(moments: DataFrame, d: LazyFrame, q: &[Series], tail_quantil
         out.with_column(Float64Chunked::from_vec(tail_metric_name(*p).into(), shares).into_column())?;
     }
     Ok(out)
+}
+
+/// Runs a metric plan. A plan this small gains nothing from the optimizer,
+/// which took a sixth of the query's time at 20,000 rows.
+fn run(plan: LazyFrame) -> PolarsResult<DataFrame> {
+    plan.without_optimizations().collect()
 }
 
 /// Per-replicate aggregates, one row per replicate in replicate order:
