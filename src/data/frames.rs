@@ -3,6 +3,7 @@
 
 use polars::prelude::*;
 
+use super::parquet_out::{write_columns, Col, Squeeze};
 use crate::error::Result;
 use crate::values::{Block, Origin, Split, Values};
 
@@ -148,64 +149,123 @@ fn per_block<'a>(name: &str, blocks: &[&'a Block], n: usize, value: impl Fn(&'a 
         .unwrap_or_else(|_| Column::full_null(name.into(), n, &dtype))
 }
 
-/// Membership of every model's training set as runs of consecutive ids:
-/// (replicate, model_generation, sample_id_start, sample_count). Expanded
-/// to one row per (model, row) by the `training` view of `collapse query`.
-pub fn training_runs(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> PolarsResult<DataFrame> {
+/// A run table other than `samples`, as the chain made its rows; the
+/// writer encodes it straight from them (`write`).
+pub enum RowsTable {
+    /// Membership of every model's training set as runs of consecutive
+    /// ids, for model generation k: (replicate, model_generation,
+    /// sample_id_start, sample_count). Expanded to one row per (model,
+    /// row) by the `training` view of `collapse query`.
+    Training(u32, Vec<(u32, Vec<(u64, u64)>)>),
+    Models(Vec<ModelRow>),
+    Metrics(Vec<MetricRow>),
+}
+
+impl RowsTable {
+    pub fn rows(&self) -> usize {
+        match self {
+            RowsTable::Training(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
+            RowsTable::Models(rows) => rows.len(),
+            RowsTable::Metrics(rows) => rows.len(),
+        }
+    }
+
+    /// Encodes the table as one Parquet file into `w`; returns its size.
+    pub(crate) fn write<W: std::io::Write>(&self, w: W) -> PolarsResult<u64> {
+        match self {
+            RowsTable::Training(k, rows) => write_columns(w, training(*k, rows)),
+            RowsTable::Models(rows) => {
+                // Closed-form models keep their parameters inline and are
+                // hashed by them; others name a weights file and its hash.
+                let hashes: Vec<String> = rows
+                    .iter()
+                    .map(|r| match &r.file {
+                        Some((_, h)) => h.clone(),
+                        None => blake3::hash(r.params.as_bytes()).to_hex().to_string(),
+                    })
+                    .collect();
+                write_columns(w, models(rows, &hashes))
+            }
+            RowsTable::Metrics(rows) => write_columns(w, metrics(rows)),
+        }
+    }
+}
+
+fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'static>)> {
     let n: usize = rows.iter().map(|r| r.1.len()).sum();
-    let (mut rep, mut gen, mut start, mut count) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut rep, mut start, mut count) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for (r, runs) in rows {
         for (s, c) in runs.iter() {
             rep.push(*r);
-            gen.push(k);
             start.push(*s);
             count.push(*c);
         }
     }
-    DataFrame::new(
-        n,
-        vec![
-            Column::new("replicate".into(), rep),
-            Column::new("model_generation".into(), gen),
-            Column::new("sample_id_start".into(), start),
-            Column::new("sample_count".into(), count),
-        ],
-    )
+    vec![
+        ("replicate", Col::U32(rep)),
+        ("model_generation", Col::U32(vec![k; n])),
+        ("sample_id_start", Col::U64(start)),
+        ("sample_count", Col::U64(count)),
+    ]
 }
 
-pub fn models(rows: &[ModelRow]) -> PolarsResult<DataFrame> {
-    let n = rows.len();
-    let hashes: Vec<String> = rows
-        .iter()
-        .map(|r| match &r.file {
-            Some((_, h)) => h.clone(),
-            None => blake3::hash(r.params.as_bytes()).to_hex().to_string(),
-        })
-        .collect();
-    DataFrame::new(
-        n,
-        vec![
-            Column::new("replicate".into(), rows.iter().map(|r| r.replicate).collect::<Vec<_>>()),
-            Column::new("model_generation".into(), rows.iter().map(|r| r.model_generation).collect::<Vec<_>>()),
-            Column::new("kind".into(), rows.iter().map(|r| r.kind).collect::<Vec<_>>()),
-            Column::new("params".into(), rows.iter().map(|r| r.params.as_str()).collect::<Vec<_>>()),
-            // Closed-form models keep their parameters inline; `file` names a
-            // weights file for models that have one.
-            Column::new("file".into(), rows.iter().map(|r| r.file.as_ref().map(|f| f.0.as_str())).collect::<Vec<_>>()),
-            Column::new("blake3".into(), hashes),
-        ],
-    )
+fn models<'a>(rows: &'a [ModelRow], hashes: &'a [String]) -> Vec<(&'static str, Col<'a>)> {
+    vec![
+        ("replicate", Col::U32(rows.iter().map(|r| r.replicate).collect())),
+        ("model_generation", Col::U32(rows.iter().map(|r| r.model_generation).collect())),
+        ("kind", few_values(rows.iter().map(|r| r.kind))),
+        ("params", Col::Text(rows.iter().map(|r| Some(r.params.as_str())).collect(), Squeeze::Snappy)),
+        ("file", Col::Text(rows.iter().map(|r| r.file.as_ref().map(|f| f.0.as_str())).collect(), Squeeze::Snappy)),
+        ("blake3", Col::Text(hashes.iter().map(|h| Some(h.as_str())).collect(), Squeeze::Raw)),
+    ]
 }
 
-pub fn metrics(rows: &[MetricRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new("replicate".into(), rows.iter().map(|r| r.replicate).collect::<Vec<_>>()),
-            Column::new("generation".into(), rows.iter().map(|r| r.generation).collect::<Vec<_>>()),
-            Column::new("metric".into(), rows.iter().map(|r| &*r.metric).collect::<Vec<_>>()),
-            Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()),
-        ],
-    )
+fn metrics(rows: &[MetricRow]) -> Vec<(&'static str, Col<'_>)> {
+    vec![
+        ("replicate", Col::U32(rows.iter().map(|r| r.replicate).collect())),
+        ("generation", Col::U32(rows.iter().map(|r| r.generation).collect())),
+        ("metric", few_values(rows.iter().map(|r| &*r.metric))),
+        ("value", Col::F64(rows.iter().map(|r| r.value).collect())),
+    ]
+}
+
+/// A string column of a few values (model kinds, metric names) as its
+/// distinct values and each row's index. Names come round in a fixed
+/// order, so the entry after the previous row's is tried first.
+fn few_values<'a>(strings: impl Iterator<Item = &'a str>) -> Col<'a> {
+    let mut values: Vec<&str> = Vec::new();
+    let mut keys = Vec::with_capacity(strings.size_hint().0);
+    let mut last = 0usize;
+    for s in strings {
+        if values.get(last) != Some(&s) {
+            last = match values.get(last + 1) == Some(&s) {
+                true => last + 1,
+                false => match values.iter().position(|v| *v == s) {
+                    Some(i) => i,
+                    None => {
+                        values.push(s);
+                        values.len() - 1
+                    }
+                },
+            };
+        }
+        keys.push(last as u32);
+    }
+    Col::Dict(values, keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that cycle in order, skip one, come back out of order, or
+    /// appear once: each row keeps its own value.
+    #[test]
+    fn few_values_index_every_row() {
+        let rows = ["mean", "var", "w2", "mean", "var", "w2", "mean", "w2", "var", "new", "mean"];
+        let Col::Dict(values, keys) = few_values(rows.iter().copied()) else { panic!("a dictionary") };
+        assert_eq!(values, ["mean", "var", "w2", "new"]);
+        let back: Vec<&str> = keys.iter().map(|&k| values[k as usize]).collect();
+        assert_eq!(back, rows);
+    }
 }

@@ -50,8 +50,7 @@ pub(super) fn known(column: &Column, offset: usize, len: usize, type_: &Primitiv
             Some(vec![delta_u64(series.u64().ok()?.cont_slice().ok()?.get(offset..offset + len)?, type_)])
         }
         DataType::Float64 => {
-            let x = series.f64().ok()?.cont_slice().ok()?.get(offset..offset + len)?;
-            Some(x.chunks(FLOAT_PAGE_ROWS).map(|c| plain_f64(c, type_)).collect())
+            Some(plain_f64_pages(series.f64().ok()?.cont_slice().ok()?.get(offset..offset + len)?, type_))
         }
         _ => None,
     }
@@ -147,7 +146,7 @@ fn constant(dictionary: Vec<u8>, st: ParquetStatistics, len: usize, type_: &Prim
 /// A u32 column made of long runs (rows grouped by replicate): a
 /// dictionary of its values in order of appearance, keys as runs. `None`
 /// when the runs are short or the values many: that is polars' case.
-fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
+pub(super) fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
     let mut runs: Vec<(usize, u32)> = Vec::new();
     let mut values: Vec<u32> = Vec::new();
     // foldhash, not SipHash: four tables a generation look up a key per run.
@@ -183,7 +182,7 @@ fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
 /// holds a replicate's jump is packed through a register, eight bytes at
 /// a time. Built wide (u64 min/max and compares need AVX-512 to vectorize);
 /// integer work, so both builds write the same bytes.
-fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
+pub(super) fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
     let mut out = page_buffer(x.len(), type_, 32 + x.len() / 8);
     let (lo, hi) = delta_blocks(x, &mut out);
     let st = stats((lo as i64).to_le_bytes().to_vec(), (hi as i64).to_le_bytes().to_vec());
@@ -276,6 +275,11 @@ kernels::wide! {
         let hi = hi.iter().fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
         (lo, hi, nan.iter().any(|&n| n))
     }
+}
+
+/// Floats in pages of `FLOAT_PAGE_ROWS`.
+pub(super) fn plain_f64_pages(x: &[f64], type_: &PrimitiveType) -> Vec<Page> {
+    x.chunks(FLOAT_PAGE_ROWS).map(|c| plain_f64(c, type_)).collect()
 }
 
 /// Floats as they are (PLAIN), with polars' statistics: NaN when any value

@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::frames::{self, MetricRow, ModelRow, SamplesTable};
+use super::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
 use super::pool::Pool;
-use super::table_error;
 use crate::error::{Error, Result};
 use crate::fault::{self, Point};
 use crate::provenance::manifest::{FileEntry, HashingWriter};
@@ -59,6 +58,7 @@ struct Staged {
 /// or raw bytes.
 enum Job {
     Parquet(PathBuf, DataFrame, u32),
+    Table(PathBuf, RowsTable),
     Text(PathBuf, Vec<u8>),
 }
 
@@ -225,16 +225,13 @@ impl RunDir {
     fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
         let k = g.k;
         let mut jobs = vec![Job::Parquet(Self::partition("samples", k), g.samples.0, k)];
-        if let Some(runs) = &g.training {
-            let df = frames::training_runs(k, runs).map_err(table_error("training"))?;
-            jobs.push(Job::Parquet(Self::partition("training", k), df, k));
+        if let Some(runs) = g.training {
+            jobs.push(Job::Table(Self::partition("training", k), RowsTable::Training(k, runs)));
         }
-        if let Some(models) = &g.models {
-            let df = frames::models(models).map_err(table_error("models"))?;
-            jobs.push(Job::Parquet(Self::partition("models", k), df, k));
+        if let Some(models) = g.models {
+            jobs.push(Job::Table(Self::partition("models", k), RowsTable::Models(models)));
         }
-        let df = frames::metrics(&g.metrics).map_err(table_error("metrics"))?;
-        jobs.push(Job::Parquet(Self::metrics_file(k), df, k));
+        jobs.push(Job::Table(Self::metrics_file(k), RowsTable::Metrics(g.metrics)));
         jobs.extend(g.extra.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)));
         Ok(jobs)
     }
@@ -304,6 +301,12 @@ impl RunDir {
 fn stage_job(root: &Path, job: Job) -> Result<Staged> {
     match job {
         Job::Parquet(rel, mut df, k) => stage_parquet(root, &rel, &mut df, k),
+        Job::Table(rel, table) => {
+            let mut staged =
+                stage(root, &rel, |f| table.write(f).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())))?;
+            staged.entry.rows = Some(table.rows() as u64);
+            Ok(staged)
+        }
         Job::Text(rel, bytes) => stage(root, &rel, |f| f.write_all(&bytes)),
     }
 }
