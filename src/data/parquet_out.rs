@@ -42,6 +42,8 @@ use polars_parquet::write::{
 
 /// Rows per row group: every generation of the shipped pipelines fits in one.
 const ROW_GROUP: usize = 1 << 20;
+/// Columns of fewer bytes than this are not compressed (`pages_column`).
+const TINY_COLUMN: usize = 256;
 /// A string column with more distinct values than this is written plain.
 const SMALL_DICTIONARY: usize = 64;
 
@@ -157,7 +159,19 @@ fn file_writer<W: Write>(w: W, layout: &Layout) -> ParquetFileWriter<W> {
 
 type EncodedColumn = PolarsResult<DynStreamingIterator<'static, CompressedPage, PolarsError>>;
 
+/// Hand-built pages of a column, compressed as planned unless they are
+/// tiny: a run writes tens of thousands of pages of a few dozen bytes (a
+/// constant column, a replicate's runs), where Snappy saves a handful of
+/// bytes and its per-call setup cost a microsecond each.
 fn pages_column(pages: Vec<Page>, compression: CompressionOptions) -> EncodedColumn {
+    let bytes: usize = pages
+        .iter()
+        .map(|p| match p {
+            Page::Data(d) => d.buffer().len(),
+            Page::Dict(d) => d.buffer.len(),
+        })
+        .sum();
+    let compression = if bytes < TINY_COLUMN { CompressionOptions::Uncompressed } else { compression };
     let leaf = DynIter::new(pages.into_iter().map(Ok));
     let compressed = Compressor::new(leaf, compression, vec![]).map_err(PolarsError::from);
     Ok(DynStreamingIterator::new(compressed))
