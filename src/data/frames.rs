@@ -9,11 +9,23 @@ use crate::values::{Block, Origin, Split, Values};
 
 /// A generation's `samples` rows, every replicate, as one table: what the
 /// metrics read and what is written to `samples/generation=K/`.
-pub struct SamplesTable(pub(crate) DataFrame);
+pub struct SamplesTable {
+    /// Every column but `sample_id`.
+    pub(crate) df: DataFrame,
+    /// `sample_id` as (first id, rows) per block, in row order: ids count
+    /// up within a block, so the writer encodes them from these runs (no
+    /// metric reads them), and no 8-byte column is built a row at a time.
+    pub(crate) ids: Vec<(u64, u64)>,
+}
 
 impl SamplesTable {
     pub fn new(blocks: &[&Block]) -> Result<SamplesTable> {
-        samples(blocks).map(SamplesTable).map_err(super::table_error("samples"))
+        let df = samples(blocks).map_err(super::table_error("samples"))?;
+        Ok(SamplesTable { df, ids: blocks.iter().map(|b| (b.first_id, b.values.len() as u64)).collect() })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.df.height()
     }
 }
 
@@ -36,16 +48,15 @@ pub struct ModelRow {
     pub file: Option<(String, String)>,
 }
 
-/// `samples` rows of one generation, every replicate, in block order. The
+/// `samples` rows of one generation, every replicate, in block order, but
+/// `sample_id` (see `SamplesTable::ids`). The
 /// generation is not a column of the file: the hive partition
 /// `generation=K` carries it, so DuckDB, pyarrow and polars read the folder
 /// as-is without two conflicting `generation` columns.
 fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
     let n: usize = blocks.iter().map(|b| b.values.len()).sum();
-    let mut sample_id = Vec::with_capacity(n);
     let mut replicate = Vec::with_capacity(n);
     for b in blocks {
-        sample_id.extend(b.ids());
         replicate.extend(std::iter::repeat_n(b.replicate, b.values.len()));
     }
     let origin = |b: &Block| if b.origin == Origin::Real { "real" } else { "synthetic" };
@@ -59,7 +70,6 @@ fn samples(blocks: &[&Block]) -> PolarsResult<DataFrame> {
         replicate.set_sorted_flag(polars::series::IsSorted::Ascending);
     }
     let mut columns = vec![
-        UInt64Chunked::from_vec("sample_id".into(), sample_id).into_column(),
         Column::from(replicate),
         per_block("origin", blocks, n, |b| AnyValue::String(origin(b))),
         per_block("model_generation", blocks, n, |b| b.model_generation.map_or(AnyValue::Null, AnyValue::UInt32)),

@@ -51,10 +51,9 @@ pub(crate) fn run_length(x: &[u32], start: usize) -> usize {
 
 /// A generation's samples table encoded as the Parquet file the run
 /// writes, in memory (for benchmarks and tests of the encoding).
-pub fn encode_samples(table: frames::SamplesTable) -> crate::error::Result<Vec<u8>> {
-    let mut df = table.0;
+pub fn encode_samples(mut table: frames::SamplesTable) -> crate::error::Result<Vec<u8>> {
     let mut out = Vec::new();
-    parquet_out::write(&mut out, &mut df).map_err(table_error("samples"))?;
+    parquet_out::write_samples(&mut out, &mut table.df, &table.ids).map_err(table_error("samples"))?;
     Ok(out)
 }
 

@@ -196,10 +196,7 @@ kernels::wide! {
     /// The encoded values after the page's levels; returns the column's
     /// (min, max) for the statistics.
     fn delta_blocks / delta_blocks_plain(x: &[u64], out: &mut Vec<u8>) -> (u64, u64) {
-        uleb(out, BLOCK as u64);
-        uleb(out, (BLOCK / MINI) as u64);
-        uleb(out, x.len() as u64);
-        uleb(out, zigzag(x[0] as i64));
+        delta_header(x.len(), x[0], out);
         let lo = x.iter().copied().fold(u64::MAX, u64::min);
         let hi = x.iter().copied().fold(0, u64::max);
         let mut block = [0u64; BLOCK];
@@ -209,24 +206,73 @@ kernels::wide! {
             for (d, w) in block.iter_mut().zip(x[start - 1..end].windows(2)) {
                 *d = w[1].wrapping_sub(w[0]);
             }
-            // Deltas are signed: the minimum is taken as i64, and each delta
-            // is stored as its (wrapping) distance above it.
-            let min = block.iter().map(|&d| d as i64).fold(i64::MAX, i64::min);
-            uleb(out, zigzag(min));
-            let min = min as u64;
-            let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
-                let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);
-                bit_width(mini.iter().map(|d| d.wrapping_sub(min)).fold(0, u64::max))
-            });
-            out.extend(widths.iter().map(|w| *w as u8));
-            for (m, &width) in widths.iter().enumerate() {
-                if width > 0 {
-                    pack_miniblock(&block[m * MINI..], min, width, out);
-                }
-            }
+            delta_block(block, out);
         }
         (lo, hi)
     }
+}
+
+fn delta_header(len: usize, first: u64, out: &mut Vec<u8>) {
+    uleb(out, BLOCK as u64);
+    uleb(out, (BLOCK / MINI) as u64);
+    uleb(out, len as u64);
+    uleb(out, zigzag(first as i64));
+}
+
+/// One block of up to 128 deltas: its minimum, the four miniblocks' bit
+/// widths, then the miniblocks packed.
+#[inline(always)]
+fn delta_block(block: &[u64], out: &mut Vec<u8>) {
+    // Deltas are signed: the minimum is taken as i64, and each delta
+    // is stored as its (wrapping) distance above it.
+    let min = block.iter().map(|&d| d as i64).fold(i64::MAX, i64::min);
+    uleb(out, zigzag(min));
+    let min = min as u64;
+    let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
+        let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);
+        bit_width(mini.iter().map(|d| d.wrapping_sub(min)).fold(0, u64::max))
+    });
+    out.extend(widths.iter().map(|w| *w as u8));
+    for (m, &width) in widths.iter().enumerate() {
+        if width > 0 {
+            pack_miniblock(&block[m * MINI..], min, width, out);
+        }
+    }
+}
+
+/// `delta_u64` of ids given as runs of consecutive values (first id,
+/// count), as a generation's blocks give them: the same bytes, without
+/// the ids. Inside a run every delta is 1; a run's first row carries the
+/// jump from the previous run's last id. `None` for no rows.
+pub(super) fn delta_runs(runs: &[(u64, u64)], type_: &PrimitiveType) -> Option<Page> {
+    let runs: Vec<(u64, u64)> = runs.iter().copied().filter(|r| r.1 > 0).collect();
+    let n = runs.iter().map(|r| r.1).sum::<u64>() as usize;
+    let last = |r: &(u64, u64)| r.0.wrapping_add(r.1 - 1);
+    let first = runs.first()?.0;
+    // Within a run ids count up: its first is its least, its last its greatest.
+    let lo = runs.iter().map(|r| r.0.min(last(r))).min()?;
+    let hi = runs.iter().map(|r| r.0.max(last(r))).max()?;
+    let mut out = page_buffer(n, type_, 32 + n / 8);
+    delta_header(n, first, &mut out);
+    let mut jumps = Vec::with_capacity(runs.len());
+    let mut row = 0usize;
+    for w in runs.windows(2) {
+        row += w[0].1 as usize;
+        jumps.push((row, w[1].0.wrapping_sub(last(&w[0]))));
+    }
+    let mut block = [0u64; BLOCK];
+    let mut jump = jumps.iter().peekable();
+    for start in (1..n).step_by(BLOCK) {
+        let end = (start + BLOCK).min(n);
+        let block = &mut block[..end - start];
+        block.fill(1);
+        while let Some((at, d)) = jump.next_if(|(at, _)| *at < end) {
+            block[at - start] = *d;
+        }
+        delta_block(block, &mut out);
+    }
+    let st = stats((lo as i64).to_le_bytes().to_vec(), (hi as i64).to_le_bytes().to_vec());
+    Some(data_page(out, n, Encoding::DeltaBinaryPacked, st, type_))
 }
 
 /// 32 values (fewer at the column's end: zeros pad), each `width` bits

@@ -69,8 +69,30 @@ fn plan(dtype: &DataType) -> Plan {
 }
 
 /// Writes `df` to `w` as one Parquet file; returns its size in bytes.
+#[cfg(test)]
 pub fn write<W: Write>(w: W, df: &mut DataFrame) -> PolarsResult<u64> {
-    write_groups(w, df, ROW_GROUP)
+    write_groups(w, df, None, ROW_GROUP)
+}
+
+/// A generation's samples: `sample_id` (from runs of consecutive ids,
+/// `SamplesTable::ids`) as the first column, then `df`'s.
+pub fn write_samples<W: Write>(w: W, df: &mut DataFrame, ids: &[(u64, u64)]) -> PolarsResult<u64> {
+    write_groups(w, df, Some(ids), ROW_GROUP)
+}
+
+/// The runs of `ids` that cover rows `offset..offset + len`.
+fn runs_within(ids: &[(u64, u64)], offset: usize, len: usize) -> Vec<(u64, u64)> {
+    let (start, end) = (offset as u64, (offset + len) as u64);
+    let mut row = 0u64;
+    let mut out = Vec::new();
+    for &(first, count) in ids {
+        let (lo, hi) = (row.max(start), (row + count).min(end));
+        if lo < hi {
+            out.push((first + (lo - row), hi - lo));
+        }
+        row += count;
+    }
+    out
 }
 
 /// What a file of one schema needs before its first row, made once per
@@ -109,19 +131,45 @@ fn layout(arrow: ArrowSchema, plans: impl FnOnce() -> Vec<Plan>) -> PolarsResult
     Ok(made)
 }
 
-fn write_groups<W: Write>(w: W, df: &mut DataFrame, row_group: usize) -> PolarsResult<u64> {
+fn write_groups<W: Write>(w: W, df: &mut DataFrame, ids: Option<&[(u64, u64)]>, row_group: usize) -> PolarsResult<u64> {
     df.rechunk_mut();
-    let arrow = df.schema().to_arrow(CompatLevel::newest());
-    let layout = layout(arrow, || df.columns().iter().map(|c| plan(c.dtype())).collect())?;
-    let fields = layout.descriptor.fields();
+    let id_field = ids.map(|_| Field::new("sample_id".into(), ArrowDataType::UInt64, true));
+    let arrow: ArrowSchema = id_field
+        .into_iter()
+        .chain(df.schema().to_arrow(CompatLevel::newest()).into_iter().map(|(_, f)| f))
+        .map(|f| (f.name.clone(), f))
+        .collect();
+    let id_plan = ids.map(|_| plan(&DataType::UInt64));
+    let layout = layout(arrow, || id_plan.into_iter().chain(df.columns().iter().map(|c| plan(c.dtype()))).collect())?;
+    let (id_type, fields) = match ids {
+        Some(_) => layout.descriptor.fields().split_first().map(|(f, rest)| (Some(f), rest)).unwrap_or((None, &[])),
+        None => (None, layout.descriptor.fields()),
+    };
+    let plans = &layout.plans[id_type.is_some() as usize..];
     let options = array_options(StatisticsOptions::default());
     let mut writer = file_writer(w, &layout);
     let height = df.height();
     let mut offset = 0;
     while offset < height {
         let len = row_group.min(height - offset);
-        let mut columns = Vec::with_capacity(df.width());
-        for ((column, type_), plan) in df.columns().iter().zip(fields).zip(&layout.plans) {
+        let mut columns = Vec::with_capacity(df.width() + 1);
+        if let (Some(ids), Some(type_)) = (ids, id_type) {
+            let runs = runs_within(ids, offset, len);
+            let page = match type_ {
+                ParquetType::PrimitiveType(p) => super::pages::delta_runs(&runs, p),
+                _ => None,
+            };
+            match page {
+                Some(page) => columns.push(pages_column(vec![page], plan(&DataType::UInt64).compression)),
+                None => {
+                    let expanded: Vec<u64> = runs.iter().flat_map(|&(first, count)| first..first + count).collect();
+                    let array = PrimitiveArray::from_vec(expanded).boxed();
+                    let id = plan(&DataType::UInt64);
+                    columns.extend(encoded(array, type_, options, id.encoding, id.compression)?);
+                }
+            }
+        }
+        for ((column, type_), plan) in df.columns().iter().zip(fields).zip(plans) {
             let known = match type_ {
                 ParquetType::PrimitiveType(p) => super::pages::known(column, offset, len, p),
                 _ => None,
@@ -428,7 +476,7 @@ mod tests {
 
     fn bytes_of(df: &DataFrame, row_group: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        write_groups(&mut out, &mut df.clone(), row_group).unwrap();
+        write_groups(&mut out, &mut df.clone(), None, row_group).unwrap();
         out
     }
 
@@ -495,7 +543,8 @@ mod tests {
                 let chunks = meta.row_groups[0].parquet_columns();
                 let codec: Vec<Compression> = chunks.iter().map(|c| c.compression()).collect();
                 use Compression::{Snappy, Uncompressed};
-                assert_eq!(codec, [Snappy, Snappy, Snappy, Snappy, Snappy, Snappy, Uncompressed, Uncompressed]);
+                // `generation`, one value, is a few dozen bytes: stored raw.
+                assert_eq!(codec, [Snappy, Uncompressed, Snappy, Snappy, Snappy, Snappy, Uncompressed, Uncompressed]);
                 assert!(chunks.iter().all(|c| c.column_index_offset().is_none()), "no page index: one page a chunk");
                 use polars_parquet::parquet::statistics::Statistics;
                 let Some(Ok(Statistics::Binary(s))) = chunks[5].statistics(&meta.footer_buf) else {
@@ -601,7 +650,48 @@ mod tests {
         }
     }
 
+    /// A file whose ids come as runs and one whose ids come as a column.
+    fn ids_both_ways(runs: &[(u64, u64)], row_group: usize) -> (Vec<u8>, Vec<u8>) {
+        let ids: Vec<u64> = runs.iter().flat_map(|&(f, c)| f..f + c).collect();
+        let n = ids.len();
+        let x: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+        let df = DataFrame::new(n, vec![Column::new("x0".into(), x.clone())]).unwrap();
+        let with_ids =
+            DataFrame::new(n, vec![Column::new("sample_id".into(), ids), Column::new("x0".into(), x)]).unwrap();
+        let mut from_runs = Vec::new();
+        write_groups(&mut from_runs, &mut df.clone(), Some(runs), row_group).unwrap();
+        (from_runs, bytes_of(&with_ids, row_group))
+    }
+
+    /// Ids given as runs make the very file their column would, in one row
+    /// group or in several that cut runs in two; empty runs and no rows
+    /// included.
+    #[test]
+    fn sample_ids_from_runs_write_what_their_column_would() {
+        let runs = [(1000, 250), (1 << 40, 0), ((1 << 40) + 7, 130), (5, 1), (2 << 40, 400)];
+        for row_group in [ROW_GROUP, 300, 128, 1] {
+            let (from_runs, direct) = ids_both_ways(&runs, row_group);
+            assert_eq!(from_runs, direct, "row group {row_group}");
+            let back = read_back(&from_runs);
+            let ids: Vec<u64> = back.column("sample_id").unwrap().u64().unwrap().into_no_null_iter().collect();
+            assert_eq!(ids, runs.iter().flat_map(|&(f, c)| f..f + c).collect::<Vec<_>>());
+        }
+        for empty in [&[][..], &[(9, 0)][..]] {
+            let (from_runs, direct) = ids_both_ways(empty, ROW_GROUP);
+            assert_eq!(from_runs, direct);
+            assert_eq!(read_back(&from_runs).height(), 0);
+        }
+    }
+
     proptest::proptest! {
+        /// Any runs of consecutive ids (ids that do not wrap past u64::MAX,
+        /// as `first_sample_id` guarantees) encode as their column does.
+        #[test]
+        fn delta_encoded_runs_match_the_column(runs in proptest::collection::vec((0u64..1 << 62, 0u64..300), 1..9)) {
+            let (from_runs, direct) = ids_both_ways(&runs, ROW_GROUP);
+            proptest::prop_assert_eq!(from_runs, direct);
+        }
+
         /// DELTA_BINARY_PACKED of any u64 column (any deltas, any length
         /// around the 32-value miniblocks and 128-value blocks) reads back.
         #[test]

@@ -13,8 +13,6 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
-
 use super::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
 use super::pool::Pool;
 use crate::error::{Error, Result};
@@ -57,7 +55,7 @@ struct Staged {
 /// One file to write: a table (with its generation, for fault injection)
 /// or raw bytes.
 enum Job {
-    Parquet(PathBuf, DataFrame, u32),
+    Samples(PathBuf, SamplesTable, u32),
     Table(PathBuf, RowsTable),
     Text(PathBuf, Vec<u8>),
 }
@@ -224,7 +222,7 @@ impl RunDir {
     /// One generation's files, in the order its manifest lists them.
     fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
         let k = g.k;
-        let mut jobs = vec![Job::Parquet(Self::partition("samples", k), g.samples.0, k)];
+        let mut jobs = vec![Job::Samples(Self::partition("samples", k), g.samples, k)];
         if let Some(runs) = g.training {
             jobs.push(Job::Table(Self::partition("training", k), RowsTable::Training(k, runs)));
         }
@@ -300,7 +298,7 @@ impl RunDir {
 
 fn stage_job(root: &Path, job: Job) -> Result<Staged> {
     match job {
-        Job::Parquet(rel, mut df, k) => stage_parquet(root, &rel, &mut df, k),
+        Job::Samples(rel, table, k) => stage_samples(root, &rel, table, k),
         Job::Table(rel, table) => {
             let mut staged =
                 stage(root, &rel, |f| table.write(f).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())))?;
@@ -311,17 +309,16 @@ fn stage_job(root: &Path, job: Job) -> Result<Staged> {
     }
 }
 
-fn stage_parquet(root: &Path, rel: &Path, df: &mut DataFrame, k: u32) -> Result<Staged> {
-    let rows = df.height() as u64;
-    let samples = rel.starts_with("samples");
+fn stage_samples(root: &Path, rel: &Path, mut table: SamplesTable, k: u32) -> Result<Staged> {
+    let rows = table.rows() as u64;
     let mut staged = stage(root, rel, |f| {
-        if samples && fault::is(Point::NoSpace, k) {
+        if fault::is(Point::NoSpace, k) {
             return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"));
         }
-        super::parquet_out::write(f, df).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))?;
-        if samples {
-            fault::pause_if(Point::PauseWrite, k);
-        }
+        super::parquet_out::write_samples(f, &mut table.df, &table.ids)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        fault::pause_if(Point::PauseWrite, k);
         Ok(())
     })?;
     staged.entry.rows = Some(rows);

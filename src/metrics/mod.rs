@@ -86,7 +86,7 @@ pub fn tail_metric_name(p: f64) -> String {
 }
 
 pub fn reference(gen0: &SamplesTable, dim: Option<usize>, tail_quantiles: &[f64]) -> Result<Reference> {
-    reference_frame(&gen0.0, dim, tail_quantiles).map_err(table_error("metrics"))
+    reference_frame(&gen0.df, dim, tail_quantiles).map_err(table_error("metrics"))
 }
 
 /// Data metrics of generation `k`, one block of rows per replicate in
@@ -98,8 +98,8 @@ pub fn data_metrics(
     reference: &Reference,
     tail_quantiles: &[f64],
 ) -> Result<Vec<MetricRow>> {
-    let query = || data_metrics_frame(&samples.0, k, dim, reference, tail_quantiles);
-    let rows = if samples.0.height() <= inline::INLINE_ROWS { inline::on_this_thread(query) } else { query() };
+    let query = || data_metrics_frame(&samples.df, k, dim, reference, tail_quantiles);
+    let rows = if samples.rows() <= inline::INLINE_ROWS { inline::on_this_thread(query) } else { query() };
     rows.map_err(table_error("metrics"))
 }
 
