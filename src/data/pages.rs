@@ -240,6 +240,37 @@ fn delta_block(block: &[u64], out: &mut Vec<u8>) {
     }
 }
 
+/// `delta_block` of `len` deltas that are 1 but at the given (position,
+/// delta) jumps, without looking at every delta: the block's minimum and
+/// each miniblock's width follow from the jumps, and only a miniblock
+/// that needs bits is filled in and packed (the one holding a jump, in
+/// ids that count up).
+fn ones_block(len: usize, jumps: &[(usize, u64)], out: &mut Vec<u8>) {
+    let ones = len > jumps.len();
+    let min = jumps.iter().map(|&(_, d)| d as i64).fold(if ones { 1 } else { i64::MAX }, i64::min);
+    uleb(out, zigzag(min));
+    let min = min as u64;
+    let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
+        let (lo, hi) = (m * MINI, ((m + 1) * MINI).min(len));
+        let in_mini = jumps.iter().filter(|(at, _)| (lo..hi).contains(at));
+        let has_one = hi > lo && hi - lo > in_mini.clone().count();
+        let top =
+            in_mini.map(|&(_, d)| d.wrapping_sub(min)).fold(if has_one { 1u64.wrapping_sub(min) } else { 0 }, u64::max);
+        bit_width(top)
+    });
+    out.extend(widths.iter().map(|w| *w as u8));
+    for (m, &width) in widths.iter().enumerate() {
+        if width > 0 {
+            let (lo, hi) = (m * MINI, ((m + 1) * MINI).min(len));
+            let mut mini = [1u64; MINI];
+            for &(at, d) in jumps.iter().filter(|(at, _)| (lo..hi).contains(at)) {
+                mini[at - lo] = d;
+            }
+            pack_miniblock(&mini[..hi - lo], min, width, out);
+        }
+    }
+}
+
 /// `delta_u64` of ids given as runs of consecutive values (first id,
 /// count), as a generation's blocks give them: the same bytes, without
 /// the ids. Inside a run every delta is 1; a run's first row carries the
@@ -260,16 +291,16 @@ pub(super) fn delta_runs(runs: &[(u64, u64)], type_: &PrimitiveType) -> Option<P
         row += w[0].1 as usize;
         jumps.push((row, w[1].0.wrapping_sub(last(&w[0]))));
     }
-    let mut block = [0u64; BLOCK];
     let mut jump = jumps.iter().peekable();
     for start in (1..n).step_by(BLOCK) {
         let end = (start + BLOCK).min(n);
-        let block = &mut block[..end - start];
-        block.fill(1);
-        while let Some((at, d)) = jump.next_if(|(at, _)| *at < end) {
-            block[at - start] = *d;
+        let mut inside = [(0usize, 0u64); BLOCK];
+        let mut count = 0;
+        while let Some(&(at, d)) = jump.next_if(|(at, _)| *at < end) {
+            inside[count] = (at - start, d);
+            count += 1;
         }
-        delta_block(block, &mut out);
+        ones_block(end - start, &inside[..count], &mut out);
     }
     let st = stats((lo as i64).to_le_bytes().to_vec(), (hi as i64).to_le_bytes().to_vec());
     Some(data_page(out, n, Encoding::DeltaBinaryPacked, st, type_))
