@@ -5,6 +5,7 @@
 
 pub mod images;
 mod inline;
+mod name;
 pub mod text;
 mod w2;
 
@@ -17,10 +18,7 @@ use crate::data::table_error;
 use crate::error::Result;
 use crate::linalg;
 
-/// A metric's name, shared by every row that carries it: a closed-form run
-/// writes millions of metric rows under a dozen names, and copying the name
-/// into each (then freeing it on the writer) cost 7% of the main thread.
-pub type MetricName = std::sync::Arc<str>;
+pub use name::MetricName;
 
 /// The names a chain writes at every stage, made once per run.
 pub struct StageNames {
