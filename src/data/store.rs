@@ -13,7 +13,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
+use super::frames::{RowsTable, SamplesTable};
 use super::pool::Pool;
 use crate::error::{Error, Result};
 use crate::fault::{self, Point};
@@ -64,10 +64,13 @@ enum Job {
 pub struct GenerationFiles {
     pub k: u32,
     pub samples: SamplesTable,
-    /// Model k's training set per replicate; `None` at the last generation.
-    pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
-    pub models: Option<Vec<ModelRow>>,
-    pub metrics: Vec<MetricRow>,
+    /// Model k's training set per replicate (`RowsTable::Training`);
+    /// `None` at the last generation.
+    pub training: Option<RowsTable>,
+    /// `RowsTable::Models`, `None` at the last generation.
+    pub models: Option<RowsTable>,
+    /// `RowsTable::Metrics`.
+    pub metrics: RowsTable,
     /// Other files of the generation (weights, image grids): path, bytes.
     pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
@@ -223,13 +226,13 @@ impl RunDir {
     fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
         let k = g.k;
         let mut jobs = vec![Job::Samples(Self::partition("samples", k), g.samples, k)];
-        if let Some(runs) = g.training {
-            jobs.push(Job::Table(Self::partition("training", k), RowsTable::Training(k, runs)));
+        if let Some(training) = g.training {
+            jobs.push(Job::Table(Self::partition("training", k), training));
         }
         if let Some(models) = g.models {
-            jobs.push(Job::Table(Self::partition("models", k), RowsTable::Models(models)));
+            jobs.push(Job::Table(Self::partition("models", k), models));
         }
-        jobs.push(Job::Table(Self::metrics_file(k), RowsTable::Metrics(g.metrics)));
+        jobs.push(Job::Table(Self::metrics_file(k), g.metrics));
         jobs.extend(g.extra.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)));
         Ok(jobs)
     }
@@ -334,13 +337,20 @@ fn stage(
 ) -> Result<Staged> {
     let path = root.join(rel);
     let dir = path.parent().unwrap_or(root);
-    // A stat is far cheaper than a failing mkdir on ext4.
-    if !dir.is_dir() {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let result = File::create(&tmp).and_then(|f| {
+    // The folder is made when the file cannot be: most files go to a folder
+    // that exists (metrics/, manifests/), where a stat first was a wasted
+    // syscall; a new partition's first file pays a failed lookup instead
+    // of the stat (a failing mkdir would cost more on ext4).
+    let created = match File::create(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            File::create(&tmp)
+        }
+        other => other,
+    };
+    let result = created.and_then(|f| {
         // Buffered: the Parquet writer emits many small pieces (page
         // headers, footer fields), one syscall each without a buffer. The
         // hash sits behind the buffer, so blake3 sees large pieces and
@@ -393,6 +403,7 @@ impl Drop for RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::frames::MetricRow;
     use crate::values::{Block, Origin, Split, Values};
 
     fn generation(k: u32) -> GenerationFiles {
@@ -411,7 +422,7 @@ mod tests {
             samples: SamplesTable::new(&[&block]).unwrap(),
             training: None,
             models: None,
-            metrics,
+            metrics: RowsTable::Metrics(metrics),
             extra: Vec::new(),
         }
     }
