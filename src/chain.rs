@@ -163,7 +163,7 @@ impl Chain {
             if let Values::Vectors { data, .. } = &current.values {
                 let mut s = data.clone();
                 s.sort_by(f64::total_cmp);
-                metrics.push((ctx.names.w2.clone(), empirical_w2(sorted, &s)));
+                metrics.push((ctx.names.w2, empirical_w2(sorted, &s)));
             }
         }
         if let Values::Images { h, w, pixels, .. } = &current.values {
@@ -196,24 +196,21 @@ impl Chain {
             Some((pool, variance)) => Model::Gaussian(Gaussian::from_moments(pool, variance)),
             None => Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?,
         };
-        metrics.push((ctx.names.train_rows.clone(), train_rows as f64));
-        metrics.push((ctx.names.train_real_fraction.clone(), real_rows as f64 / train_rows as f64));
+        metrics.push((ctx.names.train_rows, train_rows as f64));
+        metrics.push((ctx.names.train_real_fraction, real_rows as f64 / train_rows as f64));
         if !self.holdout.values.is_empty() {
             let nll = match (&model, &self.holdout_moments) {
                 (Model::Gaussian(g), Some(m)) => g.mean_nll_of(m),
                 _ => model.mean_nll(&self.holdout.values)?,
             };
-            metrics.push((ctx.names.real_nll.clone(), nll));
+            metrics.push((ctx.names.real_nll, nll));
             if p.text() {
                 // Per token: the language-model figure the paper reports.
-                metrics.push((ctx.names.real_ppl.clone(), nll.exp()));
+                metrics.push((ctx.names.real_ppl, nll.exp()));
             }
         }
         if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
-            metrics.push((
-                ctx.names.w2.clone(),
-                linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt(),
-            ));
+            metrics.push((ctx.names.w2, linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
         }
         metrics.extend(named(model.own_metrics(self.model0.as_ref())?));
 

@@ -549,7 +549,7 @@ fn merge_metrics(data_rows: Vec<MetricRow>, own: &[ChainMetrics], k: u32) -> Vec
         rows.extend(metrics.iter().map(|(m, v)| MetricRow {
             replicate: *replicate,
             generation: k,
-            metric: m.clone(),
+            metric: *m,
             value: *v,
         }));
     }

@@ -203,12 +203,12 @@ fn data_metrics_frame(
                         j += 1;
                     }
                 }
-                push(trace_name.clone(), (0..d).map(|i| cov[i * d + i]).sum());
-                push(logdet_name.clone(), logdet(&cov, d));
+                push(trace_name, (0..d).map(|i| cov[i * d + i]).sum());
+                push(logdet_name, logdet(&cov, d));
             }
             _ => {
                 for (j, name) in names.iter().enumerate() {
-                    push(name.clone(), value(j));
+                    push(*name, value(j));
                 }
             }
         }
