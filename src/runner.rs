@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::chain::{Chain, Context, StageOut};
-use crate::data::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
+use crate::data::frames::{MetricRow, ModelRow, SamplesTable};
 use crate::data::load;
 use crate::data::store::{Durability, GenerationFiles, RunDir};
 use crate::error::{Error, Result};
@@ -351,8 +351,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                     if replay {
                         continue;
                     }
-                    // Encoded here: the writer is the busier thread.
-                    files.metrics = RowsTable::Metrics(metric_rows).encoded()?;
+                    files.metrics = metric_rows;
                     if tx.send((files, reads)).is_err() {
                         // The writer stopped on an error; it is reported below.
                         break;
@@ -397,11 +396,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 outs.iter_mut().map(|o| (o.replicate, std::mem::take(&mut o.metrics))).collect();
             let (training, models) =
                 if replay { (None, None) } else { generation_tables(k, p, &source, outs, &mut extra)? };
-            // Encoded here, not on the writer, the busiest of the three threads.
-            let training = training.map(|t| RowsTable::Training(k, t).encoded()).transpose()?;
-            let models = models.map(|m| RowsTable::Models(m).encoded()).transpose()?;
-            let files =
-                GenerationFiles { k, samples, training, models, metrics: RowsTable::Metrics(Vec::new()), extra };
+            let files = GenerationFiles { k, samples, training, models, metrics: Vec::new(), extra };
             if mtx.send(Measure { files, own, reads: reads(&p.mix, k), replay }).is_err() {
                 // The metrics or writer thread stopped on an error; it is
                 // reported below.

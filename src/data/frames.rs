@@ -159,10 +159,8 @@ fn per_block<'a>(name: &str, blocks: &[&'a Block], n: usize, value: impl Fn(&'a 
         .unwrap_or_else(|_| Column::full_null(name.into(), n, &dtype))
 }
 
-/// A run table other than `samples`, as the chain made its rows (encoded
-/// straight from them, no DataFrame between), or already encoded by a
-/// thread with time to spare: at M=100 the writer was the busiest thread,
-/// and these 3 small files were a third of its work.
+/// A run table other than `samples`, as the chain made its rows; the
+/// writer encodes it straight from them (`write`).
 pub enum RowsTable {
     /// Membership of every model's training set as runs of consecutive
     /// ids, for model generation k: (replicate, model_generation,
@@ -171,8 +169,6 @@ pub enum RowsTable {
     Training(u32, Vec<(u32, Vec<(u64, u64)>)>),
     Models(Vec<ModelRow>),
     Metrics(Vec<MetricRow>),
-    /// A Parquet file's bytes and its rows (`encoded`).
-    Encoded(Vec<u8>, usize),
 }
 
 impl RowsTable {
@@ -181,31 +177,12 @@ impl RowsTable {
             RowsTable::Training(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
             RowsTable::Models(rows) => rows.len(),
             RowsTable::Metrics(rows) => rows.len(),
-            RowsTable::Encoded(_, rows) => *rows,
         }
     }
 
-    /// The table encoded now, on the calling thread: the same bytes the
-    /// writer would have made.
-    pub fn encoded(self) -> Result<RowsTable> {
-        let context = match &self {
-            RowsTable::Training(..) => "training",
-            RowsTable::Models(_) => "models",
-            RowsTable::Metrics(_) => "metrics",
-            RowsTable::Encoded(..) => return Ok(self),
-        };
-        let mut bytes = Vec::new();
-        self.write(&mut bytes).map_err(super::table_error(context))?;
-        Ok(RowsTable::Encoded(bytes, self.rows()))
-    }
-
     /// Encodes the table as one Parquet file into `w`; returns its size.
-    pub(crate) fn write<W: std::io::Write>(&self, mut w: W) -> PolarsResult<u64> {
+    pub(crate) fn write<W: std::io::Write>(&self, w: W) -> PolarsResult<u64> {
         match self {
-            RowsTable::Encoded(bytes, _) => {
-                w.write_all(bytes)?;
-                Ok(bytes.len() as u64)
-            }
             RowsTable::Training(k, rows) => write_columns(w, training(*k, rows)),
             RowsTable::Models(rows) => {
                 // Closed-form models keep their parameters inline and are

@@ -13,7 +13,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::frames::{RowsTable, SamplesTable};
+use super::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
 use super::pool::Pool;
 use crate::error::{Error, Result};
 use crate::fault::{self, Point};
@@ -64,13 +64,10 @@ enum Job {
 pub struct GenerationFiles {
     pub k: u32,
     pub samples: SamplesTable,
-    /// Model k's training set per replicate (`RowsTable::Training`);
-    /// `None` at the last generation.
-    pub training: Option<RowsTable>,
-    /// `RowsTable::Models`, `None` at the last generation.
-    pub models: Option<RowsTable>,
-    /// `RowsTable::Metrics`.
-    pub metrics: RowsTable,
+    /// Model k's training set per replicate; `None` at the last generation.
+    pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
+    pub models: Option<Vec<ModelRow>>,
+    pub metrics: Vec<MetricRow>,
     /// Other files of the generation (weights, image grids): path, bytes.
     pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
@@ -226,13 +223,13 @@ impl RunDir {
     fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
         let k = g.k;
         let mut jobs = vec![Job::Samples(Self::partition("samples", k), g.samples, k)];
-        if let Some(training) = g.training {
-            jobs.push(Job::Table(Self::partition("training", k), training));
+        if let Some(runs) = g.training {
+            jobs.push(Job::Table(Self::partition("training", k), RowsTable::Training(k, runs)));
         }
         if let Some(models) = g.models {
-            jobs.push(Job::Table(Self::partition("models", k), models));
+            jobs.push(Job::Table(Self::partition("models", k), RowsTable::Models(models)));
         }
-        jobs.push(Job::Table(Self::metrics_file(k), g.metrics));
+        jobs.push(Job::Table(Self::metrics_file(k), RowsTable::Metrics(g.metrics)));
         jobs.extend(g.extra.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)));
         Ok(jobs)
     }
@@ -403,7 +400,6 @@ impl Drop for RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::frames::MetricRow;
     use crate::values::{Block, Origin, Split, Values};
 
     fn generation(k: u32) -> GenerationFiles {
@@ -422,7 +418,7 @@ mod tests {
             samples: SamplesTable::new(&[&block]).unwrap(),
             training: None,
             models: None,
-            metrics: RowsTable::Metrics(metrics),
+            metrics,
             extra: Vec::new(),
         }
     }
