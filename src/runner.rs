@@ -276,22 +276,21 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let ctx = Context { pipeline: p, source: &source, n, progress: &tracker, names: Default::default() };
     let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
     let dim = p.dim();
+    let mut reference = None;
     let mut rows_written = 0u64;
+    let mut first_means = Vec::new();
+    let mut last_means = Vec::new();
 
-    // Three stages, each on its own thread: chains (here), the data
-    // metrics query (`collapse-metrics`), then Parquet encoding, fsync and
-    // sealing (`collapse-writer`). On a small generation the query costs as
-    // much as the chains' stage and the writer as much as both, so apart
-    // they keep two cores busy where two of them in one thread left a
-    // core waiting. Files are independent, so their bytes do not depend on
-    // this overlap; manifests are sealed in generation order.
-    let staged = std::thread::scope(|scope| -> Result<(Sealer, Headline)> {
+    // Parquet encoding, fsync and sealing run on a writer thread while the
+    // next generation is computed; the bounded channel caps memory at a few
+    // million rows in flight. Files are independent, so their bytes do not
+    // depend on this overlap; manifests are sealed in generation order.
+    let sealed = std::thread::scope(|scope| -> Result<Sealer> {
         // Up to ~4M rows in flight (2 to 64 generations): enough to ride
         // out a slow fsync without holding much memory.
         let per_generation = (p.replicates as usize * (n + p.generate_n)).max(1);
         let in_flight = ((1usize << 22) / per_generation).clamp(2, 64);
         let (tx, rx) = std::sync::mpsc::sync_channel::<(GenerationFiles, Vec<u32>)>(in_flight);
-        let (mtx, mrx) = std::sync::mpsc::sync_channel::<Measure>(METRIC_QUEUE);
         let dir = &dir;
         let writer = std::thread::Builder::new()
             .name("collapse-writer".into())
@@ -322,44 +321,10 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 }
                 Ok(sealer)
             })
-            .map_err(|e| thread_error("writer", e))?;
-        let measurer = std::thread::Builder::new()
-            .name("collapse-metrics".into())
-            .spawn_scoped(scope, move || -> Result<Headline> {
-                let mut reference = None;
-                let mut headline = Headline::default();
-                while let Ok(Measure { mut files, own, reads, replay }) = mrx.recv() {
-                    let k = files.k;
-                    // Image and text metrics come from the chains; the table
-                    // metrics are for vectors and tokens.
-                    let data_rows = if p.images() || p.text() {
-                        Vec::new()
-                    } else {
-                        if k == 0 {
-                            reference = Some(metrics::reference(&files.samples, dim, &p.tail_quantiles)?);
-                        }
-                        let reference = reference.as_ref().expect("set at generation 0");
-                        metrics::data_metrics(&files.samples, k, dim, reference, &p.tail_quantiles)?
-                    };
-                    let metric_rows = merge_metrics(data_rows, &own, k);
-                    if k == 0 {
-                        headline.first = medians_by_metric(&metric_rows);
-                    }
-                    if k == p.generations {
-                        headline.last = medians_by_metric(&metric_rows);
-                    }
-                    if replay {
-                        continue;
-                    }
-                    files.metrics = metric_rows;
-                    if tx.send((files, reads)).is_err() {
-                        // The writer stopped on an error; it is reported below.
-                        break;
-                    }
-                }
-                Ok(headline)
-            })
-            .map_err(|e| thread_error("metrics", e))?;
+            .map_err(|e| Error::Table {
+                context: "writer".into(),
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
         // A closed-form model's stage over a small generation is a few
         // microseconds a chain: waking worker threads for it costs more
         // than it saves, and they take cores from the writer.
@@ -372,7 +337,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 tracker.replicate_done(c.replicate);
                 out
             };
-            let mut outs: Vec<StageOut> = if serial_stages {
+            let outs: Vec<StageOut> = if serial_stages {
                 chains.iter_mut().map(stage).collect::<Result<_>>()?
             } else {
                 chains.par_iter_mut().map(stage).collect::<Result<_>>()?
@@ -386,24 +351,68 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 continue;
             }
             let samples = SamplesTable::new(&blocks)?;
-            let mut extra = Vec::new();
-            if !replay {
-                if let Some(grid) = image_grid(&blocks) {
-                    extra.push((PathBuf::from("images").join(format!("generation={k}.png")), grid));
+            // Image and text metrics come from the chains; the table
+            // metrics are for vectors and tokens.
+            let data_rows = if p.images() || p.text() {
+                Vec::new()
+            } else {
+                if k == 0 {
+                    reference = Some(metrics::reference(&samples, dim, &p.tail_quantiles)?);
                 }
+                let reference = reference.as_ref().expect("set at generation 0");
+                metrics::data_metrics(&samples, k, dim, reference, &p.tail_quantiles)?
+            };
+            let metric_rows = merge_metrics(data_rows, &outs, k);
+            if k == 0 {
+                first_means = medians_by_metric(&metric_rows);
             }
-            let own: Vec<ChainMetrics> =
-                outs.iter_mut().map(|o| (o.replicate, std::mem::take(&mut o.metrics))).collect();
-            let (training, models) =
-                if replay { (None, None) } else { generation_tables(k, p, &source, outs, &mut extra)? };
-            let files = GenerationFiles { k, samples, training, models, metrics: Vec::new(), extra };
-            if mtx.send(Measure { files, own, reads: reads(&p.mix, k), replay }).is_err() {
-                // The metrics or writer thread stopped on an error; it is
-                // reported below.
-                break;
+            if k == p.generations {
+                last_means = medians_by_metric(&metric_rows);
             }
             if replay {
                 continue;
+            }
+            let fitted = k < p.generations;
+            let mut extra = Vec::new();
+            if let Some(grid) = image_grid(&blocks) {
+                extra.push((PathBuf::from("images").join(format!("generation={k}.png")), grid));
+            }
+            if let (0, Some(t)) = (k, source.tokenizer()) {
+                // Sealed with generation 0, which is the first to use it.
+                extra.push((PathBuf::from(TOKENIZER_FILE), t.json().as_bytes().to_vec()));
+            }
+            if let (0, Some(b)) = (k, source.base()) {
+                let weights = b
+                    .to_safetensors()
+                    .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })?;
+                extra.push((PathBuf::from(BASE_FILE), weights));
+            }
+            let models = fitted.then(|| {
+                outs.iter()
+                    .filter_map(|o| {
+                        let file = o.weights.as_ref().map(|w| {
+                            let path = PathBuf::from("models")
+                                .join(format!("generation={k}"))
+                                .join(format!("replicate={}.safetensors", o.replicate));
+                            let entry = (path.display().to_string(), blake3::hash(w).to_hex().to_string());
+                            extra.push((path, w.clone()));
+                            entry
+                        });
+                        o.model.as_ref().map(|(kind, params)| ModelRow {
+                            replicate: o.replicate,
+                            model_generation: k,
+                            kind,
+                            params: params.clone(),
+                            file,
+                        })
+                    })
+                    .collect()
+            });
+            let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
+            let files = GenerationFiles { k, samples, training, models, metrics: metric_rows, extra };
+            if tx.send((files, reads(&p.mix, k))).is_err() {
+                // The writer stopped on an error; it is reported below.
+                break;
             }
             tracker.generation_done(rows_written);
             if options.log_every > 0 && (k % options.log_every == 0 || k == p.generations) {
@@ -416,15 +425,12 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 );
             }
         }
-        drop(mtx);
-        let headline = measurer.join().map_err(|_| panicked("metrics"))?;
-        let sealer = writer.join().map_err(|_| panicked("writer"))?;
-        // The writer's error comes first: a metrics thread that found the
-        // writer gone stopped because of it.
-        let sealer = sealer?;
-        Ok((sealer, headline?))
+        drop(tx);
+        writer
+            .join()
+            .map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
     });
-    let (sealer, Headline { first: first_means, last: last_means }) = match staged {
+    let sealer = match sealed {
         Ok(s) => s,
         Err(e) => {
             // Best effort: say why in run.json; the sealed generations stay.
@@ -454,95 +460,16 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     })
 }
 
-/// A replicate's metrics from its chain (a stage's `metrics`).
-type ChainMetrics = (u32, Vec<(metrics::MetricName, f64)>);
-
-/// A generation on its way to the metrics thread: its files but the
-/// metrics table, the chains' own metrics, the generations it read, and
-/// whether it is a verified generation recomputed on resume (measured for
-/// the summary, not written).
-struct Measure {
-    files: GenerationFiles,
-    own: Vec<ChainMetrics>,
-    reads: Vec<u32>,
-    replay: bool,
-}
-
-/// Medians over replicates of every metric at generation 0 and at the last.
-#[derive(Default)]
-struct Headline {
-    first: Vec<(String, f64)>,
-    last: Vec<(String, f64)>,
-}
-
-/// Metrics queued for the metrics thread: a couple, so that a slow query
-/// holds the chains back rather than memory.
-const METRIC_QUEUE: usize = 4;
-
-fn thread_error(name: &str, e: std::io::Error) -> Error {
-    Error::Table { context: name.into(), message: format!("cannot start the {name} thread: {e}") }
-}
-
-fn panicked(name: &str) -> Error {
-    Error::Table { context: name.into(), message: format!("the {name} thread panicked") }
-}
-
-/// The training and models tables of generation `k` (none at the last
-/// generation, which fits no model), with weights files added to `extra`.
-#[allow(clippy::type_complexity)]
-fn generation_tables(
-    k: u32,
-    p: &Pipeline,
-    source: &RealSource,
-    outs: Vec<StageOut>,
-    extra: &mut Vec<(PathBuf, Vec<u8>)>,
-) -> Result<(Option<Vec<(u32, Vec<(u64, u64)>)>>, Option<Vec<ModelRow>>)> {
-    if let (0, Some(t)) = (k, source.tokenizer()) {
-        // Sealed with generation 0, which is the first to use it.
-        extra.push((PathBuf::from(TOKENIZER_FILE), t.json().as_bytes().to_vec()));
-    }
-    if let (0, Some(b)) = (k, source.base()) {
-        let weights =
-            b.to_safetensors().map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })?;
-        extra.push((PathBuf::from(BASE_FILE), weights));
-    }
-    if k >= p.generations {
-        return Ok((None, None));
-    }
-    let models = outs
-        .iter()
-        .filter_map(|o| {
-            let file = o.weights.as_ref().map(|w| {
-                let path = PathBuf::from("models")
-                    .join(format!("generation={k}"))
-                    .join(format!("replicate={}.safetensors", o.replicate));
-                let entry = (path.display().to_string(), blake3::hash(w).to_hex().to_string());
-                extra.push((path, w.clone()));
-                entry
-            });
-            o.model.as_ref().map(|(kind, params)| ModelRow {
-                replicate: o.replicate,
-                model_generation: k,
-                kind,
-                params: params.clone(),
-                file,
-            })
-        })
-        .collect();
-    let training = outs.into_iter().map(|o| (o.replicate, o.training)).collect();
-    Ok((Some(training), Some(models)))
-}
-
 /// Per replicate: the data metrics, then the chain's own, in a fixed order.
-fn merge_metrics(data_rows: Vec<MetricRow>, own: &[ChainMetrics], k: u32) -> Vec<MetricRow> {
-    let mut rows = Vec::with_capacity(data_rows.len() + own.len() * 4);
+fn merge_metrics(data_rows: Vec<MetricRow>, outs: &[StageOut], k: u32) -> Vec<MetricRow> {
+    let mut rows = Vec::with_capacity(data_rows.len() + outs.len() * 4);
     let mut data = data_rows.into_iter().peekable();
-    for (replicate, metrics) in own {
-        while let Some(r) = data.next_if(|r| r.replicate == *replicate) {
+    for o in outs {
+        while let Some(r) = data.next_if(|r| r.replicate == o.replicate) {
             rows.push(r);
         }
-        rows.extend(metrics.iter().map(|(m, v)| MetricRow {
-            replicate: *replicate,
+        rows.extend(o.metrics.iter().map(|(m, v)| MetricRow {
+            replicate: o.replicate,
             generation: k,
             metric: *m,
             value: *v,
