@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::parquet_out::{write_columns, Col, Squeeze};
+use super::parquet_out::{dictionary_keys, write_columns, Col, Squeeze};
 use crate::error::Result;
 use crate::values::{Block, Origin, Split, Values};
 
@@ -239,28 +239,11 @@ fn metrics(rows: &[MetricRow]) -> Vec<(&'static str, Col<'_>)> {
     ]
 }
 
-/// A string column of a few values (model kinds, metric names) as its
-/// distinct values and each row's index. Names come round in a fixed
-/// order, so the entry after the previous row's is tried first.
+/// A string column of a few values (model kinds, metric names) as a
+/// dictionary.
 fn few_values<'a>(strings: impl Iterator<Item = &'a str>) -> Col<'a> {
-    let mut values: Vec<&str> = Vec::new();
-    let mut keys = Vec::with_capacity(strings.size_hint().0);
-    let mut last = 0usize;
-    for s in strings {
-        if values.get(last) != Some(&s) {
-            last = match values.get(last + 1) == Some(&s) {
-                true => last + 1,
-                false => match values.iter().position(|v| *v == s) {
-                    Some(i) => i,
-                    None => {
-                        values.push(s);
-                        values.len() - 1
-                    }
-                },
-            };
-        }
-        keys.push(last as u32);
-    }
+    // No limit: these columns hold a handful of names whatever the run.
+    let (values, keys) = dictionary_keys(strings.map(Some), usize::MAX).unwrap_or_default();
     Col::Dict(values, keys)
 }
 

@@ -159,12 +159,12 @@ fn write_groups<W: Write>(w: W, df: &mut DataFrame, ids: Option<&[(u64, u64)]>, 
                 ParquetType::PrimitiveType(p) => super::pages::delta_runs(&runs, p),
                 _ => None,
             };
+            let id = plan(&DataType::UInt64);
             match page {
-                Some(page) => columns.push(pages_column(vec![page], plan(&DataType::UInt64).compression)),
+                Some(page) => columns.push(pages_column(vec![page], id.compression)),
                 None => {
                     let expanded: Vec<u64> = runs.iter().flat_map(|&(first, count)| first..first + count).collect();
                     let array = PrimitiveArray::from_vec(expanded).boxed();
-                    let id = plan(&DataType::UInt64);
                     columns.extend(encoded(array, type_, options, id.encoding, id.compression)?);
                 }
             }
@@ -381,18 +381,29 @@ fn column_array(column: &Column, offset: usize, len: usize) -> PolarsResult<Box<
 }
 
 /// A dictionary of the column's values when it has at most
-/// `SMALL_DICTIONARY` of them. Provenance columns
-/// hold one to a few values and usually repeat the previous row's; the
-/// metrics table's names cycle in a fixed order, so the entry after the
-/// previous row's is tried next.
+/// `SMALL_DICTIONARY` of them (`dictionary_keys`); a null row gets key 0
+/// under the column's validity.
 fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Array>>> {
+    let (values, keys) = dictionary_keys(strings.iter(), SMALL_DICTIONARY)?;
+    Some(dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, strings.validity().cloned()))
+}
+
+/// The distinct strings in order of first appearance and each row's index
+/// among them (0 for a null row); `None` past `limit` distinct values. Provenance columns hold
+/// one to a few values and usually repeat the previous row's; metric names
+/// and model kinds cycle in a fixed order, so the entry after the previous
+/// row's is tried next, then a hash lookup (distinct strings, such as JSON
+/// parameters, would otherwise cost a comparison with every entry so far
+/// before giving up).
+pub fn dictionary_keys<'a>(
+    strings: impl Iterator<Item = Option<&'a str>>,
+    limit: usize,
+) -> Option<(Vec<&'a str>, Vec<u32>)> {
     let mut values: Vec<&str> = Vec::new();
-    // Distinct strings (JSON parameters) would cost a comparison with every
-    // entry so far before giving up; a hash lookup costs one.
     let mut index: PlHashMap<&str, usize> = PlHashMap::default();
-    let mut keys = Vec::with_capacity(strings.len());
+    let mut keys = Vec::with_capacity(strings.size_hint().0);
     let mut last = 0usize;
-    for s in strings.iter() {
+    for s in strings {
         let Some(s) = s else {
             keys.push(0);
             continue;
@@ -403,7 +414,7 @@ fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Arra
             } else {
                 match index.get(s) {
                     Some(&i) => i,
-                    None if values.len() < SMALL_DICTIONARY => {
+                    None if values.len() < limit => {
                         values.push(s);
                         index.insert(s, values.len() - 1);
                         values.len() - 1
@@ -414,7 +425,7 @@ fn small_dictionary(strings: &Utf8ViewArray) -> Option<PolarsResult<Box<dyn Arra
         }
         keys.push(last as u32);
     }
-    Some(dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, strings.validity().cloned()))
+    Some((values, keys))
 }
 
 fn dictionary(
