@@ -226,47 +226,55 @@ fn delta_block(block: &[u64], out: &mut Vec<u8>) {
     // Deltas are signed: the minimum is taken as i64, and each delta
     // is stored as its (wrapping) distance above it.
     let min = block.iter().map(|&d| d as i64).fold(i64::MAX, i64::min);
-    uleb(out, zigzag(min));
-    let min = min as u64;
-    let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
+    let widths = block_head(min, out, |m| {
         let mini = block.get(m * MINI..).map_or(&[][..], |b| &b[..b.len().min(MINI)]);
-        bit_width(mini.iter().map(|d| d.wrapping_sub(min)).fold(0, u64::max))
+        mini.iter().map(|d| d.wrapping_sub(min as u64)).fold(0, u64::max)
     });
-    out.extend(widths.iter().map(|w| *w as u8));
     for (m, &width) in widths.iter().enumerate() {
         if width > 0 {
-            pack_miniblock(&block[m * MINI..], min, width, out);
+            pack_miniblock(&block[m * MINI..], min as u64, width, out);
         }
     }
 }
 
-/// `delta_block` of `len` deltas that are 1 but at the given (position,
-/// delta) jumps, without looking at every delta: the block's minimum and
-/// each miniblock's width follow from the jumps, and only a miniblock
-/// that needs bits is filled in and packed (the one holding a jump, in
-/// ids that count up).
-fn ones_block(len: usize, jumps: &[(usize, u64)], out: &mut Vec<u8>) {
+/// A block's minimum delta and its miniblocks' bit widths, from the
+/// largest distance above the minimum in each (`top`); returns the widths.
+#[inline(always)]
+fn block_head(min: i64, out: &mut Vec<u8>, top: impl Fn(usize) -> u64) -> [u32; BLOCK / MINI] {
+    uleb(out, zigzag(min));
+    let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| bit_width(top(m)));
+    out.extend(widths.iter().map(|w| *w as u8));
+    widths
+}
+
+/// `delta_block` of the `len` deltas from row `start` on, all 1 but at the
+/// given jumps (row, delta), without looking at every delta: the block's
+/// minimum and each miniblock's width follow from the jumps, and only a
+/// miniblock that needs bits is filled in and packed (the one holding a
+/// jump, in ids that count up).
+fn ones_block(start: usize, len: usize, jumps: &[(usize, u64)], out: &mut Vec<u8>) {
     let ones = len > jumps.len();
     let min = jumps.iter().map(|&(_, d)| d as i64).fold(if ones { 1 } else { i64::MAX }, i64::min);
-    uleb(out, zigzag(min));
-    let min = min as u64;
-    let widths: [u32; BLOCK / MINI] = std::array::from_fn(|m| {
-        let (lo, hi) = (m * MINI, ((m + 1) * MINI).min(len));
-        let in_mini = jumps.iter().filter(|(at, _)| (lo..hi).contains(at));
-        let has_one = hi > lo && hi - lo > in_mini.clone().count();
-        let top =
-            in_mini.map(|&(_, d)| d.wrapping_sub(min)).fold(if has_one { 1u64.wrapping_sub(min) } else { 0 }, u64::max);
-        bit_width(top)
+    let bounds = |m: usize| (start + m * MINI, start + ((m + 1) * MINI).min(len));
+    let in_mini = |m: usize| {
+        let (lo, hi) = bounds(m);
+        jumps.iter().filter(move |(at, _)| (lo..hi).contains(at))
+    };
+    let widths = block_head(min, out, |m| {
+        let (lo, hi) = bounds(m);
+        let has_one = hi > lo && hi - lo > in_mini(m).count();
+        in_mini(m)
+            .map(|&(_, d)| d.wrapping_sub(min as u64))
+            .fold(if has_one { 1u64.wrapping_sub(min as u64) } else { 0 }, u64::max)
     });
-    out.extend(widths.iter().map(|w| *w as u8));
     for (m, &width) in widths.iter().enumerate() {
         if width > 0 {
-            let (lo, hi) = (m * MINI, ((m + 1) * MINI).min(len));
+            let (lo, hi) = bounds(m);
             let mut mini = [1u64; MINI];
-            for &(at, d) in jumps.iter().filter(|(at, _)| (lo..hi).contains(at)) {
+            for &(at, d) in in_mini(m) {
                 mini[at - lo] = d;
             }
-            pack_miniblock(&mini[..hi - lo], min, width, out);
+            pack_miniblock(&mini[..hi - lo], min as u64, width, out);
         }
     }
 }
@@ -291,16 +299,13 @@ pub(super) fn delta_runs(runs: &[(u64, u64)], type_: &PrimitiveType) -> Option<P
         row += w[0].1 as usize;
         jumps.push((row, w[1].0.wrapping_sub(last(&w[0]))));
     }
-    let mut jump = jumps.iter().peekable();
+    // Jumps come in row order: each block takes the next few.
+    let mut rest = &jumps[..];
     for start in (1..n).step_by(BLOCK) {
         let end = (start + BLOCK).min(n);
-        let mut inside = [(0usize, 0u64); BLOCK];
-        let mut count = 0;
-        while let Some(&(at, d)) = jump.next_if(|(at, _)| *at < end) {
-            inside[count] = (at - start, d);
-            count += 1;
-        }
-        ones_block(end - start, &inside[..count], &mut out);
+        let here = rest.iter().take_while(|(at, _)| *at < end).count();
+        ones_block(start, end - start, &rest[..here], &mut out);
+        rest = &rest[here..];
     }
     let st = stats((lo as i64).to_le_bytes().to_vec(), (hi as i64).to_le_bytes().to_vec());
     Some(data_page(out, n, Encoding::DeltaBinaryPacked, st, type_))

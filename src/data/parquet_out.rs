@@ -159,7 +159,7 @@ fn write_groups<W: Write>(w: W, df: &mut DataFrame, ids: Option<&[(u64, u64)]>, 
                 ParquetType::PrimitiveType(p) => super::pages::delta_runs(&runs, p),
                 _ => None,
             };
-            let id = plan(&DataType::UInt64);
+            let id = layout.plans[0]; // sample_id's, first in the layout
             match page {
                 Some(page) => columns.push(pages_column(vec![page], id.compression)),
                 None => {
@@ -288,15 +288,18 @@ impl Col<'_> {
     }
 
     fn plan(&self) -> Plan {
-        let snappy = CompressionOptions::Snappy;
         match self {
-            Col::F64(_) => Plan { encoding: Encoding::Plain, compression: CompressionOptions::Uncompressed },
-            Col::U64(_) => Plan { encoding: Encoding::DeltaBinaryPacked, compression: snappy },
-            Col::U32(_) | Col::Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: snappy },
-            Col::Text(_, Squeeze::Snappy) => Plan { encoding: Encoding::Plain, compression: snappy },
-            Col::Text(_, Squeeze::Raw) => {
-                Plan { encoding: Encoding::Plain, compression: CompressionOptions::Uncompressed }
-            }
+            Col::U32(_) => plan(&DataType::UInt32),
+            Col::U64(_) => plan(&DataType::UInt64),
+            Col::F64(_) => plan(&DataType::Float64),
+            Col::Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
+            Col::Text(_, squeeze) => Plan {
+                encoding: Encoding::Plain,
+                compression: match squeeze {
+                    Squeeze::Snappy => CompressionOptions::Snappy,
+                    Squeeze::Raw => CompressionOptions::Uncompressed,
+                },
+            },
         }
     }
 }
@@ -332,24 +335,20 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             encoded_columns.push(pages_column(pages, plan.compression));
             continue;
         }
-        let (array, encoding, statistics): (Box<dyn Array>, Encoding, StatisticsOptions) = match column {
-            Col::U32(v) => (PrimitiveArray::from_vec(v).boxed(), Encoding::RleDictionary, StatisticsOptions::default()),
-            Col::U64(v) => {
-                (PrimitiveArray::from_vec(v).boxed(), Encoding::DeltaBinaryPacked, StatisticsOptions::default())
-            }
-            Col::F64(v) => (PrimitiveArray::from_vec(v).boxed(), Encoding::Plain, StatisticsOptions::default()),
+        let (array, statistics): (Box<dyn Array>, StatisticsOptions) = match column {
+            Col::U32(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
+            Col::U64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
+            Col::F64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::Dict(values, keys) => (
                 dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, None)?,
-                Encoding::RleDictionary,
                 StatisticsOptions::default(),
             ),
             Col::Text(v, _) => (
                 Utf8ViewArray::from_slice(v).boxed(),
-                Encoding::Plain,
                 StatisticsOptions { min_value: false, max_value: false, ..StatisticsOptions::default() },
             ),
         };
-        encoded_columns.extend(encoded(array, type_, array_options(statistics), encoding, plan.compression)?);
+        encoded_columns.extend(encoded(array, type_, array_options(statistics), plan.encoding, plan.compression)?);
     }
     let group: RowGroupIterColumns<'static, PolarsError> = DynIter::new(encoded_columns.into_iter());
     writer.write(len as u64, group)?;
