@@ -407,8 +407,8 @@ pub fn dictionary_keys<'a>(
             keys.push(0);
             continue;
         };
-        if values.get(last) != Some(&s) {
-            last = if values.get(last + 1) == Some(&s) {
+        if !values.get(last).is_some_and(|v| same(v, s)) {
+            last = if values.get(last + 1).is_some_and(|v| same(v, s)) {
                 last + 1
             } else {
                 match index.get(s) {
@@ -425,6 +425,12 @@ pub fn dictionary_keys<'a>(
         keys.push(last as u32);
     }
     Some((values, keys))
+}
+
+/// Equal strings; interned ones (metric names, model kinds) are the same
+/// pointer, which spares comparing their bytes on every row.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 fn dictionary(
