@@ -352,8 +352,7 @@ kernels::wide! {
                 let v = c[j];
                 lo[j] = if v < lo[j] { v } else { lo[j] };
                 hi[j] = if v > hi[j] { v } else { hi[j] };
-                let m = v.to_bits() & ABS;
-                mag[j] = if m > mag[j] { m } else { mag[j] };
+                mag[j] = mag[j].max(v.to_bits() & ABS);
             }
         }
         for (j, &v) in rest.iter().enumerate() {
