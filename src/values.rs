@@ -116,12 +116,6 @@ pub struct Block {
     pub values: Values,
 }
 
-impl Block {
-    pub fn ids(&self) -> std::ops::Range<u64> {
-        self.first_id..self.first_id + self.values.len() as u64
-    }
-}
-
 /// Sample ids are unique in a run and stable when `replicates` grows: the
 /// replicate takes the high 24 bits, a per-chain counter the low 40.
 pub const ID_BITS: u32 = 40;

@@ -289,8 +289,8 @@ pub(super) fn delta_runs(runs: &[(u64, u64)], type_: &PrimitiveType) -> Option<P
     let last = |r: &(u64, u64)| r.0.wrapping_add(r.1 - 1);
     let first = runs.first()?.0;
     // Within a run ids count up: its first is its least, its last its greatest.
-    let lo = runs.iter().map(|r| r.0.min(last(r))).min()?;
-    let hi = runs.iter().map(|r| r.0.max(last(r))).max()?;
+    let lo = runs.iter().map(|r| r.0).min()?;
+    let hi = runs.iter().map(last).max()?;
     let mut out = page_buffer(n, type_, 32 + n / 8);
     delta_header(n, first, &mut out);
     let mut jumps = Vec::with_capacity(runs.len());

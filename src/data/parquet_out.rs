@@ -68,12 +68,6 @@ fn plan(dtype: &DataType) -> Plan {
     }
 }
 
-/// Writes `df` to `w` as one Parquet file; returns its size in bytes.
-#[cfg(test)]
-pub fn write<W: Write>(w: W, df: &mut DataFrame) -> PolarsResult<u64> {
-    write_groups(w, df, None, ROW_GROUP)
-}
-
 /// A generation's samples: `sample_id` (from runs of consecutive ids,
 /// `SamplesTable::ids`) as the first column, then `df`'s.
 pub fn write_samples<W: Write>(w: W, df: &mut DataFrame, ids: &[(u64, u64)]) -> PolarsResult<u64> {
@@ -305,7 +299,7 @@ impl Col<'_> {
 }
 
 /// Writes named columns of equal length as one Parquet file of one row
-/// group, as `write` would write the same DataFrame (the footer's schema
+/// group, as `write_groups` would write the same DataFrame (the footer's schema
 /// says String for both string kinds); returns its size in bytes.
 pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsResult<u64> {
     let len = columns.first().map_or(0, |(_, c)| c.len());

@@ -166,27 +166,14 @@ impl RunDir {
     /// the generations after it; the earlier ones are returned for sealing,
     /// followed by the first error.
     pub fn write_generations(&self, gens: Vec<GenerationFiles>) -> (Vec<Vec<FileEntry>>, Option<Error>) {
+        let n = gens.len();
         let mut jobs: Vec<(usize, Job)> = Vec::new();
-        let mut early: Vec<Option<Error>> = Vec::new();
         for (i, g) in gens.into_iter().enumerate() {
-            match Self::jobs(g) {
-                Ok(js) => jobs.extend(js.into_iter().map(|j| (i, j))),
-                Err(e) => {
-                    early.push(Some(e));
-                    break;
-                }
-            }
-            early.push(None);
+            jobs.extend(Self::jobs(g).into_iter().map(|j| (i, j)));
         }
         let owners: Vec<usize> = jobs.iter().map(|(i, _)| *i).collect();
         let results = self.write_all(jobs.into_iter().map(|(_, j)| j).collect());
-        let mut per_gen: Vec<Result<Vec<FileEntry>>> = early
-            .into_iter()
-            .map(|e| match e {
-                Some(e) => Err(e),
-                None => Ok(Vec::new()),
-            })
-            .collect();
+        let mut per_gen: Vec<Result<Vec<FileEntry>>> = (0..n).map(|_| Ok(Vec::new())).collect();
         for (owner, r) in owners.into_iter().zip(results) {
             match (&mut per_gen[owner], r) {
                 (Ok(entries), Ok(e)) => entries.push(e),
@@ -220,7 +207,7 @@ impl RunDir {
     }
 
     /// One generation's files, in the order its manifest lists them.
-    fn jobs(g: GenerationFiles) -> Result<Vec<Job>> {
+    fn jobs(g: GenerationFiles) -> Vec<Job> {
         let k = g.k;
         let mut jobs = vec![Job::Samples(Self::partition("samples", k), g.samples, k)];
         if let Some(runs) = g.training {
@@ -231,7 +218,7 @@ impl RunDir {
         }
         jobs.push(Job::Table(Self::metrics_file(k), RowsTable::Metrics(g.metrics)));
         jobs.extend(g.extra.into_iter().map(|(rel, bytes)| Job::Text(rel, bytes)));
-        Ok(jobs)
+        jobs
     }
 
     /// Writes raw files (see `write_all`); results in the given order.
