@@ -363,7 +363,7 @@ fn column_array(column: &Column, offset: usize, len: usize) -> PolarsResult<Box<
             return dictionary(value, vec![0; len], validity);
         }
     }
-    // Invariant: `write` rechunked the frame, so chunk 0 is the whole column.
+    // Invariant: `write_groups` rechunked the frame, so chunk 0 is the whole column.
     let array = column.as_materialized_series().to_arrow(0, CompatLevel::newest()).sliced(offset, len);
     if let Some(strings) = array.as_any().downcast_ref::<Utf8ViewArray>() {
         if let Some(d) = small_dictionary(strings) {
