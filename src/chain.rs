@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
-use crate::model::{Gaussian, Model, Moments};
+use crate::model::{Gaussian, Model, Moments, Params};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
@@ -44,7 +44,7 @@ pub struct StageOut {
     pub blocks: Vec<Block>,
     /// T_k as runs of consecutive sample ids (start, count).
     pub training: Vec<(u64, u64)>,
-    pub model: Option<(&'static str, String)>,
+    pub model: Option<(&'static str, Params)>,
     /// Metrics computed outside the table library, in a fixed order.
     pub metrics: Vec<(MetricName, f64)>,
     /// The model's weights file (safetensors), for models that have one.
@@ -237,12 +237,16 @@ impl Chain {
             *gen0_ppl = ppl.into_iter().map(Some).collect();
         }
         let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
-        let params = model.params_json();
         let kind = model.kind();
         let weights = model.weights()?;
-        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_) | Model::Transformer(_)) {
-            self.model0 = Some(model);
-        }
+        let params =
+            if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_) | Model::Transformer(_)) {
+                let params = Params::Json(model.params_json());
+                self.model0 = Some(model);
+                params
+            } else {
+                Params::of(model)
+            };
         if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
             self.synthetic.clear();
         }

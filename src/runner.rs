@@ -337,7 +337,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 tracker.replicate_done(c.replicate);
                 out
             };
-            let outs: Vec<StageOut> = if serial_stages {
+            let mut outs: Vec<StageOut> = if serial_stages {
                 chains.iter_mut().map(stage).collect::<Result<_>>()?
             } else {
                 chains.par_iter_mut().map(stage).collect::<Result<_>>()?
@@ -388,21 +388,21 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 extra.push((PathBuf::from(BASE_FILE), weights));
             }
             let models = fitted.then(|| {
-                outs.iter()
+                outs.iter_mut()
                     .filter_map(|o| {
-                        let file = o.weights.as_ref().map(|w| {
+                        let file = o.weights.take().map(|w| {
                             let path = PathBuf::from("models")
                                 .join(format!("generation={k}"))
                                 .join(format!("replicate={}.safetensors", o.replicate));
-                            let entry = (path.display().to_string(), blake3::hash(w).to_hex().to_string());
-                            extra.push((path, w.clone()));
+                            let entry = (path.display().to_string(), blake3::hash(&w).to_hex().to_string());
+                            extra.push((path, w));
                             entry
                         });
-                        o.model.as_ref().map(|(kind, params)| ModelRow {
+                        o.model.take().map(|(kind, params)| ModelRow {
                             replicate: o.replicate,
                             model_generation: k,
                             kind,
-                            params: params.clone(),
+                            params,
                             file,
                         })
                     })

@@ -1,10 +1,13 @@
 //! Builds the run's tables (DESIGN.md) from plain rows. Column order and
 //! types here are the on-disk contract.
 
+use std::borrow::Cow;
+
 use polars::prelude::*;
 
 use super::parquet_out::{dictionary_keys, write_columns, Col, Squeeze};
 use crate::error::Result;
+use crate::model::Params;
 use crate::values::{Block, Origin, Split, Values};
 
 /// A generation's `samples` rows, every replicate, as one table: what the
@@ -43,7 +46,7 @@ pub struct ModelRow {
     pub replicate: u32,
     pub model_generation: u32,
     pub kind: &'static str,
-    pub params: String,
+    pub params: Params,
     /// (path in the run directory, blake3) of a weights file, if any.
     pub file: Option<(String, String)>,
 }
@@ -185,16 +188,18 @@ impl RowsTable {
         match self {
             RowsTable::Training(k, rows) => write_columns(w, training(*k, rows)),
             RowsTable::Models(rows) => {
+                let params: Vec<Cow<str>> = rows.iter().map(|r| r.params.json()).collect();
                 // Closed-form models keep their parameters inline and are
                 // hashed by them; others name a weights file and its hash.
                 let hashes: Vec<String> = rows
                     .iter()
-                    .map(|r| match &r.file {
+                    .zip(&params)
+                    .map(|(r, p)| match &r.file {
                         Some((_, h)) => h.clone(),
-                        None => blake3::hash(r.params.as_bytes()).to_hex().to_string(),
+                        None => blake3::hash(p.as_bytes()).to_hex().to_string(),
                     })
                     .collect();
-                write_columns(w, models(rows, &hashes))
+                write_columns(w, models(rows, &params, &hashes))
             }
             RowsTable::Metrics(rows) => write_columns(w, metrics(rows)),
         }
@@ -219,12 +224,12 @@ fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'
     ]
 }
 
-fn models<'a>(rows: &'a [ModelRow], hashes: &'a [String]) -> Vec<(&'static str, Col<'a>)> {
+fn models<'a>(rows: &'a [ModelRow], params: &'a [Cow<str>], hashes: &'a [String]) -> Vec<(&'static str, Col<'a>)> {
     vec![
         ("replicate", Col::U32(rows.iter().map(|r| r.replicate).collect())),
         ("model_generation", Col::U32(rows.iter().map(|r| r.model_generation).collect())),
         ("kind", few_values(rows.iter().map(|r| r.kind))),
-        ("params", Col::Text(rows.iter().map(|r| Some(r.params.as_str())).collect(), Squeeze::Snappy)),
+        ("params", Col::Text(params.iter().map(|p| Some(p.as_ref())).collect(), Squeeze::Snappy)),
         ("file", Col::Text(rows.iter().map(|r| r.file.as_ref().map(|f| f.0.as_str())).collect(), Squeeze::Snappy)),
         ("blake3", Col::Text(hashes.iter().map(|h| Some(h.as_str())).collect(), Squeeze::Raw)),
     ]

@@ -9,6 +9,7 @@ pub mod gmm;
 mod kde;
 pub(crate) mod kernels;
 pub mod ngram;
+mod params;
 pub mod safetensors;
 pub mod transformer;
 pub mod vae;
@@ -18,6 +19,7 @@ pub use gaussian::{Gaussian, Moments};
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
 pub use ngram::{Ngram, NgramSettings};
+pub use params::Params;
 pub use transformer::{Transformer, TransformerSettings};
 pub use vae::{Arch, Vae, VaeSettings};
 
@@ -252,10 +254,8 @@ impl Model {
 
     pub fn params_json(&self) -> String {
         match self {
-            // Written straight from the parameters: a closed-form run writes
-            // one per replicate per generation (200,000 in the paper's M=100
-            // study), where building a JSON tree first cost 13% of the main
-            // thread.
+            // Written straight from the parameters (see `Params`), where
+            // building a JSON tree first cost 13% of the main thread.
             Model::Gaussian(g) => return g.params_json(),
             Model::Categorical(c) => c.params_json(),
             Model::Gmm(f) => {
