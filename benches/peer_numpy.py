@@ -6,18 +6,23 @@ and its kernel alone (examples/gaussian_kernel.rs).
 
     cargo build --release --examples && python3 benches/peer_numpy.py
 
-Needs numpy (pip install numpy). Reports best-of-N wall times (REPEATS=N,
-default 2) of the full run as it runs by default (every file fsynced
-before its generation is sealed) and with --no-fsync (files through the
-page cache), each beside the I/O floor of the same files written the same
-way.
+Needs numpy (pip install numpy). Reports best-of-N and median wall times
+(REPEATS=N, default 2) of the full run as it runs by default (every file
+fsynced before its generation is sealed) and with --no-fsync (files
+through the page cache), each beside the I/O floor of the same files
+written the same way. The repeats go round-robin (numpy's loop, the
+kernel, a run of each mode), so a change in this VM's speed during the
+script reaches both sides of a ratio alike.
 OUT=DIR writes the run directories under DIR (default: the system's
 temporary folder); OUT=/dev/shm separates the tool's CPU time from the
-disk's. Run directories are removed only when the script ends: ext4 skips
-inodes freed in the last minutes when it allocates new ones, so deleting
-a 10,000-file run just before the next would charge that to the next run.
+disk's. On a disk, run directories are removed only when the script ends:
+ext4 skips inodes freed in the last minutes when it allocates new ones,
+so deleting a 10,000-file run just before the next would charge that to
+the next run. On tmpfs they are removed as soon as they are measured:
+kept, they held gigabytes of memory, and the runs after them slowed by
+up to half (0.68 s instead of 0.40-0.45 s for M=100 without fsync).
 """
-import json, os, resource, shutil, subprocess, sys, tempfile, time
+import json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -88,26 +93,59 @@ def io_floor(run_dir, sync):
     return time.perf_counter() - t
 
 
+def on_tmpfs(path):
+    """Whether `path` lies on tmpfs (the longest mount point above it)."""
+    path = os.path.realpath(path)
+    best, fstype = "", ""
+    with open("/proc/mounts") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            mount = parts[1].replace("\\040", " ")
+            inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, fstype = mount, parts[2]
+    return fstype == "tmpfs"
+
+
 def case(m, r, g, pipeline):
-    np_best = min(numpy_loop(m, r, g) for _ in range(REPEATS))
-    kernel = min(json.loads(subprocess.run([KERNEL, str(m), str(r), str(g)], check=True, capture_output=True, text=True).stdout)["seconds"] for _ in range(REPEATS))
-    result = {"case": f"M={m} R={r} G={g}", "numpy_loop_s": round(np_best, 3), "collapse_kernel_s": round(kernel, 3),
-              "kernel_speedup_vs_numpy": round(np_best / kernel, 2)}
-    for mode, flags in [("fsync", []), ("page_cache", ["--no-fsync"])]:
-        full, floor = [], []
-        for _ in range(REPEATS):
+    parent = os.environ.get("OUT") or tempfile.gettempdir()
+    prompt_cleanup = on_tmpfs(parent)
+    np_times, kernel_times = [], []
+    modes = [("fsync", []), ("page_cache", ["--no-fsync"])]
+    full = {mode: [] for mode, _ in modes}
+    floor = {mode: [] for mode, _ in modes}
+    for _ in range(REPEATS):
+        np_times.append(numpy_loop(m, r, g))
+        kernel_times.append(json.loads(subprocess.run([KERNEL, str(m), str(r), str(g)], check=True, capture_output=True,
+                                                      text=True).stdout)["seconds"])
+        for mode, flags in modes:
             out = tempfile.mkdtemp(prefix="collapse-bench-", dir=os.environ.get("OUT"))
             MADE.append(out)
             shutil.rmtree(out)
-            full.append(run([BIN, "run", pipeline, "--out", out, "--quiet", *flags, "--set", f"generate.n={m}", "--set", f"data.n={m}", "--set", f"replicates={r}", "--set", f"generations={g}"]))
+            full[mode].append(run([BIN, "run", pipeline, "--out", out, "--quiet", *flags, "--set", f"generate.n={m}",
+                                   "--set", f"data.n={m}", "--set", f"replicates={r}", "--set", f"generations={g}"]))
             size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-            floor.append(io_floor(out, sync=not flags))
-        best = min(full)
+            floor[mode].append(io_floor(out, sync=not flags))
+            if prompt_cleanup:
+                for d in MADE:
+                    shutil.rmtree(d, ignore_errors=True)
+                MADE.clear()
+    np_best, kernel = min(np_times), min(kernel_times)
+    result = {"case": f"M={m} R={r} G={g}", "numpy_loop_s": round(np_best, 3),
+              "numpy_loop_median_s": round(statistics.median(np_times), 3), "collapse_kernel_s": round(kernel, 3),
+              "kernel_speedup_vs_numpy": round(np_best / kernel, 2)}
+    for mode, _ in modes:
+        best = min(full[mode])
+        median = statistics.median(t for t, _ in full[mode])
         result.update({
             f"full_run_{mode}_s": round(best[0], 3),
             f"full_run_{mode}_over_numpy": round(best[0] / np_best, 2),
-            f"io_floor_{mode}_s": round(min(floor), 3),
-            f"io_floor_{mode}_over_numpy": round(min(floor) / np_best, 2),
+            f"full_run_{mode}_median_s": round(median, 3),
+            f"full_run_{mode}_median_over_numpy_median": round(median / statistics.median(np_times), 2),
+            f"io_floor_{mode}_s": round(min(floor[mode]), 3),
+            f"io_floor_{mode}_over_numpy": round(min(floor[mode]) / np_best, 2),
             f"full_run_{mode}_peak_rss_mib": round(best[1], 1),
         })
     result["run_dir_mib"] = round(size / 2**20, 1)
