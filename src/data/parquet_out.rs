@@ -14,7 +14,8 @@
 //!   dictionary, no per-row work; other strings with at most
 //!   `SMALL_DICTIONARY` values: a dictionary (one hash lookup a row); the
 //!   rest (text, JSON parameters): plain;
-//! - everything but floats: Snappy.
+//! - everything but floats: Snappy, unless the caller says a text column
+//!   is not worth it (`Squeeze::Raw`: hex digests, models' params).
 //!
 //! The run's other tables (training, models, metrics) come as plain
 //! vectors (`Col`), written without a DataFrame in between: building one
