@@ -142,9 +142,13 @@ impl Chain {
         let p = ctx.pipeline;
         let mut metrics = Vec::new();
         let mut fresh = None;
+        // D_k enters `samples` now. A policy that trains on D_k alone hands
+        // it over at the end of the stage instead of copying it here.
+        let keeps_all = matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample);
         let mut blocks = match (k, self.synthetic.last()) {
             (0, _) | (_, None) => vec![self.d0.clone(), self.holdout.clone()],
-            (_, Some(last)) => vec![last.clone()],
+            (_, Some(last)) if keeps_all => vec![last.clone()],
+            (_, Some(_)) => Vec::with_capacity(2),
         };
         if k > 0 {
             if let MixPolicy::Fresh { .. } = p.mix {
@@ -175,6 +179,9 @@ impl Chain {
             metrics.extend(named(text_metrics::gen0_ppl_quantiles(&ppl)));
         }
         if k == p.generations {
+            if k > 0 && !keeps_all {
+                blocks.extend(self.synthetic.pop());
+            }
             return Ok(StageOut {
                 replicate: self.replicate,
                 blocks,
@@ -247,7 +254,8 @@ impl Chain {
             } else {
                 Params::of(model)
             };
-        if !matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample) {
+        if k > 0 && !keeps_all {
+            blocks.extend(self.synthetic.pop());
             self.synthetic.clear();
         }
         if let (Some(pool), Values::Vectors { d, data }) = (&mut self.pool, &next.values) {
