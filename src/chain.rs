@@ -3,6 +3,8 @@
 //! policy, fits model k and samples D_{k+1}. Plain Rust, no table library,
 //! so chains run in parallel and the runner gathers their output in order.
 
+use std::borrow::Cow;
+
 use crate::error::Result;
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
@@ -273,18 +275,20 @@ impl Chain {
     }
 
     /// T_k: its rows (left empty unless `with_rows`), its sample ids as
-    /// runs, how many rows it has and how many of them are real.
-    fn training_set(
-        &self,
+    /// runs, how many rows it has and how many of them are real. A T_k that
+    /// is one whole block (D_0 at k = 0, D_k under replace) is that block's
+    /// rows, not a copy of them.
+    fn training_set<'a>(
+        &'a self,
         ctx: &Context,
         k: u32,
-        fresh: Option<&Block>,
+        fresh: Option<&'a Block>,
         with_rows: bool,
-    ) -> (Values, Vec<(u64, u64)>, usize, usize) {
+    ) -> (Cow<'a, Values>, Vec<(u64, u64)>, usize, usize) {
         let p = ctx.pipeline;
         let n = ctx.n;
         if k == 0 {
-            return (self.d0.values.clone(), vec![(self.d0.first_id, n as u64)], n, n);
+            return (Cow::Borrowed(&self.d0.values), vec![(self.d0.first_id, n as u64)], n, n);
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
         let last = self.synthetic.last().expect("k > 0: model k-1 sampled D_k");
@@ -334,6 +338,13 @@ impl Chain {
                 parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
             }
         }
+        if let [(block, None)] = parts[..] {
+            let rows = block.values.len();
+            let real = if block.origin == Origin::Real { rows } else { 0 };
+            let mut ranges = Vec::new();
+            push_run(&mut ranges, block.first_id, rows as u64);
+            return (Cow::Borrowed(&block.values), ranges, rows, real);
+        }
         let mut values = self.d0.values.empty_like();
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         let (mut rows, mut real) = (0, 0);
@@ -361,7 +372,7 @@ impl Chain {
                 real += added;
             }
         }
-        (values, ranges, rows, real)
+        (Cow::Owned(values), ranges, rows, real)
     }
 }
 
