@@ -338,13 +338,11 @@ impl Chain {
                 parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
             }
         }
-        if let [(block, None)] = parts[..] {
-            let rows = block.values.len();
-            let real = if block.origin == Origin::Real { rows } else { 0 };
-            let mut ranges = Vec::new();
-            push_run(&mut ranges, block.first_id, rows as u64);
-            return (Cow::Borrowed(&block.values), ranges, rows, real);
-        }
+        let whole = match parts[..] {
+            [(block, None)] => Some(&block.values),
+            _ => None,
+        };
+        let with_rows = with_rows && whole.is_none();
         let mut values = self.d0.values.empty_like();
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         let (mut rows, mut real) = (0, 0);
@@ -372,7 +370,11 @@ impl Chain {
                 real += added;
             }
         }
-        (Cow::Owned(values), ranges, rows, real)
+        let values = match whole {
+            Some(rows) => Cow::Borrowed(rows),
+            None => Cow::Owned(values),
+        };
+        (values, ranges, rows, real)
     }
 }
 
