@@ -144,13 +144,15 @@ impl Chain {
         let p = ctx.pipeline;
         let mut metrics = Vec::new();
         let mut fresh = None;
-        // D_k enters `samples` now. A policy that trains on D_k alone hands
-        // it over at the end of the stage instead of copying it here.
+        // D_k enters `samples` now. A policy that trains on D_k alone keeps
+        // only D_k (`synthetic` holds one block), so the stage hands it over
+        // when it ends instead of copying it here.
         let keeps_all = matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample);
+        let hand_over = k > 0 && !keeps_all && !self.synthetic.is_empty();
         let mut blocks = match (k, self.synthetic.last()) {
             (0, _) | (_, None) => vec![self.d0.clone(), self.holdout.clone()],
-            (_, Some(last)) if keeps_all => vec![last.clone()],
-            (_, Some(_)) => Vec::with_capacity(2),
+            (_, Some(_)) if hand_over => Vec::with_capacity(2),
+            (_, Some(last)) => vec![last.clone()],
         };
         if k > 0 {
             if let MixPolicy::Fresh { .. } = p.mix {
@@ -181,7 +183,7 @@ impl Chain {
             metrics.extend(named(text_metrics::gen0_ppl_quantiles(&ppl)));
         }
         if k == p.generations {
-            if k > 0 && !keeps_all {
+            if hand_over {
                 blocks.extend(self.synthetic.pop());
             }
             return Ok(StageOut {
@@ -256,9 +258,8 @@ impl Chain {
             } else {
                 Params::of(model)
             };
-        if k > 0 && !keeps_all {
+        if hand_over {
             blocks.extend(self.synthetic.pop());
-            self.synthetic.clear();
         }
         if let (Some(pool), Values::Vectors { d, data }) = (&mut self.pool, &next.values) {
             *pool = pool.merge(&Moments::of(data, *d));
