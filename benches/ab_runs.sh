@@ -9,38 +9,33 @@
 #   e.g. benches/ab_runs.sh 12 /tmp/old /tmp/new -- --no-fsync
 #
 # OUT=DIR puts the run directory under DIR (default /dev/shm: tmpfs).
+# Needs numpy; numpy's loop is peer_numpy.py's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ $# -lt 2 ]; then
+  echo "usage: benches/ab_runs.sh ROUNDS BIN_A [BIN_B ...] [-- extra collapse run args]" >&2
+  exit 2
+fi
 rounds=$1
 shift
 bins=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
 [ $# -gt 0 ] && shift
 out="${OUT:-/dev/shm}/collapse-ab-$$"
-times=$(mktemp)
-trap 'rm -rf "$out" "$times"' EXIT
-
-numpy_loop='
-import time, numpy as np
-rng = np.random.default_rng(0)
-x = rng.standard_normal((200, 100))
-t = time.perf_counter()
-for _ in range(1000):
-    mu = x.mean(axis=1)
-    sd = x.std(axis=1, ddof=1)
-    x = mu[:, None] + sd[:, None] * rng.standard_normal((200, 100))
-print(f"{time.perf_counter() - t:.3f}")'
+trap 'rm -rf "$out"' EXIT
+numpy_loop='import sys; sys.path.insert(0, "benches"); from peer_numpy import numpy_loop; print(f"{numpy_loop(100, 200, 1000):.3f}")'
+TIMEFORMAT=%R
 
 declare -A seen
 for _ in $(seq "$rounds"); do
   seen[numpy]+="$(python3 -c "$numpy_loop") "
   for b in "${bins[@]}"; do
     rm -rf "$out"
-    /usr/bin/time -o "$times" -f "%e" "$b" run pipelines/gaussian-1d-replace.toml --out "$out" --quiet "$@" >/dev/null
-    seen[$b]+="$(tail -1 "$times") "
+    seconds=$( { time "$b" run pipelines/gaussian-1d-replace.toml --out "$out" --quiet "$@" >/dev/null; } 2>&1 )
+    seen[$b]+="$seconds "
   done
 done
 for k in numpy "${bins[@]}"; do
-  median=$(echo ${seen[$k]} | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+  median=$(echo ${seen[$k]} | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}')
   echo "$k: ${seen[$k]}median $median"
 done
