@@ -5,6 +5,7 @@ mod discrete;
 mod faults;
 mod fuzz;
 mod gmm;
+mod golden;
 mod interop;
 mod pipelines;
 mod policies;

@@ -1,0 +1,76 @@
+//! Byte-identical output across refactors: the Parquet files of five shipped
+//! pipelines (one per kind of data) hashed against `tests/golden/parquet.blake3`.
+//! A change that moves code must not move a byte; a change that means to
+//! change the bytes re-records the file with `COLLAPSE_BLESS=1 cargo test golden`
+//! and says why in its commit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{cli, repo, Scratch};
+
+/// (pipeline file, overrides): the runs the house refactor must not change.
+const RUNS: [(&str, &[&str]); 5] = [
+    ("quickstart.toml", &[]),
+    ("zipf-replace.toml", &[]),
+    ("paper-gmm-blob.toml", &["generations=20"]),
+    ("vae-mnist-quick.toml", &[]),
+    ("ngram-quick.toml", &[]),
+];
+
+const GOLDEN: &str = "tests/golden/parquet.blake3";
+
+fn parquet_files(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            parquet_files(&p, root, out);
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            out.insert(rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string());
+        }
+    }
+}
+
+/// `<pipeline> <file in the run> <blake3>`, one line a file, sorted.
+fn hashes() -> String {
+    let dir = Scratch::new("golden");
+    let mut lines = String::new();
+    for (file, sets) in RUNS {
+        let out = dir.path(file);
+        let p = repo().join("pipelines").join(file);
+        let mut args = vec!["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let (code, _, err) = cli(&args, None);
+        assert_eq!(code, 0, "{file}: {err}");
+        let mut files = BTreeMap::new();
+        parquet_files(&out, &out, &mut files);
+        assert!(!files.is_empty(), "{file}: no Parquet files");
+        for (rel, h) in files {
+            lines.push_str(&format!("{file} {rel} {h}\n"));
+        }
+    }
+    lines
+}
+
+#[test]
+fn shipped_runs_write_the_recorded_bytes() {
+    let got = hashes();
+    let path = repo().join(GOLDEN);
+    if std::env::var_os("COLLAPSE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let differ: Vec<&str> = got.lines().filter(|l| !want.lines().any(|w| w == *l)).collect();
+    let missing: Vec<&str> = want.lines().filter(|w| !got.lines().any(|l| l == *w)).collect();
+    assert!(
+        differ.is_empty() && missing.is_empty(),
+        "Parquet bytes changed.\nnow:\n{}\nrecorded:\n{}",
+        differ.join("\n"),
+        missing.join("\n")
+    );
+}
