@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
-use crate::model::{Gaussian, Model, Moments, Params};
+use crate::model::{Gaussian, Model, Moments, ParamsCell};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
@@ -46,7 +46,7 @@ pub struct StageOut {
     pub blocks: Vec<Block>,
     /// T_k as runs of consecutive sample ids (start, count).
     pub training: Vec<(u64, u64)>,
-    pub model: Option<(&'static str, Params)>,
+    pub model: Option<(&'static str, ParamsCell)>,
     /// Metrics computed outside the table library, in a fixed order.
     pub metrics: Vec<(MetricName, f64)>,
     /// The model's weights file (safetensors), for models that have one.
@@ -138,34 +138,101 @@ impl Chain {
         b
     }
 
-    /// Stage k: emits D_k (D_0 and the held-out rows at k = 0), then, unless
-    /// k = generations, fits model k on T_k and samples D_{k+1}.
+    /// Stage k, the domain steps in order: emit D_k (D_0 and the held-out
+    /// rows at k = 0; fresh real rows under `fresh`), measure it, and unless
+    /// k = generations pick T_k, fit model k on it, measure the model and
+    /// sample D_{k+1}. Two speed paths are named where they act: the
+    /// pooled fit ([`Self::pooled_fit`]) and the hand-over of D_k
+    /// ([`Self::hands_over`]); a T_k that is one whole block is borrowed,
+    /// not copied ([`Self::training_set`]).
     pub fn stage(&mut self, ctx: &Context, k: u32) -> Result<StageOut> {
         let p = ctx.pipeline;
-        let mut metrics = Vec::new();
-        let mut fresh = None;
-        // D_k enters `samples` now. A policy that trains on D_k alone keeps
-        // only D_k (`synthetic` holds one block), so the stage hands it over
-        // when it ends instead of copying it here.
-        let keeps_all = matches!(p.mix, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample);
-        let hand_over = k > 0 && !keeps_all && !self.synthetic.is_empty();
+        let hand_over = self.hands_over(ctx, k);
+        let (mut blocks, fresh) = self.emit(ctx, k, hand_over);
+        let mut metrics = self.data_metrics(ctx, k);
+        if k == p.generations {
+            if hand_over {
+                blocks.extend(self.synthetic.pop());
+            }
+            return Ok(StageOut {
+                replicate: self.replicate,
+                blocks,
+                training: Vec::new(),
+                model: None,
+                metrics,
+                weights: None,
+            });
+        }
+
+        let pooled = self.pooled_fit(ctx, k);
+        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none());
+        let model = match pooled {
+            Some(model) => model,
+            None => {
+                let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
+                let on_batch = |t| ctx.progress.training(self.replicate, t);
+                Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?
+            }
+        };
+        drop(train);
+        metrics.push((ctx.names.train_rows, train_rows as f64));
+        metrics.push((ctx.names.train_real_fraction, real_rows as f64 / train_rows as f64));
+        self.model_metrics(ctx, &model, &mut metrics)?;
+
+        crate::fault::pause_if(crate::fault::Point::PauseSample, k);
+        let next = self.sample(ctx, k, &model)?;
+        let kind = model.kind();
+        let weights = model.weights()?;
+        let params = self.keep_model0(k, model);
+        if hand_over {
+            blocks.extend(self.synthetic.pop());
+        }
+        if let (Some(pool), Values::Vectors { d, data }) = (&mut self.pool, &next.values) {
+            *pool = pool.merge(&Moments::of(data, *d));
+        }
+        self.synthetic.push(next);
+        Ok(StageOut {
+            replicate: self.replicate,
+            blocks,
+            training: ranges,
+            model: Some((kind, params)),
+            metrics,
+            weights,
+        })
+    }
+
+    /// Speed path: a policy that trains on D_k alone keeps only D_k
+    /// (`synthetic` holds one block), so the stage moves it into its output
+    /// when it ends instead of copying it when it starts.
+    fn hands_over(&self, ctx: &Context, k: u32) -> bool {
+        k > 0 && !ctx.pipeline.mix.keeps_all() && !self.synthetic.is_empty()
+    }
+
+    /// The rows that enter `samples` at generation k (the handed-over D_k is
+    /// added when the stage ends), and generation k's fresh real rows.
+    fn emit(&mut self, ctx: &Context, k: u32, hand_over: bool) -> (Vec<Block>, Option<Block>) {
+        let p = ctx.pipeline;
         let mut blocks = match (k, self.synthetic.last()) {
             (0, _) | (_, None) => vec![self.d0.clone(), self.holdout.clone()],
             (_, Some(_)) if hand_over => Vec::with_capacity(2),
             (_, Some(last)) => vec![last.clone()],
         };
-        if k > 0 {
-            if let MixPolicy::Fresh { .. } = p.mix {
-                if k < p.generations {
-                    let r = p.mix.real_rows(ctx.n);
-                    let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fresh);
-                    let values = ctx.source.draw(&mut rng, r, &mut self.unused);
-                    let b = self.new_block(k, Origin::Real, None, values);
-                    blocks.insert(0, b.clone());
-                    fresh = Some(b);
-                }
-            }
+        let mut fresh = None;
+        if k > 0 && k < p.generations && matches!(p.mix, MixPolicy::Fresh { .. }) {
+            let r = p.mix.real_rows(ctx.n);
+            let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fresh);
+            let values = ctx.source.draw(&mut rng, r, &mut self.unused);
+            let b = self.new_block(k, Origin::Real, None, values);
+            blocks.insert(0, b.clone());
+            fresh = Some(b);
         }
+        (blocks, fresh)
+    }
+
+    /// Metrics of D_k as generated that need no table library: the exact
+    /// 1-D W2 to a file's D_0, image and text statistics.
+    fn data_metrics(&self, ctx: &Context, k: u32) -> Vec<(MetricName, f64)> {
+        let mut metrics = Vec::new();
         let current = if k == 0 { &self.d0 } else { self.synthetic.last().unwrap_or(&self.d0) };
         if let Some(sorted) = &self.d0_sorted {
             if let Values::Vectors { data, .. } = &current.values {
@@ -182,50 +249,45 @@ impl Chain {
             let ppl: Vec<f64> = gen0_ppl.iter().flatten().copied().collect();
             metrics.extend(named(text_metrics::gen0_ppl_quantiles(&ppl)));
         }
-        if k == p.generations {
-            if hand_over {
-                blocks.extend(self.synthetic.pop());
-            }
-            return Ok(StageOut {
-                replicate: self.replicate,
-                blocks,
-                training: Vec::new(),
-                model: None,
-                metrics,
-                weights: None,
-            });
-        }
+        metrics
+    }
 
-        let pooled = match (&self.pool, &p.model) {
-            (Some(pool), ModelSpec::Gaussian { variance }) if k > 0 => Some((pool.clone(), *variance)),
+    /// Speed path: under `accumulate` a Gaussian is fitted from the running
+    /// moments of D_0 and every D_k (merged as each is sampled), the same
+    /// fit as from the pooled rows, without copying or reading them again.
+    fn pooled_fit(&self, ctx: &Context, k: u32) -> Option<Model> {
+        match (&self.pool, &ctx.pipeline.model) {
+            (Some(pool), ModelSpec::Gaussian { variance }) if k > 0 => {
+                Some(Model::Gaussian(Gaussian::from_moments(pool.clone(), *variance)))
+            }
             _ => None,
-        };
-        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none());
-        let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fit);
-        let on_batch = |t| ctx.progress.training(self.replicate, t);
-        let model = match pooled {
-            Some((pool, variance)) => Model::Gaussian(Gaussian::from_moments(pool, variance)),
-            None => Model::fit(&p.model, &train, &ctx.source.vocab(), &mut rng, &on_batch)?,
-        };
-        metrics.push((ctx.names.train_rows, train_rows as f64));
-        metrics.push((ctx.names.train_real_fraction, real_rows as f64 / train_rows as f64));
+        }
+    }
+
+    /// Model k against the held-out real rows and the true distribution,
+    /// and its own metrics against model 0.
+    fn model_metrics(&self, ctx: &Context, model: &Model, metrics: &mut Vec<(MetricName, f64)>) -> Result<()> {
         if !self.holdout.values.is_empty() {
-            let nll = match (&model, &self.holdout_moments) {
+            let nll = match (model, &self.holdout_moments) {
                 (Model::Gaussian(g), Some(m)) => g.mean_nll_of(m),
                 _ => model.mean_nll(&self.holdout.values)?,
             };
             metrics.push((ctx.names.real_nll, nll));
-            if p.text() {
+            if ctx.pipeline.text() {
                 // Per token: the language-model figure the paper reports.
                 metrics.push((ctx.names.real_ppl, nll.exp()));
             }
         }
-        if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), &model) {
+        if let (Some(truth), Model::Gaussian(g)) = (ctx.source.truth(), model) {
             metrics.push((ctx.names.w2, linalg::gaussian_w2_squared(&g.mean, &g.cov, &truth.mean, &truth.cov).sqrt()));
         }
         metrics.extend(named(model.own_metrics(self.model0.as_ref())?));
+        Ok(())
+    }
 
-        crate::fault::pause_if(crate::fault::Point::PauseSample, k);
+    /// D_{k+1}: generate.n rows of model k.
+    fn sample(&mut self, ctx: &Context, k: u32, model: &Model) -> Result<Block> {
+        let p = ctx.pipeline;
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
         let mut next = match (&p.model, &self.d0.values) {
             // The paper's rows: what the model writes after each D_0 row's
@@ -243,36 +305,23 @@ impl Chain {
         };
         // The paper's histograms: each generated row's perplexity under the
         // model trained on real data (model 0 scores its own samples too).
-        let scorer = self.model0.as_ref().unwrap_or(&model);
+        let scorer = self.model0.as_ref().unwrap_or(model);
         if let (Some(ppl), Values::Texts { gen0_ppl, .. }) = (scorer.row_ppl(&next)?, &mut next) {
             *gen0_ppl = ppl.into_iter().map(Some).collect();
         }
-        let next = self.new_block(k + 1, Origin::Synthetic, Some(k), next);
-        let kind = model.kind();
-        let weights = model.weights()?;
-        let params =
-            if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_) | Model::Transformer(_)) {
-                let params = Params::Json(model.params_json());
-                self.model0 = Some(model);
-                params
-            } else {
-                Params::of(model)
-            };
-        if hand_over {
-            blocks.extend(self.synthetic.pop());
+        Ok(self.new_block(k + 1, Origin::Synthetic, Some(k), next))
+    }
+
+    /// The model's params cell; model 0 is kept when later metrics compare
+    /// with it (gmm_l2, latent_std, gen0_ppl).
+    fn keep_model0(&mut self, k: u32, model: Model) -> ParamsCell {
+        if k == 0 && matches!(model, Model::Gmm(_) | Model::Vae(_) | Model::Ngram(_) | Model::Transformer(_)) {
+            let params = ParamsCell::Json(model.params_json());
+            self.model0 = Some(model);
+            params
+        } else {
+            ParamsCell::of(model)
         }
-        if let (Some(pool), Values::Vectors { d, data }) = (&mut self.pool, &next.values) {
-            *pool = pool.merge(&Moments::of(data, *d));
-        }
-        self.synthetic.push(next);
-        Ok(StageOut {
-            replicate: self.replicate,
-            blocks,
-            training: ranges,
-            model: Some((kind, params)),
-            metrics,
-            weights,
-        })
     }
 
     /// T_k: its rows (left empty unless `with_rows`), its sample ids as
@@ -292,53 +341,7 @@ impl Chain {
             return (Cow::Borrowed(&self.d0.values), vec![(self.d0.first_id, n as u64)], n, n);
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
-        let last = self.synthetic.last().expect("k > 0: model k-1 sampled D_k");
-        let mut parts: Vec<(&Block, Option<Vec<usize>>)> = Vec::new();
-        match p.mix {
-            MixPolicy::Replace => parts.push((last, None)),
-            MixPolicy::KeepReal { .. } => {
-                let r = p.mix.real_rows(n);
-                parts.push((&self.d0, Some(rng.choose_sorted(n, r))));
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
-            }
-            MixPolicy::Accumulate => {
-                parts.push((&self.d0, None));
-                parts.extend(self.synthetic.iter().map(|b| (b, None)));
-            }
-            MixPolicy::AccumulateSubsample => {
-                let pool: Vec<&Block> = std::iter::once(&self.d0).chain(&self.synthetic).collect();
-                let total: usize = pool.iter().map(|b| b.values.len()).sum();
-                let mut picked = rng.choose_sorted(total, n).into_iter().peekable();
-                let mut offset = 0;
-                for b in pool {
-                    let len = b.values.len();
-                    let mut idx = Vec::new();
-                    while let Some(&i) = picked.peek() {
-                        if i >= offset + len {
-                            break;
-                        }
-                        idx.push(i - offset);
-                        picked.next();
-                    }
-                    offset += len;
-                    if !idx.is_empty() {
-                        parts.push((b, Some(idx)));
-                    }
-                }
-            }
-            MixPolicy::Augment { .. } => {
-                let s = p.mix.synthetic_rows(n).unwrap_or(0);
-                parts.push((&self.d0, None));
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), s))));
-            }
-            MixPolicy::Fresh { .. } => {
-                let r = p.mix.real_rows(n);
-                if let Some(f) = fresh {
-                    parts.push((f, None));
-                }
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
-            }
-        }
+        let parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh);
         let whole = match parts[..] {
             [(block, None)] => Some(&block.values),
             _ => None,

@@ -1,21 +1,60 @@
 //! collapse: recursive-training (model collapse) experiments with
 //! provenance. See DESIGN.md (in the project's shared folder) and the
 //! README for the vocabulary, the pipeline keys and the run directory.
+//!
+//! # Layers
+//!
+//! A module imports only modules of a lower layer than its own (a module's
+//! own submodules aside). `tests/it/layering.rs` reads this list and every
+//! `crate::` path in src/, and fails on an import that goes up or sideways,
+//! or on a module the list does not place.
+//!
+//! ```text
+//! layer 0: error
+//! layer 1: fault fasthash rng special linalg progress gzip hashing simd
+//! layer 2: values metric_name
+//! layer 3: text mixing
+//! layer 4: model
+//! layer 5: data
+//! layer 6: metrics
+//! layer 7: pipeline
+//! layer 8: provenance resolve
+//! layer 9: source report
+//! layer 10: chain
+//! layer 11: runner
+//! ```
+//!
+//! Bottom up: the error type; utilities with no domain (random streams,
+//! hashing, SIMD loops, progress); plain records (a block of rows and its
+//! values, metric names); the text tokenizer and corpus, and the mixing
+//! policies (what T_k is made of); fitted models and
+//! their settings; the Parquet store and table frames; the metrics;
+//! pipeline parsing (pure: text to a validated spec, no filesystem); the
+//! audit and lineage over a run directory, and resolving a pipeline against
+//! the files it names (`run` and `validate` only); the real data source and
+//! the report; a chain of generations; the runner. `main.rs` sits above
+//! all of it.
 
 pub mod chain;
 pub mod data;
 pub mod error;
 pub mod fasthash;
 pub mod fault;
+pub mod gzip;
+pub mod hashing;
 pub mod linalg;
+pub mod metric_name;
 pub mod metrics;
+pub mod mixing;
 pub mod model;
 pub mod pipeline;
 pub mod progress;
 pub mod provenance;
 pub mod report;
+pub mod resolve;
 pub mod rng;
 pub mod runner;
+pub mod simd;
 pub mod source;
 pub mod special;
 pub mod text;
@@ -25,9 +64,5 @@ pub use error::{Error, Result};
 
 /// Validates a pipeline fully, data file included, without running it.
 pub fn validate(path: &std::path::Path, overrides: &[String]) -> Result<pipeline::Pipeline> {
-    let p = pipeline::load(path, overrides)?;
-    if let pipeline::Source::File { path, format, columns } = &p.data.source {
-        data::load::check_columns(path, *format, columns)?;
-    }
-    Ok(p)
+    resolve::validate(path, overrides)
 }

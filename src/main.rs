@@ -269,9 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             collapse::data::load::read_vectors(&path, format, &columns)?;
         }
         Command::Validate { pipeline, set } => {
-            let p = collapse::pipeline::load(&pipeline, &set)?;
+            let p = collapse::resolve::load(&pipeline, &set)?;
             probe_data(&p)?;
-            let p = collapse::validate(&pipeline, &set)?;
+            collapse::resolve::check_columns(&p)?;
             if !cli.quiet {
                 println!(
                     "{}: ok ({} generations x {} replicates, model {}, policy {})",
@@ -284,9 +284,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Run { pipeline, out, set, resume, no_fsync } => {
-            let p = collapse::pipeline::load(&pipeline, &set)?;
+            let p = collapse::resolve::load(&pipeline, &set)?;
             probe_data(&p)?;
-            let p = collapse::validate(&pipeline, &set)?;
+            collapse::resolve::check_columns(&p)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&p.name));
             let log_every = if cli.quiet { 0 } else { (p.generations / 10).max(1) };
             if !cli.quiet && cli.verbose == 0 && std::io::stderr().is_terminal() {
@@ -313,22 +313,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     s.replicates,
                     s.seconds
                 );
-                let keys = [
-                    "var",
-                    "cov_trace",
-                    "cov_logdet",
-                    "support_size",
-                    "lost_support",
-                    "entropy",
-                    "pixel_entropy",
-                    "pixel_std",
-                    "vocab_retention",
-                    "rare_ngram_coverage",
-                ];
                 let mut parts = Vec::new();
                 let mut first = None;
                 for (m, a, b) in &s.headline {
-                    if keys.contains(&m.as_str()) || m.starts_with("tail_mass") || m.starts_with("component_std") {
+                    if collapse::metrics::is_headline(m) {
                         parts.push(format!("{m} {a:.4} -> {b:.4}"));
                         first.get_or_insert(m.as_str());
                     }
@@ -344,6 +332,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { run_dir } => {
             let r = collapse::provenance::audit::audit(&run_dir)?;
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
             if r.ok() {
                 if !cli.quiet {
                     println!(
@@ -358,10 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             } else {
                 emit(&r.violations.iter().map(|v| format!("{v}\n")).collect::<String>())?;
-                return Err(anyhow::anyhow!(collapse::Error::Table {
-                    context: run_dir.display().to_string(),
-                    message: format!("audit found {} violations", r.violations.len()),
-                }));
+                return Err(collapse::Error::Audit { run: run_dir.clone(), violations: r.violations.len() }.into());
             }
         }
         Command::Lineage { run_dir, format: LineageFormat::Openlineage } => {

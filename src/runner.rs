@@ -109,23 +109,23 @@ fn resolve_data(p: &Pipeline, tracker: &Tracker) -> Result<Resolved> {
                 ImageFormat::Csv(c) => c.read(&img.path)?,
             }),
         ),
-        Source::Text(t) => (&t.path, Loaded::Corpus(Corpus::build(t, p.data.holdout, p.seed)?)),
+        Source::Text(t) => (&t.path, Loaded::Corpus { corpus: Corpus::build(t, p.data.holdout, p.seed)?, base: None }),
         _ => return Ok(Resolved { n: p.data.n.unwrap_or(0), loaded: None, sources: Vec::new() }),
     };
     // A text run's test split is set apart before its rows are counted.
     let (total, holdout, test_path) = match (&loaded, &p.data.source) {
         (Loaded::Rows(rows), _) => (rows.len(), p.data.holdout, None),
-        (Loaded::Corpus(c), Source::Text(t)) => (c.train.len(), 0, t.test_path.as_deref()),
-        (Loaded::Corpus(c), _) => (c.train.len(), 0, None),
+        (Loaded::Corpus { corpus, .. }, Source::Text(t)) => (corpus.train.len(), 0, t.test_path.as_deref()),
+        (Loaded::Corpus { corpus, .. }, _) => (corpus.train.len(), 0, None),
     };
     let mut sources = vec![file_entry(path, Some(total as u64))?];
     if let Some(t) = test_path {
         sources.push(file_entry(t, None)?);
     }
     let mut loaded = loaded;
-    if let (Loaded::Corpus(c), ModelSpec::Transformer(s)) = (&mut loaded, &p.model) {
+    if let (Loaded::Corpus { corpus, base }, ModelSpec::Transformer(s)) = (&mut loaded, &p.model) {
         if let Some(base_path) = &s.base {
-            c.base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &c.tokenizer, tracker)?));
+            *base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &corpus.tokenizer, tracker)?));
             sources.push(file_entry(base_path, None)?);
         }
     }
@@ -173,7 +173,7 @@ fn pretrain(
     tracker.start();
     let on_batch = |t| tracker.base(t);
     crate::model::Transformer::fine_tune(None, &ids, tokenizer.vocab_size() as u32, &settings, &mut rng, &on_batch)
-        .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })
+        .map_err(|e| Error::model("base transformer", e))
 }
 
 fn unix_now() -> u64 {
@@ -218,16 +218,6 @@ impl Times {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("run.json")).ok()?).ok()?;
         let resumed = v["resumed_unix"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect());
         Some(Times { started: v["started_unix"].as_u64()?, resumed: resumed.unwrap_or_default(), finished: None })
-    }
-}
-
-/// Earlier generations whose samples model k's training set draws from.
-fn reads(policy: &MixPolicy, k: u32) -> Vec<u32> {
-    match policy {
-        _ if k == 0 => Vec::new(),
-        MixPolicy::Replace | MixPolicy::Fresh { .. } => Vec::new(),
-        MixPolicy::KeepReal { .. } | MixPolicy::Augment { .. } => vec![0],
-        MixPolicy::Accumulate | MixPolicy::AccumulateSubsample => (0..k).collect(),
     }
 }
 
@@ -321,10 +311,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 }
                 Ok(sealer)
             })
-            .map_err(|e| Error::Table {
-                context: "writer".into(),
-                message: format!("cannot start the writer thread: {e}"),
-            })?;
+            .map_err(|e| Error::Writer { what: "could not start", source: Some(e) })?;
         // A closed-form model's stage over a small generation is a few
         // microseconds a chain: waking worker threads for it costs more
         // than it saves, and they take cores from the writer.
@@ -384,7 +371,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             if let (0, Some(b)) = (k, source.base()) {
                 let weights = b
                     .to_safetensors()
-                    .map_err(|e| Error::Table { context: "base model".into(), message: e.to_string() })?;
+                    .map_err(|e| Error::model("base transformer", e))?;
                 extra.push((PathBuf::from(BASE_FILE), weights));
             }
             let models = fitted.then(|| {
@@ -410,7 +397,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             });
             let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
             let files = GenerationFiles { k, samples, training, models, metrics: metric_rows, extra };
-            if tx.send((files, reads(&p.mix, k))).is_err() {
+            if tx.send((files, p.mix.reads(k))).is_err() {
                 // The writer stopped on an error; it is reported below.
                 break;
             }
@@ -428,7 +415,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         drop(tx);
         writer
             .join()
-            .map_err(|_| Error::Table { context: "writer".into(), message: "the writer thread panicked".into() })?
+            .map_err(|_| Error::Writer { what: "panicked", source: None })?
     });
     let sealer = match sealed {
         Ok(s) => s,
@@ -436,7 +423,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             // Best effort: say why in run.json; the sealed generations stay.
             let mut failed = run_json(p, "failed", &times, rows_written, None);
             if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&failed) {
-                v["error"] = serde_json::json!(e.to_string());
+                v["error"] = serde_json::json!(e.chain());
                 failed = serde_json::to_vec_pretty(&v).unwrap_or(failed);
             }
             let _ = dir.write_text(Path::new("run.json"), &failed);

@@ -1,7 +1,9 @@
 //! Where D_0 comes from: a known distribution to draw from, or the rows of a
 //! data file to draw without replacement.
 
-use crate::model::{Categorical, CovarianceType, Gaussian, Gmm, Vocab};
+use std::sync::Arc;
+
+use crate::model::{Categorical, CovarianceType, Gaussian, Gmm, Transformer, Vocab};
 use crate::pipeline::{Pipeline, Source};
 use crate::rng::Rng;
 use crate::text::{Corpus, TextTokenizer};
@@ -10,7 +12,9 @@ use crate::values::Values;
 /// What the runner read from a data file.
 pub enum Loaded {
     Rows(Values),
-    Corpus(Corpus),
+    /// A text corpus and the pretrained model transformers fine-tune
+    /// (`model.base-path`), if any.
+    Corpus { corpus: Corpus, base: Option<Arc<Transformer>> },
 }
 
 pub enum RealSource {
@@ -19,8 +23,9 @@ pub enum RealSource {
     Zipf(Categorical),
     /// Every usable row of the file, in file order.
     File(Values),
-    /// A text corpus: training rows drawn like a file's, one fixed test split.
-    Text(Corpus),
+    /// A text corpus: training rows drawn like a file's, one fixed test split;
+    /// and the base model transformers fine-tune.
+    Text { corpus: Corpus, base: Option<Arc<Transformer>> },
 }
 
 impl RealSource {
@@ -43,7 +48,9 @@ impl RealSource {
             (Source::File { .. } | Source::Images(_) | Source::Text(_), Some(Loaded::Rows(rows))) => {
                 RealSource::File(rows)
             }
-            (Source::File { .. } | Source::Images(_) | Source::Text(_), Some(Loaded::Corpus(c))) => RealSource::Text(c),
+            (Source::File { .. } | Source::Images(_) | Source::Text(_), Some(Loaded::Corpus { corpus, base })) => {
+                RealSource::Text { corpus, base }
+            }
             (Source::File { .. } | Source::Images(_) | Source::Text(_), None) => {
                 unreachable!("the runner loads a file source before building it")
             }
@@ -54,15 +61,15 @@ impl RealSource {
     pub fn vocab(&self) -> Vocab {
         match self {
             RealSource::Zipf(c) => Vocab::Symbols(c.probs.len()),
-            RealSource::Text(c) => Vocab::Text { tokenizer: c.tokenizer.clone(), base: c.base.clone() },
+            RealSource::Text { corpus, base } => Vocab::Text { tokenizer: corpus.tokenizer.clone(), base: base.clone() },
             _ => Vocab::None,
         }
     }
 
     /// The pretrained base model of a text run, if any.
-    pub fn base(&self) -> Option<&crate::model::Transformer> {
+    pub fn base(&self) -> Option<&Transformer> {
         match self {
-            RealSource::Text(c) => c.base.as_deref(),
+            RealSource::Text { base, .. } => base.as_deref(),
             _ => None,
         }
     }
@@ -70,7 +77,7 @@ impl RealSource {
     /// The run's tokenizer, for text.
     pub fn tokenizer(&self) -> Option<&TextTokenizer> {
         match self {
-            RealSource::Text(c) => Some(&c.tokenizer),
+            RealSource::Text { corpus, .. } => Some(&corpus.tokenizer),
             _ => None,
         }
     }
@@ -87,7 +94,7 @@ impl RealSource {
     pub fn file_rows(&self) -> Option<usize> {
         match self {
             RealSource::File(v) => Some(v.len()),
-            RealSource::Text(c) => Some(c.train.len()),
+            RealSource::Text { corpus, .. } => Some(corpus.train.len()),
             _ => None,
         }
     }
@@ -96,7 +103,7 @@ impl RealSource {
     /// was fixed when the corpus was read.
     pub fn holdout(&self, rng: &mut Rng, n: usize, unused: &mut Vec<usize>) -> Values {
         match self {
-            RealSource::Text(c) => c.test.clone(),
+            RealSource::Text { corpus, .. } => corpus.test.clone(),
             _ => self.draw(rng, n, unused),
         }
     }
@@ -106,7 +113,7 @@ impl RealSource {
     pub fn draw(&self, rng: &mut Rng, n: usize, unused: &mut Vec<usize>) -> Values {
         let rows = match self {
             RealSource::File(rows) => rows,
-            RealSource::Text(c) => &c.train,
+            RealSource::Text { corpus, .. } => &corpus.train,
             RealSource::Gaussian(g) => return Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
             RealSource::Gmm(g) => return Values::Vectors { d: g.dim(), data: g.sample(rng, n) },
             RealSource::Zipf(c) => return Values::Tokens(c.sample(rng, n)),

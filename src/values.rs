@@ -123,3 +123,12 @@ pub const ID_BITS: u32 = 40;
 pub fn first_sample_id(replicate: u32) -> u64 {
     u64::from(replicate) << ID_BITS
 }
+
+/// What one row of the run is; decides the data columns of `samples`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    Vectors(usize),
+    Tokens,
+    Images,
+    Text,
+}

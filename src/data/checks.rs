@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::query;
 use super::table_error;
 use crate::error::Result;
-use crate::pipeline::RowKind;
+use crate::values::RowKind;
 
 /// Rows of a Parquet file and the range of one of its u32 columns.
 pub struct FileFacts {

@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 use super::parquet_out::{dictionary_keys, write_columns, Col, Squeeze};
 use crate::error::Result;
-use crate::model::Params;
+use crate::model::ParamsCell;
 use crate::values::{Block, Origin, Split, Values};
 
 /// A generation's `samples` rows, every replicate, as one table: what the
@@ -37,7 +37,7 @@ impl SamplesTable {
 pub struct MetricRow {
     pub replicate: u32,
     pub generation: u32,
-    pub metric: crate::metrics::MetricName,
+    pub metric: crate::metric_name::MetricName,
     pub value: f64,
 }
 
@@ -46,7 +46,7 @@ pub struct ModelRow {
     pub replicate: u32,
     pub model_generation: u32,
     pub kind: &'static str,
-    pub params: Params,
+    pub params: ParamsCell,
     /// (path in the run directory, blake3) of a weights file, if any.
     pub file: Option<(String, String)>,
 }

@@ -6,8 +6,14 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::pipeline::FileFormat;
 use crate::values::Values;
+
+/// The formats of a data file D_0 may come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+}
 
 fn scan(path: &Path, format: FileFormat) -> Result<LazyFrame> {
     let bad = |e: PolarsError| Error::Data {

@@ -19,19 +19,10 @@ use crate::error::Error;
 
 /// Wraps a Polars error with what was being built or read.
 pub(crate) fn table_error(context: &'static str) -> impl Fn(polars::error::PolarsError) -> Error {
-    move |e| Error::Table { context: context.to_string(), message: e.to_string() }
+    move |e| Error::table(context, e)
 }
 
-/// A file for reading, through gzip when it starts with gzip's magic
-/// bytes (the image formats come either way).
-pub(crate) fn open_maybe_gz(path: &std::path::Path) -> crate::error::Result<Box<dyn std::io::BufRead>> {
-    use std::io::{BufReader, Read};
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(if gz { Box::new(BufReader::new(flate2::read::GzDecoder::new(f))) } else { Box::new(BufReader::new(f)) })
-}
+pub(crate) use crate::gzip::open_maybe_gz;
 
 /// Length of the run of equal values that starts at `x[start]` (0 past
 /// the end). Rows come grouped by replicate, so runs are long: sixteen

@@ -19,7 +19,7 @@ use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::Encoding;
 
-use crate::model::kernels;
+use crate::simd;
 
 /// Rows per float page: 1 MiB of values, polars' own page size.
 const FLOAT_PAGE_ROWS: usize = 1 << 17;
@@ -192,7 +192,7 @@ pub(super) fn delta_u64(x: &[u64], type_: &PrimitiveType) -> Page {
 const BLOCK: usize = 128;
 const MINI: usize = 32;
 
-kernels::wide! {
+simd::wide! {
     /// The encoded values after the page's levels; returns the column's
     /// (min, max) for the statistics.
     fn delta_blocks / delta_blocks_plain(x: &[u64], out: &mut Vec<u8>) -> (u64, u64) {
@@ -332,7 +332,7 @@ fn pack_miniblock(deltas: &[u64], min: u64, width: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&buf[..at + tail]);
 }
 
-kernels::wide! {
+simd::wide! {
     /// Min, max and whether any value is NaN, over sixteen lanes.
     ///
     /// NaN is found from the bits: |v|'s bits exceed infinity's only for a

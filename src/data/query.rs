@@ -30,7 +30,7 @@ fn scan_glob(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame>
     };
     let args = ScanArgsParquet { hive_options, ..Default::default() };
     LazyFrame::scan_parquet(p, args)
-        .map_err(|e| Error::Table { context: path.display().to_string(), message: e.to_string() })
+        .map_err(|e| Error::table(path.display().to_string(), e))
 }
 
 /// Registers `samples`, `training`, `training_runs`, `models` and
@@ -83,7 +83,7 @@ pub fn frame(run: &Path, sql: &str) -> Result<DataFrame> {
 /// Runs `sql` and renders the result.
 pub fn run(run: &Path, sql: &str, format: Format) -> Result<String> {
     let mut df = frame(run, sql)?;
-    let render = |e: PolarsError| Error::Table { context: "query output".into(), message: e.to_string() };
+    let render = |e: PolarsError| Error::table("query output", e);
     match format {
         Format::Table => Ok(format!("{df}\n")),
         Format::Csv => {

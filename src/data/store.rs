@@ -17,7 +17,7 @@ use super::frames::{MetricRow, ModelRow, RowsTable, SamplesTable};
 use super::pool::Pool;
 use crate::error::{Error, Result};
 use crate::fault::{self, Point};
-use crate::provenance::manifest::{FileEntry, HashingWriter};
+use crate::hashing::{FileEntry, HashingWriter};
 
 const LOCK: &str = ".collapse.lock";
 /// The folders a run writes tables and manifests into.

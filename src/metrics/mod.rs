@@ -5,7 +5,6 @@
 
 pub mod images;
 mod inline;
-mod name;
 pub mod text;
 mod w2;
 
@@ -18,7 +17,7 @@ use crate::data::table_error;
 use crate::error::Result;
 use crate::linalg;
 
-pub use name::MetricName;
+pub use crate::metric_name::MetricName;
 
 /// The names a chain writes at every stage, made once per run.
 pub struct StageNames {
@@ -73,6 +72,27 @@ fn d_k(df: &DataFrame, k: u32) -> LazyFrame {
 
 fn quantile_name(i: usize) -> String {
     format!("q{i}")
+}
+
+/// The metrics that show collapse at a glance (spread, support, tails,
+/// diversity of each kind of data): what `collapse run` prints at the end.
+const HEADLINE: [&str; 10] = [
+    "var",
+    "cov_trace",
+    "cov_logdet",
+    "support_size",
+    "lost_support",
+    "entropy",
+    "pixel_entropy",
+    "pixel_std",
+    "vocab_retention",
+    "rare_ngram_coverage",
+];
+
+/// Whether `name` is one of the [`HEADLINE`] metrics, a tail mass or a
+/// mixture component's std.
+pub fn is_headline(name: &str) -> bool {
+    HEADLINE.contains(&name) || name.starts_with("tail_mass") || name.starts_with("component_std")
 }
 
 pub fn tail_metric_name(p: f64) -> String {

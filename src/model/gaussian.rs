@@ -1,9 +1,8 @@
 //! A d-dimensional Gaussian with full covariance, fitted in closed form and
 //! sampled through a square root of its covariance.
 
-use super::kernels;
 use crate::linalg;
-use crate::pipeline::Variance;
+use super::Variance;
 use crate::rng::Rng;
 
 #[derive(Clone, Debug)]
@@ -104,13 +103,13 @@ fn lanes_8(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
-kernels::wide! {
+crate::simd::wide! {
     fn sum_8 / sum_8_plain(x: &[f64]) -> f64 {
         lanes_8(x, |v| v)
     }
 }
 
-kernels::wide! {
+crate::simd::wide! {
     fn squared_deviations_8 / squared_deviations_8_plain(x: &[f64], m: f64) -> f64 {
         lanes_8(x, |v| (v - m) * (v - m))
     }
@@ -208,14 +207,14 @@ impl Gaussian {
     /// serde_json writes it.
     pub fn params_json(&self) -> String {
         #[derive(serde::Serialize)]
-        struct Params<'a> {
+        struct Json<'a> {
             mean: &'a [f64],
             cov: Vec<&'a [f64]>,
         }
         let cov = self.cov.chunks(self.dim().max(1)).collect();
         // Serializing slices of f64 into a String cannot fail (serde_json
         // errs only on non-string map keys and failing Serialize impls).
-        serde_json::to_string(&Params { mean: &self.mean, cov }).unwrap_or_default()
+        serde_json::to_string(&Json { mean: &self.mean, cov }).unwrap_or_default()
     }
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::linalg;
 use crate::model::Gaussian;
-use crate::pipeline::Variance;
+use super::Variance;
 use crate::rng::Rng;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;

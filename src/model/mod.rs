@@ -10,8 +10,10 @@ mod kde;
 pub(crate) mod kernels;
 pub mod ngram;
 mod params;
+mod spec;
 pub mod safetensors;
 pub mod transformer;
+mod vars;
 pub mod vae;
 
 pub use categorical::Categorical;
@@ -19,12 +21,12 @@ pub use gaussian::{Gaussian, Moments};
 pub use gmm::{CovarianceType, Gmm, GmmSettings};
 pub use kde::{Bandwidth, Kde};
 pub use ngram::{Ngram, NgramSettings};
-pub use params::Params;
+pub use params::ParamsCell;
+pub use spec::{ModelSpec, Variance};
 pub use transformer::{Transformer, TransformerSettings};
 pub use vae::{Arch, Vae, VaeSettings};
 
 use crate::error::{Error, Result};
-use crate::pipeline::ModelSpec;
 use crate::progress::TrainingHook;
 use crate::rng::Rng;
 use crate::text::TextTokenizer;
@@ -70,18 +72,18 @@ pub struct NeuralTextModel {
 }
 
 fn transformer_error(e: transformer::TransformerError) -> Error {
-    Error::Table { context: "transformer".into(), message: e.to_string() }
+    Error::model("transformer", e)
 }
 
 fn decode_all(tokenizer: &TextTokenizer, ids: Vec<Vec<u32>>) -> Result<Values> {
     use rayon::prelude::*;
     let text = ids.par_iter().map(|r| tokenizer.decode(r)).collect::<Result<Vec<_>, _>>();
-    let text = text.map_err(|e| Error::Table { context: "text".into(), message: e.to_string() })?;
+    let text = text.map_err(|e| Error::model("text", e))?;
     Ok(Values::texts(text, ids))
 }
 
 fn vae_error(e: vae::VaeError) -> Error {
-    Error::Table { context: "vae".into(), message: e.to_string() }
+    Error::model("vae", e)
 }
 
 /// Images drawn for `latent_std`: a fixed stream, so every model is
@@ -254,7 +256,7 @@ impl Model {
 
     pub fn params_json(&self) -> String {
         match self {
-            // Written straight from the parameters (see `Params`), where
+            // Written straight from the parameters (see `ParamsCell`), where
             // building a JSON tree first cost 13% of the main thread.
             Model::Gaussian(g) => return g.params_json(),
             Model::Categorical(c) => c.params_json(),

@@ -10,26 +10,26 @@ use std::borrow::Cow;
 
 use super::{Gaussian, Model};
 
-pub enum Params {
+pub enum ParamsCell {
     /// JSON made when the model was fitted.
     Json(String),
     /// A Gaussian, formatted by `Gaussian::params_json` when written.
     Gaussian(Gaussian),
 }
 
-impl Params {
+impl ParamsCell {
     /// The model's params, taking a Gaussian over as it is.
-    pub fn of(model: Model) -> Params {
+    pub fn of(model: Model) -> ParamsCell {
         match model {
-            Model::Gaussian(g) => Params::Gaussian(g),
-            other => Params::Json(other.params_json()),
+            Model::Gaussian(g) => ParamsCell::Gaussian(g),
+            other => ParamsCell::Json(other.params_json()),
         }
     }
 
     pub fn json(&self) -> Cow<'_, str> {
         match self {
-            Params::Json(s) => Cow::Borrowed(s),
-            Params::Gaussian(g) => Cow::Owned(g.params_json()),
+            ParamsCell::Json(s) => Cow::Borrowed(s),
+            ParamsCell::Gaussian(g) => Cow::Owned(g.params_json()),
         }
     }
 }
@@ -43,8 +43,8 @@ mod tests {
     fn a_gaussian_formats_as_the_model_would() {
         let model = Model::Gaussian(Gaussian::new(vec![0.5, -1.0], vec![2.0, 0.25, 0.25, 1.0]));
         let eager = model.params_json();
-        let params = Params::of(model);
-        assert!(matches!(params, Params::Gaussian(_)));
+        let params = ParamsCell::of(model);
+        assert!(matches!(params, ParamsCell::Gaussian(_)));
         assert_eq!(params.json(), eager);
     }
 }

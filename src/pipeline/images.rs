@@ -1,74 +1,26 @@
 //! The image sources (`source = "idx"`, `source = "csv"` with `image`) and
 //! the VAE model's keys.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::reader::Section;
-use super::{resolve, ImageFormat, ImageSource, ModelSpec, Source};
+use super::{at_base, ImageFormat, ImageSource, ModelSpec, Source};
 use crate::data::csv_images::CsvImages;
-use crate::data::idx;
 use crate::model::{Arch, VaeSettings};
 
 pub const VAE_KEYS: [&str; 8] = ["arch", "latent", "hidden", "epochs", "batch-size", "lr", "weight-decay", "beta"];
 
+/// `source = "idx"`: the images file (or a folder in the MNIST layout) and
+/// an optional labels file. The files are found and read by
+/// [`crate::resolve`]; parsing only reads the keys.
 pub fn idx_source(s: &mut Section, base: &Path) -> Option<Source> {
     let path: Option<String> = s.req(
         "path",
         "the IDX images file (raw or .gz), or a folder holding train-images-idx3-ubyte[.gz], relative to the pipeline file",
     );
     let labels: Option<String> = s.opt("labels");
-    let mut images = path.map(|p| resolve(base, &p));
-    let mut labels = labels.map(|p| resolve(base, &p));
-    // A folder is the layout of MNIST, Fashion-MNIST and Debian's
-    // dataset-fashion-mnist: the training files by their standard names.
-    if let Some(dir) = images.clone().filter(|p| p.is_dir()) {
-        match find(&dir, "train-images-idx3-ubyte") {
-            Some(f) => images = Some(f),
-            None => {
-                s.problem(
-                    "path",
-                    format!("{} holds no train-images-idx3-ubyte[.gz]; name the images file", dir.display()),
-                );
-                return None;
-            }
-        }
-        if labels.is_none() {
-            labels = find(&dir, "train-labels-idx1-ubyte");
-        }
-    }
-    if let Some(l) = &labels {
-        if !l.is_file() {
-            s.problem("labels", format!("{} does not exist or is not a file", l.display()));
-        }
-    }
-    let images = images?;
-    if !images.is_file() {
-        let hint = if images.to_string_lossy().contains("fashion") {
-            "; Debian's package dataset-fashion-mnist installs it to /usr/share/datasets/fashion-mnist, \
-             or point data.path at a folder holding train-images-idx3-ubyte.gz"
-        } else {
-            " (relative paths start at the pipeline file's folder)"
-        };
-        s.problem("path", format!("{} does not exist or is not a file{hint}", images.display()));
-        return None;
-    }
-    match idx::shape(&images) {
-        Ok((count, height, width)) => Some(Source::Images(ImageSource {
-            path: images,
-            format: ImageFormat::Idx { labels },
-            count,
-            height,
-            width,
-        })),
-        Err(e) => {
-            s.problem("path", e.to_string());
-            None
-        }
-    }
-}
-
-fn find(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}.gz"), stem.to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    let labels = labels.map(|p| at_base(base, &p));
+    Some(Source::Images(ImageSource { path: at_base(base, &path?), format: ImageFormat::Idx { labels } }))
 }
 
 /// `source = "csv"` with `image = [height, width]`: one image a line.
@@ -91,32 +43,13 @@ pub fn csv_source(s: &mut Section, base: &Path) -> Option<Source> {
         }
         None => None,
     };
-    let path = path.map(|p| resolve(base, &p))?;
-    if !path.is_file() {
-        s.problem(
-            "path",
-            format!(
-                "{} does not exist or is not a file (relative paths start at the pipeline file's folder)",
-                path.display()
-            ),
-        );
-        return None;
-    }
+    let path = path.map(|p| at_base(base, &p))?;
     let (height, width) = shape?;
     if !ok {
         return None;
     }
     let csv = CsvImages { height, width, pixel_max: pixel_max as u32, labelled, header };
-    // Read once here, so a malformed line is a validation error.
-    match csv.read(&path) {
-        Ok(v) => {
-            Some(Source::Images(ImageSource { path, format: ImageFormat::Csv(csv), count: v.len(), height, width }))
-        }
-        Err(e) => {
-            s.problem("path", e.to_string());
-            None
-        }
-    }
+    Some(Source::Images(ImageSource { path, format: ImageFormat::Csv(csv) }))
 }
 
 pub fn vae_model(s: &mut Section) -> Option<ModelSpec> {

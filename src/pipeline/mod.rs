@@ -1,5 +1,10 @@
 //! Pipeline files: parse TOML, apply `--set` overrides, validate into a
 //! [`Pipeline`] reporting every problem at once, and write the resolved form.
+//!
+//! Parsing is pure: text in, a validated spec out, the filesystem never
+//! touched, so a run directory's own pipeline.toml parses wherever the run
+//! was copied. Whether the files it names exist, and what their headers say,
+//! is [`crate::resolve`]'s question, asked only by the verbs that read them.
 
 mod images;
 mod reader;
@@ -168,15 +173,9 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                 .push(format!("model.kind: {} cannot model text; use kind = \"ngram\" or \"transformer\"", m.name())),
             _ => {}
         }
+        // A conv VAE's image shape is checked where the shape is known:
+        // in the file's header (crate::resolve).
         match (m, &d.source) {
-            (ModelSpec::Vae(v), Source::Images(ImageSource { height, width, .. }))
-                if v.arch == crate::model::Arch::Conv && (height % 4 != 0 || width % 4 != 0) =>
-            {
-                problems.borrow_mut().push(format!(
-                    "model.arch: \"conv\" halves the image twice, so height and width must be multiples of 4, \
-                     but the images are {height}x{width}; use arch = \"mlp\""
-                ))
-            }
             (ModelSpec::Vae(_), _) if !images && !text => problems.borrow_mut().push(
                 "model.kind: vae needs images (data.source = \"idx\", or \"csv\" with data.image = [height, width])"
                     .to_string(),
@@ -276,18 +275,7 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
                     }
                 }
             }
-            let path = path.map(|p| resolve(base, &p));
-            if let Some(p) = &path {
-                if !p.is_file() {
-                    s.problem(
-                        "path",
-                        format!(
-                            "{} does not exist or is not a file (relative paths start at the pipeline file's folder)",
-                            p.display()
-                        ),
-                    );
-                }
-            }
+            let path = path.map(|p| at_base(base, &p));
             let format = if fmt == "csv" { FileFormat::Csv } else { FileFormat::Parquet };
             match (path, columns) {
                 (Some(path), Some(columns)) => Some(Source::File { path, format, columns }),
@@ -339,7 +327,7 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
     Some(DataSpec { n: n.map(|n| n as usize), holdout: holdout as usize, source: source? })
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+fn at_base(base: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
     if p.is_absolute() {
         p

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use crate::metrics::text::RareNgrams;
-use crate::model::{Bandwidth, GmmSettings, NgramSettings, TransformerSettings, VaeSettings};
+pub use crate::data::load::FileFormat;
+pub use crate::mixing::MixPolicy;
+pub use crate::model::{ModelSpec, Variance};
+pub use crate::values::RowKind;
 use crate::text::TextSource;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,14 +27,6 @@ pub struct Pipeline {
     pub rare_ngrams: RareNgrams,
 }
 
-/// What one row of the run is; decides the data columns of `samples`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowKind {
-    Vectors(usize),
-    Tokens,
-    Images,
-    Text,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataSpec {
@@ -70,14 +65,13 @@ pub enum Source {
     Text(TextSource),
 }
 
-/// An image file; its shape is known once the pipeline is validated.
+/// An image file. `path` may name a folder in the MNIST layout until the
+/// environment is resolved ([`crate::resolve`]), which finds the files in it;
+/// the shape is in the file's header, so only the resolution knows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSource {
     pub path: PathBuf,
     pub format: ImageFormat,
-    pub count: usize,
-    pub height: usize,
-    pub width: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -111,84 +105,6 @@ impl Spread {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileFormat {
-    Parquet,
-    Csv,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variance {
-    Mle,
-    Unbiased,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSpec {
-    Gaussian { variance: Variance },
-    Categorical { smoothing: f64 },
-    Gmm(GmmSettings),
-    Kde { bandwidth: Bandwidth },
-    Vae(VaeSettings),
-    Ngram(NgramSettings),
-    Transformer(TransformerSettings),
-}
-
-impl ModelSpec {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ModelSpec::Gaussian { .. } => "gaussian",
-            ModelSpec::Categorical { .. } => "categorical",
-            ModelSpec::Gmm(_) => "gmm",
-            ModelSpec::Kde { .. } => "kde",
-            ModelSpec::Vae(_) => "vae",
-            ModelSpec::Ngram(_) => "ngram",
-            ModelSpec::Transformer(_) => "transformer",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum MixPolicy {
-    Replace,
-    KeepReal { real_fraction: f64 },
-    Accumulate,
-    AccumulateSubsample,
-    Augment { lambda: f64 },
-    Fresh { real_fraction: f64 },
-}
-
-impl MixPolicy {
-    pub fn name(&self) -> &'static str {
-        match self {
-            MixPolicy::Replace => "replace",
-            MixPolicy::KeepReal { .. } => "keep-real",
-            MixPolicy::Accumulate => "accumulate",
-            MixPolicy::AccumulateSubsample => "accumulate-subsample",
-            MixPolicy::Augment { .. } => "augment",
-            MixPolicy::Fresh { .. } => "fresh",
-        }
-    }
-
-    /// Real rows per later training set (keep-real, fresh): round(γN).
-    pub fn real_rows(&self, n: usize) -> usize {
-        match self {
-            MixPolicy::KeepReal { real_fraction } | MixPolicy::Fresh { real_fraction } => {
-                (real_fraction * n as f64).round() as usize
-            }
-            _ => 0,
-        }
-    }
-
-    /// Rows of D_k a later training set takes; `None` when it takes all.
-    pub fn synthetic_rows(&self, n: usize) -> Option<usize> {
-        match self {
-            MixPolicy::KeepReal { .. } | MixPolicy::Fresh { .. } => Some(n - self.real_rows(n)),
-            MixPolicy::Augment { lambda } => Some((lambda * n as f64).round() as usize),
-            _ => None,
-        }
-    }
-}
 
 impl Pipeline {
     /// Dimension of vector data, or `None` for discrete tokens.

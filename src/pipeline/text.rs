@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::reader::Section;
-use super::{resolve, ModelSpec, Source};
+use super::{at_base, ModelSpec, Source};
 use crate::metrics::text::{RareNgrams, MAX_RARE_ORDER};
 use crate::model::ngram::MAX_ORDER;
 use crate::model::{NgramSettings, TransformerSettings};
@@ -33,21 +33,6 @@ pub const TRANSFORMER_KEYS: [&str; 18] = [
     "top-k",
     "top-p",
 ];
-
-fn existing_file(s: &mut Section, base: &Path, key: &str, raw: Option<String>) -> Option<std::path::PathBuf> {
-    let p = resolve(base, &raw?);
-    if !p.is_file() {
-        s.problem(
-            key,
-            format!(
-                "{} does not exist or is not a file (relative paths start at the pipeline file's folder)",
-                p.display()
-            ),
-        );
-        return None;
-    }
-    Some(p)
-}
 
 pub fn text_source(s: &mut Section, base: &Path) -> Option<Source> {
     let path: Option<String> = s.req("path", "the text file (UTF-8, raw or .gz), relative to the pipeline file");
@@ -89,11 +74,9 @@ pub fn text_source(s: &mut Section, base: &Path) -> Option<Source> {
         );
         ok = false;
     }
-    let path = existing_file(s, base, "path", path);
-    let test_path = match test_path {
-        Some(t) => Some(existing_file(s, base, "test-path", Some(t))?),
-        None => None,
-    };
+    // Whether the files exist is the environment's question (crate::resolve).
+    let path = path.map(|p| at_base(base, &p));
+    let test_path = test_path.map(|t| at_base(base, &t));
     let src = TextSource { path: path?, test_path, unit: unit?, vocab_size: vocab as usize };
     ok.then_some(Source::Text(src))
 }
@@ -141,10 +124,7 @@ pub fn transformer_model(s: &mut Section, base_dir: &Path) -> Option<ModelSpec> 
     let prompt_tokens = int(s, "prompt-tokens", d.prompt_tokens, 0, 8192);
     let beams = int(s, "beams", d.beams, 1, 64);
     let base_path: Option<String> = s.opt("base-path");
-    let base = match base_path {
-        Some(b) => Some(existing_file(s, base_dir, "base-path", Some(b))?),
-        None => None,
-    };
+    let base = base_path.map(|b| at_base(base_dir, &b));
     let max_tokens: Option<u64> = s.opt("max-tokens");
     let min_tokens: u64 = s.opt("min-tokens").unwrap_or(0);
     let real = |s: &mut Section, key: &str, default: f64, ok: fn(f64) -> bool, what: &str| -> Option<f64> {

@@ -8,18 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::hashing::{hash_file, FileEntry, HashingWriter};
 
 pub const FORMAT: u32 = 1;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative to the run directory; absolute for a source data file.
-    pub path: String,
-    pub blake3: String,
-    pub bytes: u64,
-    /// Rows of a table file.
-    pub rows: Option<u64>,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,44 +48,5 @@ impl Manifest {
         let m: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Data { file: path.clone(), message: format!("not a valid manifest: {e}") })?;
         Ok((m, blake3::hash(&bytes).to_hex().to_string()))
-    }
-}
-
-/// blake3 and size of a file on disk.
-pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut f = std::fs::File::open(path)?;
-    let bytes = std::io::copy(&mut f, &mut hasher)?;
-    Ok((hasher.finalize().to_hex().to_string(), bytes))
-}
-
-/// A `Write` that hashes and counts what passes through, so a file's hash
-/// costs no second read.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: blake3::Hasher,
-    bytes: u64,
-}
-
-impl<W: std::io::Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: blake3::Hasher::new(), bytes: 0 }
-    }
-
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, self.hasher.finalize().to_hex().to_string(), self.bytes)
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }

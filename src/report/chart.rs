@@ -54,7 +54,9 @@ pub struct LineChart {
 }
 
 fn draw_error<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Table { context: "chart".into(), message: format!("{e:?}") }
+    // plotters' errors carry the backend's error type, which need not be
+    // Send; its debug text is the cause kept.
+    Error::Chart { chart: "drawing".into(), source: format!("{e:?}").into() }
 }
 
 /// Finite (min, max) of `values`, widened a little (or to a unit range

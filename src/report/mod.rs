@@ -63,7 +63,7 @@ fn run_pipeline(run: &Path) -> Result<Option<Pipeline>> {
     match pipeline::load(&path, &[]) {
         Ok(p) => Ok(Some(p)),
         Err(e) => {
-            tracing::warn!("{e}; the report goes on without the pipeline's settings");
+            tracing::warn!("{}; the report goes on without the pipeline's settings", e.chain());
             Ok(None)
         }
     }
@@ -112,7 +112,7 @@ pub fn report(run: &Path, out: Option<&Path>) -> Result<Written> {
     match data::training_by_source(run) {
         Ok(c) if !c.is_empty() => blocks.push(Block::Figures(vec![mixing_figure(&c)?])),
         Ok(_) => blocks.push(Block::Paragraph("No model was fitted.".into())),
-        Err(e) => blocks.push(Block::Paragraph(format!("The training table cannot be read: {e}"))),
+        Err(e) => blocks.push(Block::Paragraph(format!("The training table cannot be read: {}", e.chain()))),
     }
 
     blocks.push(Block::Heading("Provenance audit".into()));
@@ -573,7 +573,7 @@ fn audit_block(run: &Path) -> Block {
             lines.extend(r.violations.iter().take(50).cloned());
             Block::Lines(lines)
         }
-        Err(e) => Block::Lines(vec![format!("the audit could not run: {e}")]),
+        Err(e) => Block::Lines(vec![format!("the audit could not run: {}", e.chain())]),
     }
 }
 

@@ -38,13 +38,11 @@ pub struct Corpus {
     pub train: Values,
     /// The held-out rows (split = 'test').
     pub test: Values,
-    /// The pretrained model transformers fine-tune (`model.base-path`).
-    pub base: Option<Arc<crate::model::Transformer>>,
 }
 
 /// Non-empty lines, trimmed; gzip read through.
 pub fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let reader = crate::data::open_maybe_gz(path)?;
+    let reader = crate::gzip::open_maybe_gz(path)?;
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| Error::Data {
@@ -134,6 +132,6 @@ impl Corpus {
                     .into(),
             });
         }
-        Ok(Corpus { tokenizer, train, test, base: None })
+        Ok(Corpus { tokenizer, train, test })
     }
 }

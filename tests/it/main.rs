@@ -7,6 +7,7 @@ mod fuzz;
 mod gmm;
 mod golden;
 mod interop;
+mod layering;
 mod pipelines;
 mod policies;
 mod provenance;
@@ -57,7 +58,9 @@ impl Drop for Scratch {
 
 /// Runs pipeline text through the same parse + runner path as `collapse run`.
 pub fn run_pipeline(text: &str, out: &Path) -> runner::RunSummary {
-    let p = pipeline::parse(text, &repo().join("pipelines"), &[]).unwrap_or_else(|e| panic!("pipeline: {e:?}"));
+    let mut p = pipeline::parse(text, &repo().join("pipelines"), &[]).unwrap_or_else(|e| panic!("pipeline: {e:?}"));
+    let problems = collapse::resolve::environment(&mut p);
+    assert!(problems.is_empty(), "pipeline: {problems:?}");
     runner::run(&p, out, &Options::default()).unwrap()
 }
 

@@ -30,6 +30,29 @@ fn every_shipped_pipeline_validates() {
     assert!(n >= 6, "pipelines/ holds {n} files");
 }
 
+/// Parse, render, parse: the same pipeline, for every shipped file (every
+/// model family and data source is among them). Parsing is pure, so files
+/// that are not on this machine (Fashion-MNIST) round-trip too.
+#[test]
+fn every_shipped_pipeline_round_trips_through_its_resolved_toml() {
+    let mut families = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(repo().join("pipelines")).unwrap() {
+        let p = e.unwrap().path();
+        if !p.extension().is_some_and(|x| x == "toml") {
+            continue;
+        }
+        let first = pipeline::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let text = pipeline::to_toml(&first);
+        let again = pipeline::parse(&text, Path::new("/nowhere"), &[])
+            .unwrap_or_else(|e| panic!("{}: the rendered form does not parse: {e:?}\n{text}", p.display()));
+        assert_eq!(first, again, "{}: the rendered form parses to another pipeline:\n{text}", p.display());
+        assert_eq!(text, pipeline::to_toml(&again), "{}: rendering is not stable", p.display());
+        families.insert(first.model_name());
+    }
+    let all = ["categorical", "gaussian", "gmm", "kde", "ngram", "transformer", "vae"];
+    assert_eq!(families.into_iter().collect::<Vec<_>>(), all, "a model family has no shipped pipeline");
+}
+
 #[test]
 fn quickstart_runs_and_says_what_collapsed() {
     let dir = Scratch::new("quickstart");

@@ -337,3 +337,63 @@ fn range_checks_agree_with_the_row_level_sql() {
         assert!(found.iter().any(|v| v.contains(what)), "{what} not found in {found:#?}");
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// A run directory stands alone: moved to another folder with its source
+/// data file gone (as on another machine), every read-only verb works on it.
+#[test]
+fn read_only_verbs_need_nothing_outside_the_run_directory() {
+    let dir = Scratch::new("standalone");
+    let data = dir.path("data/flights.parquet");
+    std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+    std::fs::copy(repo().join("datasets/flights-delay-100k.parquet"), &data).unwrap();
+    let pipeline = dir.path("data/flights.toml");
+    let text = std::fs::read_to_string(repo().join("pipelines/flights-delay.toml")).unwrap();
+    let text = text
+        .replace("../datasets/flights-delay-100k.parquet", "flights.parquet")
+        .replace("generations = 100", "generations = 3")
+        .replace("replicates = 10", "replicates = 2");
+    std::fs::write(&pipeline, text).unwrap();
+    let made = dir.path("made");
+    run_quietly(&pipeline, &made, None);
+
+    let moved = dir.path("elsewhere/run");
+    copy_dir(&made, &moved);
+    std::fs::remove_dir_all(dir.path("data")).unwrap();
+    std::fs::remove_dir_all(&made).unwrap();
+    let run = moved.to_str().unwrap();
+
+    let (code, out, err) = cli(&["audit", run], None);
+    assert_eq!(code, 0, "audit of a moved run without its source data: {out}{err}");
+    assert!(err.contains("flights.parquet is not on this machine"), "the audit says what it did not check: {err}");
+    // The source file back, changed: that is a violation, not a note.
+    std::fs::create_dir_all(dir.path("data")).unwrap();
+    std::fs::write(&data, b"not the data it read").unwrap();
+    let (code, out, _) = cli(&["audit", run], None);
+    assert_eq!(code, 1, "a changed source must fail the audit: {out}");
+    assert!(out.contains("changed since the run read it"), "{out}");
+    std::fs::remove_dir_all(dir.path("data")).unwrap();
+    let (code, out, err) = cli(&["query", run, "SELECT count(*) AS n FROM samples WHERE origin = 'real'"], None);
+    assert_eq!(code, 0, "query: {err}");
+    assert!(out.contains("n"), "{out}");
+    let (code, _, err) = cli(&["report", run], None);
+    assert_eq!(code, 0, "report: {err}");
+    assert!(moved.join("report/index.html").is_file(), "report wrote no page");
+    let (code, out, err) = cli(&["lineage", run, "--format", "openlineage"], None);
+    assert_eq!(code, 0, "lineage: {err}");
+    assert!(out.contains("flights.parquet"), "the lineage still names the source file: {out}");
+    let (code, _, err) = cli(&["compare", run, run, "--out", dir.path("cmp").to_str().unwrap()], None);
+    assert_eq!(code, 0, "compare: {err}");
+}

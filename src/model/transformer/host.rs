@@ -23,13 +23,68 @@ use crate::model::kernels::error;
 
 /// Layer norm's epsilon, as the network's.
 const EPS: f32 = 1e-5;
-/// Parameters per block, in `Params` order: ln_1 (w, b), attention's qkv
-/// (w, b) and output projection (w, b), ln_2 (w, b), the MLP's two layers
-/// (w, b each).
+/// Parameters per block (see [`BlockParams`]).
 const PER_BLOCK: usize = 12;
 
+/// Where each parameter sits in `VarList` order: wte, wpe, each block's
+/// twelve, ln_f's weight and bias.
+struct Slots {
+    blocks: usize,
+}
+
+impl Slots {
+    const WTE: usize = 0;
+    const WPE: usize = 1;
+
+    /// The layout of `count` parameters, if they make whole blocks.
+    fn of(count: usize) -> Option<Slots> {
+        let blocks = count.saturating_sub(4) / PER_BLOCK;
+        (count == 4 + PER_BLOCK * blocks).then_some(Slots { blocks })
+    }
+
+    fn block(&self, l: usize) -> std::ops::Range<usize> {
+        2 + PER_BLOCK * l..2 + PER_BLOCK * (l + 1)
+    }
+
+    fn lnf_w(&self) -> usize {
+        2 + PER_BLOCK * self.blocks
+    }
+
+    fn lnf_b(&self) -> usize {
+        3 + PER_BLOCK * self.blocks
+    }
+}
+
+/// One block's parameters by name, in their `VarList` order: ln_1,
+/// attention's qkv and output projection, ln_2, the MLP's two layers
+/// (weight, bias each).
+struct BlockParams<'a> {
+    ln1: (&'a [f32], &'a [f32]),
+    qkv: (&'a [f32], &'a [f32]),
+    proj: (&'a [f32], &'a [f32]),
+    ln2: (&'a [f32], &'a [f32]),
+    fc: (&'a [f32], &'a [f32]),
+    out: (&'a [f32], &'a [f32]),
+}
+
+impl<'a> BlockParams<'a> {
+    fn new(p: &'a [Vec<f32>]) -> Result<Self> {
+        let [ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b] = p else {
+            return Err(error("transformer step", format!("a block of {} parameters, not {PER_BLOCK}", p.len())));
+        };
+        Ok(BlockParams {
+            ln1: (ln1_w, ln1_b),
+            qkv: (qkv_w, qkv_b),
+            proj: (proj_w, proj_b),
+            ln2: (ln2_w, ln2_b),
+            fc: (fc_w, fc_b),
+            out: (out_w, out_b),
+        })
+    }
+}
+
 /// One training step's outcome: the mean cross-entropy and the gradient
-/// of each parameter in `Params` order.
+/// of each parameter in `VarList` order.
 pub struct Step {
     pub loss: f64,
     pub grads: Vec<Vec<f32>>,
@@ -50,30 +105,31 @@ struct Saved {
 
 /// Loss and gradients for `b` windows of `t` token ids (row-major) and
 /// their next tokens, `heads` attention heads per block. `params` are
-/// the network's in `Params` order: wte, wpe, the blocks, ln_f.
+/// the network's in `VarList` order: wte, wpe, the blocks, ln_f.
 pub fn step(params: &[Vec<f32>], heads: usize, ids: &[u32], targets: &[u32], b: usize, t: usize) -> Result<Step> {
-    let blocks = params.len().saturating_sub(4) / PER_BLOCK;
-    if params.len() != 4 + PER_BLOCK * blocks || ids.len() != b * t || targets.len() != b * t {
+    let slots = Slots::of(params.len()).filter(|_| ids.len() == b * t && targets.len() == b * t);
+    let Some(slots) = slots else {
         return Err(error("transformer step", format!("{} parameters, {} ids for {b} x {t}", params.len(), ids.len())));
-    }
-    let (wte, wpe) = (&params[0], &params[1]);
-    let (lnf_w, lnf_b) = (&params[2 + PER_BLOCK * blocks], &params[3 + PER_BLOCK * blocks]);
+    };
+    let blocks = slots.blocks;
+    let (wte, wpe) = (&params[Slots::WTE], &params[Slots::WPE]);
+    let (lnf_w, lnf_b) = (&params[slots.lnf_w()], &params[slots.lnf_b()]);
     let d = lnf_w.len();
-    let block = |l: usize| &params[2 + PER_BLOCK * l..2 + PER_BLOCK * (l + 1)];
+    let block = |l: usize| BlockParams::new(&params[slots.block(l)]);
 
     let mut x = embed(wte, wpe, ids, t, d)?;
     let mut saved = Vec::with_capacity(blocks);
     for l in 0..blocks {
-        let p = block(l);
-        let ln1 = layer_norm_forward(&x, &p[0], &p[1], EPS)?;
-        let qkv = dense_forward(&ln1, &p[2], &p[3], false)?;
+        let p = block(l)?;
+        let ln1 = layer_norm_forward(&x, p.ln1.0, p.ln1.1, EPS)?;
+        let qkv = dense_forward(&ln1, p.qkv.0, p.qkv.1, false)?;
         let (att, probs) = attention_forward(&qkv, b, t, d, heads)?;
-        let mut x1 = dense_forward(&att, &p[4], &p[5], false)?;
+        let mut x1 = dense_forward(&att, p.proj.0, p.proj.1, false)?;
         add_into(&mut x1, &x);
-        let ln2 = layer_norm_forward(&x1, &p[6], &p[7], EPS)?;
-        let fc = dense_forward(&ln2, &p[8], &p[9], false)?;
+        let ln2 = layer_norm_forward(&x1, p.ln2.0, p.ln2.1, EPS)?;
+        let fc = dense_forward(&ln2, p.fc.0, p.fc.1, false)?;
         let gelu = gelu_forward(&fc);
-        let mut x2 = dense_forward(&gelu, &p[10], &p[11], false)?;
+        let mut x2 = dense_forward(&gelu, p.out.0, p.out.1, false)?;
         add_into(&mut x2, &x1);
         saved.push(Saved { x: std::mem::replace(&mut x, x2), ln1, qkv, probs, att, x1, ln2, fc, gelu });
     }
@@ -84,25 +140,24 @@ pub fn step(params: &[Vec<f32>], heads: usize, ids: &[u32], targets: &[u32], b: 
     let mut grads: Vec<Vec<f32>> = vec![Vec::new(); params.len()];
     let (g_lnf, mut g_wte) = logits.backward(&lnf, wte, d, targets, 1.0 / targets.len().max(1) as f32)?;
     let (mut g, gw, gb) = layer_norm_grads(&x, lnf_w, &g_lnf, EPS);
-    grads[2 + PER_BLOCK * blocks] = gw;
-    grads[3 + PER_BLOCK * blocks] = gb;
+    grads[slots.lnf_w()] = gw;
+    grads[slots.lnf_b()] = gb;
     // `g`: the gradient of the residual stream, from the top block down.
     for l in (0..blocks).rev() {
-        let (p, s) = (block(l), saved.pop().ok_or_else(|| error("transformer step", "a block's activations"))?);
-        let fc2 = dense_backward(&s.gelu, &p[10], d, &g, &g, false, true)?;
-        let g_fc = gelu_backward(&s.fc, need(&fc2.x)?)?;
-        let fc = dense_backward(&s.ln2, &p[8], 4 * d, &g_fc, &g_fc, false, true)?;
-        let (g_x1, ln2_w, ln2_b) = layer_norm_grads(&s.x1, &p[6], need(&fc.x)?, EPS);
+        let (p, s) = (block(l)?, saved.pop().ok_or_else(|| error("transformer step", "a block's activations"))?);
+        let out = dense_backward(&s.gelu, p.out.0, d, &g, &g, false, true)?;
+        let g_fc = gelu_backward(&s.fc, need(&out.x)?)?;
+        let fc = dense_backward(&s.ln2, p.fc.0, 4 * d, &g_fc, &g_fc, false, true)?;
+        let (g_x1, ln2_w, ln2_b) = layer_norm_grads(&s.x1, p.ln2.0, need(&fc.x)?, EPS);
         add_into(&mut g, &g_x1);
-        let proj = dense_backward(&s.att, &p[4], d, &g, &g, false, true)?;
+        let proj = dense_backward(&s.att, p.proj.0, d, &g, &g, false, true)?;
         let g_qkv = attention_backward(&s.qkv, &s.probs, need(&proj.x)?, b, t, d, heads)?;
-        let qkv = dense_backward(&s.ln1, &p[2], 3 * d, &g_qkv, &g_qkv, false, true)?;
-        let (g_x, ln1_w, ln1_b) = layer_norm_grads(&s.x, &p[0], need(&qkv.x)?, EPS);
+        let qkv = dense_backward(&s.ln1, p.qkv.0, 3 * d, &g_qkv, &g_qkv, false, true)?;
+        let (g_x, ln1_w, ln1_b) = layer_norm_grads(&s.x, p.ln1.0, need(&qkv.x)?, EPS);
         add_into(&mut g, &g_x);
-        let out = &mut grads[2 + PER_BLOCK * l..2 + PER_BLOCK * (l + 1)];
-        for (slot, v) in
-            out.iter_mut().zip([ln1_w, ln1_b, qkv.w, qkv.b, proj.w, proj.b, ln2_w, ln2_b, fc.w, fc.b, fc2.w, fc2.b])
-        {
+        // In `BlockParams` order.
+        let named = [ln1_w, ln1_b, qkv.w, qkv.b, proj.w, proj.b, ln2_w, ln2_b, fc.w, fc.b, out.w, out.b];
+        for (slot, v) in grads[slots.block(l)].iter_mut().zip(named) {
             *slot = v;
         }
     }
@@ -116,8 +171,8 @@ pub fn step(params: &[Vec<f32>], heads: usize, ids: &[u32], targets: &[u32], b: 
     for window in g.chunks_exact((t * d).max(1)) {
         g_wpe[..t * d].iter_mut().zip(window).for_each(|(a, &v)| *a += v);
     }
-    grads[0] = g_wte;
-    grads[1] = g_wpe;
+    grads[Slots::WTE] = g_wte;
+    grads[Slots::WPE] = g_wpe;
     Ok(Step { loss, grads })
 }
 
@@ -149,7 +204,7 @@ fn need(g: &Option<Vec<f32>>) -> Result<&[f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::transformer::net::{Gpt, Params};
+    use crate::model::transformer::net::{Gpt, VarList};
     use crate::rng::Rng;
     use candle_core::{Device, Tensor};
 
@@ -162,7 +217,7 @@ mod tests {
     fn host_step_matches_candles_autograd() {
         let (vocab, layers, heads, d, context, b) = (13, 2, 2, 8, 6, 3);
         let mut rng = Rng::from_seed(5);
-        let mut params = Params::default();
+        let mut params = VarList::default();
         let net = Gpt::new(vocab, layers, heads, d, context, &mut params, &mut rng).unwrap();
         // Nudge the norms and biases off their initial 1 and 0, so their
         // gradients' paths are all exercised.

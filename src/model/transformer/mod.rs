@@ -18,7 +18,7 @@ use super::safetensors;
 use crate::progress::{unwatched, Trained, TrainingHook};
 use crate::rng::Rng;
 use adamw::AdamW;
-use net::{Cache, Gpt, Params};
+use net::{Cache, Gpt, VarList};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransformerSettings {
@@ -87,7 +87,7 @@ impl Default for TransformerSettings {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("transformer: {0}")]
+#[error("candle")]
 pub struct TransformerError(#[from] candle_core::Error);
 
 type Result<T> = std::result::Result<T, TransformerError>;
@@ -98,7 +98,7 @@ pub struct Transformer {
     /// Token ids 0 .. vocab-1; `<s>` is `vocab`, `</s>` is `vocab + 1`.
     pub vocab: u32,
     net: Gpt,
-    params: Params,
+    params: VarList,
     pub epoch_loss: Vec<f64>,
 }
 
@@ -151,7 +151,7 @@ impl Transformer {
         on_batch: TrainingHook,
     ) -> Result<Transformer> {
         let (bos, eos) = (vocab, vocab + 1);
-        let mut params = Params::default();
+        let mut params = VarList::default();
         let net = Gpt::new(vocab as usize + 2, s.layers, s.heads, s.d_model, s.context, &mut params, rng)?;
         if let Some(b) = base {
             for ((_, v), (_, w)) in params.vars.iter().zip(&b.params.vars) {

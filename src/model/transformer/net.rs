@@ -5,38 +5,15 @@
 //! and norms start at 0 and 1; the residual projections are scaled by
 //! 1/sqrt(2 layers) as GPT-2 does.
 
-use candle_core::{DType, Result, Shape, Tensor, Var, D};
+use candle_core::{DType, Result, Shape, Tensor, D};
 
 use super::attention::CausalAttention;
 use super::fused::{Gelu, LayerNorm as FusedLayerNorm, Softmax};
 use super::head::HeadCrossEntropy;
 use crate::model::dense::Dense;
 use crate::model::device;
+pub use crate::model::vars::VarList;
 use crate::rng::Rng;
-
-/// Every trainable tensor, in creation order (optimiser state, safetensors).
-#[derive(Clone, Default)]
-pub struct Params {
-    pub vars: Vec<(String, Var)>,
-}
-
-impl Params {
-    fn add(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
-        let var = Var::from_tensor(&Tensor::from_vec(data, shape, device::device())?)?;
-        let t = var.as_tensor().clone();
-        self.vars.push((name.to_string(), var));
-        Ok(t)
-    }
-
-    fn normal(&mut self, name: &str, shape: &[usize], std: f64, rng: &mut Rng) -> Result<Tensor> {
-        let n = shape.iter().product();
-        self.add(name, shape, (0..n).map(|_| (rng.normal() * std) as f32).collect())
-    }
-
-    fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
-        self.add(name, shape, vec![value; shape.iter().product()])
-    }
-}
 
 #[derive(Clone)]
 struct Linear {
@@ -45,7 +22,7 @@ struct Linear {
 }
 
 impl Linear {
-    fn new(p: &mut Params, name: &str, inputs: usize, outputs: usize, std: f64, rng: &mut Rng) -> Result<Self> {
+    fn new(p: &mut VarList, name: &str, inputs: usize, outputs: usize, std: f64, rng: &mut Rng) -> Result<Self> {
         let w = p.normal(&format!("{name}.weight"), &[outputs, inputs], std, rng)?;
         let b = p.constant(&format!("{name}.bias"), &[outputs], 0.0)?;
         Ok(Linear { w, b })
@@ -71,7 +48,7 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn new(p: &mut Params, name: &str, d: usize) -> Result<Self> {
+    fn new(p: &mut VarList, name: &str, d: usize) -> Result<Self> {
         Ok(LayerNorm {
             w: p.constant(&format!("{name}.weight"), &[d], 1.0)?,
             b: p.constant(&format!("{name}.bias"), &[d], 0.0)?,
@@ -201,7 +178,7 @@ impl Gpt {
         heads: usize,
         d: usize,
         context: usize,
-        p: &mut Params,
+        p: &mut VarList,
         rng: &mut Rng,
     ) -> Result<Gpt> {
         let std = 0.02;

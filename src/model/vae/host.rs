@@ -19,7 +19,7 @@ use crate::model::kernels::{error, exp_fast, ln_1p_unit, wide, Grads};
 
 type Result<T> = candle_core::Result<T>;
 
-/// The shape of a network: what its parameters (in `Params` order) mean.
+/// The shape of a network: what its parameters (in `VarList` order) mean.
 #[derive(Clone, Copy)]
 pub struct Shape {
     pub arch: Arch,
@@ -28,7 +28,7 @@ pub struct Shape {
 }
 
 /// One step's outcome: the batch's summed loss (BCE + beta KL) and the
-/// gradient of each parameter, in `Params` order.
+/// gradient of each parameter, in `VarList` order.
 pub struct Step {
     pub loss: f64,
     pub grads: Vec<Vec<f32>>,
@@ -194,7 +194,7 @@ wide! {
 mod tests {
     use super::*;
     use crate::model::kernels::host_values;
-    use crate::model::vae::layers::Params;
+    use crate::model::vae::layers::VarList;
     use crate::model::vae::net::{loss, Net};
     use crate::rng::Rng;
     use candle_core::{Device, Tensor};
@@ -222,7 +222,7 @@ mod tests {
     fn host_step_matches_candles_autograd() {
         for (arch, h, w) in [(Arch::Conv, 8, 12), (Arch::Mlp, 6, 5)] {
             let mut rng = Rng::from_seed(11);
-            let mut params = Params::default();
+            let mut params = VarList::default();
             let latent = 3;
             let net = Net::new(arch, h, w, 7, latent, &mut params, &mut rng).unwrap();
             let n = 37;

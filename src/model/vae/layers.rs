@@ -3,31 +3,14 @@
 //! weights and biases uniform in +-1/sqrt(fan_in). One `new` + `forward`
 //! per layer, as in candle-nn.
 
-use candle_core::{Result, Shape, Tensor, Var};
+use candle_core::{Result, Shape, Tensor};
 
 use super::fused;
 use crate::model::dense::Dense;
 use crate::model::device;
+pub use crate::model::vars::VarList;
 
 use crate::rng::Rng;
-
-/// Every trainable tensor of a network, in creation order (the order of
-/// the optimiser state and of the safetensors file's names).
-#[derive(Clone, Default)]
-pub struct Params {
-    pub vars: Vec<(String, Var)>,
-}
-
-impl Params {
-    pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f64, rng: &mut Rng) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect();
-        let var = Var::from_tensor(&Tensor::from_vec(data, shape, device::device())?)?;
-        let t = var.as_tensor().clone();
-        self.vars.push((name.to_string(), var));
-        Ok(t)
-    }
-}
 
 /// What follows a layer's affine map.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,7 +46,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(p: &mut Params, name: &str, inputs: usize, outputs: usize, rng: &mut Rng) -> Result<Self> {
+    pub fn new(p: &mut VarList, name: &str, inputs: usize, outputs: usize, rng: &mut Rng) -> Result<Self> {
         let bound = 1.0 / (inputs as f64).sqrt();
         let w = p.uniform(&format!("{name}.weight"), &[outputs, inputs], bound, rng)?;
         let b = p.uniform(&format!("{name}.bias"), &[outputs], bound, rng)?;
@@ -141,7 +124,7 @@ pub struct Down {
 }
 
 impl Down {
-    pub fn new(p: &mut Params, name: &str, c_in: usize, c_out: usize, rng: &mut Rng) -> Result<Self> {
+    pub fn new(p: &mut VarList, name: &str, c_in: usize, c_out: usize, rng: &mut Rng) -> Result<Self> {
         let bound = 1.0 / ((c_in * 16) as f64).sqrt();
         let w = p.uniform(&format!("{name}.weight"), &[c_out, c_in, 4, 4], bound, rng)?;
         let b = p.uniform(&format!("{name}.bias"), &[c_out], bound, rng)?;
@@ -177,7 +160,7 @@ pub struct Up {
 }
 
 impl Up {
-    pub fn new(p: &mut Params, name: &str, c_in: usize, c_out: usize, rng: &mut Rng) -> Result<Self> {
+    pub fn new(p: &mut VarList, name: &str, c_in: usize, c_out: usize, rng: &mut Rng) -> Result<Self> {
         let bound = 1.0 / ((c_out * 16) as f64).sqrt();
         let w = p.uniform(&format!("{name}.weight"), &[c_in, c_out, 4, 4], bound, rng)?;
         let b = p.uniform(&format!("{name}.bias"), &[c_out], bound, rng)?;
@@ -225,7 +208,7 @@ mod tests {
 
     /// The gradients of every weight and of the input under
     /// sum(output * r), for a fixed random r.
-    fn grads(p: &Params, input: &candle_core::Var, out: &Tensor, r: &Tensor) -> Vec<Tensor> {
+    fn grads(p: &VarList, input: &candle_core::Var, out: &Tensor, r: &Tensor) -> Vec<Tensor> {
         let g = (out * r).unwrap().sum_all().unwrap().backward().unwrap();
         p.vars
             .iter()
@@ -249,7 +232,7 @@ mod tests {
 
     fn convolutions_agree(n: usize, h: usize, w: usize) {
         let mut rng = Rng::from_seed(3);
-        let mut p = Params::default();
+        let mut p = VarList::default();
         let down = Down::new(&mut p, "d", 3, 5, &mut rng).unwrap();
         let up = Up::new(&mut p, "u", 5, 2, &mut rng).unwrap();
         let input = candle_core::Var::from_tensor(&normal(&mut rng, &[n, h, w, 3])).unwrap();
@@ -311,7 +294,7 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
                 let mut rng = Rng::from_seed(9);
-                let mut p = Params::default();
+                let mut p = VarList::default();
                 let down = Down::new(&mut p, "d", 3, 8, &mut rng).unwrap();
                 let lin = Linear::new(&mut p, "l", 2 * 4 * 8, 2 * 4 * 8, &mut rng).unwrap();
                 let up = Up::new(&mut p, "u", 8, 2, &mut rng).unwrap();
@@ -342,7 +325,7 @@ mod tests {
     #[test]
     fn dense_matches_candles_matmul() {
         let mut rng = Rng::from_seed(4);
-        let mut p = Params::default();
+        let mut p = VarList::default();
         let lin = Linear::new(&mut p, "l", 7, 5, &mut rng).unwrap();
         let input = candle_core::Var::from_tensor(&normal(&mut rng, &[6, 7])).unwrap();
         let r = normal(&mut rng, &[6, 5]);

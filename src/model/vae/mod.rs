@@ -19,7 +19,7 @@ use super::safetensors;
 use crate::progress::{Trained, TrainingHook};
 use crate::rng::Rng;
 use adam::Adam;
-use layers::Params;
+use layers::VarList;
 use net::Net;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl Default for VaeSettings {
 /// A candle failure, which with shapes fixed by validation means a bug or
 /// an allocation failure: reported, never a panic.
 #[derive(Debug, thiserror::Error)]
-#[error("vae: {0}")]
+#[error("candle")]
 pub struct VaeError(#[from] candle_core::Error);
 
 type Result<T> = std::result::Result<T, VaeError>;
@@ -85,7 +85,7 @@ pub struct Vae {
     pub height: usize,
     pub width: usize,
     net: Net,
-    params: Params,
+    params: VarList,
     /// Mean training loss (negative ELBO per image) of each epoch.
     pub epoch_loss: Vec<f64>,
 }
@@ -156,7 +156,7 @@ impl Vae {
         on_batch: TrainingHook,
     ) -> Result<Vae> {
         let pixels = height * width;
-        let mut params = Params::default();
+        let mut params = VarList::default();
         let net = Net::new(s.arch, height, width, s.hidden, s.latent, &mut params, rng)?;
         let vars: Vec<_> = params.vars.iter().map(|(_, v)| v.clone()).collect();
         let mut opt = Adam::new(&vars, s.lr, s.weight_decay)?;

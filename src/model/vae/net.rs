@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::model::kernels::f32_slice;
 
-use super::layers::{Act, Down, Linear, Params, Up};
+use super::layers::{Act, Down, Linear, VarList, Up};
 use super::Arch;
 use crate::rng::Rng;
 
@@ -26,7 +26,7 @@ impl Net {
         w: usize,
         hidden: usize,
         latent: usize,
-        p: &mut Params,
+        p: &mut VarList,
         rng: &mut Rng,
     ) -> Result<Net> {
         let pixels = h * w;

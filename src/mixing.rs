@@ -1,0 +1,179 @@
+//! The mixing policies: what a chain trains model k on (T_k), drawn from
+//! D_0, the synthetic generations so far and fresh real rows; and what T_k
+//! must then be made of, which the audit holds the training table to.
+//!
+//! Policies (Shumailov et al.; Gerstgrasser et al.; Bertrand et al.):
+//! `replace` trains on D_k alone; `keep-real` on round(γN) rows of D_0 and
+//! N - round(γN) of D_k; `accumulate` on D_0 and every D_1..D_k;
+//! `accumulate-subsample` on N rows drawn from that pool; `augment` on D_0
+//! and round(λN) rows of D_k; `fresh` on round(γN) new real rows and
+//! N - round(γN) rows of D_k.
+
+use crate::rng::Rng;
+use crate::values::Block;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MixPolicy {
+    Replace,
+    KeepReal { real_fraction: f64 },
+    Accumulate,
+    AccumulateSubsample,
+    Augment { lambda: f64 },
+    Fresh { real_fraction: f64 },
+}
+
+impl MixPolicy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MixPolicy::Replace => "replace",
+            MixPolicy::KeepReal { .. } => "keep-real",
+            MixPolicy::Accumulate => "accumulate",
+            MixPolicy::AccumulateSubsample => "accumulate-subsample",
+            MixPolicy::Augment { .. } => "augment",
+            MixPolicy::Fresh { .. } => "fresh",
+        }
+    }
+
+    /// Real rows per later training set (keep-real, fresh): round(γN).
+    pub fn real_rows(&self, n: usize) -> usize {
+        match self {
+            MixPolicy::KeepReal { real_fraction } | MixPolicy::Fresh { real_fraction } => {
+                (real_fraction * n as f64).round() as usize
+            }
+            _ => 0,
+        }
+    }
+
+    /// Rows of D_k a later training set takes; `None` when it takes all.
+    pub fn synthetic_rows(&self, n: usize) -> Option<usize> {
+        match self {
+            MixPolicy::KeepReal { .. } | MixPolicy::Fresh { .. } => Some(n - self.real_rows(n)),
+            MixPolicy::Augment { lambda } => Some((lambda * n as f64).round() as usize),
+            _ => None,
+        }
+    }
+}
+
+/// One block's share of T_k: all its rows, or the rows at these (sorted)
+/// indices.
+pub type Part<'a> = (&'a Block, Option<Vec<usize>>);
+
+/// What T_k must be made of, per source of rows; `None` where the policy
+/// leaves a count to chance (accumulate-subsample's draw from the pool).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Makeup {
+    pub rows: Option<u64>,
+    pub real_d0: Option<u64>,
+    pub real_fresh: Option<u64>,
+    pub synthetic_dk: Option<u64>,
+    pub synthetic_earlier: Option<u64>,
+}
+
+impl MixPolicy {
+    /// Fresh real rows generation k (0 < k < generations) adds to D_k.
+    pub fn fresh_rows(&self, n: usize, k: u32, generations: u32) -> usize {
+        match self {
+            MixPolicy::Fresh { .. } if k > 0 && k < generations => self.real_rows(n),
+            _ => 0,
+        }
+    }
+
+    /// Whether the chain must keep every D_k (the policy draws on all of them).
+    pub fn keeps_all(&self) -> bool {
+        matches!(self, MixPolicy::Accumulate | MixPolicy::AccumulateSubsample)
+    }
+
+    /// Earlier generations whose samples model k's training set draws from.
+    pub fn reads(&self, k: u32) -> Vec<u32> {
+        match self {
+            _ if k == 0 => Vec::new(),
+            MixPolicy::Replace | MixPolicy::Fresh { .. } => Vec::new(),
+            MixPolicy::KeepReal { .. } | MixPolicy::Augment { .. } => vec![0],
+            MixPolicy::Accumulate | MixPolicy::AccumulateSubsample => (0..k).collect(),
+        }
+    }
+
+    /// T_k for k > 0 as parts of blocks: `d0` is D_0 (N rows), `synthetic`
+    /// D_1..D_k (the last is D_k), `fresh` this generation's fresh real
+    /// rows. `rng` is the chain's mixing stream for generation k.
+    pub fn pick<'a>(
+        &self,
+        rng: &mut Rng,
+        n: usize,
+        d0: &'a Block,
+        synthetic: &'a [Block],
+        fresh: Option<&'a Block>,
+    ) -> Vec<Part<'a>> {
+        let Some(last) = synthetic.last() else { return vec![(d0, None)] };
+        let mut parts: Vec<Part<'a>> = Vec::new();
+        match self {
+            MixPolicy::Replace => parts.push((last, None)),
+            MixPolicy::KeepReal { .. } => {
+                let r = self.real_rows(n);
+                parts.push((d0, Some(rng.choose_sorted(n, r))));
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+            }
+            MixPolicy::Accumulate => {
+                parts.push((d0, None));
+                parts.extend(synthetic.iter().map(|b| (b, None)));
+            }
+            MixPolicy::AccumulateSubsample => {
+                let pool: Vec<&Block> = std::iter::once(d0).chain(synthetic).collect();
+                let total: usize = pool.iter().map(|b| b.values.len()).sum();
+                let mut picked = rng.choose_sorted(total, n).into_iter().peekable();
+                let mut offset = 0;
+                for b in pool {
+                    let len = b.values.len();
+                    let mut idx = Vec::new();
+                    while let Some(&i) = picked.peek() {
+                        if i >= offset + len {
+                            break;
+                        }
+                        idx.push(i - offset);
+                        picked.next();
+                    }
+                    offset += len;
+                    if !idx.is_empty() {
+                        parts.push((b, Some(idx)));
+                    }
+                }
+            }
+            MixPolicy::Augment { .. } => {
+                let s = self.synthetic_rows(n).unwrap_or(0);
+                parts.push((d0, None));
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), s))));
+            }
+            MixPolicy::Fresh { .. } => {
+                let r = self.real_rows(n);
+                if let Some(f) = fresh {
+                    parts.push((f, None));
+                }
+                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+            }
+        }
+        parts
+    }
+
+    /// What model k's training set must hold, given N, D_0's size `d0`,
+    /// D_k's synthetic size `dk` and the synthetic rows of D_1..D_{k-1}.
+    pub fn makeup(&self, k: u32, n: u64, d0: u64, dk: u64, earlier: u64) -> Makeup {
+        let real = self.real_rows(n as usize) as u64;
+        let take = self.synthetic_rows(n as usize).map(|s| s as u64);
+        let m = |rows, real_d0, real_fresh, synthetic_dk, synthetic_earlier| Makeup {
+            rows,
+            real_d0,
+            real_fresh,
+            synthetic_dk,
+            synthetic_earlier,
+        };
+        match self {
+            _ if k == 0 => m(Some(d0), Some(d0), Some(0), Some(0), Some(0)),
+            MixPolicy::Replace => m(Some(dk), Some(0), Some(0), Some(dk), Some(0)),
+            MixPolicy::KeepReal { .. } => m(Some(n), Some(real), Some(0), take, Some(0)),
+            MixPolicy::Accumulate => m(Some(d0 + earlier + dk), Some(d0), Some(0), Some(dk), Some(earlier)),
+            MixPolicy::AccumulateSubsample => m(Some(n), None, Some(0), None, None),
+            MixPolicy::Augment { .. } => m(take.map(|s| d0 + s), Some(d0), Some(0), take, Some(0)),
+            MixPolicy::Fresh { .. } => m(Some(n), Some(0), Some(real), take, Some(0)),
+        }
+    }
+}
