@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
-use crate::model::{Gaussian, Model, Moments, ParamsCell};
+use crate::model::{Gaussian, GaussianSettings, Model, Moments, ParamsCell};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
@@ -100,11 +100,11 @@ impl Chain {
             _ => None,
         };
         let holdout_moments = match (&holdout.values, &p.model) {
-            (Values::Vectors { d, data }, ModelSpec::Gaussian { .. }) => Some(Moments::of(data, *d)),
+            (Values::Vectors { d, data }, ModelSpec::Gaussian(_)) => Some(Moments::of(data, *d)),
             _ => None,
         };
         let pool = match (&p.mix, &p.model, &d0.values) {
-            (MixPolicy::Accumulate, ModelSpec::Gaussian { .. }, Values::Vectors { d, data }) => {
+            (MixPolicy::Accumulate, ModelSpec::Gaussian(_), Values::Vectors { d, data }) => {
                 Some(Moments::of(data, *d))
             }
             _ => None,
@@ -257,7 +257,7 @@ impl Chain {
     /// fit as from the pooled rows, without copying or reading them again.
     fn pooled_fit(&self, ctx: &Context, k: u32) -> Option<Model> {
         match (&self.pool, &ctx.pipeline.model) {
-            (Some(pool), ModelSpec::Gaussian { variance }) if k > 0 => {
+            (Some(pool), ModelSpec::Gaussian(GaussianSettings { variance })) if k > 0 => {
                 Some(Model::Gaussian(Gaussian::from_moments(pool.clone(), *variance)))
             }
             _ => None,

@@ -12,7 +12,7 @@
 //! ```text
 //! layer 0: error
 //! layer 1: fault fasthash rng special linalg progress gzip hashing simd
-//! layer 2: values metric_name
+//! layer 2: values metric_name keys
 //! layer 3: text mixing
 //! layer 4: model
 //! layer 5: data
@@ -42,6 +42,7 @@ pub mod fasthash;
 pub mod fault;
 pub mod gzip;
 pub mod hashing;
+pub mod keys;
 pub mod linalg;
 pub mod metric_name;
 pub mod metrics;

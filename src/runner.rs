@@ -315,7 +315,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         // A closed-form model's stage over a small generation is a few
         // microseconds a chain: waking worker threads for it costs more
         // than it saves, and they take cores from the writer.
-        let serial_stages = matches!(p.model, ModelSpec::Gaussian { .. } | ModelSpec::Categorical { .. })
+        let serial_stages = matches!(p.model, ModelSpec::Gaussian(_) | ModelSpec::Categorical(_))
             && p.replicates as usize * p.generate_n * p.dim().unwrap_or(1) <= SERIAL_STAGE_ROWS;
         for k in 0..=p.generations {
             tracker.generation(k);

@@ -4,6 +4,8 @@
 //! given number. Sampling picks a training row uniformly and adds kernel
 //! noise (the KDE study of "Collapse or Thrive?").
 
+pub use crate::model::settings::Bandwidth;
+
 use rayon::prelude::*;
 
 use crate::linalg;
@@ -13,13 +15,6 @@ use crate::rng::Rng;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 const CHUNK_ROWS: usize = 256;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Bandwidth {
-    Scott,
-    Silverman,
-    Factor(f64),
-}
 
 #[derive(Clone, Debug)]
 pub struct Kde {

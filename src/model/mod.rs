@@ -10,7 +10,7 @@ mod kde;
 pub(crate) mod kernels;
 pub mod ngram;
 mod params;
-mod spec;
+pub mod settings;
 pub mod safetensors;
 pub mod transformer;
 mod vars;
@@ -18,13 +18,16 @@ pub mod vae;
 
 pub use categorical::Categorical;
 pub use gaussian::{Gaussian, Moments};
-pub use gmm::{CovarianceType, Gmm, GmmSettings};
-pub use kde::{Bandwidth, Kde};
-pub use ngram::{Ngram, NgramSettings};
+pub use gmm::{CovarianceType, Gmm};
+pub use kde::Kde;
+pub use ngram::Ngram;
 pub use params::ParamsCell;
-pub use spec::{ModelSpec, Variance};
-pub use transformer::{Transformer, TransformerSettings};
-pub use vae::{Arch, Vae, VaeSettings};
+pub use settings::{
+    Arch, Bandwidth, CategoricalSettings, GaussianSettings, GmmSettings, KdeSettings, ModelSpec, NgramSettings,
+    TransformerSettings, VaeSettings, Variance,
+};
+pub use transformer::Transformer;
+pub use vae::Vae;
 
 use crate::error::{Error, Result};
 use crate::progress::TrainingHook;
@@ -107,14 +110,16 @@ impl Model {
             _ => 0,
         };
         Ok(match (spec, train) {
-            (ModelSpec::Gaussian { variance }, Values::Vectors { d, data }) => {
+            (ModelSpec::Gaussian(GaussianSettings { variance }), Values::Vectors { d, data }) => {
                 Model::Gaussian(Gaussian::fit(data, *d, *variance))
             }
-            (ModelSpec::Categorical { smoothing }, Values::Tokens(t)) => {
+            (ModelSpec::Categorical(CategoricalSettings { smoothing }), Values::Tokens(t)) => {
                 Model::Categorical(Categorical::fit(t, symbols, *smoothing))
             }
             (ModelSpec::Gmm(s), Values::Vectors { d, data }) => Model::Gmm(Box::new(gmm::fit(data, *d, s, rng))),
-            (ModelSpec::Kde { bandwidth }, Values::Vectors { d, data }) => Model::Kde(Kde::fit(data, *d, *bandwidth)),
+            (ModelSpec::Kde(KdeSettings { bandwidth }), Values::Vectors { d, data }) => {
+                Model::Kde(Kde::fit(data, *d, *bandwidth))
+            }
             (ModelSpec::Vae(s), Values::Images { h, w, pixels, .. }) => {
                 Model::Vae(Box::new(Vae::fit(pixels, *h, *w, s, rng, on_batch).map_err(vae_error)?))
             }

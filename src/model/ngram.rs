@@ -15,6 +15,8 @@
 //! c(h) - D_m N1+(h .), which is what lets [`Ngram::sample`] draw a token by
 //! walking down the orders instead of building the whole distribution.
 
+pub use crate::model::settings::NgramSettings;
+
 use rayon::prelude::*;
 
 use crate::fasthash::FastMap;
@@ -31,16 +33,6 @@ const SAMPLE_CHUNK: usize = 256;
 const BITS: u32 = 20;
 const MASK: u128 = (1 << BITS) - 1;
 pub const MAX_ORDER: usize = 6;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct NgramSettings {
-    pub order: usize,
-    /// One discount for every order; `None` estimates D_m = n1 / (n1 + 2 n2)
-    /// per order from the counts of counts (Ney et al. 1994).
-    pub discount: Option<f64>,
-    /// Longest generated row, in tokens, `</s>` not counted.
-    pub max_tokens: usize,
-}
 
 /// One order's table: contexts (order-1 tokens) and, for each, its
 /// followers sorted by id with their counts.

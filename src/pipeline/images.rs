@@ -4,11 +4,8 @@
 use std::path::Path;
 
 use super::reader::Section;
-use super::{at_base, ImageFormat, ImageSource, ModelSpec, Source};
+use super::{at_base, ImageFormat, ImageSource, Source};
 use crate::data::csv_images::CsvImages;
-use crate::model::{Arch, VaeSettings};
-
-pub const VAE_KEYS: [&str; 8] = ["arch", "latent", "hidden", "epochs", "batch-size", "lr", "weight-decay", "beta"];
 
 /// `source = "idx"`: the images file (or a folder in the MNIST layout) and
 /// an optional labels file. The files are found and read by
@@ -52,59 +49,6 @@ pub fn csv_source(s: &mut Section, base: &Path) -> Option<Source> {
     Some(Source::Images(ImageSource { path, format: ImageFormat::Csv(csv) }))
 }
 
-pub fn vae_model(s: &mut Section) -> Option<ModelSpec> {
-    let d = VaeSettings::default();
-    let arch: String = s.opt("arch").unwrap_or_else(|| d.arch.name().to_string());
-    let latent: u64 = s.opt("latent").unwrap_or(d.latent as u64);
-    let hidden: u64 = s.opt("hidden").unwrap_or(d.hidden as u64);
-    let epochs: u64 = s.opt("epochs").unwrap_or(d.epochs as u64);
-    let batch: u64 = s.opt("batch-size").unwrap_or(d.batch as u64);
-    let lr: f64 = s.opt("lr").unwrap_or(d.lr);
-    let weight_decay: f64 = s.opt("weight-decay").unwrap_or(d.weight_decay);
-    let beta: f64 = s.opt("beta").unwrap_or(d.beta);
-    let mut ok = true;
-    let arch = match arch.as_str() {
-        "conv" => Arch::Conv,
-        "mlp" => Arch::Mlp,
-        other => {
-            s.problem("arch", format!("unknown value {other:?}; use \"conv\" (the paper's) or \"mlp\" (quick)"));
-            ok = false;
-            Arch::Conv
-        }
-    };
-    for (key, v, hi) in [
-        ("latent", latent, 4096),
-        ("hidden", hidden, 65536),
-        ("epochs", epochs, 100_000),
-        ("batch-size", batch, 1 << 20),
-    ] {
-        if !(1..=hi).contains(&v) {
-            s.problem(key, format!("must be in [1, {hi}], got {v}"));
-            ok = false;
-        }
-    }
-    for (key, v) in [("lr", lr), ("beta", beta)] {
-        if !(v > 0.0 && v.is_finite()) {
-            s.problem(key, format!("must be a finite number > 0, got {v}"));
-            ok = false;
-        }
-    }
-    if !(weight_decay >= 0.0 && weight_decay.is_finite()) {
-        s.problem("weight-decay", format!("must be a finite number >= 0, got {weight_decay}"));
-        ok = false;
-    }
-    ok.then_some(ModelSpec::Vae(VaeSettings {
-        arch,
-        latent: latent as usize,
-        hidden: hidden as usize,
-        epochs: epochs as usize,
-        batch: batch as usize,
-        lr,
-        weight_decay,
-        beta,
-    }))
-}
-
 /// The keys of `to_toml` for an image source.
 pub fn source_toml(data: &mut toml::Table, img: &ImageSource) {
     use toml::Value;
@@ -128,17 +72,4 @@ pub fn source_toml(data: &mut toml::Table, img: &ImageSource) {
             data.insert("header".into(), Value::Boolean(c.header));
         }
     }
-}
-
-pub fn vae_toml(model: &mut toml::Table, v: &VaeSettings) {
-    use toml::Value;
-    model.insert("kind".into(), Value::String("vae".into()));
-    model.insert("arch".into(), Value::String(v.arch.name().into()));
-    model.insert("latent".into(), Value::Integer(v.latent as i64));
-    model.insert("hidden".into(), Value::Integer(v.hidden as i64));
-    model.insert("epochs".into(), Value::Integer(v.epochs as i64));
-    model.insert("batch-size".into(), Value::Integer(v.batch as i64));
-    model.insert("lr".into(), Value::Float(v.lr));
-    model.insert("weight-decay".into(), Value::Float(v.weight_decay));
-    model.insert("beta".into(), Value::Float(v.beta));
 }

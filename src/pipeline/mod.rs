@@ -11,15 +11,16 @@ mod reader;
 mod spec;
 mod text;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use spec::{
     DataSpec, FileFormat, ImageFormat, ImageSource, MixPolicy, ModelSpec, Pipeline, RowKind, Source, Spread, Variance,
 };
 
 use crate::error::Error;
+use crate::keys::at_base;
 use crate::linalg;
-use crate::model::{Bandwidth, CovarianceType, GmmSettings};
+use crate::model;
 use reader::{Problems, Section};
 
 /// Reads, overrides and validates a pipeline file.
@@ -186,11 +187,11 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
             _ => {}
         }
         match m {
-            ModelSpec::Categorical { .. } if !discrete && !images && !text => problems.borrow_mut().push(
+            ModelSpec::Categorical(_) if !discrete && !images && !text => problems.borrow_mut().push(
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
                     .to_string(),
             ),
-            ModelSpec::Gaussian { .. } | ModelSpec::Gmm(_) | ModelSpec::Kde { .. } if discrete => {
+            ModelSpec::Gaussian(_) | ModelSpec::Gmm(_) | ModelSpec::Kde(_) if discrete => {
                 problems.borrow_mut().push(format!(
                     "model.kind: {} needs vector data; data.source = \"zipf\" gives tokens: use kind = \"categorical\"",
                     m.name()
@@ -327,14 +328,6 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
     Some(DataSpec { n: n.map(|n| n as usize), holdout: holdout as usize, source: source? })
 }
 
-fn at_base(base: &Path, p: &str) -> PathBuf {
-    let p = PathBuf::from(p);
-    if p.is_absolute() {
-        p
-    } else {
-        base.join(p)
-    }
-}
 
 fn gaussian_source(s: &mut Section) -> Option<Source> {
     let mean: Option<Vec<f64>> = s.req("mean", "the mean vector, e.g. mean = [0.0]");
@@ -475,139 +468,26 @@ fn gmm_source(s: &mut Section) -> Option<Source> {
     ok.then_some(Source::Gmm { weights, means, covs })
 }
 
-fn gmm_model(s: &mut Section) -> Option<ModelSpec> {
-    let components: Option<u64> = s.req("components", "how many Gaussians the mixture has");
-    let cov: String = s.opt("covariance").unwrap_or_else(|| "full".to_string());
-    let n_init: u64 = s.opt("n-init").unwrap_or(1);
-    let tol: f64 = s.opt("tol").unwrap_or(1e-3);
-    let max_iter: u64 = s.opt("max-iter").unwrap_or(100);
-    let reg_covar: f64 = s.opt("reg-covar").unwrap_or(1e-6);
-    let mut ok = true;
-    let covariance = match cov.as_str() {
-        "full" => CovarianceType::Full,
-        "diag" => CovarianceType::Diag,
-        "spherical" => CovarianceType::Spherical,
-        other => {
-            s.problem("covariance", format!("unknown value {other:?}; use \"full\", \"diag\" or \"spherical\""));
-            ok = false;
-            CovarianceType::Full
-        }
-    };
-    if components.is_some_and(|k| !(1..=1000).contains(&k)) {
-        s.problem("components", "must be in [1, 1000]");
-        ok = false;
-    }
-    if !(1..=1000).contains(&n_init) {
-        s.problem("n-init", format!("must be in [1, 1000], got {n_init}"));
-        ok = false;
-    }
-    if !(1..=1_000_000).contains(&max_iter) {
-        s.problem("max-iter", format!("must be in [1, 1000000], got {max_iter}"));
-        ok = false;
-    }
-    if !(tol >= 0.0 && tol.is_finite()) {
-        s.problem("tol", format!("must be a finite number >= 0, got {tol}"));
-        ok = false;
-    }
-    if !(reg_covar > 0.0 && reg_covar.is_finite()) {
-        s.problem(
-            "reg-covar",
-            format!("must be a finite number > 0 (it keeps a collapsing component's covariance invertible), got {reg_covar}"),
-        );
-        ok = false;
-    }
-    let components = components? as usize;
-    ok.then_some(ModelSpec::Gmm(GmmSettings {
-        components,
-        covariance,
-        n_init: n_init as usize,
-        tol,
-        max_iter: max_iter as usize,
-        reg_covar,
-    }))
-}
-
-fn kde_model(s: &mut Section) -> Option<ModelSpec> {
-    let raw: Option<toml::Value> = s.opt("bandwidth");
-    let bandwidth = match raw {
-        None => Bandwidth::Scott,
-        Some(toml::Value::String(b)) if b == "scott" => Bandwidth::Scott,
-        Some(toml::Value::String(b)) if b == "silverman" => Bandwidth::Silverman,
-        Some(v) => match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
-            Some(f) if f > 0.0 && f.is_finite() => Bandwidth::Factor(f),
-            _ => {
-                s.problem(
-                    "bandwidth",
-                    format!("expected \"scott\", \"silverman\" or a number > 0 (the factor on the data's covariance), got {v}"),
-                );
-                return None;
-            }
-        },
-    };
-    Some(ModelSpec::Kde { bandwidth })
-}
-
 fn build_model(mut s: Section, base: &Path) -> Option<ModelSpec> {
-    let kind: Option<String> = s.req("kind", "gaussian, categorical, gmm, kde, vae, ngram or transformer");
+    let (last, rest) = model::settings::KINDS.split_last().unwrap_or((&"", &[]));
+    let kinds = format!("{} or {last}", rest.join(", "));
+    let kind: Option<String> = s.req("kind", &kinds);
     let model = match kind.as_deref() {
-        Some("gaussian") => {
-            s.set_context("for kind = \"gaussian\"");
-            let v: String = s.opt("variance").unwrap_or_else(|| "unbiased".to_string());
-            let variance = match v.as_str() {
-                "unbiased" => Some(Variance::Unbiased),
-                "mle" => Some(Variance::Mle),
-                other => {
-                    s.problem("variance", format!("unknown value {other:?}; use \"unbiased\" or \"mle\""));
+        Some(kind) => {
+            s.set_context(format!("for kind = \"{kind}\""));
+            match ModelSpec::read(kind, &mut s, base) {
+                Ok(model) => model,
+                Err(()) => {
+                    s.problem("kind", format!("unknown model {kind:?}; use {kinds}"));
                     None
                 }
-            };
-            variance.map(|variance| ModelSpec::Gaussian { variance })
-        }
-        Some("categorical") => {
-            s.set_context("for kind = \"categorical\"");
-            let smoothing: f64 = s.opt("smoothing").unwrap_or(0.0);
-            if !(smoothing >= 0.0 && smoothing.is_finite()) {
-                s.problem("smoothing", format!("must be a finite number >= 0, got {smoothing}"));
             }
-            Some(ModelSpec::Categorical { smoothing })
-        }
-        Some("gmm") => {
-            s.set_context("for kind = \"gmm\"");
-            gmm_model(&mut s)
-        }
-        Some("kde") => {
-            s.set_context("for kind = \"kde\"");
-            kde_model(&mut s)
-        }
-        Some("vae") => {
-            s.set_context("for kind = \"vae\"");
-            images::vae_model(&mut s)
-        }
-        Some("ngram") => {
-            s.set_context("for kind = \"ngram\"");
-            text::ngram_model(&mut s)
-        }
-        Some("transformer") => {
-            s.set_context("for kind = \"transformer\"");
-            text::transformer_model(&mut s, base)
-        }
-        Some(other) => {
-            s.problem(
-                "kind",
-                format!("unknown model {other:?}; use gaussian, categorical, gmm, kde, vae, ngram or transformer"),
-            );
-            None
         }
         None => None,
     };
     if model.is_none() {
-        for k in
-            ["variance", "smoothing", "components", "covariance", "n-init", "tol", "max-iter", "reg-covar", "bandwidth"]
-                .into_iter()
-                .chain(images::VAE_KEYS)
-                .chain(text::NGRAM_KEYS)
-                .chain(text::TRANSFORMER_KEYS)
-        {
+        // The model's own problems are reported; its keys are not also unknown.
+        for k in ModelSpec::all_keys() {
             s.allow(k);
         }
     }
@@ -713,38 +593,7 @@ pub fn to_toml(p: &Pipeline) -> String {
     root.insert("data".into(), Value::Table(data));
 
     let mut model = Table::new();
-    match &p.model {
-        ModelSpec::Gaussian { variance } => {
-            model.insert("kind".into(), Value::String("gaussian".into()));
-            let v = if *variance == Variance::Mle { "mle" } else { "unbiased" };
-            model.insert("variance".into(), Value::String(v.into()));
-        }
-        ModelSpec::Categorical { smoothing } => {
-            model.insert("kind".into(), Value::String("categorical".into()));
-            model.insert("smoothing".into(), Value::Float(*smoothing));
-        }
-        ModelSpec::Gmm(g) => {
-            model.insert("kind".into(), Value::String("gmm".into()));
-            model.insert("components".into(), Value::Integer(g.components as i64));
-            model.insert("covariance".into(), Value::String(g.covariance.name().into()));
-            model.insert("n-init".into(), Value::Integer(g.n_init as i64));
-            model.insert("tol".into(), Value::Float(g.tol));
-            model.insert("max-iter".into(), Value::Integer(g.max_iter as i64));
-            model.insert("reg-covar".into(), Value::Float(g.reg_covar));
-        }
-        ModelSpec::Kde { bandwidth } => {
-            model.insert("kind".into(), Value::String("kde".into()));
-            let b = match bandwidth {
-                Bandwidth::Scott => Value::String("scott".into()),
-                Bandwidth::Silverman => Value::String("silverman".into()),
-                Bandwidth::Factor(f) => Value::Float(*f),
-            };
-            model.insert("bandwidth".into(), b);
-        }
-        ModelSpec::Vae(v) => images::vae_toml(&mut model, v),
-        ModelSpec::Ngram(n) => text::ngram_toml(&mut model, n),
-        ModelSpec::Transformer(t) => text::transformer_toml(&mut model, t),
-    }
+    p.model.write(&mut model);
     root.insert("model".into(), Value::Table(model));
 
     let mut generate = Table::new();
@@ -799,7 +648,7 @@ n = 10
         let again = parse(&to_toml(&p), Path::new("."), &[]).unwrap();
         assert_eq!(p, again);
         assert_eq!(p.mix, MixPolicy::Replace);
-        assert_eq!(p.model, ModelSpec::Gaussian { variance: Variance::Unbiased });
+        assert_eq!(p.model, ModelSpec::Gaussian(model::GaussianSettings { variance: Variance::Unbiased }));
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use toml::{Table, Value};
 
+pub use crate::keys::{FromToml, Keys};
+
 pub type Problems = RefCell<Vec<String>>;
 
 pub struct Section<'a> {
@@ -103,6 +105,20 @@ impl<'a> Section<'a> {
     }
 }
 
+impl Keys for Section<'_> {
+    fn opt<T: FromToml>(&mut self, key: &str) -> Option<T> {
+        Section::opt(self, key)
+    }
+
+    fn req<T: FromToml>(&mut self, key: &str, why: &str) -> Option<T> {
+        Section::req(self, key, why)
+    }
+
+    fn problem(&self, key: &str, message: &str) {
+        Section::problem(self, key, message)
+    }
+}
+
 fn describe(v: &Value) -> String {
     match v {
         Value::String(s) => format!("the string {s:?}"),
@@ -132,58 +148,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-pub trait FromToml: Sized {
-    const WHAT: &'static str;
-    fn from_toml(v: &Value) -> Result<Self, ()>;
-}
-
-/// Any value, for keys that take more than one type.
-impl FromToml for Value {
-    const WHAT: &'static str = "a value";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        Ok(v.clone())
-    }
-}
-
-impl FromToml for String {
-    const WHAT: &'static str = "a string";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        v.as_str().map(str::to_string).ok_or(())
-    }
-}
-
-impl FromToml for bool {
-    const WHAT: &'static str = "true or false";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        v.as_bool().ok_or(())
-    }
-}
-
-impl FromToml for u64 {
-    const WHAT: &'static str = "a non-negative integer";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        v.as_integer().and_then(|i| u64::try_from(i).ok()).ok_or(())
-    }
-}
-
-impl FromToml for f64 {
-    const WHAT: &'static str = "a number";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        match v {
-            Value::Float(f) => Ok(*f),
-            Value::Integer(i) => Ok(*i as f64),
-            _ => Err(()),
-        }
-    }
-}
-
-impl<T: FromToml> FromToml for Vec<T> {
-    const WHAT: &'static str = "a list";
-    fn from_toml(v: &Value) -> Result<Self, ()> {
-        v.as_array().ok_or(())?.iter().map(T::from_toml).collect()
-    }
 }
 
 #[cfg(test)]

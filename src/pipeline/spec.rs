@@ -155,11 +155,11 @@ impl Pipeline {
     pub fn min_train_rows(&self) -> usize {
         match (&self.model, self.dim()) {
             // A full covariance needs d+1 rows to be non-singular.
-            (ModelSpec::Gaussian { .. }, Some(d)) => d + 1,
+            (ModelSpec::Gaussian(_), Some(d)) => d + 1,
             // k-means++ picks each centre among the rows.
             (ModelSpec::Gmm(s), _) => s.components,
             // The kernel is the data's covariance, scaled.
-            (ModelSpec::Kde { .. }, _) => 2,
+            (ModelSpec::Kde(_), _) => 2,
             _ => 1,
         }
     }

@@ -16,6 +16,7 @@
 //! E[var] + E[(mean - mu)^2] = sigma^2 at every step. W2 between
 //! N(m, v) and N(mu, sigma^2) is (m - mu)^2 + (sqrt v - sigma)^2.
 
+use crate::model::GaussianSettings;
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline, Source, Variance};
 use crate::special::ln_gamma;
 
@@ -51,7 +52,7 @@ impl Transform {
 
 /// The expectations that apply to `p`, or none.
 pub fn expectations(p: &Pipeline) -> Vec<Expectation> {
-    let (Source::Gaussian { mean, spread }, ModelSpec::Gaussian { variance }) = (&p.data.source, &p.model) else {
+    let (Source::Gaussian { mean, spread }, ModelSpec::Gaussian(GaussianSettings { variance })) = (&p.data.source, &p.model) else {
         return Vec::new();
     };
     if p.mix != MixPolicy::Replace || p.data.n != Some(p.generate_n) || p.generate_n < 3 {

@@ -2,6 +2,8 @@
 //! them, so settings carry over), the fitted mixture, sampling, scoring,
 //! and the closed-form L2 distance between two mixtures.
 
+pub use crate::model::settings::GmmSettings;
+
 mod em;
 mod kmeanspp;
 
@@ -27,18 +29,6 @@ impl CovarianceType {
             CovarianceType::Spherical => "spherical",
         }
     }
-}
-
-/// EM settings, checked by the pipeline validator: components >= 1,
-/// n_init >= 1, max_iter >= 1, tol >= 0, reg_covar > 0.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GmmSettings {
-    pub components: usize,
-    pub covariance: CovarianceType,
-    pub n_init: usize,
-    pub tol: f64,
-    pub max_iter: usize,
-    pub reg_covar: f64,
 }
 
 /// One component, ready to score: its weight, mean, covariance, the

@@ -3,6 +3,8 @@
 //! weights, window order and every sampling draw come from the project's
 //! seeded RNG; tensors are built from those numbers.
 
+pub use crate::model::settings::TransformerSettings;
+
 mod adamw;
 mod attention;
 mod fused;
@@ -19,72 +21,6 @@ use crate::progress::{unwatched, Trained, TrainingHook};
 use crate::rng::Rng;
 use adamw::AdamW;
 use net::{Cache, Gpt, VarList};
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TransformerSettings {
-    pub layers: usize,
-    pub heads: usize,
-    pub d_model: usize,
-    /// Longest window, in tokens, the model attends over.
-    pub context: usize,
-    pub epochs: usize,
-    pub batch: usize,
-    /// Peak learning rate: linear warm-up over the first 5% of steps, then
-    /// a cosine decay to a tenth of it.
-    pub lr: f64,
-    pub weight_decay: f64,
-    /// Global gradient-norm clip (0: none).
-    pub clip: f64,
-    pub temperature: f64,
-    /// Sample among the k likeliest tokens (0: all).
-    pub top_k: usize,
-    /// Sample among the likeliest tokens holding this much mass (1: all).
-    pub top_p: f64,
-    /// Longest generated row, in tokens (below `context`).
-    pub max_tokens: usize,
-    /// `</s>` is barred until a row has this many tokens (Hugging Face's
-    /// `min_new_tokens`); `max_tokens` makes every row that long, as the
-    /// paper's 64-token continuations.
-    pub min_tokens: usize,
-    /// The paper's structure: a base model pretrained once on this corpus
-    /// for `base_epochs` epochs; every generation fine-tunes a copy of it.
-    pub base: Option<std::path::PathBuf>,
-    pub base_epochs: usize,
-    /// The paper's rows: each generated row continues the first this many
-    /// tokens of a D_0 row (0: rows start from `<s>` alone).
-    pub prompt_tokens: usize,
-    /// Beam search with this many beams (1: sampling).
-    pub beams: usize,
-    /// Divides positive logits (multiplies negative ones) of tokens already
-    /// in the row, prompt included, as Hugging Face's `repetition_penalty`.
-    pub repetition_penalty: f64,
-}
-
-impl Default for TransformerSettings {
-    fn default() -> Self {
-        TransformerSettings {
-            layers: 2,
-            heads: 4,
-            d_model: 128,
-            context: 128,
-            epochs: 2,
-            batch: 32,
-            lr: 1e-3,
-            weight_decay: 0.01,
-            clip: 1.0,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            max_tokens: 127,
-            min_tokens: 0,
-            base: None,
-            base_epochs: 1,
-            prompt_tokens: 0,
-            beams: 1,
-            repetition_penalty: 1.0,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("candle")]

@@ -3,6 +3,8 @@
 //! order, reparameterisation noise, prior draws) comes from the project's
 //! seeded RNG; tensors are built from those numbers.
 
+pub use crate::model::settings::{Arch, VaeSettings};
+
 mod adam;
 mod fused;
 mod host;
@@ -21,53 +23,6 @@ use crate::rng::Rng;
 use adam::Adam;
 use layers::VarList;
 use net::Net;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// The paper's: conv 1->64->128 (4x4, stride 2), mirrored decoder.
-    Conv,
-    /// pixels-hidden-latent, for quick runs.
-    Mlp,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Conv => "conv",
-            Arch::Mlp => "mlp",
-        }
-    }
-}
-
-/// Validated VAE settings (pipeline keys under [model]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct VaeSettings {
-    pub arch: Arch,
-    pub latent: usize,
-    /// Hidden width of the MLP variant.
-    pub hidden: usize,
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub beta: f64,
-}
-
-impl Default for VaeSettings {
-    /// The paper's settings.
-    fn default() -> Self {
-        VaeSettings {
-            arch: Arch::Conv,
-            latent: 20,
-            hidden: 400,
-            epochs: 30,
-            batch: 256,
-            lr: 1e-3,
-            weight_decay: 1e-5,
-            beta: 1.0,
-        }
-    }
-}
 
 /// A candle failure, which with shapes fixed by validation means a bug or
 /// an allocation failure: reported, never a panic.
