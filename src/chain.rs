@@ -104,9 +104,7 @@ impl Chain {
             _ => None,
         };
         let pool = match (&p.mix, &p.model, &d0.values) {
-            (MixPolicy::Accumulate, ModelSpec::Gaussian(_), Values::Vectors { d, data }) => {
-                Some(Moments::of(data, *d))
-            }
+            (MixPolicy::Accumulate, ModelSpec::Gaussian(_), Values::Vectors { d, data }) => Some(Moments::of(data, *d)),
             _ => None,
         };
         Chain {

@@ -369,9 +369,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 extra.push((PathBuf::from(TOKENIZER_FILE), t.json().as_bytes().to_vec()));
             }
             if let (0, Some(b)) = (k, source.base()) {
-                let weights = b
-                    .to_safetensors()
-                    .map_err(|e| Error::model("base transformer", e))?;
+                let weights = b.to_safetensors().map_err(|e| Error::model("base transformer", e))?;
                 extra.push((PathBuf::from(BASE_FILE), weights));
             }
             let models = fitted.then(|| {
@@ -413,9 +411,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             }
         }
         drop(tx);
-        writer
-            .join()
-            .map_err(|_| Error::Writer { what: "panicked", source: None })?
+        writer.join().map_err(|_| Error::Writer { what: "panicked", source: None })?
     });
     let sealer = match sealed {
         Ok(s) => s,

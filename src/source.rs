@@ -14,7 +14,10 @@ pub enum Loaded {
     Rows(Values),
     /// A text corpus and the pretrained model transformers fine-tune
     /// (`model.base-path`), if any.
-    Corpus { corpus: Corpus, base: Option<Arc<Transformer>> },
+    Corpus {
+        corpus: Corpus,
+        base: Option<Arc<Transformer>>,
+    },
 }
 
 pub enum RealSource {
@@ -25,7 +28,10 @@ pub enum RealSource {
     File(Values),
     /// A text corpus: training rows drawn like a file's, one fixed test split;
     /// and the base model transformers fine-tune.
-    Text { corpus: Corpus, base: Option<Arc<Transformer>> },
+    Text {
+        corpus: Corpus,
+        base: Option<Arc<Transformer>>,
+    },
 }
 
 impl RealSource {
@@ -61,7 +67,9 @@ impl RealSource {
     pub fn vocab(&self) -> Vocab {
         match self {
             RealSource::Zipf(c) => Vocab::Symbols(c.probs.len()),
-            RealSource::Text { corpus, base } => Vocab::Text { tokenizer: corpus.tokenizer.clone(), base: base.clone() },
+            RealSource::Text { corpus, base } => {
+                Vocab::Text { tokenizer: corpus.tokenizer.clone(), base: base.clone() }
+            }
             _ => Vocab::None,
         }
     }

@@ -29,8 +29,7 @@ fn scan_glob(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame>
         None => HiveOptions { enabled: Some(false), ..Default::default() },
     };
     let args = ScanArgsParquet { hive_options, ..Default::default() };
-    LazyFrame::scan_parquet(p, args)
-        .map_err(|e| Error::table(path.display().to_string(), e))
+    LazyFrame::scan_parquet(p, args).map_err(|e| Error::table(path.display().to_string(), e))
 }
 
 /// Registers `samples`, `training`, `training_runs`, `models` and

@@ -1,8 +1,8 @@
 //! A d-dimensional Gaussian with full covariance, fitted in closed form and
 //! sampled through a square root of its covariance.
 
-use crate::linalg;
 use super::Variance;
+use crate::linalg;
 use crate::rng::Rng;
 
 #[derive(Clone, Debug)]

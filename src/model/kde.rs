@@ -8,9 +8,9 @@ pub use crate::model::settings::Bandwidth;
 
 use rayon::prelude::*;
 
+use super::Variance;
 use crate::linalg;
 use crate::model::Gaussian;
-use super::Variance;
 use crate::rng::Rng;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;

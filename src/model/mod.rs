@@ -10,11 +10,11 @@ mod kde;
 pub(crate) mod kernels;
 pub mod ngram;
 mod params;
-pub mod settings;
 pub mod safetensors;
+pub mod settings;
 pub mod transformer;
-mod vars;
 pub mod vae;
+mod vars;
 
 pub use categorical::Categorical;
 pub use gaussian::{Gaussian, Moments};

@@ -328,7 +328,6 @@ fn build_data(mut s: Section, base: &Path) -> Option<DataSpec> {
     Some(DataSpec { n: n.map(|n| n as usize), holdout: holdout as usize, source: source? })
 }
 
-
 fn gaussian_source(s: &mut Section) -> Option<Source> {
     let mean: Option<Vec<f64>> = s.req("mean", "the mean vector, e.g. mean = [0.0]");
     let std: Option<Vec<f64>> = s.opt("std");

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::metrics::text::RareNgrams;
 pub use crate::data::load::FileFormat;
+use crate::metrics::text::RareNgrams;
 pub use crate::mixing::MixPolicy;
 pub use crate::model::{ModelSpec, Variance};
-pub use crate::values::RowKind;
 use crate::text::TextSource;
+pub use crate::values::RowKind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pipeline {
@@ -26,7 +26,6 @@ pub struct Pipeline {
     /// Which of D_0's word n-grams `rare_ngram_coverage` follows (text runs).
     pub rare_ngrams: RareNgrams,
 }
-
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataSpec {
@@ -104,7 +103,6 @@ impl Spread {
         }
     }
 }
-
 
 impl Pipeline {
     /// Dimension of vector data, or `None` for discrete tokens.

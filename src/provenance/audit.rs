@@ -69,7 +69,10 @@ pub fn audit(root: &Path) -> Result<Report> {
         let (m, hash) = match Manifest::read(root, k) {
             Ok(x) => x,
             Err(e) => {
-                v.push(format!("generation {k}: no readable manifest ({}); an unfinished run resumes with --resume", e.chain()));
+                v.push(format!(
+                    "generation {k}: no readable manifest ({}); an unfinished run resumes with --resume",
+                    e.chain()
+                ));
                 previous = None;
                 continue;
             }

@@ -52,7 +52,9 @@ impl Transform {
 
 /// The expectations that apply to `p`, or none.
 pub fn expectations(p: &Pipeline) -> Vec<Expectation> {
-    let (Source::Gaussian { mean, spread }, ModelSpec::Gaussian(GaussianSettings { variance })) = (&p.data.source, &p.model) else {
+    let (Source::Gaussian { mean, spread }, ModelSpec::Gaussian(GaussianSettings { variance })) =
+        (&p.data.source, &p.model)
+    else {
         return Vec::new();
     };
     if p.mix != MixPolicy::Replace || p.data.n != Some(p.generate_n) || p.generate_n < 3 {

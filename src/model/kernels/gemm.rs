@@ -115,7 +115,6 @@ pub fn product(a: Mat, b: Mat, threads: Threads) -> Result<Vec<f32>> {
     Ok(out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,6 @@ pub fn ln_1p_unit(x: f32) -> f32 {
     f + y + k * 0.693_359_4
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,8 @@ mod host;
 mod layer;
 mod math;
 
+pub(crate) use crate::simd::wide;
 pub use gemm::{matmul, product, Mat, Threads};
 pub use host::*;
 pub use layer::*;
 pub use math::{exp_fast, ln_1p_unit};
-pub(crate) use crate::simd::wide;

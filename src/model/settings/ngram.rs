@@ -32,7 +32,10 @@ impl Family for NgramSettings {
         }
         if let Some(d) = discount {
             if !(d > 0.0 && d < 1.0) {
-                keys.problem("discount", &format!("must be in (0, 1) (leave it out to estimate it per order), got {d}"));
+                keys.problem(
+                    "discount",
+                    &format!("must be in (0, 1) (leave it out to estimate it per order), got {d}"),
+                );
                 ok = false;
             }
         }

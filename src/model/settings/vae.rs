@@ -74,7 +74,10 @@ impl Family for VaeSettings {
             "conv" => Arch::Conv,
             "mlp" => Arch::Mlp,
             other => {
-                keys.problem("arch", &format!("unknown value {other:?}; use \"conv\" (the paper's) or \"mlp\" (quick)"));
+                keys.problem(
+                    "arch",
+                    &format!("unknown value {other:?}; use \"conv\" (the paper's) or \"mlp\" (quick)"),
+                );
                 ok = false;
                 Arch::Conv
             }

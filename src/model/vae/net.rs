@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::model::kernels::f32_slice;
 
-use super::layers::{Act, Down, Linear, VarList, Up};
+use super::layers::{Act, Down, Linear, Up, VarList};
 use super::Arch;
 use crate::rng::Rng;
 
