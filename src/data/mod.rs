@@ -13,6 +13,7 @@ mod pool;
 pub mod query;
 pub mod ranges;
 pub mod report;
+pub mod sql;
 pub mod store;
 
 use crate::error::Error;

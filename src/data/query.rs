@@ -75,8 +75,44 @@ pub fn context(run: &Path) -> Result<SQLContext> {
 
 pub fn frame(run: &Path, sql: &str) -> Result<DataFrame> {
     let mut ctx = context(run)?;
-    let lf = ctx.execute(sql).map_err(|e| Error::Input(format!("query: {e}")))?;
-    lf.collect().map_err(|e| Error::Input(format!("query: {e}")))
+    let prepared = super::sql::prepare(sql).map_err(|r| Error::Input(format!("query: {}", r.0)))?;
+    let lf = ctx.execute(&prepared).map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))?;
+    lf.collect().map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))
+}
+
+/// A Polars error as one line a person can act on, in SQL's words: no
+/// query plans, no syntax trees, no DataFrame API advice; an unknown table
+/// or column with the ones there are.
+fn polars_message(e: &PolarsError, ctx: &SQLContext) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    let quoted = |after: &str, close: char| -> Option<String> {
+        let i = first.find(after)? + after.len();
+        let rest = &first[i..];
+        Some(rest[..rest.find(close)?].to_string())
+    };
+    if let Some(table) = quoted("relation '", '\'') {
+        let mut tables = ctx.get_tables();
+        tables.sort();
+        return format!("unknown table {table}; the tables are {}", tables.join(", "));
+    }
+    if let Some(column) = quoted("unable to find column \"", '"') {
+        let valid = first.split("valid columns: ").nth(1).unwrap_or("").trim_matches(|c| c == '[' || c == ']');
+        return format!("unknown column {column}; the columns here are {}", valid.replace('"', ""));
+    }
+    if let Some(name) = quoted("duplicate output name '", '\'') {
+        return format!(
+            "two result columns are both named {name}; name each with AS, e.g. SELECT min({name}) AS lo, max({name}) AS hi"
+        );
+    }
+    if first.contains("expected `String`, got `binary`") {
+        return "a string function was given a binary column (pixels); select pixels as it is, or use height, width and label".into();
+    }
+    // Polars words some messages for its DataFrame API; cut any advice and
+    // plan or tree dump that follows.
+    let first = first.split(" If this is the case").next().unwrap_or(first);
+    let first = first.split("Resolved plan").next().unwrap_or(first).trim();
+    first.trim_start_matches("sql parser error: ").to_string()
 }
 
 /// Runs `sql` and renders the result.
@@ -91,10 +127,101 @@ pub fn run(run: &Path, sql: &str, format: Format) -> Result<String> {
             Ok(String::from_utf8_lossy(&buf).into_owned())
         }
         Format::Json => {
-            let mut buf = Vec::new();
-            JsonWriter::new(&mut buf).with_json_format(JsonFormat::Json).finish(&mut df).map_err(render)?;
-            buf.push(b'\n');
-            Ok(String::from_utf8_lossy(&buf).into_owned())
+            let (columns, rows) = json_rows(&df)?;
+            let mut out = String::from("[");
+            for (i, row) in rows.iter().enumerate() {
+                out.push_str(if i == 0 { "\n  {" } else { ",\n  {" });
+                for (j, (name, v)) in columns.iter().zip(row).enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(name.clone()).to_string());
+                    out.push(':');
+                    out.push_str(&v.to_string());
+                }
+                out.push('}');
+            }
+            out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
+            Ok(out)
         }
     }
+}
+
+/// The result of `sql` as column names and rows of JSON values, in the
+/// result's column order: numbers as numbers (NaN and infinities as the
+/// strings "nan", "inf", "-inf"), binary values (an image's `pixels`) as
+/// base64, lists as arrays.
+pub fn rows(run: &Path, sql: &str) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
+    json_rows(&frame(run, sql)?)
+}
+
+fn json_rows(df: &DataFrame) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
+    let columns: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        for (row, v) in rows.iter_mut().zip(s.iter()) {
+            row.push(json_value(&v));
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn json_float(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(x)
+    } else {
+        serde_json::Value::String(
+            if x.is_nan() {
+                "nan"
+            } else if x > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            }
+            .into(),
+        )
+    }
+}
+
+fn json_value(v: &AnyValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        AnyValue::Null => J::Null,
+        AnyValue::Boolean(b) => J::Bool(*b),
+        AnyValue::String(s) => J::String(s.to_string()),
+        AnyValue::StringOwned(s) => J::String(s.to_string()),
+        AnyValue::UInt8(x) => J::from(*x),
+        AnyValue::UInt16(x) => J::from(*x),
+        AnyValue::UInt32(x) => J::from(*x),
+        AnyValue::UInt64(x) => J::from(*x),
+        AnyValue::Int8(x) => J::from(*x),
+        AnyValue::Int16(x) => J::from(*x),
+        AnyValue::Int32(x) => J::from(*x),
+        AnyValue::Int64(x) => J::from(*x),
+        AnyValue::Float32(x) => json_float(f64::from(*x)),
+        AnyValue::Float64(x) => json_float(*x),
+        AnyValue::Binary(b) => J::String(base64(b)),
+        AnyValue::BinaryOwned(b) => J::String(base64(b)),
+        AnyValue::List(s) => J::Array(s.iter().map(|x| json_value(&x)).collect()),
+        other => J::String(other.to_string()),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for binary cells in JSON.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
