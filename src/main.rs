@@ -108,6 +108,9 @@ enum Command {
         sql: String,
         #[arg(long, value_enum, default_value_t = OutFormat::Table)]
         format: OutFormat,
+        /// Rows the table format shows (csv and json give every row).
+        #[arg(long, default_value_t = query::TABLE_ROWS)]
+        limit: usize,
     },
 }
 
@@ -355,13 +358,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lineage { run_dir, format: LineageFormat::Openlineage } => {
             emit(&collapse::provenance::lineage::openlineage(&run_dir)?)?;
         }
-        Command::Query { run_dir, sql, format } => {
+        Command::Query { run_dir, sql, format, limit } => {
             let format = match format {
                 OutFormat::Table => Format::Table,
                 OutFormat::Csv => Format::Csv,
                 OutFormat::Json => Format::Json,
             };
-            emit(&query::run(&run_dir, &sql, format)?)?;
+            let r = query::render(&run_dir, &sql, format, limit)?;
+            emit(&r.text)?;
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
         }
         Command::Report { run_dir, out } => {
             let w = collapse::report::report(&run_dir, out.as_deref())?;

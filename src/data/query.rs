@@ -115,16 +115,76 @@ fn polars_message(e: &PolarsError, ctx: &SQLContext) -> String {
     first.trim_start_matches("sql parser error: ").to_string()
 }
 
-/// Runs `sql` and renders the result.
+/// Rows the table format shows unless told otherwise.
+pub const TABLE_ROWS: usize = 20;
+
+/// Characters of a string cell the table format shows before cutting it.
+const TABLE_CELL: usize = 40;
+
+/// A rendered result and what the rendering left out, for stderr.
+pub struct Rendered {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// Runs `sql` and renders the result (the table format at its default
+/// length, its notes below it).
 pub fn run(run: &Path, sql: &str, format: Format) -> Result<String> {
+    let r = render(run, sql, format, TABLE_ROWS)?;
+    let mut text = r.text;
+    if format == Format::Table {
+        for n in r.notes {
+            text.push_str(&n);
+            text.push('\n');
+        }
+    }
+    Ok(text)
+}
+
+/// Runs `sql` and renders the result; the table format shows at most
+/// `limit` rows. Binary columns (`pixels`) are base64 in JSON and left out
+/// of CSV and the table, with a note saying so.
+pub fn render(run: &Path, sql: &str, format: Format, limit: usize) -> Result<Rendered> {
     let mut df = frame(run, sql)?;
     let render = |e: PolarsError| Error::table("query output", e);
+    let binary: Vec<String> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::Binary | DataType::BinaryOffset))
+        .map(|c| c.name().to_string())
+        .collect();
+    let mut notes = Vec::new();
+    if format != Format::Json && !binary.is_empty() {
+        notes.push(format!(
+            "left out {} (binary image pixels); --format json gives {} as base64",
+            binary.join(", "),
+            if binary.len() == 1 { "it" } else { "them" }
+        ));
+        df = df.drop_many(binary.iter().map(String::as_str));
+    }
     match format {
-        Format::Table => Ok(format!("{df}\n")),
+        Format::Table => {
+            let total = df.height();
+            let (columns, rows) = json_rows(&df.head(Some(limit)))?;
+            let (text, cut) = table(&columns, &rows);
+            if total > rows.len() {
+                notes.push(format!(
+                    "showing {} of {} rows; --limit N or --format csv for all",
+                    rows.len(),
+                    thousands(total)
+                ));
+            }
+            if cut {
+                notes.push(format!(
+                    "strings longer than {TABLE_CELL} characters are cut (…); --format csv or json shows them whole"
+                ));
+            }
+            Ok(Rendered { text, notes })
+        }
         Format::Csv => {
             let mut buf = Vec::new();
             CsvWriter::new(&mut buf).finish(&mut df).map_err(render)?;
-            Ok(String::from_utf8_lossy(&buf).into_owned())
+            Ok(Rendered { text: String::from_utf8_lossy(&buf).into_owned(), notes })
         }
         Format::Json => {
             let (columns, rows) = json_rows(&df)?;
@@ -142,9 +202,63 @@ pub fn run(run: &Path, sql: &str, format: Format) -> Result<String> {
                 out.push('}');
             }
             out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
-            Ok(out)
+            Ok(Rendered { text: out, notes })
         }
     }
+}
+
+/// 4020 as "4,020".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A plain text table: a header, a rule, one line a row, then the row
+/// count; string cells over `TABLE_CELL` characters cut (the flag says so).
+fn table(columns: &[String], rows: &[Vec<serde_json::Value>]) -> (String, bool) {
+    let mut cut = false;
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| {
+                    let s = match v {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s.replace(['\n', '\t'], " "),
+                        other => other.to_string(),
+                    };
+                    if s.chars().count() > TABLE_CELL {
+                        cut = true;
+                        s.chars().take(TABLE_CELL - 1).chain(std::iter::once('…')).collect()
+                    } else {
+                        s
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let width: Vec<usize> = (0..columns.len())
+        .map(|j| cells.iter().map(|r| r[j].chars().count()).chain([columns[j].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |items: &[String]| -> String {
+        let padded: Vec<String> =
+            items.iter().zip(&width).map(|(s, w)| format!("{s}{}", " ".repeat(w - s.chars().count()))).collect();
+        padded.join(" | ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(columns);
+    out.push_str(&(width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-") + "\n"));
+    for r in &cells {
+        out.push_str(&line(r));
+    }
+    out.push_str(&format!("({} row{})\n", rows.len(), if rows.len() == 1 { "" } else { "s" }));
+    (out, cut)
 }
 
 /// The result of `sql` as column names and rows of JSON values, in the

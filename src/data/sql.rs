@@ -261,7 +261,7 @@ fn keys_beside_aggregates(select: &mut Select) {
         return;
     }
     let keys: BTreeSet<String> = key_exprs.iter().flat_map(key_names).collect();
-    let mut fix = |e: &mut Expr| {
+    let fix = |e: &mut Expr| {
         let bare = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         if !bare && !is_aggregate(e) && contains_aggregate(e) {
             let _ = e.visit(&mut KeysToMin { depth: 0, keys: keys.clone() });

@@ -128,3 +128,89 @@ fn tail_masses_are_reachable_by_sql_too() {
         }
     }
 }
+
+/// Every format for every column type: an image run's `pixels` is base64 in
+/// JSON (decoding to height x width bytes), left out of CSV and the table
+/// with a note; nothing panics.
+#[test]
+fn every_format_takes_every_column_type() {
+    let dir = Scratch::new("q-formats");
+    let run = dir.path("img");
+    let p = repo().join("pipelines/vae-digits.toml");
+    let (code, _, err) = cli(
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "-q",
+            "--set",
+            "generations=1",
+            "--set",
+            "model.epochs=1",
+            "--set",
+            "data.n=50",
+            "--set",
+            "generate.n=50",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = run.to_str().unwrap();
+    let sql = "SELECT * FROM samples ORDER BY sample_id LIMIT 3";
+    let (code, out, err) = cli(&["query", r, sql, "--format", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let first = &rows[0];
+    let keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+    assert!(keys.contains(&"pixels") && keys.contains(&"label"), "{keys:?}");
+    let pixels = first["pixels"].as_str().unwrap();
+    let bytes = pixels.trim_end_matches('=').len() * 3 / 4;
+    assert_eq!(bytes as u64, first["height"].as_u64().unwrap() * first["width"].as_u64().unwrap(), "{pixels}");
+    assert!(out.starts_with("[\n  {\"sample_id\":"), "columns keep their order: {out}");
+    for format in ["csv", "table"] {
+        let (code, out, err) = cli(&["query", r, sql, "--format", format], None);
+        assert_eq!(code, 0, "{format}: {err}");
+        assert!(!out.contains("pixels") && out.contains("label"), "{format}: {out}");
+        assert!(err.contains("left out pixels") && err.contains("--format json"), "{format}: {err}");
+    }
+    let (code, out, err) = cli(&["query", r, "SELECT * FROM samples", "--limit", "5"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(5 rows)"), "{out}");
+    let (_, count, _) = cli(&["query", r, "SELECT count(*) AS n FROM samples", "--format", "csv"], None);
+    let total: usize = count.lines().nth(1).unwrap().parse().unwrap();
+    assert!(err.contains(&format!("showing 5 of {total} rows; --limit N or --format csv for all")), "{err}");
+    let (code, _, err) = cli(&["query", r, "SELECT params FROM models"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("strings longer than 40 characters are cut"), "{err}");
+}
+
+/// Errors a person can act on: one line, SQL's words, what exists.
+#[test]
+fn errors_are_one_line_and_name_what_exists() {
+    let dir = Scratch::new("q-errors");
+    let run = small_run(&dir);
+    let r = run.to_str().unwrap();
+    for (sql, needle) in [
+        ("SELEC 1", "syntax error: expected an SQL statement, found SELEC at line 1, column 1"),
+        (
+            "SELECT * FROM nowhere",
+            "unknown table nowhere; the tables are metrics, models, samples, training, training_runs",
+        ),
+        ("SELECT nope FROM samples", "unknown column nope; the columns here are sample_id, replicate, generation"),
+        ("SELECT 1 FROM metrics a WHERE EXISTS (SELECT 1 FROM metrics b)", "EXISTS (subquery) is not supported"),
+        ("DROP TABLE samples", "only queries"),
+    ] {
+        let (code, _, err) = cli(&["query", r, sql], None);
+        assert_eq!(code, 2, "{sql}: {err}");
+        assert!(err.contains(needle), "{sql}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{sql}: one line: {err}");
+        for noise in [".alias(", "Resolved plan", "Span(", "Ident {"] {
+            assert!(!err.contains(noise), "{sql}: {err}");
+        }
+    }
+    // min and max of one column, unnamed: both columns come back.
+    let (code, out, err) = cli(&["query", r, "SELECT min(x0), max(x0) FROM samples", "--format", "csv"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("min(x0),max(x0)\n"), "{out}");
+}
