@@ -364,6 +364,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 OutFormat::Csv => Format::Csv,
                 OutFormat::Json => Format::Json,
             };
+            if let Some(note) = query::expansion_note(&run_dir, &sql)? {
+                eprintln!("note: {note}");
+            }
             let r = query::render(&run_dir, &sql, format, limit)?;
             emit(&r.text)?;
             for n in &r.notes {

@@ -76,8 +76,35 @@ pub fn context(run: &Path) -> Result<SQLContext> {
 pub fn frame(run: &Path, sql: &str) -> Result<DataFrame> {
     let mut ctx = context(run)?;
     let prepared = super::sql::prepare(sql).map_err(|r| Error::Input(format!("query: {}", r.0)))?;
-    let lf = ctx.execute(&prepared).map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))?;
+    let lf = ctx.execute(&prepared.sql).map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))?;
     lf.collect().map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))
+}
+
+/// Rows of `training` past which a query that expands it is announced.
+const LARGE_EXPANSION: u64 = 1_000_000;
+
+/// When `sql` still reads `training` row by row after the rewrites (a
+/// count per model or replicate does not) and that table expands to more
+/// than a million rows: a note saying how many, to show before it runs.
+pub fn expansion_note(run: &Path, sql: &str) -> Result<Option<String>> {
+    let Ok(prepared) = super::sql::prepare(sql) else { return Ok(None) };
+    if !prepared.tables.contains("training") {
+        return Ok(None);
+    }
+    let runs = scan_glob(run, "training/*/*.parquet", None)?;
+    let totals = runs
+        .select([len().alias("runs"), col("sample_count").cast(DataType::UInt64).sum().alias("rows")])
+        .collect()
+        .map_err(|e| Error::table("training", e))?;
+    let get = |name: &str| totals.column(name).ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>());
+    let (Some(runs), Some(rows)) = (get("runs"), get("rows")) else { return Ok(None) };
+    Ok((rows > LARGE_EXPANSION).then(|| {
+        format!(
+            "this query reads training row by row: {} id runs expand to {} rows; counts per replicate or model (and of one sample_id) are answered from training_runs without expanding",
+            thousands(runs as usize),
+            thousands(rows as usize)
+        )
+    }))
 }
 
 /// A Polars error as one line a person can act on, in SQL's words: no

@@ -16,6 +16,10 @@
 //! - in a grouped query, a group key used beside an aggregate in one
 //!   expression (`avg(value) / (generation + 1)`) becomes `min(key)`, its one
 //!   value in the group: Polars gives a list there instead of a number;
+//! - counts over `training` that need no row of it (`count(*)`, per
+//!   replicate or model, filtered by those or by one `sample_id = N`) are
+//!   answered from `training_runs`, which holds the same rows as runs of
+//!   ids: an accumulate run's training table expands to billions of rows;
 //! - several unnamed aggregate columns (`SELECT min(x0), max(x0)`) are named
 //!   after their text, as DuckDB names them (Polars names both `x0` and fails).
 
@@ -33,9 +37,17 @@ use sqlparser::parser::Parser;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
+/// The query Polars is to run, and the tables it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub sql: String,
+    /// Table names as written, lower-cased (CTE names among them).
+    pub tables: BTreeSet<String>,
+}
+
 /// The query Polars is to run: `sql` parsed, rewritten where Polars needs
 /// it, checked for what it gets wrong, and rendered back to SQL.
-pub fn prepare(sql: &str) -> Result<String, Refusal> {
+pub fn prepare(sql: &str) -> Result<Prepared, Refusal> {
     let mut statements = Parser::parse_sql(&GenericDialect, sql).map_err(|e| Refusal(syntax(&e.to_string())))?;
     let mut query = match statements.pop() {
         Some(Statement::Query(q)) if statements.is_empty() => q,
@@ -47,7 +59,12 @@ pub fn prepare(sql: &str) -> Result<String, Refusal> {
     if let Some(r) = fix.refusal {
         return Err(r);
     }
-    Ok(query.to_string())
+    let mut tables = BTreeSet::new();
+    let _ = sqlparser::ast::visit_relations(&query, |r| {
+        tables.insert(r.to_string().trim_matches('"').to_ascii_lowercase());
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(Prepared { sql: query.to_string(), tables })
 }
 
 /// sqlparser's "sql parser error: Expected: X, found: Y at Line: 1, Column: 1"
@@ -92,6 +109,7 @@ impl VisitorMut for Rewrite {
         if let Err(why) = rewrite_joins(select) {
             return self.refuse(why);
         }
+        counts_from_runs(select);
         keys_beside_aggregates(select);
         name_unnamed_aggregates(select);
         ControlFlow::Continue(())
@@ -275,6 +293,123 @@ fn keys_beside_aggregates(select: &mut Select) {
     if let Some(h) = &mut select.having {
         fix(h);
     }
+}
+
+fn parse_expr(text: &str) -> Option<Expr> {
+    Parser::new(&GenericDialect).try_with_sql(text).and_then(|mut p| p.parse_expr()).ok()
+}
+
+/// A column's name without its table qualifier, lower-cased.
+fn column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => Some(parts[1].value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Whether `e` names no column but `replicate` and `model_generation`.
+fn only_model_columns(e: &Expr) -> bool {
+    let mut ok = true;
+    let _ = visit_expressions(e, |x: &Expr| {
+        match x {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                ok &= matches!(column_name(x).as_deref(), Some("replicate" | "model_generation"))
+            }
+            Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ok = false,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    ok
+}
+
+fn is_row_count(e: &Expr) -> bool {
+    let Expr::Function(f) = e else { return false };
+    if f.over.is_some() || f.filter.is_some() || !f.name.to_string().eq_ignore_ascii_case("count") {
+        return false;
+    }
+    let FunctionArguments::List(list) = &f.args else { return false };
+    if list.duplicate_treatment.is_some() || list.args.len() != 1 {
+        return false;
+    }
+    match &list.args[0] {
+        sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Wildcard) => true,
+        sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(x)) => {
+            column_name(x).as_deref() == Some("sample_id") || matches!(x, Expr::Value(_))
+        }
+        _ => false,
+    }
+}
+
+/// Counts over `training` alone, by replicate and model, answered from
+/// `training_runs` (see the module doc).
+fn counts_from_runs(select: &mut Select) {
+    let [twj] = select.from.as_mut_slice() else { return };
+    if !twj.joins.is_empty() || select.having.is_some() || select.distinct.is_some() {
+        return;
+    }
+    let TableFactor::Table { name, args: None, .. } = &mut twj.relation else { return };
+    if !name.to_string().eq_ignore_ascii_case("training") {
+        return;
+    }
+    let keys_ok = match &select.group_by {
+        GroupByExpr::All(_) => true,
+        GroupByExpr::Expressions(keys, _) => keys.iter().all(|k| matches!(k, Expr::Value(_)) || only_model_columns(k)),
+    };
+    let items_ok = select.projection.iter().all(|p| match p {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+            is_row_count(e) || (only_model_columns(e) && !contains_aggregate(e))
+        }
+        _ => false,
+    });
+    // WHERE: conditions on replicate and model_generation, and at most one
+    // `sample_id = N` (membership of one sample).
+    let mut parts = Vec::new();
+    if let Some(w) = &select.selection {
+        conjuncts(w.clone(), &mut parts);
+    }
+    let mut member = None;
+    let mut rest = Vec::new();
+    for c in parts {
+        match &c {
+            Expr::BinaryOp { left, op: BinaryOperator::Eq, right }
+                if member.is_none()
+                    && column_name(left).as_deref() == Some("sample_id")
+                    && matches!(right.as_ref(), Expr::Value(_)) =>
+            {
+                member = Some(right.to_string())
+            }
+            c if only_model_columns(c) => rest.push(c.clone()),
+            _ => return,
+        }
+    }
+    if !keys_ok || !items_ok {
+        return;
+    }
+    // Each run holds a sample at most once, so with a membership test a
+    // row of `training` is a run that holds the sample; without, a run is
+    // sample_count rows.
+    let count = if member.is_some() { "count(*)" } else { "coalesce(sum(sample_count), 0)" };
+    let Some(count) = parse_expr(count) else { return };
+    if let Some(id) = &member {
+        match parse_expr(&format!("sample_id_start <= {id} AND {id} < sample_id_start + sample_count")) {
+            Some(range) => rest.push(range),
+            None => return,
+        }
+    }
+    for item in &mut select.projection {
+        let (e, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e.clone(), Ident::with_quote('"', e.to_string())),
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), alias.clone()),
+            _ => continue,
+        };
+        if is_row_count(&e) {
+            *item = SelectItem::ExprWithAlias { expr: count.clone(), alias };
+        }
+    }
+    *name = sqlparser::ast::ObjectName::from(vec![Ident::new("training_runs")]);
+    select.selection = and_all(rest);
 }
 
 /// `SELECT min(x0), max(x0)`: Polars names both columns `x0` and fails;
@@ -500,7 +635,7 @@ mod tests {
     use super::*;
 
     fn ok(sql: &str) -> String {
-        prepare(sql).unwrap_or_else(|r| panic!("{sql}: {}", r.0))
+        prepare(sql).unwrap_or_else(|r| panic!("{sql}: {}", r.0)).sql
     }
 
     #[test]
@@ -552,6 +687,33 @@ mod tests {
             ok("SELECT generation, sum(value) - generation FROM metrics GROUP BY ALL"),
             "SELECT generation, sum(value) - min(generation) FROM metrics GROUP BY ALL"
         );
+    }
+
+    #[test]
+    fn training_counts_come_from_the_runs() {
+        assert_eq!(
+            ok("SELECT count(*) FROM training"),
+            "SELECT coalesce(sum(sample_count), 0) AS \"count(*)\" FROM training_runs"
+        );
+        assert_eq!(
+            ok("SELECT replicate, model_generation, count(*) AS n FROM training WHERE model_generation > 3 GROUP BY replicate, model_generation"),
+            "SELECT replicate, model_generation, coalesce(sum(sample_count), 0) AS n FROM training_runs WHERE model_generation > 3 GROUP BY replicate, model_generation"
+        );
+        assert_eq!(
+            ok("SELECT model_generation, count(*) AS n FROM training WHERE sample_id = 12 GROUP BY model_generation"),
+            "SELECT model_generation, count(*) AS n FROM training_runs WHERE sample_id_start <= 12 AND 12 < sample_id_start + sample_count GROUP BY model_generation"
+        );
+        // Anything else reads the expanded rows.
+        for same in [
+            "SELECT count(DISTINCT sample_id) FROM training",
+            "SELECT sample_id FROM training WHERE model_generation = 1",
+            "SELECT count(*) FROM training t JOIN samples s ON s.sample_id = t.sample_id",
+            "SELECT count(*) FROM training WHERE sample_id > 5",
+        ] {
+            assert!(ok(same).contains("FROM training") && !ok(same).contains("training_runs"), "{same}");
+            assert!(prepare(same).unwrap().tables.contains("training"), "{same}");
+        }
+        assert!(!prepare("SELECT count(*) FROM training").unwrap().tables.contains("training"));
     }
 
     #[test]

@@ -214,3 +214,51 @@ fn errors_are_one_line_and_name_what_exists() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("min(x0),max(x0)\n"), "{out}");
 }
+
+/// An accumulate run's `training` expands to (generations^2 / 2) M rows per
+/// replicate: counts come from its id runs, and a query that does expand it
+/// is told how many rows first.
+#[test]
+fn training_counts_need_no_expansion_and_expansions_are_announced() {
+    let dir = Scratch::new("q-training");
+    let run = dir.path("acc");
+    let p = repo().join("pipelines/gaussian-1d-accumulate.toml");
+    let (code, _, err) = cli(
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "-q",
+            "--no-fsync",
+            "--set",
+            "generations=150",
+            "--set",
+            "replicates=10",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = run.to_str().unwrap();
+    // Model k trains on D_0 and D_1..D_k: 100 (k + 1) rows.
+    let want: u64 = 10 * (0..150u64).map(|k| 100 * (k + 1)).sum::<u64>();
+    let (code, out, err) = cli(&["query", r, "SELECT count(*) AS n FROM training", "--format", "csv"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("n\n{want}\n"));
+    assert!(!err.contains("expand"), "a count is answered from the runs: {err}");
+    let (code, _, err) = cli(&["query", r, "SELECT sample_id FROM training LIMIT 1"], None);
+    assert_eq!(code, 0, "{err}");
+    let rows = want.to_string();
+    let with_commas: String = rows
+        .chars()
+        .rev()
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+        .chars()
+        .rev()
+        .collect();
+    assert!(err.contains(&format!("expand to {with_commas} rows")), "{err}");
+}

@@ -390,3 +390,21 @@ SELECT generation, generation * 10 AS g10, count(*) AS n FROM metrics GROUP BY g
 
 -- @two_group_keys_in_expression ordered
 SELECT replicate, generation, replicate * 100 + generation AS code, count(*) AS n FROM metrics GROUP BY replicate, generation ORDER BY replicate, generation;
+
+-- @training_count_filtered runs=gaussian,accumulate,text,image
+SELECT count(*) AS n FROM training WHERE model_generation >= 1 AND replicate = 0;
+
+-- @training_count_grouped_all runs=gaussian,accumulate,text,image
+SELECT model_generation, count(sample_id) AS n FROM training GROUP BY ALL;
+
+-- @training_membership runs=gaussian,accumulate
+SELECT model_generation, count(*) AS n FROM training WHERE sample_id = 3 GROUP BY model_generation;
+
+-- @training_membership_absent runs=gaussian,accumulate
+SELECT count(*) AS n FROM training WHERE sample_id = 999999999999;
+
+-- @training_count_empty runs=gaussian,accumulate
+SELECT count(*) AS n FROM training WHERE model_generation > 100000;
+
+-- @training_distinct_samples runs=gaussian,accumulate
+SELECT count(DISTINCT sample_id) AS n FROM training;
