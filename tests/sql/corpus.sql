@@ -408,3 +408,12 @@ SELECT count(*) AS n FROM training WHERE model_generation > 100000;
 
 -- @training_distinct_samples runs=gaussian,accumulate
 SELECT count(DISTINCT sample_id) AS n FROM training;
+
+-- @right_join_one_side_matched ordered
+SELECT m.generation, count(g0.value) AS matched, count(*) AS n FROM metrics g0 RIGHT JOIN metrics m ON m.replicate = g0.replicate AND m.metric = g0.metric AND g0.generation = 0 WHERE m.metric = 'var' GROUP BY m.generation ORDER BY m.generation;
+
+-- @right_join_preserved_side_filter ordered
+SELECT m.generation, count(g0.value) AS matched, count(*) AS n FROM metrics g0 RIGHT JOIN metrics m ON m.replicate = g0.replicate AND m.metric = g0.metric AND m.generation > 2 WHERE m.metric = 'var' GROUP BY m.generation ORDER BY m.generation;
+
+-- @full_join_one_side_matched
+SELECT count(a.value) AS ca, count(b.value) AS cb, count(*) AS n FROM (SELECT * FROM metrics WHERE metric = 'var') a FULL JOIN (SELECT * FROM metrics WHERE metric = 'var') b ON a.replicate = b.replicate AND a.generation = b.generation AND b.generation = 0;
