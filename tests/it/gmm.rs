@@ -158,11 +158,19 @@ fn sklearn_case(covariance: CovarianceType) {
         .output()
     {
         Ok(o) => o,
-        Err(e) => return eprintln!("skipping: python3 is not available ({e})"),
+        Err(e) => {
+            return super::skip(
+                "gmm: scikit-learn's GaussianMixture on the same start",
+                &format!("python3 is not available ({e})"),
+            )
+        }
     };
     let text = String::from_utf8_lossy(&out.stdout);
     if out.status.code() == Some(3) {
-        return eprintln!("skipping: {text}(pip install scikit-learn to run this check)");
+        return super::skip(
+            "gmm: scikit-learn's GaussianMixture on the same start",
+            &format!("{}; pip install scikit-learn", text.trim()),
+        );
     }
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let sk: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -26,14 +26,15 @@ fn pyarrow_and_duckdb_read_the_run_as_is() {
     let out = match std::process::Command::new("python3").arg(&script).arg(&run).arg(expected.to_string()).output() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("skipping: python3 is not available ({e})");
-            return;
+            return super::skip("interop: pyarrow and DuckDB read the run", &format!("python3 is not available ({e})"))
         }
     };
     let text = String::from_utf8_lossy(&out.stdout);
     if out.status.code() == Some(3) {
-        eprintln!("skipping: {text}(pip install pyarrow duckdb to run this check)");
-        return;
+        return super::skip(
+            "interop: pyarrow and DuckDB read the run",
+            &format!("{}; pip install pyarrow duckdb", text.trim()),
+        );
     }
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     eprintln!("{text}");

@@ -201,7 +201,10 @@ fn report_renders_in_headless_chromium() {
 /// path. None (with a message) where chromium is missing.
 pub fn renders_in_chromium(run: &Path, min_images: usize, shot: &str) -> Option<PathBuf> {
     let Some(browser) = chromium() else {
-        eprintln!("SKIP rendering {} in chromium: no chromium on PATH (apt-get install chromium)", run.display());
+        super::skip(
+            &format!("report: rendering {} in headless chromium", run.display()),
+            "no chromium on PATH (apt-get install chromium)",
+        );
         return None;
     };
     let page = format!("file://{}", run.join("report/index.html").display());
