@@ -39,7 +39,10 @@ fn check_columns_unguarded(path: &Path, format: FileFormat, columns: &[String]) 
     let mut lf = scan(path, format)?;
     let schema = lf.collect_schema().map_err(|e| Error::Data {
         file: path.to_path_buf(),
-        message: format!("cannot read the schema: {e}; is it a valid {format:?} file?"),
+        message: format!(
+            "cannot read the schema: {e}; is it a valid {} file?",
+            if format == FileFormat::Csv { "CSV" } else { "Parquet" }
+        ),
     })?;
     let mut problems = Vec::new();
     for c in columns {

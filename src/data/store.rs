@@ -104,7 +104,8 @@ impl RunDir {
                             )))
                         }
                         _ => {
-                            tracing::warn!("{}: taking over the stale lock of a dead run ({pid:?})", root.display());
+                            let whose = pid.map_or_else(|| "an unreadable lock".to_string(), |p| format!("pid {p}"));
+                            tracing::warn!("{}: taking over the stale lock of a dead run ({whose})", root.display());
                             let _ = fs::remove_file(&path);
                         }
                     }

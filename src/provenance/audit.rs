@@ -85,10 +85,10 @@ pub fn audit(root: &Path) -> Result<Report> {
         }
         if k > 0 && m.previous_manifest_blake3 != previous {
             v.push(format!(
-                "{mpath}: chain broken: previous_manifest_blake3 is {:?} but manifest {} hashes to {:?}",
-                m.previous_manifest_blake3,
+                "{mpath}: chain broken: previous_manifest_blake3 is {} but manifest {} hashes to {}",
+                m.previous_manifest_blake3.as_deref().unwrap_or("missing"),
                 k - 1,
-                previous
+                previous.as_deref().unwrap_or("nothing (it is missing)")
             ));
         }
         if m.config_blake3 != config_blake3 {
@@ -142,14 +142,16 @@ pub fn audit(root: &Path) -> Result<Report> {
                         Ok(f) => {
                             if out.rows.is_some_and(|r| r != f.rows) {
                                 v.push(format!(
-                                    "{}: generation {k}: {} rows, the manifest says {:?}",
-                                    out.path, f.rows, out.rows
+                                    "{}: generation {k}: {} rows, the manifest says {}",
+                                    out.path,
+                                    f.rows,
+                                    out.rows.unwrap_or_default()
                                 ));
                             }
-                            if f.range.is_some_and(|(lo, hi)| lo != k || hi != k) {
+                            if let Some((lo, hi)) = f.range.filter(|&(lo, hi)| lo != k || hi != k) {
                                 v.push(format!(
-                                    "{}: holds rows of generations {:?}, expected only {k}",
-                                    out.path, f.range
+                                    "{}: holds rows of generations {lo} to {hi}, expected only {k}",
+                                    out.path
                                 ));
                             }
                             if out.path.starts_with("samples/") {
@@ -179,9 +181,10 @@ pub fn audit(root: &Path) -> Result<Report> {
         std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match run_json.as_ref().and_then(|j| j["last_manifest_blake3"].as_str().map(str::to_string)) {
         Some(h) if Some(&h) == previous.as_ref() => {}
-        Some(h) => {
-            v.push(format!("run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({previous:?})"))
-        }
+        Some(h) => v.push(format!(
+            "run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({})",
+            previous.as_deref().unwrap_or("there is none")
+        )),
         None => v.push("run.json: missing or without last_manifest_blake3 (the run did not finish)".to_string()),
     }
 
