@@ -307,7 +307,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options =
                 Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume, progress, durability };
             let s = runner::run(&p, &out, &options)?;
-            if !cli.quiet {
+            if s.already_complete {
+                if !cli.quiet {
+                    println!(
+                        "{}: already complete: {} generations x {} replicates, every one sealed; nothing to do",
+                        s.out.display(),
+                        s.generations,
+                        s.replicates
+                    );
+                }
+            } else if !cli.quiet {
                 println!(
                     "wrote {} ({} sample rows, {} generations x {} replicates) in {:.2}s",
                     s.out.display(),

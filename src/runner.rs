@@ -60,6 +60,8 @@ pub struct RunSummary {
     /// (metric, median over replicates at generation 0, at the last generation).
     pub headline: Vec<(String, f64, f64)>,
     pub seconds: f64,
+    /// `--resume` found every generation already sealed: nothing was run.
+    pub already_complete: bool,
 }
 
 #[derive(Default)]
@@ -243,6 +245,19 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             )));
         }
         let chain = provenance::verified_prefix(out, &config_blake3, p.generations);
+        if chain.len() as u64 == u64::from(p.generations) + 1 {
+            // Every generation sealed: touch nothing (a report in the run
+            // directory stays; run.json keeps its times).
+            return Ok(RunSummary {
+                out: out.to_path_buf(),
+                generations: p.generations,
+                replicates: p.replicates,
+                rows: 0,
+                headline: Vec::new(),
+                seconds: clock.elapsed().as_secs_f64(),
+                already_complete: true,
+            });
+        }
         let mut keep = std::collections::BTreeSet::new();
         for (m, hash) in chain.iter().cloned() {
             keep.insert(Manifest::path(m.generation));
@@ -440,6 +455,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         rows: rows_written,
         headline,
         seconds: clock.elapsed().as_secs_f64(),
+        already_complete: false,
     })
 }
 

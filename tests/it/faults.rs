@@ -177,3 +177,26 @@ fn unusable_output_paths_and_resume_mistakes_are_clear() {
     assert_eq!(changed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&changed.stderr).contains("pipeline.toml differs"));
 }
+
+/// `--resume` on a finished run says so and changes nothing: run.json keeps
+/// its bytes and a report written into the run directory stays.
+#[test]
+fn resume_of_a_finished_run_says_it_is_complete() {
+    let dir = Scratch::new("resume-done");
+    let out = dir.path("run");
+    let p = repo().join("pipelines/quickstart.toml");
+    let args = ["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "generations=4"];
+    let (code, _, err) = cli(&args, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cli(&["report", out.to_str().unwrap(), "-q"], None).0, 0);
+    let before = std::fs::read(out.join("run.json")).unwrap();
+    let mut again = args.to_vec();
+    again.push("--resume");
+    let (code, text, err) = cli(&again, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("already complete: 4 generations x 20 replicates"), "{text}");
+    assert!(!text.contains("wrote"), "{text}");
+    assert_eq!(std::fs::read(out.join("run.json")).unwrap(), before, "run.json changed");
+    assert!(out.join("report/index.html").is_file(), "the report was removed");
+    audit_clean(&out, "a finished run resumed");
+}
