@@ -245,7 +245,11 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             )));
         }
         let chain = provenance::verified_prefix(out, &config_blake3, p.generations);
-        if chain.len() as u64 == u64::from(p.generations) + 1 {
+        let finished = std::fs::read(out.join("run.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["status"] == "complete");
+        if finished && chain.len() as u64 == u64::from(p.generations) + 1 {
             // Every generation sealed: touch nothing (a report in the run
             // directory stays; run.json keeps its times).
             return Ok(RunSummary {
