@@ -200,3 +200,16 @@ fn resume_of_a_finished_run_says_it_is_complete() {
     assert!(out.join("report/index.html").is_file(), "the report was removed");
     audit_clean(&out, "a finished run resumed");
 }
+
+/// Log lines (`-v`) carry no colour codes when stderr is not a terminal.
+#[test]
+fn no_colour_codes_off_a_terminal() {
+    let dir = Scratch::new("colour");
+    let p = repo().join("pipelines/quickstart.toml");
+    let out = dir.path("run");
+    let (code, _, err) =
+        cli(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-v", "--set", "generations=2"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("INFO"), "-v logs: {err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
+}
