@@ -83,8 +83,9 @@ enum Command {
     /// RUN_DIR/report/ and one self-contained HTML page.
     Report {
         run_dir: PathBuf,
-        /// Write the HTML page here instead of RUN_DIR/report/index.html.
-        #[arg(long, value_name = "FILE")]
+        /// Write the HTML page here (a FILE, or DIR/ for DIR/index.html), the
+        /// SVG files beside it; default RUN_DIR/report/index.html.
+        #[arg(long, value_name = "FILE|DIR/")]
         out: Option<PathBuf>,
     },
     /// Plot the same metrics from several runs on shared charts and print
@@ -393,6 +394,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Compare { runs, metrics, out } => {
             let c = collapse::report::compare::compare(&runs, &metrics, &out)?;
+            for note in &c.left_out {
+                eprintln!("note: {note}");
+            }
             emit(&collapse::report::compare::render(&c.rows))?;
             if !cli.quiet {
                 emit(&format!("{}: {} charts\n", c.written.html.display(), c.written.figures.len()))?;

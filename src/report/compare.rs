@@ -25,6 +25,9 @@ pub struct Row {
 pub struct Comparison {
     pub written: Written,
     pub rows: Vec<Row>,
+    /// What was not drawn and why: a named metric some run lacks, metrics
+    /// not every run has.
+    pub left_out: Vec<String>,
 }
 
 /// Short, distinct labels: the folder names, or the full paths when two
@@ -57,11 +60,19 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
         all.push(data::metrics(r)?);
     }
     let names = labels(runs);
+    let mut left_out = Vec::new();
     let metrics: Vec<String> = if wanted.is_empty() {
         // The metrics every run has.
         let mut common: Vec<String> =
             all[0].keys().filter(|m| all.iter().all(|a| a.contains_key(*m))).cloned().collect();
         common.sort_by_key(|m| metric_rank(m));
+        let some: BTreeSet<&String> = all.iter().flat_map(|a| a.keys()).filter(|m| !common.contains(m)).collect();
+        if !some.is_empty() {
+            left_out.push(format!(
+                "not drawn, since not every run has them: {}; --metric NAME draws one for the runs that have it",
+                some.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
         common
     } else {
         let known: BTreeSet<&String> = all.iter().flat_map(|a| a.keys()).collect();
@@ -85,7 +96,10 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
         let mut bands = Vec::new();
         let mut means = Vec::new();
         for (i, (run_metrics, label)) in all.iter().zip(&names).enumerate() {
-            let Some(points) = run_metrics.get(m) else { continue };
+            let Some(points) = run_metrics.get(m) else {
+                left_out.push(format!("{label} has no {m}; left out of that chart"));
+                continue;
+            };
             let s = summarize(points, |v| v);
             if let (Some(&g0), Some(&v0), Some(&g1), Some(&v1)) =
                 (s.generation.first(), s.mean.first(), s.generation.last(), s.mean.last())
@@ -144,7 +158,7 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
         table,
     ];
     let written = super::write_figures_and_page(out, &out.join("index.html"), "collapse compare", &blocks)?;
-    Ok(Comparison { written, rows })
+    Ok(Comparison { written, rows, left_out })
 }
 
 /// The rows as an aligned text table.

@@ -577,11 +577,18 @@ fn audit_block(run: &Path) -> Block {
     }
 }
 
-/// Writes the figures under `RUN/report/` and the page (default
-/// `RUN/report/index.html`), each to a temporary name first.
+/// Writes the page and, beside it, the figures, each to a temporary name
+/// first: by default `RUN/report/index.html`; `--out FILE` names the page;
+/// `--out DIR/` (or an existing folder) puts `index.html` in that folder.
 fn write(run: &Path, out: Option<&Path>, title: &str, blocks: Vec<Block>) -> Result<Written> {
-    let dir = run.join("report");
-    let html_path = out.map_or_else(|| dir.join("index.html"), Path::to_path_buf);
+    let html_path = match out {
+        None => run.join("report").join("index.html"),
+        Some(o) if o.is_dir() || o.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) => {
+            o.join("index.html")
+        }
+        Some(o) => o.to_path_buf(),
+    };
+    let dir = html_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     write_figures_and_page(&dir, &html_path, title, &blocks)
 }
 

@@ -247,3 +247,41 @@ pub fn renders_in_chromium(run: &Path, min_images: usize, shot: &str) -> Option<
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     Some(shot)
 }
+
+/// `report --out FILE` writes the SVGs beside the page, as its message
+/// says; `--out DIR/` writes DIR/index.html; `compare` names what it left out.
+#[test]
+fn report_and_compare_write_where_they_say() {
+    let dir = Scratch::new("report-out");
+    let run = dir.path("run");
+    run_pipeline(
+        &gaussian("out", "mle", 30, 5, 3, "replace").replace("mean = [1.5]", "holdout = 20\nmean = [1.5]"),
+        &run,
+    );
+    let r = run.to_str().unwrap();
+    let page = dir.path("elsewhere/page.html");
+    let (code, out, err) = cli(&["report", r, "--out", page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("page.html") && out.contains("SVG beside it"), "{out}");
+    let svgs = std::fs::read_dir(page.parent().unwrap())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "svg"))
+        .count();
+    assert!(svgs > 0, "no SVG beside {}", page.display());
+    let folder = format!("{}/", dir.path("folder").display());
+    let (code, _, err) = cli(&["report", r, "--out", &folder]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path("folder/index.html").is_file(), "--out DIR/ writes DIR/index.html");
+
+    // A run without real_nll (no holdout) beside one with it.
+    let bare = dir.path("bare");
+    run_pipeline(&gaussian("bare", "mle", 30, 5, 3, "replace"), &bare);
+    let cmp = dir.path("cmp");
+    let (code, _, err) =
+        cli(&["compare", r, bare.to_str().unwrap(), "--metric", "real_nll", "--out", cmp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("bare has no real_nll; left out of that chart"), "{err}");
+    let (code, _, err) = cli(&["compare", r, bare.to_str().unwrap(), "--out", cmp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not drawn, since not every run has them: real_nll"), "{err}");
+}
