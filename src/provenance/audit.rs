@@ -12,6 +12,7 @@ use crate::data::ranges;
 use crate::data::store::{self, RunDir};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Pipeline};
+use crate::rng::replicate_seed;
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -78,6 +79,16 @@ pub fn audit(root: &Path) -> Result<Report> {
             }
         };
         report.manifests += 1;
+        if m.run != p.name || m.seed != p.seed {
+            v.push(format!(
+                "{}: names run {} with seed {}, but pipeline.toml says run {} with seed {}",
+                Manifest::path(k).display(),
+                m.run,
+                m.seed,
+                p.name,
+                p.seed
+            ));
+        }
         listed.insert(Manifest::path(k));
         let mpath = Manifest::path(k).display().to_string();
         if m.generation != k {
@@ -187,6 +198,9 @@ pub fn audit(root: &Path) -> Result<Report> {
         )),
         None => v.push("run.json: missing or without last_manifest_blake3 (the run did not finish)".to_string()),
     }
+    if let Some(j) = &run_json {
+        v.extend(run_json_fields(j, &p, report.sample_rows));
+    }
 
     // 2. Files no manifest names.
     let dir_files = store::table_files(root)?;
@@ -244,6 +258,47 @@ pub fn audit(root: &Path) -> Result<Report> {
         Err(e) => v.push(format!("mixing: the tables cannot be read together: {}", e.chain())),
     }
     Ok(report)
+}
+
+/// The fields of run.json that pipeline.toml, the manifests and the files
+/// confirm, each against them: a mismatch names the field and both values.
+/// The rest are records only (start, resume and finish times, version, git
+/// revision, device): see the README.
+fn run_json_fields(j: &serde_json::Value, p: &Pipeline, sample_rows: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut check = |field: &str, got: &serde_json::Value, want: serde_json::Value, from: &str| {
+        if *got != want {
+            v.push(format!("run.json: {field} is {got}, but {from} says {want}"));
+        }
+    };
+    check("tool", &j["tool"], "collapse".into(), "the format");
+    check("name", &j["name"], p.name.clone().into(), "pipeline.toml");
+    check("seed", &j["seed"], p.seed.into(), "pipeline.toml");
+    check("generations", &j["generations"], p.generations.into(), "pipeline.toml");
+    check("replicates", &j["replicates"], p.replicates.into(), "pipeline.toml");
+    if j["status"] == "complete" {
+        check("sample_rows", &j["sample_rows"], sample_rows.into(), "the samples files");
+    } else if !matches!(j["status"].as_str(), Some("running" | "failed")) {
+        v.push(format!("run.json: status is {}, not one of complete, running, failed", j["status"]));
+    }
+    let seeds: Vec<u64> = (0..p.replicates).map(|r| replicate_seed(p.seed, r)).collect();
+    if j["replicate_seeds"] != serde_json::json!(seeds) {
+        let listed = j["replicate_seeds"].as_array().cloned().unwrap_or_default();
+        v.push(match (0..seeds.len()).find(|&r| listed.get(r).and_then(|x| x.as_u64()) != Some(seeds[r])) {
+            Some(r) => format!(
+                "run.json: replicate_seeds[{r}] is {}, but the master seed {} derives {}",
+                listed.get(r).map_or_else(|| "missing".to_string(), |x| x.to_string()),
+                p.seed,
+                seeds[r]
+            ),
+            None => format!(
+                "run.json: replicate_seeds has {} seeds, but the run has {} replicates",
+                listed.len(),
+                p.replicates
+            ),
+        });
+    }
+    v
 }
 
 /// Every model's training set against the declared policy, exactly.

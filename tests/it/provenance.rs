@@ -403,3 +403,34 @@ fn read_only_verbs_need_nothing_outside_the_run_directory() {
     let (code, _, err) = cli(&["compare", run, run, "--out", dir.path("cmp").to_str().unwrap()], None);
     assert_eq!(code, 0, "compare: {err}");
 }
+
+/// Every field of run.json that pipeline.toml, the manifests or the files
+/// confirm is checked: a changed seed, replicate seed, generation count,
+/// replicate count, row count or name is named with both values.
+#[test]
+fn run_json_fields_are_audited() {
+    let dir = audited_run("runjson");
+    let run = dir.path("run");
+    assert!(audit(&run).unwrap().ok());
+    let original = std::fs::read(run.join("run.json")).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        ("seed", 13.into(), "run.json: seed is 13, but pipeline.toml says 12"),
+        ("generations", 9.into(), "run.json: generations is 9, but pipeline.toml says 4"),
+        ("replicates", 3.into(), "run.json: replicates is 3, but pipeline.toml says 2"),
+        ("sample_rows", 1.into(), "run.json: sample_rows is 1, but the samples files say"),
+        ("name", "other".into(), "run.json: name is \"other\", but pipeline.toml says \"runjson\""),
+        ("status", "done".into(), "run.json: status is \"done\", not one of complete, running, failed"),
+    ];
+    for (field, value, needle) in cases {
+        let mut j: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        j[field] = value;
+        std::fs::write(run.join("run.json"), serde_json::to_vec_pretty(&j).unwrap()).unwrap();
+        assert_caught(&audit(&run).unwrap(), &[needle]);
+    }
+    let mut j: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    j["replicate_seeds"][1] = 5.into();
+    std::fs::write(run.join("run.json"), serde_json::to_vec_pretty(&j).unwrap()).unwrap();
+    assert_caught(&audit(&run).unwrap(), &["run.json: replicate_seeds[1] is 5, but the master seed 12 derives"]);
+    std::fs::write(run.join("run.json"), &original).unwrap();
+    assert!(audit(&run).unwrap().ok());
+}
