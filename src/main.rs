@@ -71,7 +71,12 @@ enum Command {
         set: Vec<String>,
     },
     /// Check a run's provenance: hashes, the manifest chain, lineage, mixing.
-    Audit { run_dir: PathBuf },
+    Audit {
+        run_dir: PathBuf,
+        /// text: a summary, or at most 20 violations of each kind; json: everything.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
+    },
     /// Export a run's lineage (OpenLineage RunEvents as JSON lines).
     Lineage {
         run_dir: PathBuf,
@@ -114,6 +119,15 @@ enum Command {
         limit: usize,
     },
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+}
+
+/// Violations of one kind the text format shows before counting the rest.
+const AUDIT_SHOWN: usize = 20;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LineageFormat {
@@ -346,12 +360,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Audit { run_dir } => {
+        Command::Audit { run_dir, format } => {
             let r = collapse::provenance::audit::audit(&run_dir)?;
             for n in &r.notes {
                 eprintln!("note: {n}");
             }
-            if r.ok() {
+            if let AuditFormat::Json = format {
+                emit(&format!("{:#}\n", r.to_json(&run_dir)))?;
+                if !r.ok() {
+                    return Err(collapse::Error::Audit { run: run_dir.clone(), violations: r.violations.len() }.into());
+                }
+            } else if r.ok() {
                 if !cli.quiet {
                     println!(
                         "{}: ok: {} manifests chain from generation 0 to {}; {} files and {} sample rows match their hashes; lineage and mixing of {} models hold",
@@ -364,7 +383,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             } else {
-                emit(&r.violations.iter().map(|v| format!("{v}\n")).collect::<String>())?;
+                let mut text = String::new();
+                for (kind, list) in r.by_kind() {
+                    for v in list.iter().take(AUDIT_SHOWN) {
+                        text.push_str(v);
+                        text.push('\n');
+                    }
+                    if list.len() > AUDIT_SHOWN {
+                        text.push_str(&format!(
+                            "  and {} more of this kind ({kind}); --format json lists every one\n",
+                            list.len() - AUDIT_SHOWN
+                        ));
+                    }
+                }
+                emit(&text)?;
                 return Err(collapse::Error::Audit { run: run_dir.clone(), violations: r.violations.len() }.into());
             }
         }

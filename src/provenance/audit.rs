@@ -32,6 +32,45 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
     }
+
+    /// The violations grouped by kind, kinds in the order they first
+    /// appear.
+    pub fn by_kind(&self) -> Vec<(String, Vec<&str>)> {
+        let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+        for v in &self.violations {
+            let k = kind(v);
+            match out.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, list)) => list.push(v),
+                None => out.push((k, vec![v])),
+            }
+        }
+        out
+    }
+
+    /// The whole report as JSON (every violation, with its kind).
+    pub fn to_json(&self, run: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "run": run.display().to_string(),
+            "ok": self.ok(),
+            "generations": self.generations,
+            "manifests": self.manifests,
+            "files": self.files,
+            "sample_rows": self.sample_rows,
+            "models": self.models,
+            "violations": self.violations.iter().map(|v| serde_json::json!({"kind": kind(v), "message": v})).collect::<Vec<_>>(),
+            "notes": self.notes,
+        })
+    }
+}
+
+/// What a violation is about: its table or file family (`samples`,
+/// `manifests`, `run.json`) or its check (`lineage`, `mixing`, `metrics`).
+pub fn kind(violation: &str) -> String {
+    let head = violation.split(": ").next().unwrap_or(violation);
+    if head.starts_with("generation ") {
+        return "manifests".into();
+    }
+    head.split('/').next().unwrap_or(head).to_string()
 }
 
 /// The u32 column that must equal a run file's generation (a samples file

@@ -434,3 +434,40 @@ fn run_json_fields_are_audited() {
     std::fs::write(run.join("run.json"), &original).unwrap();
     assert!(audit(&run).unwrap().ok());
 }
+
+/// Many violations of one kind: the text shows 20 and counts the rest;
+/// `--format json` lists every one, each with its kind.
+#[test]
+fn audit_shows_twenty_of_a_kind_and_json_has_all() {
+    let dir = audited_run("many");
+    let run = dir.path("run");
+    let src = run.join("samples/generation=1/part-0.parquet");
+    for g in 100..130 {
+        let d = run.join(format!("samples/generation={g}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&src, d.join("part-0.parquet")).unwrap();
+    }
+    let r = run.to_str().unwrap();
+    let (code, out, _) = cli(&["audit", r], None);
+    assert_eq!(code, 1, "{out}");
+    let named = out.lines().filter(|l| l.contains(": no manifest names this file")).count();
+    assert_eq!(named, 20, "{out}");
+    assert!(out.contains("  and 10 more of this kind (samples); --format json lists every one"), "{out}");
+    let (code, out, _) = cli(&["audit", r, "--format", "json"], None);
+    assert_eq!(code, 1);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["ok"], false);
+    let unnamed: Vec<&serde_json::Value> = j["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["message"].as_str().unwrap().ends_with("no manifest names this file"))
+        .collect();
+    assert_eq!(unnamed.len(), 30);
+    assert!(unnamed.iter().all(|v| v["kind"] == "samples"), "{unnamed:?}");
+    let clean = audited_run("clean-json");
+    let (code, out, err) = cli(&["audit", clean.path("run").to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((j["ok"].as_bool(), j["violations"].as_array().map(Vec::len)), (Some(true), Some(0)), "{out}");
+}
