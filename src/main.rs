@@ -401,7 +401,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Lineage { run_dir, format: LineageFormat::Openlineage } => {
-            emit(&collapse::provenance::lineage::openlineage(&run_dir)?)?;
+            let events = collapse::provenance::lineage::openlineage(&run_dir)?;
+            // Lineage of a run whose files do not hold is lineage of
+            // something else: say so, and still export what the manifests say.
+            match collapse::provenance::audit::audit(&run_dir) {
+                Ok(r) if !r.ok() => eprintln!(
+                    "warning: {} fails its audit ({} violations; collapse audit {} names them): these events describe its manifests, not files that match them",
+                    run_dir.display(),
+                    r.violations.len(),
+                    run_dir.display()
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: {} could not be audited: {e:#}", run_dir.display()),
+            }
+            emit(&events)?;
         }
         Command::Query { run_dir, sql, format, limit } => {
             let format = match format {

@@ -84,7 +84,10 @@ pub fn openlineage(root: &Path) -> Result<String> {
     let mut out = String::new();
     let mut k = 0;
     while let Ok((m, hash)) = Manifest::read(root, k) {
-        let job = json!({ "namespace": "collapse", "name": format!("{}.generation={k}", m.run) });
+        // The run directory is the job's namespace: two runs of one pipeline
+        // (same name, same seed, byte-identical manifests) in two folders
+        // are two jobs, and their run ids differ with it.
+        let job = json!({ "namespace": namespace, "name": format!("{}.generation={k}", m.run) });
         let run_facets = json!({
             "collapse_manifest": {
                 "_producer": PRODUCER,
@@ -96,7 +99,7 @@ pub fn openlineage(root: &Path) -> Result<String> {
                 "seed": m.seed,
             }
         });
-        let run_id = uuid_from(&hash);
+        let run_id = uuid_from(&format!("{namespace}\n{hash}"));
         let inputs: Vec<Value> = m.inputs.iter().map(|e| dataset(&namespace, e, false)).collect();
         let outputs: Vec<Value> = m.outputs.iter().map(|e| dataset(&namespace, e, true)).collect();
         for (event, time, with_outputs) in [("START", started, false), ("COMPLETE", finished, true)] {

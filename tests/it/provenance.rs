@@ -471,3 +471,29 @@ fn audit_shows_twenty_of_a_kind_and_json_has_all() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!((j["ok"].as_bool(), j["violations"].as_array().map(Vec::len)), (Some(true), Some(0)), "{out}");
 }
+
+/// Two runs of one pipeline (same name, same seed: byte-identical
+/// manifests) in two folders export different jobs and run ids; lineage of
+/// a run that fails its audit warns.
+#[test]
+fn lineage_tells_two_runs_of_one_pipeline_apart() {
+    let dir = Scratch::new("lineage-two");
+    let p = repo().join("pipelines/quickstart.toml");
+    let mut jobs = Vec::new();
+    for name in ["a", "b"] {
+        let out = dir.path(name);
+        run_quietly(&p, &out, None);
+        let (code, text, err) = cli(&["lineage", out.to_str().unwrap(), "--format", "openlineage"], None);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("warning"), "{err}");
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        jobs.push((first["job"]["namespace"].clone(), first["job"]["name"].clone(), first["run"]["runId"].clone()));
+    }
+    assert_eq!(jobs[0].1, jobs[1].1, "the job name is the pipeline's");
+    assert_ne!(jobs[0].0, jobs[1].0, "the namespaces tell the runs apart");
+    assert_ne!(jobs[0].2, jobs[1].2, "so do the run ids");
+    std::fs::write(dir.path("a/samples/generation=1/part-0.parquet"), b"damaged").unwrap();
+    let (code, _, err) = cli(&["lineage", dir.path("a").to_str().unwrap(), "--format", "openlineage"], None);
+    assert_eq!(code, 0);
+    assert!(err.contains("fails its audit"), "{err}");
+}
