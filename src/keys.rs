@@ -76,41 +76,86 @@ pub fn absolute(p: &Path) -> Value {
 }
 
 pub trait FromToml: Sized {
-    const WHAT: &'static str;
+    /// What one value is, for messages: "a number", "a list of numbers".
+    fn what() -> String;
+    /// Several of them: "numbers", "lists of numbers".
+    fn plural() -> String;
+    /// An example of the accepted form, for messages.
+    fn example() -> String;
     fn from_toml(v: &Value) -> Result<Self, ()>;
 }
 
 /// Any value, for keys that take more than one type.
 impl FromToml for Value {
-    const WHAT: &'static str = "a value";
+    fn what() -> String {
+        "a value".into()
+    }
+    fn plural() -> String {
+        "values".into()
+    }
+    fn example() -> String {
+        "1.0".into()
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         Ok(v.clone())
     }
 }
 
 impl FromToml for String {
-    const WHAT: &'static str = "a string";
+    fn what() -> String {
+        "a string".into()
+    }
+    fn plural() -> String {
+        "strings".into()
+    }
+    fn example() -> String {
+        "\"text\"".into()
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         v.as_str().map(str::to_string).ok_or(())
     }
 }
 
 impl FromToml for bool {
-    const WHAT: &'static str = "true or false";
+    fn what() -> String {
+        "true or false".into()
+    }
+    fn plural() -> String {
+        "true/false values".into()
+    }
+    fn example() -> String {
+        "true".into()
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         v.as_bool().ok_or(())
     }
 }
 
 impl FromToml for u64 {
-    const WHAT: &'static str = "a non-negative integer";
+    fn what() -> String {
+        "a non-negative integer".into()
+    }
+    fn plural() -> String {
+        "non-negative integers".into()
+    }
+    fn example() -> String {
+        "3".into()
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         v.as_integer().and_then(|i| u64::try_from(i).ok()).ok_or(())
     }
 }
 
 impl FromToml for f64 {
-    const WHAT: &'static str = "a number";
+    fn what() -> String {
+        "a number".into()
+    }
+    fn plural() -> String {
+        "numbers".into()
+    }
+    fn example() -> String {
+        "0.5".into()
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         match v {
             Value::Float(f) => Ok(*f),
@@ -121,7 +166,15 @@ impl FromToml for f64 {
 }
 
 impl<T: FromToml> FromToml for Vec<T> {
-    const WHAT: &'static str = "a list";
+    fn what() -> String {
+        format!("a list of {}", T::plural())
+    }
+    fn plural() -> String {
+        format!("lists of {}", T::plural())
+    }
+    fn example() -> String {
+        format!("[{}, {}]", T::example(), T::example())
+    }
     fn from_toml(v: &Value) -> Result<Self, ()> {
         v.as_array().ok_or(())?.iter().map(T::from_toml).collect()
     }

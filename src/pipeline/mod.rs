@@ -391,10 +391,30 @@ fn check_cov(cov: &[Vec<f64>], d: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A list of lists of numbers, or where `flat_ok` a flat list of numbers
+/// read as one-entry rows.
+fn rows(s: &Section, key: &str, v: &toml::Value, flat_ok: bool) -> Option<Vec<Vec<f64>>> {
+    use reader::FromToml;
+    if let Ok(r) = Vec::<Vec<f64>>::from_toml(v) {
+        return Some(r);
+    }
+    match Vec::<f64>::from_toml(v) {
+        Ok(flat) if flat_ok => Some(flat.into_iter().map(|x| vec![x]).collect()),
+        _ => {
+            s.wrong_type::<Vec<Vec<f64>>>(key, v);
+            None
+        }
+    }
+}
+
 fn gmm_source(s: &mut Section) -> Option<Source> {
     let weights: Option<Vec<f64>> = s.req("weights", "the components' weights, summing to 1, e.g. [0.5, 0.5]");
-    let means: Option<Vec<Vec<f64>>> = s.req("means", "one mean vector per component, e.g. [[-2.0, 0.0], [2.0, 0.0]]");
-    let stds: Option<Vec<Vec<f64>>> = s.opt("stds");
+    let means: Option<toml::Value> = s.req("means", "one mean vector per component, e.g. [[-2.0, 0.0], [2.0, 0.0]]");
+    // 1-D components may be written flat: means = [-2.0, 2.0], stds = [1.0, 0.5].
+    let means = means.and_then(|m| rows(s, "means", &m, true));
+    let one_d = means.as_ref().is_some_and(|m| m.iter().all(|r| r.len() == 1));
+    let stds: Option<toml::Value> = s.opt("stds");
+    let stds = stds.and_then(|v| rows(s, "stds", &v, one_d));
     let covs: Option<Vec<Vec<Vec<f64>>>> = s.opt("covs");
     let (weights, means) = (weights?, means?);
     let k = weights.len();
@@ -484,8 +504,9 @@ fn build_model(mut s: Section, base: &Path) -> Option<ModelSpec> {
         }
         None => None,
     };
-    if model.is_none() {
-        // The model's own problems are reported; its keys are not also unknown.
+    // A family read every key it knows, whatever its problems; with no
+    // known kind, no key is reported unknown (the one problem is the kind).
+    if kind.as_deref().and_then(ModelSpec::keys_of).is_none() {
         for k in ModelSpec::all_keys() {
             s.allow(k);
         }

@@ -51,13 +51,23 @@ impl<'a> Section<'a> {
         self.used.insert(key.to_string());
     }
 
+    /// The problem of `value` at `key` not being a `T`.
+    pub fn wrong_type<T: FromToml>(&self, key: &str, value: &Value) {
+        // A list's expected shape is shown, since "a list" alone does not
+        // say what its elements should be.
+        let what = T::what();
+        let example =
+            if what.starts_with("a list") { format!(" (e.g. {key} = {})", T::example()) } else { String::new() };
+        self.problem(key, format!("expected {what}{example}, got {}", describe(value)));
+    }
+
     pub fn opt<T: FromToml>(&mut self, key: &str) -> Option<T> {
         self.used.insert(key.to_string());
         let value = self.table.get(key)?;
         match T::from_toml(value) {
             Ok(v) => Some(v),
             Err(()) => {
-                self.problem(key, format!("expected {}, got {}", T::WHAT, describe(value)));
+                self.wrong_type::<T>(key, value);
                 None
             }
         }
@@ -66,7 +76,7 @@ impl<'a> Section<'a> {
     pub fn req<T: FromToml>(&mut self, key: &str, why: &str) -> Option<T> {
         if !self.table.contains_key(key) {
             self.used.insert(key.to_string());
-            self.problem(key, format!("missing: {why} ({})", T::WHAT));
+            self.problem(key, format!("missing: {why} ({})", T::what()));
             return None;
         }
         self.opt(key)
@@ -126,7 +136,20 @@ fn describe(v: &Value) -> String {
         Value::Float(f) => format!("the number {f}"),
         Value::Boolean(b) => format!("the boolean {b}"),
         Value::Datetime(d) => format!("the date {d}"),
-        Value::Array(_) => "a list".to_string(),
+        Value::Array(items) => match items.first() {
+            None => "an empty list".to_string(),
+            Some(first) => {
+                let kind = match first {
+                    Value::String(_) => "strings",
+                    Value::Integer(_) | Value::Float(_) => "numbers",
+                    Value::Boolean(_) => "true/false values",
+                    Value::Datetime(_) => "dates",
+                    Value::Array(_) => "lists",
+                    Value::Table(_) => "tables",
+                };
+                format!("a list of {kind} ({v})")
+            }
+        },
         Value::Table(_) => "a table".to_string(),
     }
 }

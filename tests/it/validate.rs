@@ -320,3 +320,44 @@ fn runs_report_progress_on_stderr_unless_quiet() {
     assert_eq!(code, 0, "{err}");
     assert!(out.is_empty() && err.is_empty(), "--quiet prints nothing: {out}{err}");
 }
+
+/// Messages say what a list's elements should be, with the accepted form; a
+/// 1-D mixture may be written flat; a bad value does not hide an unknown key
+/// of its family, and the known keys listed are that family's.
+#[test]
+fn messages_say_the_element_type_and_hide_nothing() {
+    let dir = Scratch::new("val-elements");
+    let base = "name = \"e\"\ngenerations = 2\n[generate]\nn = 10\n";
+    let gmm = |stds: &str| {
+        format!(
+            "{base}[data]\nsource = \"gmm\"\nn = 10\nweights = [0.5, 0.5]\nmeans = [-2.0, 2.0]\nstds = {stds}\n[model]\nkind = \"gaussian\"\n"
+        )
+    };
+    let flat = write(&dir, "flat.toml", &gmm("[1.0, 0.5]"));
+    let (code, _, err) = cli(&dir, &["validate", flat.to_str().unwrap()]);
+    assert_eq!(code, 0, "a flat list of 1-D stds is accepted: {err}");
+    let p = collapse::pipeline::load(&flat, &[]).unwrap();
+    let collapse::pipeline::Source::Gmm { means, covs, .. } = &p.data.source else { panic!() };
+    assert_eq!(means, &vec![vec![-2.0], vec![2.0]]);
+    assert_eq!(covs, &vec![vec![vec![1.0]], vec![vec![0.25]]]);
+    let bad = write(&dir, "bad.toml", &(gmm("\"wide\"") + "[metrics]\ntail-quantiles = [\"x\"]\n"));
+    let (code, _, err) = cli(&dir, &["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("data.stds: expected a list of lists of numbers (e.g. stds = [[0.5, 0.5], [0.5, 0.5]]), got the string \"wide\""), "{err}");
+    assert!(err.contains("metrics.tail-quantiles: expected a list of numbers (e.g. tail-quantiles = [0.5, 0.5]), got a list of strings ([\"x\"])"), "{err}");
+    assert!(!err.contains("got a list\n") && !err.contains("expected a list,"), "{err}");
+    let kde = write(
+        &dir,
+        "kde.toml",
+        &format!("{base}[data]\nsource = \"gaussian\"\nn = 10\nmean = [0.0]\nstd = [1.0]\n[model]\nkind = \"kde\"\nbandwidth = \"wide\"\nbandwith = 2\n"),
+    );
+    let (code, _, err) = cli(&dir, &["validate", kde.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("model.bandwidth: expected \"scott\""), "{err}");
+    assert!(
+        err.contains(
+            "model.bandwith: unknown key for kind = \"kde\" (known here: bandwidth, kind); did you mean `bandwidth`?"
+        ),
+        "{err}"
+    );
+}

@@ -88,6 +88,20 @@ impl ModelSpec {
         }
     }
 
+    /// The keys of family `kind`, if there is one.
+    pub fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
+        Some(match kind {
+            GaussianSettings::KIND => GaussianSettings::KEYS,
+            CategoricalSettings::KIND => CategoricalSettings::KEYS,
+            GmmSettings::KIND => GmmSettings::KEYS,
+            KdeSettings::KIND => KdeSettings::KEYS,
+            VaeSettings::KIND => VaeSettings::KEYS,
+            NgramSettings::KIND => NgramSettings::KEYS,
+            TransformerSettings::KIND => TransformerSettings::KEYS,
+            _ => return None,
+        })
+    }
+
     /// Every key of every family: none is reported unknown when the kind
     /// itself is, so the one problem is the kind.
     pub fn all_keys() -> impl Iterator<Item = &'static str> {
