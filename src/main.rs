@@ -293,6 +293,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let p = collapse::resolve::load(&pipeline, &set)?;
             probe_data(&p)?;
             collapse::resolve::check_columns(&p)?;
+            collapse::resolve::check_rows(&p)?;
             if !cli.quiet {
                 println!(
                     "{}: ok ({} generations x {} replicates, model {}, policy {})",

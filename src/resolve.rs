@@ -28,7 +28,20 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Pipeline> {
 pub fn validate(path: &Path, overrides: &[String]) -> Result<Pipeline> {
     let p = load(path, overrides)?;
     check_columns(&p)?;
+    check_rows(&p)?;
     Ok(p)
+}
+
+/// A file source with data.n: it has the usable rows the run will draw
+/// (D_0, the held-out rows, the fresh reserve), counted as the run counts.
+pub fn check_rows(p: &Pipeline) -> Result<()> {
+    if let (Source::File { path, format, columns }, Some(n)) = (&p.data.source, p.data.n) {
+        let total = load::read_vectors(path, *format, columns)?.len();
+        if let Some(short) = p.row_shortfall(total, n, p.data.holdout) {
+            return Err(Error::Data { file: path.clone(), message: short });
+        }
+    }
+    Ok(())
 }
 
 /// A file source's columns: present, numeric.

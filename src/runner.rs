@@ -131,11 +131,6 @@ fn resolve_data(p: &Pipeline, tracker: &Tracker) -> Result<Resolved> {
             sources.push(file_entry(base_path, None)?);
         }
     }
-    // Only fresh draws new real rows after generation 0; keep-real reuses D_0's.
-    let fresh_per_gen = |n: usize| match p.mix {
-        MixPolicy::Fresh { .. } => p.mix.real_rows(n) * (p.generations as usize).saturating_sub(1),
-        _ => 0,
-    };
     let n = match p.data.n {
         Some(n) => n,
         None if matches!(p.mix, MixPolicy::Fresh { .. }) => {
@@ -143,12 +138,9 @@ fn resolve_data(p: &Pipeline, tracker: &Tracker) -> Result<Resolved> {
         }
         None => total.saturating_sub(holdout),
     };
-    let need = n + holdout + fresh_per_gen(n);
-    if need > total || n == 0 {
-        return Err(data_error(
-            p,
-            format!("has {total} usable rows but the pipeline needs {need} (data.n {n} + data.holdout {holdout} + fresh rows {}); lower data.n or data.holdout", fresh_per_gen(n)),
-        ));
+    // Only fresh draws new real rows after generation 0; keep-real reuses D_0's.
+    if let Some(short) = p.row_shortfall(total, n, holdout) {
+        return Err(data_error(p, short));
     }
     let problems = p.size_problems(n);
     if !problems.is_empty() {

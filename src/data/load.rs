@@ -15,7 +15,27 @@ pub enum FileFormat {
     Csv,
 }
 
+/// A file named as one format that is plainly the other: Parquet starts
+/// (and ends) with `PAR1`; read as CSV its bytes would become column names.
+fn check_magic(path: &Path, format: FileFormat) -> Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::io(path, e))?;
+    let parquet = n == 4 && &head == b"PAR1";
+    let message = match format {
+        FileFormat::Csv if parquet => "looks like Parquet (it starts with PAR1): set data.source = \"parquet\"",
+        FileFormat::Parquet
+            if n > 0 && !parquet && head[..n].iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            "is not Parquet (no PAR1 at its start) but text: if it is CSV, set data.source = \"csv\""
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::Data { file: path.to_path_buf(), message: message.into() })
+}
+
 fn scan(path: &Path, format: FileFormat) -> Result<LazyFrame> {
+    check_magic(path, format)?;
     let bad = |e: PolarsError| Error::Data {
         file: path.to_path_buf(),
         message: format!("cannot read as {}: {e}", if format == FileFormat::Csv { "CSV" } else { "Parquet" }),

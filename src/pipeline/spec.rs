@@ -187,6 +187,22 @@ impl Pipeline {
         out
     }
 
+    /// Why a data file of `total` usable rows is too short for D_0 of `n`
+    /// rows, `holdout` held-out rows and the reserve the fresh policy draws
+    /// from; `None` when it is long enough.
+    pub fn row_shortfall(&self, total: usize, n: usize, holdout: usize) -> Option<String> {
+        let fresh = match self.mix {
+            MixPolicy::Fresh { .. } => self.mix.real_rows(n) * (self.generations as usize).saturating_sub(1),
+            _ => 0,
+        };
+        let need = n + holdout + fresh;
+        (need > total || n == 0).then(|| {
+            format!(
+                "has {total} usable rows but the pipeline needs {need} (data.n {n} + data.holdout {holdout} + fresh rows {fresh}); lower data.n or data.holdout"
+            )
+        })
+    }
+
     pub fn model_name(&self) -> &'static str {
         self.model.name()
     }

@@ -206,6 +206,21 @@ fn bad_data_files_name_the_file_and_column() {
         (pipe("parquet", &corrupt, "[\"a\"]", 2), "validate", vec!["corrupt.parquet"]),
         (pipe("csv", &small, "[\"a\"]", 10), "run", vec!["small.csv", "has 3 usable rows but the pipeline needs 10"]),
         (
+            pipe("csv", &small, "[\"a\"]", 10),
+            "validate",
+            vec!["small.csv", "has 3 usable rows but the pipeline needs 10"],
+        ),
+        (
+            pipe("csv", &parquet, "[\"x0\"]", 5),
+            "validate",
+            vec!["part-0.parquet", "looks like Parquet", "data.source = \"parquet\""],
+        ),
+        (
+            pipe("parquet", &small, "[\"a\"]", 2),
+            "validate",
+            vec!["small.csv", "is not Parquet", "data.source = \"csv\""],
+        ),
+        (
             pipe("csv", &dir.path("absent.csv"), "[\"a\"]", 2),
             "validate",
             vec!["data.path", "absent.csv does not exist"],
