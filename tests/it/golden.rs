@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{cli, repo, Scratch};
+use super::{repo, Scratch};
 
 /// (pipeline file, overrides): the runs the house refactor must not change.
 const RUNS: [(&str, &[&str]); 5] = [
@@ -38,13 +38,7 @@ fn hashes() -> String {
     let mut lines = String::new();
     for (file, sets) in RUNS {
         let out = dir.path(file);
-        let p = repo().join("pipelines").join(file);
-        let mut args = vec!["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"];
-        for s in sets {
-            args.extend(["--set", s]);
-        }
-        let (code, _, err) = cli(&args, None);
-        assert_eq!(code, 0, "{file}: {err}");
+        super::run_shipped(file, &out, sets);
         let mut files = BTreeMap::new();
         parquet_files(&out, &out, &mut files);
         assert!(!files.is_empty(), "{file}: no Parquet files");

@@ -200,3 +200,15 @@ pub fn skip(check: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped {check}: {why}");
 }
+
+/// `collapse run pipelines/FILE --out OUT -q --no-fsync --set S...` through
+/// the binary; it must succeed.
+pub fn run_shipped(file: &str, out: &Path, sets: &[&str]) {
+    let p = repo().join("pipelines").join(file);
+    let mut args = vec!["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let (code, _, err) = cli(&args, None);
+    assert_eq!(code, 0, "{file}: {err}");
+}

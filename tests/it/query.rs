@@ -136,26 +136,7 @@ fn tail_masses_are_reachable_by_sql_too() {
 fn every_format_takes_every_column_type() {
     let dir = Scratch::new("q-formats");
     let run = dir.path("img");
-    let p = repo().join("pipelines/vae-digits.toml");
-    let (code, _, err) = cli(
-        &[
-            "run",
-            p.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "-q",
-            "--set",
-            "generations=1",
-            "--set",
-            "model.epochs=1",
-            "--set",
-            "data.n=50",
-            "--set",
-            "generate.n=50",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+    run_shipped("vae-digits.toml", &run, &["generations=1", "model.epochs=1", "data.n=50", "generate.n=50"]);
     let r = run.to_str().unwrap();
     let sql = "SELECT * FROM samples ORDER BY sample_id LIMIT 3";
     let (code, out, err) = cli(&["query", r, sql, "--format", "json"], None);
@@ -222,23 +203,7 @@ fn errors_are_one_line_and_name_what_exists() {
 fn training_counts_need_no_expansion_and_expansions_are_announced() {
     let dir = Scratch::new("q-training");
     let run = dir.path("acc");
-    let p = repo().join("pipelines/gaussian-1d-accumulate.toml");
-    let (code, _, err) = cli(
-        &[
-            "run",
-            p.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "-q",
-            "--no-fsync",
-            "--set",
-            "generations=150",
-            "--set",
-            "replicates=10",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+    run_shipped("gaussian-1d-accumulate.toml", &run, &["generations=150", "replicates=10"]);
     let r = run.to_str().unwrap();
     // Model k trains on D_0 and D_1..D_k: 100 (k + 1) rows.
     let want: u64 = 10 * (0..150u64).map(|k| 100 * (k + 1)).sum::<u64>();

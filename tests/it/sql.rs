@@ -77,13 +77,7 @@ fn runs(dir: &Scratch) -> BTreeMap<String, std::path::PathBuf> {
     let mut out = BTreeMap::new();
     for (name, file, sets) in specs {
         let run = dir.path(name);
-        let p = repo().join("pipelines").join(file);
-        let mut args = vec!["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync"];
-        for s in sets {
-            args.extend(["--set", s]);
-        }
-        let (code, _, err) = super::cli(&args, None);
-        assert_eq!(code, 0, "{name}: {err}");
+        super::run_shipped(file, &run, sets);
         out.insert(name.to_string(), run);
     }
     out
