@@ -366,6 +366,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for n in &r.notes {
                 eprintln!("note: {n}");
             }
+            if let (AuditFormat::Text, Some(line)) = (format, r.incomplete_line()) {
+                println!("{}: {line}; an unfinished run: only its sealed generations were audited", run_dir.display());
+            }
             if let AuditFormat::Json = format {
                 emit(&format!("{:#}\n", r.to_json(&run_dir)))?;
                 if !r.ok() {
@@ -377,7 +380,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "{}: ok: {} manifests chain from generation 0 to {}; {} files and {} sample rows match their hashes; lineage and mixing of {} models hold",
                         run_dir.display(),
                         r.manifests,
-                        r.generations,
+                        r.manifests.saturating_sub(1),
                         r.files,
                         r.sample_rows,
                         r.models

@@ -182,19 +182,20 @@ pub(super) fn u64_column(df: &DataFrame, name: &str) -> Vec<Option<u64>> {
 }
 
 /// The row-level lineage checks (`LINEAGE`), one line per kind of problem.
-pub fn lineage(run: &Path) -> Result<Vec<String>> {
-    run_checks(run, &LINEAGE)
+/// `sealed`: only generations (and models) below it, for an unfinished run.
+pub fn lineage(run: &Path, sealed: Option<u32>) -> Result<Vec<String>> {
+    run_checks(run, &LINEAGE, sealed)
 }
 
 /// `BY_HAND`'s SQL run as it stands: what `ranges::check` must agree with.
 pub fn lineage_by_hand(run: &Path) -> Result<Vec<String>> {
-    run_checks(run, &BY_HAND)
+    run_checks(run, &BY_HAND, None)
 }
 
-fn run_checks(run: &Path, checks: &[(&str, &str)]) -> Result<Vec<String>> {
+fn run_checks(run: &Path, checks: &[(&str, &str)], sealed: Option<u32>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (what, sql) in checks {
-        let df = query::frame(run, sql)?;
+        let df = query::frame_sealed(run, sql, sealed)?;
         out.extend(finding(u64_at(&df, "n", 0).unwrap_or(0), what, u64_at(&df, "example", 0)));
     }
     Ok(out)
@@ -252,16 +253,21 @@ pub struct Composition {
 }
 
 /// (file, blake3) of every model with a weights file.
-pub fn model_files(run: &Path) -> Result<Vec<(String, String)>> {
-    let df = query::frame(run, "SELECT file, blake3 FROM models WHERE file IS NOT NULL ORDER BY file")?;
+pub fn model_files(run: &Path, sealed: Option<u32>) -> Result<Vec<(String, String)>> {
+    let df = query::frame_sealed(run, "SELECT file, blake3 FROM models WHERE file IS NOT NULL ORDER BY file", sealed)?;
     let file = df.column("file").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
     let hash = df.column("blake3").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
     Ok((0..df.height()).filter_map(|i| Some((file.get(i)?.to_string(), hash.get(i)?.to_string()))).collect())
 }
 
 /// (replicate, generation) -> value of one metric.
-pub fn metric_values(run: &Path, metric: &str) -> Result<std::collections::BTreeMap<(u32, u32), f64>> {
-    let df = query::frame(run, &format!("SELECT replicate, generation, value FROM metrics WHERE metric = '{metric}'"))?;
+pub fn metric_values(
+    run: &Path,
+    metric: &str,
+    sealed: Option<u32>,
+) -> Result<std::collections::BTreeMap<(u32, u32), f64>> {
+    let sql = format!("SELECT replicate, generation, value FROM metrics WHERE metric = '{metric}'");
+    let df = query::frame_sealed(run, &sql, sealed)?;
     let values = df.column("value").and_then(|c| c.f64().cloned()).map_err(table_error("metrics"))?;
     let (rep, gen) = (u64_column(&df, "replicate"), u64_column(&df, "generation"));
     Ok((0..df.height()).filter_map(|i| Some(((rep[i]? as u32, gen[i]? as u32), values.get(i)?))).collect())

@@ -35,6 +35,16 @@ fn scan_glob(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame>
 /// Registers `samples`, `training`, `training_runs`, `models` and
 /// `metrics` for `run`.
 pub fn context(run: &Path) -> Result<SQLContext> {
+    context_sealed(run, None)
+}
+
+/// [`context`], each table cut to generations (and models) below `sealed`
+/// when given: an unfinished run's sealed part, for its audit.
+pub fn context_sealed(run: &Path, sealed: Option<u32>) -> Result<SQLContext> {
+    let below = |lf: LazyFrame, column: &str| match sealed {
+        Some(s) => lf.filter(col(column).lt(lit(s))),
+        None => lf,
+    };
     if !run.join("samples").is_dir() {
         return Err(Error::Input(format!(
             "{}: not a run directory (no samples/ inside); pass the folder `collapse run` wrote",
@@ -50,8 +60,8 @@ pub fn context(run: &Path) -> Result<SQLContext> {
         col("generation"),
         all().exclude_cols(["sample_id", "replicate", "generation"]).as_expr(),
     ]);
-    ctx.register("samples", samples);
-    let runs = scan_glob(run, "training/*/*.parquet", None)?;
+    ctx.register("samples", below(samples, "generation"));
+    let runs = below(scan_glob(run, "training/*/*.parquet", None)?, "model_generation");
     let expanded = runs
         .clone()
         .select([
@@ -68,13 +78,18 @@ pub fn context(run: &Path) -> Result<SQLContext> {
         .explode(by_name(["sample_id"], true, false), ExplodeOptions { empty_as_null: false, keep_nulls: false });
     ctx.register("training", expanded);
     ctx.register("training_runs", runs);
-    ctx.register("models", scan_glob(run, "models/*/*.parquet", None)?);
-    ctx.register("metrics", scan_glob(run, "metrics/*.parquet", None)?);
+    ctx.register("models", below(scan_glob(run, "models/*/*.parquet", None)?, "model_generation"));
+    ctx.register("metrics", below(scan_glob(run, "metrics/*.parquet", None)?, "generation"));
     Ok(ctx)
 }
 
 pub fn frame(run: &Path, sql: &str) -> Result<DataFrame> {
-    let mut ctx = context(run)?;
+    frame_sealed(run, sql, None)
+}
+
+/// [`frame`] over [`context_sealed`].
+pub fn frame_sealed(run: &Path, sql: &str, sealed: Option<u32>) -> Result<DataFrame> {
+    let mut ctx = context_sealed(run, sealed)?;
     let prepared = super::sql::prepare(sql).map_err(|r| Error::Input(format!("query: {}", r.0)))?;
     let lf = ctx.execute(&prepared.sql).map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))?;
     lf.collect().map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))

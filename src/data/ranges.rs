@@ -60,7 +60,7 @@ impl Tally {
 
 /// (K, path) of the `table/generation=K/part-0.parquet` files of a run, in
 /// generation order.
-fn partitions(root: &Path, table: &str) -> Result<Vec<(u32, PathBuf)>> {
+fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
     let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
         .into_iter()
         .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
@@ -69,6 +69,7 @@ fn partitions(root: &Path, table: &str) -> Result<Vec<(u32, PathBuf)>> {
             Some((k, root.join(p)))
         })
         .collect();
+    files.retain(|(k, _)| sealed.is_none_or(|s| *k < s));
     files.sort();
     Ok(files)
 }
@@ -172,14 +173,15 @@ fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u
     (missing, first)
 }
 
-pub fn check(root: &Path) -> Result<Ranges> {
+/// `sealed`: only generations (and models) below it, for an unfinished run.
+pub fn check(root: &Path, sealed: Option<u32>) -> Result<Ranges> {
     let mut runs = Vec::new();
-    for (k, path) in partitions(root, "samples")? {
+    for (k, path) in partitions(root, "samples", sealed)? {
         sample_runs(&path, k, &mut runs).map_err(table_error("samples"))?;
     }
     runs.sort_by_key(|r| r.start);
     let models: BTreeSet<(u32, u32)> = {
-        let df = query::frame(root, "SELECT replicate, model_generation FROM models")?;
+        let df = query::frame_sealed(root, "SELECT replicate, model_generation FROM models", sealed)?;
         let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
         rep.iter().zip(&gen).filter_map(|(r, g)| Some(((*r)? as u32, (*g)? as u32))).collect()
     };
@@ -205,7 +207,7 @@ pub fn check(root: &Path) -> Result<Ranges> {
     let (mut missing, mut wrong, mut unknown_model, mut twice_training) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default());
     let mut by_model: BTreeMap<(u32, u32), ModelRanges> = BTreeMap::new();
-    for (_, path) in partitions(root, "training")? {
+    for (_, path) in partitions(root, "training", sealed)? {
         for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
             if !models.contains(&(rep, mg)) {
                 unknown_model.add(e - s, s);

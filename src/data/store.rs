@@ -357,6 +357,17 @@ fn stage(
     }
 }
 
+/// The generation a run file belongs to, from its path:
+/// `table/generation=K/...`, `metrics/generation-KKKKKKK.parquet`,
+/// `manifests/generation=K.json`, `images/generation=K.png`.
+pub fn file_generation(rel: &Path) -> Option<u32> {
+    rel.components().find_map(|c| {
+        let s = c.as_os_str().to_str()?;
+        let rest = s.strip_prefix("generation=").or_else(|| s.strip_prefix("generation-"))?;
+        rest.split('.').next()?.parse().ok()
+    })
+}
+
 /// Every file under a run's table folders, relative to `root`, sorted.
 /// Takes no lock: reading is safe while a run writes.
 pub fn table_files(root: &Path) -> Result<Vec<PathBuf>> {

@@ -26,11 +26,22 @@ pub struct Report {
     /// source data file that is not on this machine (the run was moved),
     /// whose recorded hash stands.
     pub notes: Vec<String>,
+    /// An unfinished run (run.json not complete): generations 0 ..
+    /// `sealed` - 1 have manifests and were audited; the rest were not.
+    pub incomplete: Option<u32>,
 }
 
 impl Report {
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// "incomplete: generations 0-400 sealed of 1000" for an unfinished run.
+    pub fn incomplete_line(&self) -> Option<String> {
+        self.incomplete.map(|s| match s {
+            0 => format!("incomplete: no generation sealed of {}", self.generations),
+            s => format!("incomplete: generations 0-{} sealed of {}", s - 1, self.generations),
+        })
     }
 
     /// The violations grouped by kind, kinds in the order they first
@@ -57,6 +68,8 @@ impl Report {
             "files": self.files,
             "sample_rows": self.sample_rows,
             "models": self.models,
+            "sealed_generations": self.incomplete.map_or(u64::from(self.generations) + 1, u64::from),
+            "complete": self.incomplete.is_none(),
             "violations": self.violations.iter().map(|v| serde_json::json!({"kind": kind(v), "message": v})).collect::<Vec<_>>(),
             "notes": self.notes,
         })
@@ -98,6 +111,16 @@ pub fn audit(root: &Path) -> Result<Report> {
         .map_err(|problems| Error::Pipeline { file: pipeline_path.clone(), problems })?;
     let config_blake3 = blake3::hash(&text).to_hex().to_string();
     let mut report = Report { generations: p.generations, ..Report::default() };
+    let run_json: Option<serde_json::Value> =
+        std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let complete = run_json.as_ref().is_some_and(|j| j["status"] == "complete");
+    // An unfinished run is audited as what it is: the generations its
+    // manifests sealed, in a row from 0; what comes after is unsealed work
+    // that --resume redoes, not a violation.
+    let sealed =
+        (!complete).then(|| (0..=p.generations).take_while(|&k| Manifest::read(root, k).is_ok()).count() as u32);
+    report.incomplete = sealed;
+    let last = sealed.map_or(p.generations, |s| s.saturating_sub(1));
     let notes = &mut report.notes;
     let v = &mut report.violations;
 
@@ -105,7 +128,10 @@ pub fn audit(root: &Path) -> Result<Report> {
     let mut listed: BTreeSet<PathBuf> = BTreeSet::new();
     let mut recorded: BTreeMap<String, String> = BTreeMap::new();
     let mut previous: Option<String> = None;
-    for k in 0..=p.generations {
+    for k in 0..=last {
+        if sealed == Some(0) {
+            break;
+        }
         let (m, hash) = match Manifest::read(root, k) {
             Ok(x) => x,
             Err(e) => {
@@ -227,9 +253,8 @@ pub fn audit(root: &Path) -> Result<Report> {
         }
         previous = Some(hash);
     }
-    let run_json: Option<serde_json::Value> =
-        std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match run_json.as_ref().and_then(|j| j["last_manifest_blake3"].as_str().map(str::to_string)) {
+        _ if sealed.is_some() => {}
         Some(h) if Some(&h) == previous.as_ref() => {}
         Some(h) => v.push(format!(
             "run.json: last_manifest_blake3 {h} is not the hash of the last manifest ({})",
@@ -244,15 +269,24 @@ pub fn audit(root: &Path) -> Result<Report> {
     // 2. Files no manifest names.
     let dir_files = store::table_files(root)?;
     report.files = dir_files.len();
+    let mut unsealed = 0;
     for f in &dir_files {
         if !listed.contains(f) {
-            v.push(format!("{}: no manifest names this file", f.display()));
+            match (sealed, store::file_generation(f)) {
+                (Some(s), Some(g)) if g >= s => unsealed += 1,
+                _ => v.push(format!("{}: no manifest names this file", f.display())),
+            }
         }
+    }
+    if unsealed > 0 {
+        notes.push(format!(
+            "{unsealed} files of unsealed generations were not checked; --resume removes and rewrites them"
+        ));
     }
 
     // Weights files the models table names carry the hash their manifest
     // recorded.
-    match checks::model_files(root) {
+    match checks::model_files(root, sealed) {
         Ok(files) => {
             for (file, hash) in files {
                 match recorded.get(&file) {
@@ -268,18 +302,19 @@ pub fn audit(root: &Path) -> Result<Report> {
     // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them:
     // row by row where a check reads samples alone, over id ranges where it
     // joins training sets to samples.
-    match checks::lineage(root) {
+    match checks::lineage(root, sealed) {
         Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
         Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
     }
-    match ranges::check(root) {
+    match ranges::check(root, sealed) {
         Ok(found) => {
             v.extend(found.violations.iter().map(|s| format!("lineage: {s}")));
             report.models = found.compositions.len();
-            v.extend(mixing(&p, &found.compositions, &found.sizes));
-            if let (Ok(rows), Ok(frac)) =
-                (checks::metric_values(root, "train_rows"), checks::metric_values(root, "train_real_fraction"))
-            {
+            v.extend(mixing(&p, &found.compositions, &found.sizes, sealed));
+            if let (Ok(rows), Ok(frac)) = (
+                checks::metric_values(root, "train_rows", sealed),
+                checks::metric_values(root, "train_real_fraction", sealed),
+            ) {
                 for c in &found.compositions {
                     let key = (c.replicate, c.model_generation);
                     let real = (c.real_gen0 + c.real_own) as f64;
@@ -341,14 +376,22 @@ fn run_json_fields(j: &serde_json::Value, p: &Pipeline, sample_rows: u64) -> Vec
 }
 
 /// Every model's training set against the declared policy, exactly.
-fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64, u64)>) -> Vec<String> {
+fn mixing(
+    p: &Pipeline,
+    comp: &[Composition],
+    sizes: &BTreeMap<(u32, u32), (u64, u64)>,
+    sealed: Option<u32>,
+) -> Vec<String> {
+    // Generations 0 ..= `samples_to` hold samples; models 0 .. `models_to`.
+    let samples_to = sealed.map_or(p.generations, |s| s.saturating_sub(1));
+    let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
     let mut v = Vec::new();
     let n = p.data.n.unwrap_or(0) as u64;
     let by_model: BTreeMap<(u32, u32), &Composition> =
         comp.iter().map(|c| ((c.replicate, c.model_generation), c)).collect();
     for r in 0..p.replicates {
         // Real rows enter after generation 0 only as fresh data.
-        for k in 1..=p.generations {
+        for k in 1..=samples_to {
             let fresh = sizes.get(&(r, k)).map_or(0, |s| s.0);
             let want = p.mix.fresh_rows(n as usize, k, p.generations) as u64;
             if fresh != want {
@@ -360,7 +403,7 @@ fn mixing(p: &Pipeline, comp: &[Composition], sizes: &BTreeMap<(u32, u32), (u64,
         }
         let d0 = sizes.get(&(r, 0)).map_or(0, |s| s.0);
         let mut earlier = 0;
-        for k in 0..p.generations {
+        for k in 0..models_to {
             let Some(c) = by_model.get(&(r, k)) else {
                 v.push(format!("mixing: replicate {r} model {k} has no training rows"));
                 continue;
