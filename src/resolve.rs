@@ -14,12 +14,34 @@ use crate::pipeline::{self, ImageFormat, ImageSource, ModelSpec, Pipeline, Sourc
 /// Reads, overrides and validates a pipeline file, then resolves it here:
 /// what `collapse run` needs before it writes anything.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Pipeline> {
-    let mut p = pipeline::load(path, overrides)?;
+    let mut p = match pipeline::load(path, overrides) {
+        Ok(p) => p,
+        Err(Error::Pipeline { file, mut problems }) => {
+            problems.extend(columns_anyway(path, overrides));
+            return Err(Error::Pipeline { file, problems });
+        }
+        Err(e) => return Err(e),
+    };
     let problems = environment(&mut p);
     if problems.is_empty() {
         Ok(p)
     } else {
         Err(Error::Pipeline { file: path.to_path_buf(), problems })
+    }
+}
+
+/// The data file's columns, checked while other keys have problems, so
+/// `validate` lists those too, all at once.
+fn columns_anyway(path: &Path, overrides: &[String]) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let base = path.parent().unwrap_or(Path::new("."));
+    match pipeline::data_file(&text, base, overrides) {
+        Some((file, format, columns)) if file.is_file() => match load::check_columns(&file, format, &columns) {
+            Err(Error::Data { file, message }) => vec![format!("data.columns: {}: {message}", file.display())],
+            Err(e) => vec![format!("data.path: {}", e.chain())],
+            Ok(()) => Vec::new(),
+        },
+        _ => Vec::new(),
     }
 }
 

@@ -66,6 +66,30 @@ pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Pipeline, 
     }
 }
 
+/// The data file a pipeline names, read from its `[data]` table alone
+/// (path at `base`, format, columns), however the rest of it parses: so a
+/// pipeline with other problems still gets its columns checked.
+pub fn data_file(
+    text: &str,
+    base: &Path,
+    overrides: &[String],
+) -> Option<(std::path::PathBuf, FileFormat, Vec<String>)> {
+    let mut table: toml::Table = text.parse().ok()?;
+    for o in overrides {
+        apply_override(&mut table, o).ok()?;
+    }
+    let data = table.get("data")?.as_table()?;
+    let format = match data.get("source")?.as_str()? {
+        "parquet" => FileFormat::Parquet,
+        "csv" if !data.contains_key("image") => FileFormat::Csv,
+        _ => return None,
+    };
+    let path = at_base(base, data.get("path")?.as_str()?);
+    let columns =
+        data.get("columns")?.as_array()?.iter().map(|c| c.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?;
+    Some((path, format, columns))
+}
+
 /// `--set mix.real-fraction=0.2`: the value is read as TOML, or as a plain
 /// string when it is not valid TOML (so `--set data.source=zipf` works).
 fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {

@@ -376,3 +376,20 @@ fn messages_say_the_element_type_and_hide_nothing() {
         "{err}"
     );
 }
+
+/// A bad `data.columns` is reported with the other problems, not after
+/// they are fixed.
+#[test]
+fn bad_columns_are_listed_with_the_other_problems() {
+    let dir = Scratch::new("val-columns");
+    let data = repo().join("datasets/flights-delay-100k.parquet");
+    let text = format!(
+        "name = \"c\"\ngenrations = 2\n[data]\nsource = \"parquet\"\npath = \"{}\"\ncolumns = [\"delay\", \"nope\"]\nn = 10\n[model]\nkind = \"gaussian\"\n[generate]\nn = 10\n",
+        data.display()
+    );
+    let p = write(&dir, "c.toml", &text);
+    let (code, _, err) = cli(&dir, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("genrations: unknown key"), "{err}");
+    assert!(err.contains("data.columns:") && err.contains("column \"nope\" not found"), "{err}");
+}
