@@ -18,7 +18,7 @@
 //! layer 5: data
 //! layer 6: metrics
 //! layer 7: pipeline
-//! layer 8: provenance resolve
+//! layer 8: provenance resolve study
 //! layer 9: source report
 //! layer 10: chain
 //! layer 11: runner
@@ -31,7 +31,8 @@
 //! their settings; the Parquet store and table frames; the metrics;
 //! pipeline parsing (pure: text to a validated spec, no filesystem); the
 //! audit and lineage over a run directory, and resolving a pipeline against
-//! the files it names (`run` and `validate` only); the real data source and
+//! the files it names (`run` and `validate` only), and a study's cells; the
+//! real data source and
 //! the report; a chain of generations; the runner. `main.rs` sits above
 //! all of it.
 
@@ -58,6 +59,7 @@ pub mod runner;
 pub mod simd;
 pub mod source;
 pub mod special;
+pub mod study;
 pub mod text;
 pub mod values;
 
