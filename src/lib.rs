@@ -22,6 +22,7 @@
 //! layer 9: source report
 //! layer 10: chain
 //! layer 11: runner
+//! layer 12: sweep
 //! ```
 //!
 //! Bottom up: the error type; utilities with no domain (random streams,
@@ -33,7 +34,8 @@
 //! audit and lineage over a run directory, and resolving a pipeline against
 //! the files it names (`run` and `validate` only), and a study's cells; the
 //! real data source and
-//! the report; a chain of generations; the runner. `main.rs` sits above
+//! the report; a chain of generations; the runner; a study's cells run
+//! one after another or side by side. `main.rs` sits above
 //! all of it.
 
 pub mod chain;
@@ -60,6 +62,7 @@ pub mod simd;
 pub mod source;
 pub mod special;
 pub mod study;
+pub mod sweep;
 pub mod text;
 pub mod values;
 

@@ -105,6 +105,29 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "compare")]
         out: PathBuf,
     },
+    /// Run a study: a pipeline file with a [sweep] table (grid, zip, seeds,
+    /// exclude), one run directory per cell under DIR/runs/.
+    Sweep {
+        study: PathBuf,
+        /// The study directory; default studies/<name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a key of every cell (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Cells run at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Print the cells and exit.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow more than 1000 cells.
+        #[arg(long)]
+        force: bool,
+        /// As `run --no-fsync`.
+        #[arg(long)]
+        no_fsync: bool,
+    },
     /// Reads a data file in a child process (see `probe_data`).
     #[command(hide = true, name = "__probe-data")]
     ProbeData { format: String, path: PathBuf, columns: Vec<String> },
@@ -359,6 +382,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     s.out.display(),
                     first.unwrap_or("train_rows")
                 );
+            }
+        }
+        Command::Sweep { study, out, set, jobs, dry_run, force, no_fsync } => {
+            let cells = collapse::sweep::plan(&study, &set, force)?;
+            if dry_run {
+                let mut text = format!("{} cells\ncell             | values\n", cells.len());
+                for c in &cells {
+                    text.push_str(&format!("{} | {}\n", c.id, c.describe()));
+                }
+                emit(&text)?;
+                return Ok(());
+            }
+            let name = cells.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
+            let out = out.unwrap_or_else(|| PathBuf::from("studies").join(name));
+            let durability = if no_fsync { Durability::PageCache } else { Durability::Fsync };
+            let o = collapse::sweep::run(&study, &cells, &out, jobs, durability)?;
+            if !cli.quiet {
+                println!(
+                    "{}: {} cells: {} ran, {} already complete, {} failed",
+                    out.display(),
+                    cells.len(),
+                    o.ran.len(),
+                    o.already_complete.len(),
+                    o.failed.len()
+                );
+            }
+            if !o.failed.is_empty() {
+                for (id, values, error, code) in &o.failed {
+                    eprintln!("cell {id} ({values}) failed (exit {code}): {error}");
+                }
+                return Err(anyhow::anyhow!(
+                    "{} of {} cells failed; run the same sweep again to retry them",
+                    o.failed.len(),
+                    cells.len()
+                ));
             }
         }
         Command::Audit { run_dir, format } => {

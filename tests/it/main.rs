@@ -15,6 +15,7 @@ mod query;
 mod report;
 mod reproducible;
 mod sql;
+mod study;
 mod text;
 mod vae;
 mod validate;

@@ -1,0 +1,116 @@
+//! Studies on this machine: `collapse sweep` expands a [sweep] table into
+//! cells, runs each into its own run directory, continues a study run
+//! before, and gives the same bytes whatever `--jobs`.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const STUDY: &str = r#"
+name = "st"
+seed = 3
+generations = 4
+replicates = 3
+[data]
+source = "gaussian"
+n = 30
+holdout = 10
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+[generate]
+n = 30
+[sweep]
+grid = { "mix.policy" = ["replace", "accumulate"] }
+seeds = 2
+"#;
+
+/// Every file under `dir` but run.json (which records when), by path.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(d: &Path, root: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.file_name().unwrap() != "run.json" {
+                out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn a_study_runs_its_cells_continues_and_does_not_depend_on_jobs() {
+    let dir = Scratch::new("study");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let s = study.to_str().unwrap();
+    let (code, out, err) = cli(&["sweep", s, "--dry-run"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("4 cells\n"), "{out}");
+    assert!(out.contains("mix.policy=\"accumulate\", seed=4"), "{out}");
+
+    let (one, two) = (dir.path("one"), dir.path("two"));
+    let (code, out, err) = cli(&["sweep", s, "--out", one.to_str().unwrap(), "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 cells: 4 ran, 0 already complete, 0 failed"), "{out}");
+    let (code, _, err) = cli(&["sweep", s, "--out", two.to_str().unwrap(), "--jobs", "2", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    let (a, b) = (files(&one), files(&two));
+    assert!(a.len() > 4 * 20, "{} files", a.len());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(b[k] == *v, "{k} differs between --jobs 1 and --jobs 2");
+    }
+    let plan: serde_json::Value = serde_json::from_slice(&a["study.json"]).unwrap();
+    for c in plan["cells"].as_array().unwrap() {
+        let run = one.join(c["run"].as_str().unwrap());
+        audit_clean(&run, "a study cell");
+        let p: String = std::fs::read_to_string(run.join("pipeline.toml")).unwrap();
+        assert!(p.contains(&format!("seed = {}", c["values"]["seed"])), "{p}");
+    }
+
+    // Again: every cell is complete.
+    let (code, out, err) = cli(&["sweep", s, "--out", one.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 ran, 4 already complete"), "{out}");
+    // A study that drops cells already run there is refused, naming them.
+    std::fs::write(&study, STUDY.replace("[\"replace\", \"accumulate\"]", "[\"replace\"]")).unwrap();
+    let (code, _, err) = cli(&["sweep", s, "--out", one.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no longer has") && err.contains("accumulate"), "{err}");
+    // Adding values only adds cells.
+    std::fs::write(
+        &study,
+        STUDY.replace("[\"replace\", \"accumulate\"]", "[\"replace\", \"accumulate\", \"accumulate-subsample\"]"),
+    )
+    .unwrap();
+    let (code, out, err) = cli(&["sweep", s, "--out", one.to_str().unwrap(), "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("6 cells: 2 ran, 4 already complete"), "{out}");
+}
+
+#[test]
+fn a_bad_study_is_refused_whole_and_writes_nothing() {
+    let dir = Scratch::new("study-bad");
+    let study = dir.path("bad.toml");
+    std::fs::write(
+        &study,
+        STUDY.replace("seeds = 2", "seeds = 2\nzip = { \"generate.n\" = [10, 20], \"mix.real-fraction\" = [0.1] }"),
+    )
+    .unwrap();
+    let out = dir.path("out");
+    let (code, _, err) = cli(&["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sweep.zip: the lists must have one length"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    std::fs::write(&study, STUDY.replace("\"accumulate\"]", "\"keep-real\"]")).unwrap();
+    let (code, _, err) = cli(&["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cell mix.policy=\"keep-real\", seed=3: mix.real-fraction: missing"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}
