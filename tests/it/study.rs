@@ -114,3 +114,26 @@ fn a_bad_study_is_refused_whole_and_writes_nothing() {
     assert!(err.contains("cell mix.policy=\"keep-real\", seed=3: mix.real-fraction: missing"), "{err}");
     assert!(!out.exists(), "nothing written");
 }
+
+/// A cell that fails does not stop the others; the sweep exits 1 naming it,
+/// and the next sweep retries it.
+#[test]
+fn a_failed_cell_is_named_and_retried() {
+    let dir = Scratch::new("study-fail");
+    let data = repo().join("datasets/flights-delay-100k.parquet");
+    let text = format!(
+        "name = \"f\"\nseed = 1\ngenerations = 2\n[data]\nsource = \"parquet\"\npath = \"{}\"\ncolumns = [\"delay\"]\nn = 50\n[model]\nkind = \"gaussian\"\n[generate]\nn = 50\n[sweep]\ngrid = {{ \"data.n\" = [50, 500000] }}\n",
+        data.display()
+    );
+    let study = dir.path("f.toml");
+    std::fs::write(&study, text).unwrap();
+    let out = dir.path("out");
+    let args = ["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-fsync"];
+    let (code, text, err) = cli(&args, None);
+    assert_eq!(code, 1, "{text}{err}");
+    assert!(text.contains("2 cells: 1 ran, 0 already complete, 1 failed"), "{text}");
+    assert!(err.contains("(data.n=500000) failed (exit 2)") && err.contains("usable rows"), "{err}");
+    let (code, text, _) = cli(&args, None);
+    assert_eq!(code, 1);
+    assert!(text.contains("2 cells: 0 ran, 1 already complete, 1 failed"), "the failed cell is retried: {text}");
+}
