@@ -127,6 +127,12 @@ enum Command {
         /// As `run --no-fsync`.
         #[arg(long)]
         no_fsync: bool,
+        /// Run only this task's share of the cells (with --task-count);
+        /// default: from Slurm's or Kubernetes' variables, else all cells.
+        #[arg(long, requires = "task_count")]
+        task_index: Option<usize>,
+        #[arg(long, requires = "task_index")]
+        task_count: Option<usize>,
     },
     /// Reads a data file in a child process (see `probe_data`).
     #[command(hide = true, name = "__probe-data")]
@@ -384,8 +390,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Sweep { study, out, set, jobs, dry_run, force, no_fsync } => {
-            let cells = collapse::sweep::plan(&study, &set, force)?;
+        Command::Sweep { study, out, set, jobs, dry_run, force, no_fsync, task_index, task_count } => {
+            let plan = collapse::sweep::plan(&study, &set, force)?;
+            let task = task_index.zip(task_count).or_else(collapse::sweep::scheduler_task);
+            let cells = match task {
+                Some((index, count)) => collapse::sweep::shard(plan.clone(), index, count)?,
+                None => plan.clone(),
+            };
             if dry_run {
                 let mut text = format!("{} cells\ncell             | values\n", cells.len());
                 for c in &cells {
@@ -394,10 +405,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 emit(&text)?;
                 return Ok(());
             }
-            let name = cells.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
+            let name = plan.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
             let out = out.unwrap_or_else(|| PathBuf::from("studies").join(name));
             let durability = if no_fsync { Durability::PageCache } else { Durability::Fsync };
-            let o = collapse::sweep::run(&study, &cells, &out, jobs, durability)?;
+            let o = collapse::sweep::run(&study, &plan, &cells, &out, jobs, durability)?;
             if !cli.quiet {
                 println!(
                     "{}: {} cells: {} ran, {} already complete, {} failed",

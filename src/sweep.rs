@@ -61,7 +61,16 @@ pub fn plan_json(cells: &[Cell]) -> Vec<u8> {
 }
 
 /// Runs `cells` into `out` (see the module doc).
-pub fn run(study_file: &Path, cells: &[Cell], out: &Path, jobs: usize, durability: Durability) -> Result<Outcome> {
+/// `plan` is every cell of the study (written to study.json); `cells` the
+/// ones this task runs.
+pub fn run(
+    study_file: &Path,
+    plan: &[Cell],
+    cells: &[Cell],
+    out: &Path,
+    jobs: usize,
+    durability: Durability,
+) -> Result<Outcome> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let plan_path = out.join("study.json");
     if let Ok(before) = std::fs::read(&plan_path) {
@@ -73,7 +82,7 @@ pub fn run(study_file: &Path, cells: &[Cell], out: &Path, jobs: usize, durabilit
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|c| !cells.iter().any(|n| c["id"] == n.id.as_str()))
+            .filter(|c| !plan.iter().any(|n| c["id"] == n.id.as_str()))
             .map(|c| format!("{} ({})", c["id"].as_str().unwrap_or("?"), c["values"]))
             .collect();
         if !gone.is_empty() {
@@ -86,7 +95,7 @@ pub fn run(study_file: &Path, cells: &[Cell], out: &Path, jobs: usize, durabilit
     }
     let bytes = std::fs::read(study_file).map_err(|e| Error::io(study_file, e))?;
     write_atomic(&out.join("study.toml"), &bytes)?;
-    write_atomic(&plan_path, &plan_json(cells))?;
+    write_atomic(&plan_path, &plan_json(plan))?;
 
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<std::result::Result<bool, (String, i32)>>>> = Mutex::new(vec![None; cells.len()]);
@@ -121,7 +130,34 @@ pub fn run(study_file: &Path, cells: &[Cell], out: &Path, jobs: usize, durabilit
     Ok(outcome)
 }
 
+/// This task's share of the cells: those at positions `index`, `index +
+/// count`, ... of the plan. Every cell lands in exactly one task, whatever
+/// the count, and the bytes of each cell's run do not depend on which.
+pub fn shard(cells: Vec<Cell>, index: usize, count: usize) -> Result<Vec<Cell>> {
+    if count == 0 || index >= count {
+        return Err(Error::Input(format!(
+            "--task-index {index} with --task-count {count}: the index must be below the count (0 .. {})",
+            count.saturating_sub(1)
+        )));
+    }
+    Ok(cells.into_iter().enumerate().filter(|(i, _)| i % count == index).map(|(_, c)| c).collect())
+}
+
+/// The task index and count a scheduler gives this process: Slurm's array
+/// (`SLURM_ARRAY_TASK_ID` - `SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`),
+/// or a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with the count in
+/// `COLLAPSE_TASK_COUNT`).
+pub fn scheduler_task() -> Option<(usize, usize)> {
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<usize>().ok());
+    if let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        return Some((id.checked_sub(var("SLURM_ARRAY_TASK_MIN").unwrap_or(0))?, count));
+    }
+    Some((var("JOB_COMPLETION_INDEX")?, var("COLLAPSE_TASK_COUNT")?))
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = path.with_extension("tmp");
+    // Tasks of one study write the same plan at once: a temporary name of
+    // their own, then one rename each (the bytes are the same).
+    let tmp: PathBuf = path.with_extension(format!("tmp.{}", std::process::id()));
     std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| Error::io(path, e))
 }

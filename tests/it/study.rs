@@ -137,3 +137,40 @@ fn a_failed_cell_is_named_and_retried() {
     assert_eq!(code, 1);
     assert!(text.contains("2 cells: 0 ran, 1 already complete, 1 failed"), "the failed cell is retried: {text}");
 }
+
+/// Sharded: tasks run in any order, by flag or by Slurm's variables, and
+/// the study directory is the same as one task's (run.json's times aside).
+#[test]
+fn shards_in_any_order_make_the_same_study() {
+    let dir = Scratch::new("study-shards");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let s = study.to_str().unwrap();
+    let (whole, sharded) = (dir.path("whole"), dir.path("sharded"));
+    let (code, _, err) = cli(&["sweep", s, "--out", whole.to_str().unwrap(), "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    for index in ["2", "0"] {
+        let args =
+            ["sweep", s, "--out", sharded.to_str().unwrap(), "--no-fsync", "--task-index", index, "--task-count", "3"];
+        let (code, _, err) = cli(&args, None);
+        assert_eq!(code, 0, "task {index}: {err}");
+    }
+    // Task 1 of 3 as a Slurm array task sees it: --array=4-6, this is 5.
+    let o = bin()
+        .args(["sweep", s, "--out", sharded.to_str().unwrap(), "--no-fsync"])
+        .env("SLURM_ARRAY_TASK_ID", "5")
+        .env("SLURM_ARRAY_TASK_MIN", "4")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 1 ran"), "{}", String::from_utf8_lossy(&o.stdout));
+    let (a, b) = (files(&whole), files(&sharded));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(b[k] == *v, "{k} differs between one task and three");
+    }
+    let (code, _, err) = cli(&["sweep", s, "--task-index", "3", "--task-count", "3", "--dry-run"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the index must be below the count"), "{err}");
+}
