@@ -133,6 +133,23 @@ enum Command {
         task_index: Option<usize>,
         #[arg(long, requires = "task_index")]
         task_count: Option<usize>,
+        /// Write DIR/sweep.sbatch, a Slurm job array running the study.
+        #[arg(long, value_enum)]
+        emit: Option<Scheduler>,
+        /// Write the script and submit it with sbatch; prints the job id.
+        #[arg(long, value_enum, conflicts_with = "emit")]
+        submit: Option<Scheduler>,
+        /// Slurm: array tasks (default: one per cell), and at most W at once.
+        #[arg(long)]
+        tasks: Option<usize>,
+        #[arg(long, value_name = "W")]
+        max_running: Option<usize>,
+        #[arg(long)]
+        partition: Option<String>,
+        #[arg(long)]
+        time: Option<String>,
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
     },
     /// Reads a data file in a child process (see `probe_data`).
     #[command(hide = true, name = "__probe-data")]
@@ -147,6 +164,11 @@ enum Command {
         #[arg(long, default_value_t = query::TABLE_ROWS)]
         limit: usize,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scheduler {
+    Slurm,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -275,6 +297,11 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The program `name` on PATH, if any.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(name)).find(|p| p.is_file())
+}
+
 /// Reads a pipeline's data file once in a child process before this one
 /// touches it. Fuzzing showed a damaged Parquet file can make the decoder
 /// ask for an absurd allocation, which aborts the process outright (no
@@ -390,8 +417,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Sweep { study, out, set, jobs, dry_run, force, no_fsync, task_index, task_count } => {
+        Command::Sweep {
+            study,
+            out,
+            set,
+            jobs,
+            dry_run,
+            force,
+            no_fsync,
+            task_index,
+            task_count,
+            emit: emit_for,
+            submit,
+            tasks,
+            max_running,
+            partition,
+            time,
+            cpus_per_task,
+        } => {
             let plan = collapse::sweep::plan(&study, &set, force)?;
+            if let Some(Scheduler::Slurm) = emit_for.or(submit) {
+                let name = plan.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
+                let out = out.unwrap_or_else(|| PathBuf::from("studies").join(&name));
+                let sbatch = which("sbatch");
+                if submit.is_some() && sbatch.is_none() {
+                    return Err(collapse::Error::Input(
+                        "--submit slurm: no sbatch on PATH; install Slurm's client (Debian: slurm-client) or write the script with --emit slurm and submit it where Slurm is".into(),
+                    )
+                    .into());
+                }
+                let settings = collapse::sweep::Slurm { partition, time, cpus_per_task, max_running };
+                let count = tasks.unwrap_or(plan.len()).clamp(1, plan.len().max(1));
+                let script = collapse::sweep::slurm_script(
+                    &std::env::current_exe()?,
+                    &study,
+                    &out,
+                    &set,
+                    count,
+                    &settings,
+                    &name,
+                );
+                std::fs::create_dir_all(out.join("tasks"))?;
+                let path = out.join("sweep.sbatch");
+                std::fs::write(&path, script)?;
+                if let Some(sbatch) = sbatch {
+                    if submit.is_some() {
+                        let o = std::process::Command::new(sbatch).arg("--parsable").arg(&path).output()?;
+                        if !o.status.success() {
+                            return Err(anyhow::anyhow!(
+                                "sbatch {}: {}",
+                                path.display(),
+                                String::from_utf8_lossy(&o.stderr).trim()
+                            ));
+                        }
+                        println!(
+                            "submitted job {} ({count} array tasks): {}",
+                            String::from_utf8_lossy(&o.stdout).trim(),
+                            path.display()
+                        );
+                        return Ok(());
+                    }
+                }
+                println!("{}: a Slurm job array of {count} tasks; submit it with sbatch", path.display());
+                return Ok(());
+            }
             let task = task_index.zip(task_count).or_else(collapse::sweep::scheduler_task);
             let cells = match task {
                 Some((index, count)) => collapse::sweep::shard(plan.clone(), index, count)?,

@@ -130,6 +130,60 @@ pub fn run(
     Ok(outcome)
 }
 
+/// Settings of a Slurm job array for a study.
+#[derive(Debug, Clone, Default)]
+pub struct Slurm {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    /// Most array tasks running at once (`%W`).
+    pub max_running: Option<usize>,
+}
+
+/// An sbatch script running the study as a job array of `tasks` tasks,
+/// each `collapse sweep` over its share (Slurm's variables pick it).
+/// Paths are absolute, so the script runs from any folder of the cluster.
+pub fn slurm_script(
+    exe: &Path,
+    study: &Path,
+    out: &Path,
+    overrides: &[String],
+    tasks: usize,
+    s: &Slurm,
+    name: &str,
+) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let quote = |t: &str| format!("'{}'", t.replace('\'', "'\\''"));
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        format!("#SBATCH --job-name=collapse-{name}"),
+        format!(
+            "#SBATCH --array=0-{}{}",
+            tasks.saturating_sub(1),
+            s.max_running.map(|w| format!("%{w}")).unwrap_or_default()
+        ),
+        format!("#SBATCH --output={}/tasks/slurm-%A_%a.log", abs(out)),
+    ];
+    if let Some(p) = &s.partition {
+        lines.push(format!("#SBATCH --partition={p}"));
+    }
+    if let Some(t) = &s.time {
+        lines.push(format!("#SBATCH --time={t}"));
+    }
+    if let Some(c) = s.cpus_per_task {
+        lines.push(format!("#SBATCH --cpus-per-task={c}"));
+    }
+    let mut cmd = vec![quote(&abs(exe)), "sweep".into(), quote(&abs(study)), "--out".into(), quote(&abs(out))];
+    for o in overrides {
+        cmd.push("--set".into());
+        cmd.push(quote(o));
+    }
+    lines.push(String::new());
+    lines.push("# Each array task runs its share of the cells (SLURM_ARRAY_TASK_* pick it).".into());
+    lines.push(format!("exec {}", cmd.join(" ")));
+    lines.join("\n") + "\n"
+}
+
 /// This task's share of the cells: those at positions `index`, `index +
 /// count`, ... of the plan. Every cell lands in exactly one task, whatever
 /// the count, and the bytes of each cell's run do not depend on which.

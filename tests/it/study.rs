@@ -174,3 +174,64 @@ fn shards_in_any_order_make_the_same_study() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the index must be below the count"), "{err}");
 }
+
+/// `--emit slurm` writes a job array script whose tasks run the shards;
+/// `--submit slurm` without sbatch on PATH is a clear error, exit 2.
+#[test]
+fn slurm_scripts_are_written_and_submit_needs_sbatch() {
+    let dir = Scratch::new("study-slurm");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let out = dir.path("out");
+    let (code, text, err) = cli(
+        &[
+            "sweep",
+            study.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--emit",
+            "slurm",
+            "--max-running",
+            "2",
+            "--partition",
+            "cpu",
+            "--time",
+            "00:10:00",
+            "--cpus-per-task",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("a Slurm job array of 4 tasks"), "{text}");
+    let script = std::fs::read_to_string(out.join("sweep.sbatch")).unwrap();
+    for line in [
+        "#!/bin/bash",
+        "#SBATCH --job-name=collapse-st",
+        "#SBATCH --array=0-3%2",
+        "#SBATCH --partition=cpu",
+        "#SBATCH --time=00:10:00",
+        "#SBATCH --cpus-per-task=2",
+    ] {
+        assert!(script.lines().any(|l| l == line), "{line} not in\n{script}");
+    }
+    let exec = script.lines().find(|l| l.starts_with("exec ")).unwrap();
+    assert!(exec.contains("' sweep '") && exec.contains(&format!("--out '{}'", out.display())), "{exec}");
+    // The script's command is a sweep like any other: run as task 3 of 4.
+    let o = std::process::Command::new("bash")
+        .arg(out.join("sweep.sbatch"))
+        .env("SLURM_ARRAY_TASK_ID", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "4")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 1 ran"), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = bin()
+        .args(["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap(), "--submit", "slurm"])
+        .env("PATH", dir.path("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no sbatch on PATH"), "{}", String::from_utf8_lossy(&o.stderr));
+}
