@@ -59,6 +59,25 @@ fn shipped_runs_write_the_recorded_bytes() {
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // The hashes were recorded on a CPU with AVX-512, where gemm picks its
+    // AVX-512 kernels; elsewhere the VAE's floats may round otherwise (see
+    // BENCHMARKS.md), so its files are held to them only on such a CPU.
+    #[cfg(target_arch = "x86_64")]
+    let same_kernels = std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let same_kernels = false;
+    let keep = |l: &&str| same_kernels || !l.starts_with("vae-mnist-quick.toml ");
+    if !same_kernels {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped golden vae-mnist-quick: no AVX-512 here, unlike the machine that recorded it"
+        );
+    }
+    let (got, want): (String, String) = (
+        got.lines().filter(keep).map(|l| format!("{l}\n")).collect(),
+        want.lines().filter(keep).map(|l| format!("{l}\n")).collect(),
+    );
     let differ: Vec<&str> = got.lines().filter(|l| !want.lines().any(|w| w == *l)).collect();
     let missing: Vec<&str> = want.lines().filter(|w| !got.lines().any(|l| l == *w)).collect();
     assert!(
