@@ -216,8 +216,7 @@ impl Chain {
             (_, Some(last)) => vec![last.clone()],
         };
         let mut fresh = None;
-        if k > 0 && k < p.generations && matches!(p.mix, MixPolicy::Fresh { .. }) {
-            let r = p.mix.real_rows(ctx.n);
+        if let Some(r) = p.mix.fresh_draw(ctx.n, k, p.generations) {
             let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Fresh);
             let values = ctx.source.draw(&mut rng, r, &mut self.unused);
             let b = self.new_block(k, Origin::Real, None, values);

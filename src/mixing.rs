@@ -70,12 +70,25 @@ pub struct Makeup {
 }
 
 impl MixPolicy {
-    /// Fresh real rows generation k (0 < k < generations) adds to D_k.
-    pub fn fresh_rows(&self, n: usize, k: u32, generations: u32) -> usize {
+    /// Whether generation k draws fresh real rows, and how many: under
+    /// `fresh`, round(γN) at every 0 < k < generations (the last generation
+    /// fits no model, so it draws none).
+    pub fn fresh_draw(&self, n: usize, k: u32, generations: u32) -> Option<usize> {
         match self {
-            MixPolicy::Fresh { .. } if k > 0 && k < generations => self.real_rows(n),
-            _ => 0,
+            MixPolicy::Fresh { .. } if k > 0 && k < generations => Some(self.real_rows(n)),
+            _ => None,
         }
+    }
+
+    /// Fresh real rows generation k adds to D_k.
+    pub fn fresh_rows(&self, n: usize, k: u32, generations: u32) -> usize {
+        self.fresh_draw(n, k, generations).unwrap_or(0)
+    }
+
+    /// Fresh real rows a whole run draws: the reserve a data file must hold
+    /// beyond D_0 and the held-out rows.
+    pub fn fresh_reserve(&self, n: usize, generations: u32) -> usize {
+        (1..generations).map(|k| self.fresh_rows(n, k, generations)).sum()
     }
 
     /// Whether the chain must keep every D_k (the policy draws on all of them).

@@ -57,8 +57,16 @@ pub fn validate(path: &Path, overrides: &[String]) -> Result<Pipeline> {
 /// A file source with data.n: it has the usable rows the run will draw
 /// (D_0, the held-out rows, the fresh reserve), counted as the run counts.
 pub fn check_rows(p: &Pipeline) -> Result<()> {
-    if let (Source::File { path, format, columns }, Some(n)) = (&p.data.source, p.data.n) {
-        let total = load::read_vectors(path, *format, columns)?.len();
+    match &p.data.source {
+        Source::File { path, format, columns } => rows_enough(p, load::read_vectors(path, *format, columns)?.len()),
+        _ => Ok(()),
+    }
+}
+
+/// A file source of `total` usable rows is long enough for data.n, the
+/// held-out rows and the fresh reserve (without data.n it takes what there is).
+pub fn rows_enough(p: &Pipeline, total: usize) -> Result<()> {
+    if let (Source::File { path, .. }, Some(n)) = (&p.data.source, p.data.n) {
         if let Some(short) = p.row_shortfall(total, n, p.data.holdout) {
             return Err(Error::Data { file: path.clone(), message: short });
         }

@@ -4,11 +4,11 @@
 //! the same study again continues it: complete cells are skipped, the rest
 //! resume or start; a failed cell does not stop the others.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::data::store::Durability;
+use crate::data::store::{write_atomic, Durability};
 use crate::error::{Error, Result};
 use crate::runner::{self, Options};
 use crate::study::{self, Cell};
@@ -207,11 +207,4 @@ pub fn scheduler_task() -> Option<(usize, usize)> {
         return Some((id.checked_sub(var("SLURM_ARRAY_TASK_MIN").unwrap_or(0))?, count));
     }
     Some((var("JOB_COMPLETION_INDEX")?, var("COLLAPSE_TASK_COUNT")?))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Tasks of one study write the same plan at once: a temporary name of
-    // their own, then one rename each (the bytes are the same).
-    let tmp: PathBuf = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| Error::io(path, e))
 }

@@ -185,23 +185,17 @@ fn is_aggregate(e: &Expr) -> bool {
 /// (`max(avg(v)) OVER ()`).
 fn window_over_aggregate(f: &sqlparser::ast::Function) -> bool {
     let FunctionArguments::List(list) = &f.args else { return false };
-    list.args.iter().any(|a| {
-        let mut found = false;
-        let _ = visit_expressions(a, |e: &Expr| {
-            found |= is_aggregate(e);
-            ControlFlow::<()>::Continue(())
-        });
-        found
-    })
+    list.args.iter().any(|a| any_expr(a, is_aggregate))
 }
 
 fn contains_aggregate(e: &Expr) -> bool {
-    let mut found = false;
-    let _ = visit_expressions(e, |x: &Expr| {
-        found |= is_aggregate(x);
-        ControlFlow::<()>::Continue(())
-    });
-    found
+    any_expr(e, is_aggregate)
+}
+
+/// Whether any expression within `node` (itself included) passes `test`.
+fn any_expr(node: &impl sqlparser::ast::Visit, test: impl Fn(&Expr) -> bool) -> bool {
+    visit_expressions(node, |e: &Expr| if test(e) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        .is_break()
 }
 
 /// Wraps the column references of an expression that lie outside every

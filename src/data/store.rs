@@ -357,6 +357,19 @@ fn stage(
     }
 }
 
+/// A file outside a run's tables (a report page, a study's plan) written
+/// whole or not at all: to a temporary name of this process's, then
+/// renamed, so readers and other processes writing the same bytes never
+/// see half of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path)).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
 /// The generation a run file belongs to, from its path:
 /// `table/generation=K/...`, `metrics/generation-KKKKKKK.parquet`,
 /// `manifests/generation=K.json`, `images/generation=K.png`.

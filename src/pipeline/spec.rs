@@ -191,10 +191,7 @@ impl Pipeline {
     /// rows, `holdout` held-out rows and the reserve the fresh policy draws
     /// from; `None` when it is long enough.
     pub fn row_shortfall(&self, total: usize, n: usize, holdout: usize) -> Option<String> {
-        let fresh = match self.mix {
-            MixPolicy::Fresh { .. } => self.mix.real_rows(n) * (self.generations as usize).saturating_sub(1),
-            _ => 0,
-        };
+        let fresh = self.mix.fresh_reserve(n, self.generations);
         let need = n + holdout + fresh;
         (need > total || n == 0).then(|| {
             format!(

@@ -115,12 +115,9 @@ pub fn audit(root: &Path) -> Result<Report> {
         std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let complete = run_json.as_ref().is_some_and(|j| j["status"] == "complete");
     // An unfinished run is audited as what it is: the generations its
-    // manifests sealed, in a row from 0; what comes after is unsealed work
-    // that --resume redoes, not a violation.
-    let sealed =
-        (!complete).then(|| (0..=p.generations).take_while(|&k| Manifest::read(root, k).is_ok()).count() as u32);
-    report.incomplete = sealed;
-    let last = sealed.map_or(p.generations, |s| s.saturating_sub(1));
+    // manifests sealed, in a row from 0 (`sealed` of them); what comes after
+    // is unsealed work that --resume redoes, not a violation.
+    let mut sealed: Option<u32> = None;
     let notes = &mut report.notes;
     let v = &mut report.violations;
 
@@ -128,12 +125,13 @@ pub fn audit(root: &Path) -> Result<Report> {
     let mut listed: BTreeSet<PathBuf> = BTreeSet::new();
     let mut recorded: BTreeMap<String, String> = BTreeMap::new();
     let mut previous: Option<String> = None;
-    for k in 0..=last {
-        if sealed == Some(0) {
-            break;
-        }
+    for k in 0..=p.generations {
         let (m, hash) = match Manifest::read(root, k) {
             Ok(x) => x,
+            Err(_) if !complete => {
+                sealed = Some(k);
+                break;
+            }
             Err(e) => {
                 v.push(format!(
                     "generation {k}: no readable manifest ({}); an unfinished run resumes with --resume",
@@ -253,6 +251,10 @@ pub fn audit(root: &Path) -> Result<Report> {
         }
         previous = Some(hash);
     }
+    if !complete && sealed.is_none() {
+        sealed = Some(p.generations + 1);
+    }
+    report.incomplete = sealed;
     match run_json.as_ref().and_then(|j| j["last_manifest_blake3"].as_str().map(str::to_string)) {
         _ if sealed.is_some() => {}
         Some(h) if Some(&h) == previous.as_ref() => {}

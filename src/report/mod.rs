@@ -18,6 +18,7 @@ use html::{Block, Figure};
 use summary::{mean_and_band, replicate_lines, summarize, wants_log};
 
 use crate::data::report::{self as data, MetricPoint};
+use crate::data::store::write_atomic;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Pipeline};
 
@@ -613,13 +614,4 @@ pub(crate) fn write_figures_and_page(dir: &Path, html_path: &Path, title: &str, 
     }
     write_atomic(html_path, html::page(title, blocks).as_bytes())?;
     Ok(Written { html: html_path.to_path_buf(), figures })
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
 }

@@ -105,18 +105,7 @@ impl ModelSpec {
     /// Every key of every family: none is reported unknown when the kind
     /// itself is, so the one problem is the kind.
     pub fn all_keys() -> impl Iterator<Item = &'static str> {
-        [
-            GaussianSettings::KEYS,
-            CategoricalSettings::KEYS,
-            GmmSettings::KEYS,
-            KdeSettings::KEYS,
-            VaeSettings::KEYS,
-            NgramSettings::KEYS,
-            TransformerSettings::KEYS,
-        ]
-        .into_iter()
-        .flatten()
-        .copied()
+        KINDS.into_iter().filter_map(Self::keys_of).flatten().copied()
     }
 }
 
