@@ -69,12 +69,6 @@ pub fn string(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
-/// A path as written into a resolved pipeline: absolute, so the file is
-/// found from the run directory.
-pub fn absolute(p: &Path) -> Value {
-    Value::String(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
-}
-
 pub trait FromToml: Sized {
     /// What one value is, for messages: "a number", "a list of numbers".
     fn what() -> String;

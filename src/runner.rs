@@ -94,10 +94,11 @@ struct Resolved {
     sources: Vec<FileEntry>,
 }
 
-fn file_entry(path: &Path, rows: Option<u64>) -> Result<FileEntry> {
+/// A source file as a manifest input: its path as the pipeline wrote it
+/// (the blake3 and size identify it; where the checkout lies does not).
+fn file_entry(p: &Pipeline, path: &Path, rows: Option<u64>) -> Result<FileEntry> {
     let (blake3, bytes) = hash_file(path).map_err(|e| Error::io(path, e))?;
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    Ok(FileEntry { path: abs.display().to_string(), blake3, bytes, rows })
+    Ok(FileEntry { path: pipeline::written(path, &p.base), blake3, bytes, rows })
 }
 
 /// N for this run, and the file's rows and hash for a file source.
@@ -120,15 +121,15 @@ fn resolve_data(p: &Pipeline, tracker: &Tracker) -> Result<Resolved> {
         (Loaded::Corpus { corpus, .. }, Source::Text(t)) => (corpus.train.len(), 0, t.test_path.as_deref()),
         (Loaded::Corpus { corpus, .. }, _) => (corpus.train.len(), 0, None),
     };
-    let mut sources = vec![file_entry(path, Some(total as u64))?];
+    let mut sources = vec![file_entry(p, path, Some(total as u64))?];
     if let Some(t) = test_path {
-        sources.push(file_entry(t, None)?);
+        sources.push(file_entry(p, t, None)?);
     }
     let mut loaded = loaded;
     if let (Loaded::Corpus { corpus, base }, ModelSpec::Transformer(s)) = (&mut loaded, &p.model) {
         if let Some(base_path) = &s.base {
             *base = Some(std::sync::Arc::new(pretrain(p, s, base_path, &corpus.tokenizer, tracker)?));
-            sources.push(file_entry(base_path, None)?);
+            sources.push(file_entry(p, base_path, None)?);
         }
     }
     let n = match p.data.n {
@@ -190,12 +191,77 @@ fn run_json(p: &Pipeline, status: &str, times: &Times, rows: u64, last_manifest:
         "finished_unix": times.finished,
         "status": status,
         "sample_rows": rows,
+        // Where relative data paths start (the pipeline file's folder): a
+        // record, so the run's own pipeline.toml still finds its data.
+        "pipeline_dir": std::path::absolute(if p.base.as_os_str().is_empty() { Path::new(".") } else { &p.base })
+            .unwrap_or_else(|_| p.base.clone())
+            .display()
+            .to_string(),
         "last_manifest_blake3": last_manifest,
         // Only networks use a device; GPU results are not bit-identical to CPU ones.
         "device": p.network().then(crate::model::device::name),
     });
     let mut out = serde_json::to_vec_pretty(&v).unwrap_or_default();
     out.push(b'\n');
+    out
+}
+
+/// How many generations the run in `out` was declared with, when this
+/// pipeline may continue it: the same pipeline, or the same with more
+/// generations (an extension). Any other change is refused, naming each key
+/// that differs with both values.
+fn continuation(out: &Path, on_disk: &str, config: &str, generations: u32) -> Result<u32> {
+    let parse = |t: &str| t.parse::<toml::Table>().ok().map(|t| flatten(&t));
+    let (Some(ran), Some(now)) = (parse(on_disk), parse(config)) else {
+        return Err(Error::Input(format!(
+            "{}: pipeline.toml is not readable TOML; it cannot be resumed",
+            out.display()
+        )));
+    };
+    let mut differ = Vec::new();
+    for key in ran.keys().chain(now.keys().filter(|k| !ran.contains_key(*k))) {
+        if key == "generations" {
+            continue;
+        }
+        let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(not set)".into());
+        if ran.get(key) != now.get(key) {
+            differ.push(format!("{key}: the run has {}, this pipeline has {}", show(ran.get(key)), show(now.get(key))));
+        }
+    }
+    let had = ran.get("generations").and_then(|g| g.parse::<u32>().ok()).unwrap_or(generations);
+    if generations < had {
+        differ.push(format!(
+            "generations: the run has {had}, this pipeline has {generations}; a run can be extended, not shortened"
+        ));
+    }
+    if differ.is_empty() {
+        return Ok(had);
+    }
+    Err(Error::Pipeline {
+        file: out.join("pipeline.toml"),
+        problems: std::iter::once(
+            "this pipeline differs from the run's; only generations may grow (--set generations=N). Resume with the run's own file: collapse run DIR/pipeline.toml --out DIR --resume".to_string(),
+        )
+        .chain(differ)
+        .collect(),
+    })
+}
+
+/// Every leaf of a TOML table by dotted key, its value as TOML text.
+fn flatten(t: &toml::Table) -> std::collections::BTreeMap<String, String> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut std::collections::BTreeMap<String, String>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(inner) => walk(&key, inner, out),
+                v => {
+                    out.insert(key, v.to_string());
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", t, &mut out);
     out
 }
 
@@ -222,21 +288,25 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     let mut resolved = p.clone();
     resolved.data.n = Some(n);
     let config = pipeline::to_toml(&resolved);
-    let config_blake3 = blake3::hash(config.as_bytes()).to_hex().to_string();
+    let config_blake3 = blake3::hash(pipeline::identity_toml(&resolved).as_bytes()).to_hex().to_string();
     let mut sealer = Sealer::new(&p.name, config_blake3.clone(), p.seed, p.replicates, sources);
 
     let (dir, verified, mut times) = if options.resume {
         let dir = RunDir::open(out, options.durability)?;
         let on_disk = std::fs::read(out.join("pipeline.toml")).unwrap_or_default();
-        if on_disk != config.as_bytes() {
-            return Err(Error::Input(format!(
-                "{}: its pipeline.toml differs from this pipeline; resume with the run's own file: collapse run {} --out {} --resume",
-                out.display(),
-                out.join("pipeline.toml").display(),
-                out.display()
-            )));
+        let ran = continuation(out, &String::from_utf8_lossy(&on_disk), &config, p.generations)?;
+        let identities = provenance::Identity {
+            current: config_blake3.clone(),
+            format1: blake3::hash(&on_disk).to_hex().to_string(),
+        };
+        let mut chain = provenance::verified_prefix(out, &identities, ran.min(p.generations));
+        if ran < p.generations {
+            // Extending: generation `ran` was the last; it is redone with
+            // its model, training set and (under fresh) its fresh rows.
+            chain.truncate(ran as usize);
+            dir.write_text(Path::new("pipeline.toml"), config.as_bytes())?;
+            tracing::info!(from = ran, to = p.generations, "extending a run");
         }
-        let chain = provenance::verified_prefix(out, &config_blake3, p.generations);
         let finished = std::fs::read(out.join("run.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

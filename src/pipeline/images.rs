@@ -52,13 +52,12 @@ pub fn csv_source(s: &mut Section, base: &Path) -> Option<Source> {
 /// The keys of `to_toml` for an image source.
 pub fn source_toml(data: &mut toml::Table, img: &ImageSource) {
     use toml::Value;
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-    data.insert("path".into(), Value::String(abs(&img.path)));
+    data.insert("path".into(), Value::String(img.path.display().to_string()));
     match &img.format {
         ImageFormat::Idx { labels } => {
             data.insert("source".into(), Value::String("idx".into()));
             if let Some(l) = labels {
-                data.insert("labels".into(), Value::String(abs(l)));
+                data.insert("labels".into(), Value::String(l.display().to_string()));
             }
         }
         ImageFormat::Csv(c) => {

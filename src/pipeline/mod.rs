@@ -27,7 +27,12 @@ use reader::{Problems, Section};
 pub fn load(path: &Path, overrides: &[String]) -> Result<Pipeline, Error> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::Input(format!("{}: cannot read: {e}", path.display())))?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let parent = path.parent().unwrap_or(Path::new("."));
+    // A run directory's own pipeline.toml keeps paths as written beside
+    // the original file; run.json says where that was.
+    let recorded =
+        if path.file_name() == Some(std::ffi::OsStr::new("pipeline.toml")) { recorded_base(parent) } else { None };
+    let base = recorded.as_deref().unwrap_or(parent);
     parse(&text, base, overrides).map_err(|problems| Error::Pipeline { file: path.to_path_buf(), problems })
 }
 
@@ -236,6 +241,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         mix: mix?,
         tail_quantiles,
         rare_ngrams,
+        base: base.to_path_buf(),
     })
 }
 
@@ -585,6 +591,10 @@ fn build_mix(mut s: Section) -> Option<MixPolicy> {
 /// The resolved pipeline as TOML, every default filled in; parsing it gives
 /// the same [`Pipeline`] back.
 pub fn to_toml(p: &Pipeline) -> String {
+    toml::to_string(&table(p)).unwrap_or_default()
+}
+
+fn table(p: &Pipeline) -> toml::Table {
     use toml::{Table, Value};
     fn floats(v: &[f64]) -> Value {
         Value::Array(v.iter().map(|x| Value::Float(*x)).collect())
@@ -626,9 +636,7 @@ pub fn to_toml(p: &Pipeline) -> String {
         Source::File { path, format, columns } => {
             let f = if *format == FileFormat::Csv { "csv" } else { "parquet" };
             data.insert("source".into(), Value::String(f.into()));
-            // Absolute, so the resolved file works from the run directory.
-            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            data.insert("path".into(), Value::String(abs.display().to_string()));
+            data.insert("path".into(), Value::String(path.display().to_string()));
             data.insert("columns".into(), Value::Array(columns.iter().map(|c| Value::String(c.clone())).collect()));
         }
         Source::Images(img) => images::source_toml(&mut data, img),
@@ -664,7 +672,56 @@ pub fn to_toml(p: &Pipeline) -> String {
         metrics.insert("rare-max-count".into(), Value::Integer(p.rare_ngrams.max_count as i64));
     }
     root.insert("metrics".into(), Value::Table(metrics));
-    toml::to_string(&root).unwrap_or_default()
+    as_written(&mut root, &p.base);
+    root
+}
+
+/// The keys that name files; relative ones start at the pipeline's folder.
+const PATH_KEYS: [(&str, &str); 4] =
+    [("data", "path"), ("data", "test-path"), ("data", "labels"), ("model", "base-path")];
+
+/// Paths back in the form they were written (relative to the pipeline's
+/// folder), so the same pipeline run from two checkouts resolves to the same
+/// bytes. A path found elsewhere (an absolute one) stays absolute.
+fn as_written(root: &mut toml::Table, base: &Path) {
+    for (table, key) in PATH_KEYS {
+        if let Some(toml::Value::String(s)) = root.get_mut(table).and_then(|t| t.get_mut(key)) {
+            *s = written(Path::new(s.as_str()), base);
+        }
+    }
+}
+
+/// `path` (resolved at `base`) as it was written: relative to `base`, or
+/// absolute when it lies elsewhere.
+pub fn written(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rel) if !base.as_os_str().is_empty() && !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+/// The text the manifests hash (`config_blake3`): the resolved pipeline
+/// without its `generations` line. A run's length is its chain's length
+/// (and pipeline.toml's record), so a finished run can be extended with
+/// `--resume --set generations=N` and keep every sealed manifest.
+pub fn identity_toml(p: &Pipeline) -> String {
+    identity_of(&to_toml(p)).unwrap_or_default()
+}
+
+/// [`identity_toml`] of a resolved pipeline's text (a run's pipeline.toml);
+/// `None` when it is not TOML.
+pub fn identity_of(text: &str) -> Option<String> {
+    let mut root: toml::Table = text.parse().ok()?;
+    root.remove("generations");
+    toml::to_string(&root).ok()
+}
+
+/// The folder a run directory's own pipeline.toml resolves data paths
+/// against: the one its pipeline file was in, which run.json records.
+pub fn recorded_base(run_dir: &Path) -> Option<std::path::PathBuf> {
+    let bytes = std::fs::read(run_dir.join("run.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v["pipeline_dir"].as_str().map(std::path::PathBuf::from)
 }
 
 #[cfg(test)]

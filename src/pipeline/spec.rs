@@ -25,6 +25,10 @@ pub struct Pipeline {
     pub tail_quantiles: Vec<f64>,
     /// Which of D_0's word n-grams `rare_ngram_coverage` follows (text runs).
     pub rare_ngrams: RareNgrams,
+    /// The folder relative data paths start at (the pipeline file's). Not
+    /// written to pipeline.toml: paths are kept there as written, so a run
+    /// does not depend on the folder it was made in; run.json records it.
+    pub base: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, PartialEq)]

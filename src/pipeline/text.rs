@@ -73,11 +73,10 @@ pub fn rare_ngrams(s: &mut Section) -> RareNgrams {
 /// The keys of `to_toml` for a text source.
 pub fn source_toml(data: &mut toml::Table, t: &TextSource) {
     use toml::Value;
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     data.insert("source".into(), Value::String("text".into()));
-    data.insert("path".into(), Value::String(abs(&t.path)));
+    data.insert("path".into(), Value::String(t.path.display().to_string()));
     if let Some(p) = &t.test_path {
-        data.insert("test-path".into(), Value::String(abs(p)));
+        data.insert("test-path".into(), Value::String(p.display().to_string()));
     }
     match t.unit {
         TextUnit::Line => {

@@ -98,6 +98,16 @@ fn generation_column(rel: &str) -> Option<&'static str> {
     }
 }
 
+/// Where a source file named in generation 0's manifest lies: as written,
+/// from the folder of the pipeline file (run.json records it).
+pub fn source_path(root: &Path, written: &str) -> PathBuf {
+    let p = Path::new(written);
+    match pipeline::recorded_base(root) {
+        Some(base) if p.is_relative() => base.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
 pub fn audit(root: &Path) -> Result<Report> {
     let pipeline_path = root.join("pipeline.toml");
     if !pipeline_path.is_file() {
@@ -109,7 +119,12 @@ pub fn audit(root: &Path) -> Result<Report> {
     let text = std::fs::read(&pipeline_path).map_err(|e| Error::io(&pipeline_path, e))?;
     let p = pipeline::parse(&String::from_utf8_lossy(&text), root, &[])
         .map_err(|problems| Error::Pipeline { file: pipeline_path.clone(), problems })?;
-    let config_blake3 = blake3::hash(&text).to_hex().to_string();
+    let identity = super::Identity {
+        current: blake3::hash(pipeline::identity_of(&String::from_utf8_lossy(&text)).unwrap_or_default().as_bytes())
+            .to_hex()
+            .to_string(),
+        format1: blake3::hash(&text).to_hex().to_string(),
+    };
     let mut report = Report { generations: p.generations, ..Report::default() };
     let run_json: Option<serde_json::Value> =
         std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -165,7 +180,7 @@ pub fn audit(root: &Path) -> Result<Report> {
                 previous.as_deref().unwrap_or("nothing (it is missing)")
             ));
         }
-        if m.config_blake3 != config_blake3 {
+        if !identity.matches(&m) {
             v.push(format!(
                 "{mpath}: config_blake3 does not match pipeline.toml (the pipeline was edited after the run)"
             ));
@@ -177,17 +192,19 @@ pub fn audit(root: &Path) -> Result<Report> {
                     input.path, input.blake3
                 )),
                 Some(_) => {}
-                None if Path::new(&input.path).is_absolute() => match hash_file(Path::new(&input.path)) {
-                    Ok((h, _)) if h == input.blake3 => {}
-                    Ok(_) => v.push(format!("{mpath}: source data {} changed since the run read it", input.path)),
-                    // A run copied to another machine leaves its source
-                    // behind; the manifest's hash of it is the record.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => notes.push(format!(
-                        "source data {} is not on this machine; its recorded blake3 {} was not re-checked",
-                        input.path, input.blake3
-                    )),
-                    Err(e) => v.push(format!("{mpath}: source data {} cannot be read: {e}", input.path)),
-                },
+                None if k == 0 || Path::new(&input.path).is_absolute() => {
+                    match hash_file(&source_path(root, &input.path)) {
+                        Ok((h, _)) if h == input.blake3 => {}
+                        Ok(_) => v.push(format!("{mpath}: source data {} changed since the run read it", input.path)),
+                        // A run copied to another machine leaves its source
+                        // behind; the manifest's hash of it is the record.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => notes.push(format!(
+                            "source data {} is not on this machine; its recorded blake3 {} was not re-checked",
+                            input.path, input.blake3
+                        )),
+                        Err(e) => v.push(format!("{mpath}: source data {} cannot be read: {e}", input.path)),
+                    }
+                }
                 None => v.push(format!("{mpath}: input {} is not an output of any earlier generation", input.path)),
             }
         }

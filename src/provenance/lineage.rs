@@ -40,9 +40,13 @@ pub fn rfc3339(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn dataset(namespace: &str, e: &FileEntry, output: bool) -> Value {
-    let (ns, name) = if Path::new(&e.path).is_absolute() {
-        ("file://".to_string(), e.path.clone())
+/// A file as an OpenLineage dataset: the run's own files in the run's
+/// namespace, a source file (`source`: read by generation 0 from outside the
+/// run) by its absolute path on this machine.
+fn dataset(root: &Path, namespace: &str, e: &FileEntry, output: bool, source: bool) -> Value {
+    let (ns, name) = if source {
+        let path = super::audit::source_path(root, &e.path);
+        ("file://".to_string(), std::path::absolute(&path).unwrap_or(path).display().to_string())
     } else {
         (namespace.to_string(), e.path.clone())
     };
@@ -100,8 +104,8 @@ pub fn openlineage(root: &Path) -> Result<String> {
             }
         });
         let run_id = uuid_from(&format!("{namespace}\n{hash}"));
-        let inputs: Vec<Value> = m.inputs.iter().map(|e| dataset(&namespace, e, false)).collect();
-        let outputs: Vec<Value> = m.outputs.iter().map(|e| dataset(&namespace, e, true)).collect();
+        let inputs: Vec<Value> = m.inputs.iter().map(|e| dataset(root, &namespace, e, false, k == 0)).collect();
+        let outputs: Vec<Value> = m.outputs.iter().map(|e| dataset(root, &namespace, e, true, false)).collect();
         for (event, time, with_outputs) in [("START", started, false), ("COMPLETE", finished, true)] {
             let e = json!({
                 "eventType": event,

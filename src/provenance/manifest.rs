@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use crate::hashing::{hash_file, FileEntry, HashingWriter};
 
-pub const FORMAT: u32 = 1;
+/// 2: `config_blake3` hashes the pipeline without `generations`.
+pub const FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

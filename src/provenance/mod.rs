@@ -30,10 +30,29 @@ pub fn stream_seeds_digest(seed: u64, replicates: u32, k: u32) -> String {
     blake3::hash(&bytes).to_hex().to_string()
 }
 
+/// What a manifest's `config_blake3` must be for the run's pipeline.toml.
+pub struct Identity {
+    /// blake3 of [`crate::pipeline::identity_toml`]: manifests of format 2.
+    pub current: String,
+    /// blake3 of the whole pipeline.toml, generations included: format 1
+    /// manifests (before runs could be extended), still resumed and audited.
+    pub format1: String,
+}
+
+impl Identity {
+    pub fn matches(&self, m: &Manifest) -> bool {
+        if m.format == 1 {
+            m.config_blake3 == self.format1
+        } else {
+            m.config_blake3 == self.current
+        }
+    }
+}
+
 /// The longest prefix of generations 0, 1, ... whose manifests chain to
 /// each other, belong to this configuration, and whose every output file
 /// still has its recorded hash: what a resume may keep.
-pub fn verified_prefix(root: &Path, config_blake3: &str, generations: u32) -> Vec<(Manifest, String)> {
+pub fn verified_prefix(root: &Path, config: &Identity, generations: u32) -> Vec<(Manifest, String)> {
     let mut out: Vec<(Manifest, String)> = Vec::new();
     for k in 0..=generations {
         let Ok((m, hash)) = Manifest::read(root, k) else { break };
@@ -42,8 +61,7 @@ pub fn verified_prefix(root: &Path, config_blake3: &str, generations: u32) -> Ve
             .outputs
             .iter()
             .all(|e| hash_file(&root.join(&e.path)).is_ok_and(|(h, bytes)| h == e.blake3 && bytes == e.bytes));
-        if m.generation != k || m.previous_manifest_blake3 != previous || m.config_blake3 != config_blake3 || !files_ok
-        {
+        if m.generation != k || m.previous_manifest_blake3 != previous || !config.matches(&m) || !files_ok {
             break;
         }
         out.push((m, hash));

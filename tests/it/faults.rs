@@ -176,7 +176,9 @@ fn unusable_output_paths_and_resume_mistakes_are_clear() {
     assert!(run_cli(&p, &out, &[], None).status.success());
     let changed = run_cli(&p, &out, &["--resume", "--set", "seed=78"], None);
     assert_eq!(changed.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&changed.stderr).contains("pipeline.toml differs"));
+    let said = String::from_utf8_lossy(&changed.stderr);
+    assert!(said.contains("differs from the run's") && said.contains("seed: the run has"), "{said}");
+    assert!(said.contains("this pipeline has 78"), "{said}");
 }
 
 /// `--resume` on a finished run says so and changes nothing: run.json keeps
@@ -213,4 +215,104 @@ fn no_colour_codes_off_a_terminal() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("INFO"), "-v logs: {err}");
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
+}
+
+/// The same pipeline and data in two folders of different depth: the
+/// resolved pipeline.toml and every manifest and Parquet file are byte for
+/// byte the same (data.path is kept as written, beside the data's blake3 and
+/// size); each run's own pipeline.toml still finds its data (run.json records
+/// the folder), and the audit still re-checks the source there.
+#[test]
+fn runs_do_not_depend_on_the_folder_they_were_made_in() {
+    let a = Scratch::new("folder-a");
+    let b = Scratch::new("folder-b");
+    let deep = b.path("x/y/checkout");
+    std::fs::create_dir_all(&deep).unwrap();
+    let pa = pipeline(&a, true);
+    let pb = deep.join("csv.toml");
+    std::fs::copy(&pa, &pb).unwrap();
+    std::fs::copy(a.path("real.csv"), deep.join("real.csv")).unwrap();
+    let (ra, rb) = (a.path("runs/one"), b.path("elsewhere/two"));
+    assert!(run_cli(&pa, &ra, &[], None).status.success());
+    // From another working directory, naming the file by a relative path.
+    let out = bin()
+        .current_dir(b.path("x"))
+        .args(["run", "y/checkout/csv.toml", "--out", rb.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ca, cb) = (contents(&ra), contents(&rb));
+    assert_eq!(ca.len(), cb.len());
+    for ((fa, ba), (fb, bb)) in ca.iter().zip(&cb) {
+        assert_eq!(fa, fb);
+        assert!(ba == bb, "{} differs between the two folders", fa.display());
+    }
+    let toml = std::fs::read_to_string(ra.join("pipeline.toml")).unwrap();
+    assert!(toml.contains("path = \"real.csv\""), "{toml}");
+    let m0 = std::fs::read_to_string(ra.join("manifests/generation=0.json")).unwrap();
+    assert!(m0.contains("\"path\": \"real.csv\"") && !m0.contains(a.0.to_str().unwrap()), "{m0}");
+    audit_clean(&rb, "a run made from a relative pipeline path in another folder");
+
+    // The run's own pipeline.toml resolves real.csv beside the original file.
+    let own = bin()
+        .args(["run", rb.join("pipeline.toml").to_str().unwrap(), "--out", rb.to_str().unwrap(), "--resume"])
+        .output()
+        .unwrap();
+    assert!(own.status.success(), "{}", String::from_utf8_lossy(&own.stderr));
+    assert!(String::from_utf8_lossy(&own.stdout).contains("already complete"));
+    // And the audit re-checks the source where the pipeline named it.
+    std::fs::write(deep.join("real.csv"), "v\n1\n").unwrap();
+    let (code, stdout, _) = cli(&["audit", rb.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("source data real.csv changed"), "{stdout}");
+}
+
+/// A finished run extended with `--resume --set generations=N` is the run
+/// for N from the start: every file but run.json byte-identical, under the
+/// fresh policy too (whose last generation draws no fresh rows until it is
+/// not the last). The first generations' manifests keep their bytes.
+#[test]
+fn a_finished_run_extends_to_the_run_it_would_have_been() {
+    for csv in [true, false] {
+        let dir = Scratch::new(if csv { "extend-fresh" } else { "extend-acc" });
+        let p = pipeline(&dir, csv);
+        let (short, long) = (dir.path("short"), dir.path("long"));
+        assert!(run_cli(&p, &short, &["--set", "generations=3"], None).status.success());
+        assert!(run_cli(&p, &long, &[], None).status.success());
+        let before: Vec<Vec<u8>> =
+            (0..3).map(|k| std::fs::read(short.join(format!("manifests/generation={k}.json"))).unwrap()).collect();
+        let out = run_cli(&p, &short, &["--resume", "--set", &format!("generations={GENS}")], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(contents(&short), contents(&long), "csv={csv}");
+        for (k, bytes) in before.iter().enumerate() {
+            let now = std::fs::read(short.join(format!("manifests/generation={k}.json"))).unwrap();
+            assert!(*bytes == now, "manifest {k} changed when the run was extended");
+        }
+        audit_clean(&short, "an extended run");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(short.join("run.json")).unwrap()).unwrap();
+        assert_eq!(json["generations"], GENS);
+        assert_eq!(json["status"], "complete");
+    }
+}
+
+/// Shortening, or changing anything but generations, is refused with each
+/// key and both values; nothing in the run changes.
+#[test]
+fn a_resume_that_changes_the_pipeline_names_what_changed() {
+    let dir = Scratch::new("extend-refused");
+    let p = pipeline(&dir, false);
+    let out = dir.path("run");
+    assert!(run_cli(&p, &out, &[], None).status.success());
+    let kept = contents(&out);
+    let shorter = run_cli(&p, &out, &["--resume", "--set", "generations=2"], None);
+    assert_eq!(shorter.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&shorter.stderr);
+    assert!(said.contains(&format!("generations: the run has {GENS}, this pipeline has 2")), "{said}");
+    assert!(said.contains("extended, not shortened"), "{said}");
+    let other = run_cli(&p, &out, &["--resume", "--set", "generations=9", "--set", "generate.n=30"], None);
+    assert_eq!(other.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&other.stderr);
+    assert!(said.contains("generate.n: the run has 20, this pipeline has 30"), "{said}");
+    assert!(!said.contains("generations:"), "an extension alone is allowed: {said}");
+    assert_eq!(contents(&out), kept);
 }

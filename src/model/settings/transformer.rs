@@ -5,7 +5,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use crate::keys::{absolute, at_base, int, int_in, real_where, string, Family, Keys};
+use crate::keys::{at_base, int, int_in, real_where, string, Family, Keys};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransformerSettings {
@@ -214,7 +214,7 @@ impl Family for TransformerSettings {
             table.insert(k.into(), Value::Float(v));
         }
         if let Some(b) = &self.base {
-            table.insert("base-path".into(), absolute(b));
+            table.insert("base-path".into(), toml::Value::String(b.display().to_string()));
         }
     }
 }
