@@ -23,6 +23,7 @@
 //! layer 10: chain
 //! layer 11: runner
 //! layer 12: sweep
+//! layer 13: status
 //! ```
 //!
 //! Bottom up: the error type; utilities with no domain (random streams,
@@ -35,7 +36,7 @@
 //! the files it names (`run` and `validate` only), and a study's cells; the
 //! real data source and
 //! the report; a chain of generations; the runner; a study's cells run
-//! one after another or side by side. `main.rs` sits above
+//! one after another or side by side; where a study stands. `main.rs` sits above
 //! all of it.
 
 pub mod chain;
@@ -61,6 +62,7 @@ pub mod runner;
 pub mod simd;
 pub mod source;
 pub mod special;
+pub mod status;
 pub mod study;
 pub mod sweep;
 pub mod text;

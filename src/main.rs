@@ -151,6 +151,13 @@ enum Command {
         #[arg(long)]
         cpus_per_task: Option<usize>,
     },
+    /// Where a study (or a run) stands: one line per cell (done, running,
+    /// failed, interrupted, pending; generations sealed; wall time), totals.
+    Status {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+        format: OutFormat,
+    },
     /// Reads a data file in a child process (see `probe_data`).
     #[command(hide = true, name = "__probe-data")]
     ProbeData { format: String, path: PathBuf, columns: Vec<String> },
@@ -259,6 +266,71 @@ fn progress_display(terminal: bool) -> progress::Display {
         let (prefix, detail) = describe_progress(&p);
         eprintln!("{prefix} ({:.0}%)  {detail}", (100.0 * p.fraction).floor());
     })
+}
+
+/// A study's progress on stderr after each cell: on a terminal one line
+/// rewritten in place, otherwise a line per cell.
+fn study_progress(terminal: bool) -> Box<dyn Fn(collapse::sweep::StudyProgress) + Sync> {
+    Box::new(move |p: collapse::sweep::StudyProgress| {
+        let eta = p.eta_s().map_or_else(|| "ETA -".to_string(), |s| format!("ETA {}", human_seconds(s)));
+        let failed = if p.failed > 0 { format!(", {} failed", p.failed) } else { String::new() };
+        let line =
+            format!("study: {}/{} cells done{failed}, {} elapsed, {eta}", p.done, p.cells, human_seconds(p.seconds));
+        if terminal {
+            let end = if p.done + p.failed == p.cells { "\n" } else { "" };
+            eprint!("\r\x1b[2K{line}{end}");
+        } else {
+            eprintln!("{line}");
+        }
+    })
+}
+
+fn status_text(cells: &[collapse::status::CellStatus], format: OutFormat) -> String {
+    let wall = |c: &collapse::status::CellStatus| c.seconds.map_or_else(String::new, |s| s.to_string());
+    match format {
+        OutFormat::Json => {
+            let v = serde_json::json!({ "cells": cells, "totals": collapse::status::totals(cells) });
+            format!("{v:#}\n")
+        }
+        OutFormat::Csv => {
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let mut out = String::from("cell,values,state,sealed,generations,seconds,detail\n");
+            for c in cells {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    c.id,
+                    quote(&c.values),
+                    c.state.name(),
+                    c.sealed,
+                    c.generations + 1,
+                    wall(c),
+                    quote(c.detail.as_deref().unwrap_or(""))
+                ));
+            }
+            out
+        }
+        OutFormat::Table => {
+            let width = cells.iter().map(|c| c.values.len()).max().unwrap_or(0).max(6);
+            let mut out = format!(
+                "{:<16}  {:<width$}  {:<11}  {:>15}  {:>8}\n",
+                "cell", "values", "state", "generations", "wall"
+            );
+            for c in cells {
+                out.push_str(&format!(
+                    "{:<16}  {:<width$}  {:<11}  {:>15}  {:>8}{}\n",
+                    c.id,
+                    c.values,
+                    c.state.name(),
+                    format!("{}/{}", c.sealed, c.generations + 1),
+                    c.seconds.map_or_else(|| "-".to_string(), |s| human_seconds(s as f64)),
+                    c.detail.as_ref().map_or_else(String::new, |d| format!("  {d}"))
+                ));
+            }
+            out.push_str(&collapse::status::totals(cells));
+            out.push('\n');
+            out
+        }
+    }
 }
 
 fn eta(p: &Progress) -> String {
@@ -502,7 +574,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let name = plan.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
             let out = out.unwrap_or_else(|| PathBuf::from("studies").join(name));
             let durability = if no_fsync { Durability::PageCache } else { Durability::Fsync };
-            let o = collapse::sweep::run(&study, &plan, &cells, &out, jobs, durability)?;
+            let show = !cli.quiet && cli.verbose == 0;
+            let progress = show.then(|| study_progress(std::io::stderr().is_terminal()));
+            let o = collapse::sweep::run(&study, &plan, &cells, &out, jobs, durability, progress.as_deref())?;
             if !cli.quiet {
                 println!(
                     "{}: {} cells: {} ran, {} already complete, {} failed",
@@ -523,6 +597,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cells.len()
                 ));
             }
+        }
+        Command::Status { dir, format } => {
+            let cells = collapse::status::status(&dir)?;
+            emit(&status_text(&cells, format))?;
         }
         Command::Audit { run_dir, format } => {
             let r = collapse::provenance::audit::audit(&run_dir)?;

@@ -52,7 +52,12 @@ pub fn plan_json(cells: &[Cell]) -> Vec<u8> {
                 .iter()
                 .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
                 .collect();
-            serde_json::json!({ "id": c.id, "values": values, "run": format!("runs/{}", c.id) })
+            serde_json::json!({
+                "id": c.id,
+                "values": values,
+                "run": format!("runs/{}", c.id),
+                "generations": c.pipeline.generations,
+            })
         })
         .collect();
     let mut out = serde_json::to_vec_pretty(&serde_json::json!({ "format": 1, "cells": cells })).unwrap_or_default();
@@ -60,9 +65,69 @@ pub fn plan_json(cells: &[Cell]) -> Vec<u8> {
     out
 }
 
+/// Where a failed cell's record lies: `DIR/failures/<cell id>.json` (the
+/// error, its exit code, where the log is); removed when the cell succeeds.
+pub fn failure_path(out: &Path, id: &str) -> std::path::PathBuf {
+    out.join("failures").join(format!("{id}.json"))
+}
+
+/// The log this process writes to: a Slurm array task's file, as the
+/// script names it; elsewhere the sweep's own standard error.
+fn log_location(out: &Path) -> String {
+    match (std::env::var("SLURM_ARRAY_JOB_ID"), std::env::var("SLURM_ARRAY_TASK_ID")) {
+        (Ok(job), Ok(task)) => out.join("tasks").join(format!("slurm-{job}_{task}.log")).display().to_string(),
+        _ => "the standard error of the collapse sweep that ran it".into(),
+    }
+}
+
+fn record_failure(out: &Path, cell: &Cell, error: &str, code: i32) {
+    let values: serde_json::Map<String, serde_json::Value> =
+        cell.values.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+    let record = serde_json::json!({
+        "id": cell.id,
+        "values": values,
+        "error": error,
+        "exit_code": code,
+        "log": log_location(out),
+        "failed_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    });
+    let path = failure_path(out, &cell.id);
+    let written = std::fs::create_dir_all(out.join("failures"))
+        .map_err(|e| Error::io(out, e))
+        .and_then(|_| write_atomic(&path, &serde_json::to_vec_pretty(&record).unwrap_or_default()));
+    if let Err(e) = written {
+        tracing::warn!("cell {}: could not record its failure: {}", cell.id, e.chain());
+    }
+}
+
+fn clear_failure(out: &Path, id: &str) {
+    if std::fs::remove_file(failure_path(out, id)).is_ok() {
+        // The folder goes with its last record, so a study that ends well
+        // holds the same files however often its cells were retried.
+        let _ = std::fs::remove_dir(out.join("failures"));
+    }
+}
+
+/// What the study's progress display is told after each cell.
+#[derive(Clone, Copy, Debug)]
+pub struct StudyProgress {
+    pub done: usize,
+    pub failed: usize,
+    pub cells: usize,
+    pub seconds: f64,
+}
+
+impl StudyProgress {
+    /// Seconds left at the pace so far, once a cell has finished.
+    pub fn eta_s(&self) -> Option<f64> {
+        let finished = self.done + self.failed;
+        (finished > 0).then(|| self.seconds / finished as f64 * (self.cells - finished) as f64)
+    }
+}
+
 /// Runs `cells` into `out` (see the module doc).
 /// `plan` is every cell of the study (written to study.json); `cells` the
-/// ones this task runs.
+/// ones this task runs; `progress` is told after each cell.
 pub fn run(
     study_file: &Path,
     plan: &[Cell],
@@ -70,6 +135,7 @@ pub fn run(
     out: &Path,
     jobs: usize,
     durability: Durability,
+    progress: Option<&(dyn Fn(StudyProgress) + Sync)>,
 ) -> Result<Outcome> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let plan_path = out.join("study.json");
@@ -98,6 +164,8 @@ pub fn run(
     write_atomic(&plan_path, &plan_json(plan))?;
 
     let next = AtomicUsize::new(0);
+    let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let clock = std::time::Instant::now();
     let results: Mutex<Vec<Option<std::result::Result<bool, (String, i32)>>>> = Mutex::new(vec![None; cells.len()]);
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, cells.len().max(1)) {
@@ -107,10 +175,26 @@ pub fn run(
                 let dir = out.join("runs").join(&cell.id);
                 let options = Options { resume: dir.join("pipeline.toml").is_file(), durability, ..Options::default() };
                 let r = match runner::run(&cell.pipeline, &dir, &options) {
-                    Ok(summary) => Ok(summary.already_complete),
-                    Err(e) => Err((e.chain(), e.exit_code())),
+                    Ok(summary) => {
+                        clear_failure(out, &cell.id);
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Ok(summary.already_complete)
+                    }
+                    Err(e) => {
+                        record_failure(out, cell, &e.chain(), e.exit_code());
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        Err((e.chain(), e.exit_code()))
+                    }
                 };
                 tracing::info!(cell = %cell.id, "cell finished");
+                if let Some(show) = progress {
+                    show(StudyProgress {
+                        done: done.load(Ordering::SeqCst),
+                        failed: failed.load(Ordering::SeqCst),
+                        cells: cells.len(),
+                        seconds: clock.elapsed().as_secs_f64(),
+                    });
+                }
                 if let Ok(mut all) = results.lock() {
                     all[i] = Some(r);
                 }

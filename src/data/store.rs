@@ -72,6 +72,44 @@ pub struct GenerationFiles {
     pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
 
+/// This machine's name, for lock files on a filesystem several machines
+/// share (a cluster's): a pid means nothing on another host.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// Who holds a lock: its pid, and the host when it was written on one.
+fn holder(path: &Path) -> Option<(Option<u32>, String)> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
+    Some((pid, lines.next().unwrap_or("").trim().to_string()))
+}
+
+/// Whether the holder may still be running: a live pid here, or any pid on
+/// another host (which this machine cannot see, so it is never taken over).
+fn holder_alive(pid: Option<u32>, on: &str) -> bool {
+    match pid {
+        Some(_) if !on.is_empty() && on != host() => true,
+        Some(pid) => pid != std::process::id() && pid_alive(pid),
+        None => false,
+    }
+}
+
+/// The run holding `root`'s lock, when one may be live: "pid 123" or
+/// "pid 123 on node7". For `collapse status`.
+pub fn live_holder(root: &Path) -> Option<String> {
+    let (pid, on) = holder(&root.join(LOCK))?;
+    let pid = pid?;
+    (holder_alive(Some(pid), &on) || pid == std::process::id()).then(|| {
+        if on.is_empty() || on == host() {
+            format!("pid {pid}")
+        } else {
+            format!("pid {pid} on {on}")
+        }
+    })
+}
+
 fn pid_alive(pid: u32) -> bool {
     // Linux: a live process has /proc/<pid>. Elsewhere assume alive, so a
     // lock is never stolen from a live run.
@@ -91,13 +129,20 @@ impl RunDir {
         for _ in 0..2 {
             match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    writeln!(f, "{}\n{}", std::process::id(), host()).map_err(|e| Error::io(&path, e))?;
                     return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                    let (pid, on) = holder(&path).unwrap_or((None, String::new()));
                     match pid {
-                        Some(pid) if pid != std::process::id() && pid_alive(pid) => {
+                        Some(pid) if holder_alive(Some(pid), &on) && !on.is_empty() && on != host() => {
+                            return Err(Error::Input(format!(
+                                "{}: a run (pid {pid} on {on}) holds it; if that run is dead, remove {} and start again",
+                                root.display(),
+                                path.display()
+                            )))
+                        }
+                        Some(pid) if holder_alive(Some(pid), &on) => {
                             return Err(Error::Input(format!(
                                 "{}: a live run (pid {pid}) is writing here; wait for it to finish or write elsewhere with --out DIR",
                                 root.display()
@@ -458,5 +503,24 @@ mod tests {
         assert_eq!(left_tables, expected, "generation 2 was written in the same batch and removed");
         drop(dir);
         let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A lock written on another host (a cluster's shared filesystem) is
+    /// never taken over: its pid cannot be checked from here.
+    #[test]
+    fn a_lock_from_another_host_is_respected() {
+        let root = std::env::temp_dir().join(format!("collapse-store-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join(LOCK), "4000000\nsome-other-node\n").unwrap();
+        assert_eq!(live_holder(&root).as_deref(), Some("pid 4000000 on some-other-node"));
+        let e = RunDir::lock(&root).unwrap_err().to_string();
+        assert!(e.contains("pid 4000000 on some-other-node") && e.contains("remove"), "{e}");
+        // The same pid written here, dead: stale, taken over.
+        fs::write(root.join(LOCK), format!("4000000\n{}\n", host())).unwrap();
+        assert_eq!(live_holder(&root), None);
+        RunDir::lock(&root).unwrap();
+        assert!(fs::read_to_string(root.join(LOCK)).unwrap().starts_with(&format!("{}\n", std::process::id())));
+        fs::remove_dir_all(&root).unwrap();
     }
 }

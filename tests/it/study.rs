@@ -235,3 +235,97 @@ fn slurm_scripts_are_written_and_submit_needs_sbatch() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no sbatch on PATH"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+fn status_json(dir: &Path) -> serde_json::Value {
+    let (code, out, err) = cli(&["status", dir.to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn states(v: &serde_json::Value) -> Vec<String> {
+    v["cells"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap().to_string()).collect()
+}
+
+/// `collapse status` follows a study: pending before it starts; a cell
+/// whose lock a live sweep holds is running; a killed one is interrupted;
+/// failed cells carry their record (error, exit code, log) in
+/// `failures/<cell>.json`, which goes when a retry succeeds; the progress
+/// display counts cells; text, csv and json agree.
+#[test]
+fn status_follows_a_study_through_pause_failure_and_retry() {
+    let dir = Scratch::new("study-status");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let out = dir.path("out");
+    let (s, o) = (study.to_str().unwrap(), out.to_str().unwrap());
+
+    // A sweep paused inside its first cell (generation 1 sealed).
+    let mut child = bin()
+        .args(["sweep", s, "--out", o, "--no-fsync"])
+        .env("COLLAPSE_FAULT", "pause-between:1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    while !lines.next().unwrap().unwrap().contains("COLLAPSE_FAULT_PAUSED") {}
+    let v = status_json(&out);
+    assert_eq!(states(&v), ["running", "pending", "pending", "pending"], "{v:#}");
+    let first = &v["cells"][0];
+    // The writer may seal a batch past the pause point.
+    assert!(first["sealed"].as_u64().unwrap() >= 2, "{v:#}");
+    assert_eq!(first["generations"], 4);
+    assert!(first["detail"].as_str().unwrap().contains(&format!("held by pid {}", child.id())), "{v:#}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(states(&status_json(&out))[0], "interrupted");
+
+    // The other cells fail at generation 2's write, each with its record;
+    // the interrupted one had sealed past it and finishes.
+    let failed = bin().args(["sweep", s, "--out", o, "--no-fsync"]).env("COLLAPSE_FAULT", "enospc:2").output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("study: 1/4 cells done, 3 failed"), "the progress display: {err}");
+    let v = status_json(&out);
+    assert_eq!(states(&v), ["done", "failed", "failed", "failed"], "{v:#}");
+    assert!(v["totals"].as_str().unwrap().contains("4 cells: 1 done, 0 running, 3 failed"), "{v:#}");
+    for c in &v["cells"].as_array().unwrap()[1..] {
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join("failures").join(format!("{}.json", c["id"].as_str().unwrap()))).unwrap(),
+        )
+        .unwrap();
+        assert!(record["error"].as_str().unwrap().contains("No space left on device"), "{record:#}");
+        assert_eq!(record["exit_code"], 1);
+        assert!(record["log"].as_str().unwrap().contains("standard error"), "{record:#}");
+        assert!(c["detail"].as_str().unwrap().contains("exit 1: "), "{c:#}");
+        assert_eq!(c["sealed"], 2, "generations 0 and 1 stay sealed");
+    }
+    let (_, csv, _) = cli(&["status", o, "--format", "csv"], None);
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("cell,values,state,sealed,generations,seconds,detail\n"), "{csv}");
+    assert_eq!(csv.matches(",failed,2,5,,").count(), 3, "{csv}");
+
+    // The retry resumes them; the records go, and the study is the same as
+    // one never interrupted.
+    let (code, text, err) = cli(&["sweep", s, "--out", o, "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("3 ran, 1 already complete"), "{text}");
+    assert!(err.contains("study: 4/4 cells done, "), "{err}");
+    assert!(!err.contains("failed"), "{err}");
+    assert!(!out.join("failures").exists());
+    let (code, table, _) = cli(&["status", o], None);
+    assert_eq!(code, 0);
+    assert!(table.contains("4 cells: 4 done, 0 running, 0 failed, 0 interrupted, 0 pending"), "{table}");
+    assert!(table.contains("mix.policy=\"replace\", seed=3") && table.contains("5/5"), "{table}");
+    let clean = dir.path("clean");
+    let (code, _, err) = cli(&["sweep", s, "--out", clean.to_str().unwrap(), "--no-fsync", "-q"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(files(&out), files(&clean));
+
+    // A run directory is one cell; anything else is refused.
+    let run = out.join("runs").join(status_json(&out)["cells"][0]["id"].as_str().unwrap());
+    assert_eq!(states(&status_json(&run)), ["done"]);
+    let (code, _, err) = cli(&["status", dir.path("nothing").to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("neither a study directory"), "{err}");
+}
