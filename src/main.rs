@@ -133,7 +133,8 @@ enum Command {
         task_index: Option<usize>,
         #[arg(long, requires = "task_index")]
         task_count: Option<usize>,
-        /// Write DIR/sweep.sbatch, a Slurm job array running the study.
+        /// Write DIR/sweep.sbatch, a Slurm job array running the study, or
+        /// DIR/sweep-job.yaml, a Kubernetes Indexed Job.
         #[arg(long, value_enum)]
         emit: Option<Scheduler>,
         /// Write the script and submit it with sbatch; prints the job id.
@@ -150,6 +151,13 @@ enum Command {
         time: Option<String>,
         #[arg(long)]
         cpus_per_task: Option<usize>,
+        /// Kubernetes: the image with collapse on its PATH.
+        #[arg(long, default_value = "collapse:latest")]
+        image: String,
+        /// Kubernetes: the PersistentVolumeClaim holding the study file and
+        /// DIR (give both relative to its root).
+        #[arg(long, default_value = "collapse-studies")]
+        volume_claim: String,
     },
     /// Where a study (or a run) stands: one line per cell (done, running,
     /// failed, interrupted, pending; generations sealed; wall time), totals.
@@ -176,6 +184,7 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Scheduler {
     Slurm,
+    K8s,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -511,8 +520,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             partition,
             time,
             cpus_per_task,
+            image,
+            volume_claim,
         } => {
             let plan = collapse::sweep::plan(&study, &set, force)?;
+            if let Some(Scheduler::K8s) = emit_for.or(submit) {
+                if submit.is_some() {
+                    return Err(collapse::Error::Input(
+                        "--submit k8s: collapse does not talk to a Kubernetes cluster; write the Job with --emit k8s and apply it with kubectl apply -f DIR/sweep-job.yaml".into(),
+                    )
+                    .into());
+                }
+                let name = plan.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
+                let out = out.unwrap_or_else(|| PathBuf::from("studies").join(&name));
+                let count = tasks.unwrap_or(plan.len()).clamp(1, plan.len().max(1));
+                let k = collapse::sweep::Kubernetes { image, volume_claim, cpus_per_task, max_running };
+                let yaml = collapse::sweep::k8s_job(&study, &out, &set, count, &k, &name);
+                std::fs::create_dir_all(&out)?;
+                let path = out.join("sweep-job.yaml");
+                std::fs::write(&path, yaml)?;
+                println!(
+                    "{}: a Kubernetes Indexed Job of {count} tasks; apply it with kubectl apply -f",
+                    path.display()
+                );
+                return Ok(());
+            }
             if let Some(Scheduler::Slurm) = emit_for.or(submit) {
                 let name = plan.first().map_or_else(|| "study".to_string(), |c| c.pipeline.name.clone());
                 let out = out.unwrap_or_else(|| PathBuf::from("studies").join(&name));

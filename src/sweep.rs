@@ -268,6 +268,88 @@ pub fn slurm_script(
     lines.join("\n") + "\n"
 }
 
+/// Settings of a Kubernetes Indexed Job for a study.
+#[derive(Debug, Clone)]
+pub struct Kubernetes {
+    /// The container image with `collapse` on its PATH.
+    pub image: String,
+    /// The PersistentVolumeClaim holding the study file and the study
+    /// directory, mounted at [`K8S_MOUNT`] and used as the working folder.
+    pub volume_claim: String,
+    pub cpus_per_task: Option<usize>,
+    /// Pods at once (`parallelism`); default every task.
+    pub max_running: Option<usize>,
+}
+
+/// Where the Job mounts its volume, and its working folder.
+pub const K8S_MOUNT: &str = "/studies";
+
+/// A Kubernetes name (RFC 1123 label): lowercase letters, digits and '-',
+/// at most 63 characters, starting and ending alphanumeric.
+fn k8s_name(name: &str) -> String {
+    let mut s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    s.truncate(63 - "collapse-".len());
+    let s = s.trim_matches('-');
+    format!("collapse-{}", if s.is_empty() { "study" } else { s })
+}
+
+/// A Kubernetes Indexed Job whose `tasks` pods each run `collapse sweep`
+/// over their share: the pod's `JOB_COMPLETION_INDEX` is the task index,
+/// `COLLAPSE_TASK_COUNT` the count. `study` and `out` are paths inside the
+/// volume (relative to its root), as the pods see them.
+pub fn k8s_job(study: &Path, out: &Path, overrides: &[String], tasks: usize, k: &Kubernetes, name: &str) -> String {
+    // A JSON string is a YAML scalar, quoted and escaped.
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let mut args = vec!["sweep".to_string(), study.display().to_string(), "--out".into(), out.display().to_string()];
+    for o in overrides {
+        args.push("--set".into());
+        args.push(o.clone());
+    }
+    let mut y = vec![
+        "# A Kubernetes Indexed Job running a collapse study: each pod runs its".to_string(),
+        "# share of the cells (JOB_COMPLETION_INDEX of COLLAPSE_TASK_COUNT) into one".into(),
+        "# study directory on a shared volume. Apply: kubectl apply -f THIS_FILE".into(),
+        "apiVersion: batch/v1".into(),
+        "kind: Job".into(),
+        "metadata:".into(),
+        format!("  name: {}", q(&k8s_name(name))),
+        "spec:".into(),
+        "  completionMode: Indexed".into(),
+        format!("  completions: {tasks}"),
+        format!("  parallelism: {}", k.max_running.unwrap_or(tasks).clamp(1, tasks.max(1))),
+        // A failed cell is recorded and retried by the next sweep; a pod
+        // that dies (evicted, out of memory) is retried, twice per task.
+        format!("  backoffLimit: {}", 2 * tasks),
+        "  template:".into(),
+        "    spec:".into(),
+        "      restartPolicy: Never".into(),
+        "      containers:".into(),
+        "        - name: collapse".into(),
+        format!("          image: {}", q(&k.image)),
+        format!("          workingDir: {}", q(K8S_MOUNT)),
+        "          command: [\"collapse\"]".into(),
+        "          args:".into(),
+    ];
+    y.extend(args.iter().map(|a| format!("            - {}", q(a))));
+    y.push("          env:".into());
+    y.push("            - name: COLLAPSE_TASK_COUNT".into());
+    y.push(format!("              value: {}", q(&tasks.to_string())));
+    if let Some(c) = k.cpus_per_task {
+        y.push("          resources:".into());
+        y.push("            requests:".into());
+        y.push(format!("              cpu: {}", q(&c.to_string())));
+    }
+    y.push("          volumeMounts:".into());
+    y.push("            - name: studies".into());
+    y.push(format!("              mountPath: {}", q(K8S_MOUNT)));
+    y.push("      volumes:".into());
+    y.push("        - name: studies".into());
+    y.push("          persistentVolumeClaim:".into());
+    y.push(format!("            claimName: {}", q(&k.volume_claim)));
+    y.join("\n") + "\n"
+}
+
 /// This task's share of the cells: those at positions `index`, `index +
 /// count`, ... of the plan. Every cell lands in exactly one task, whatever
 /// the count, and the bytes of each cell's run do not depend on which.

@@ -195,8 +195,14 @@ pub fn audit_clean(out: &Path, what: &str) {
 /// straight to stderr, past the test harness's capture (which takes only
 /// the print macros), so `cargo test` shows what did not run.
 pub fn skip(check: &str, why: &str) {
-    if std::env::var_os("COLLAPSE_REQUIRE_PEERS").is_some_and(|v| v == "1") {
-        panic!("{check}: {why}, and COLLAPSE_REQUIRE_PEERS=1 requires it");
+    skip_unless_required("COLLAPSE_REQUIRE_PEERS", check, why);
+}
+
+/// [`skip`], required by the variable `var` (`COLLAPSE_REQUIRE_SLURM` for
+/// the Slurm cluster `.ci/run` starts).
+pub fn skip_unless_required(var: &str, check: &str, why: &str) {
+    if std::env::var_os(var).is_some_and(|v| v == "1") {
+        panic!("{check}: {why}, and {var}=1 requires it");
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped {check}: {why}");

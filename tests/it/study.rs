@@ -329,3 +329,115 @@ fn status_follows_a_study_through_pause_failure_and_retry() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("neither a study directory"), "{err}");
 }
+
+/// The study on a real Slurm cluster (the one-node cluster `.ci/slurm`
+/// starts): `--submit slurm` with 3 array tasks for 4 cells, wait for the
+/// array to finish, and the study directory is the same bytes as `--jobs 1`
+/// here (run.json's times, the script and the tasks' logs aside).
+#[test]
+fn a_study_submitted_to_slurm_matches_one_local_task() {
+    let check = "a study submitted to a real Slurm cluster";
+    let up = std::process::Command::new("sinfo").args(["-h", "-o", "%t"]).output();
+    match up {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "idle") => {}
+        Ok(o) => {
+            let why = format!("sinfo finds no idle node ({})", String::from_utf8_lossy(&o.stderr).trim());
+            return skip_unless_required("COLLAPSE_REQUIRE_SLURM", check, &why);
+        }
+        Err(_) => {
+            return skip_unless_required(
+                "COLLAPSE_REQUIRE_SLURM",
+                check,
+                "no Slurm here (sinfo is not on PATH; `.ci/slurm start DIR` starts a one-node cluster)",
+            )
+        }
+    }
+    let dir = Scratch::new("study-slurm");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let (cluster, local) = (dir.path("cluster"), dir.path("local"));
+    let s = study.to_str().unwrap();
+    let (code, out, err) =
+        cli(&["sweep", s, "--out", cluster.to_str().unwrap(), "--submit", "slurm", "--tasks", "3", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    let job = out.split_whitespace().nth(2).unwrap().to_string();
+    assert!(out.starts_with("submitted job ") && job.parse::<u64>().is_ok(), "{out}");
+    let started = std::time::Instant::now();
+    loop {
+        let q = std::process::Command::new("squeue").args(["-h", "-j", &job]).output().unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "job {job} still queued after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let logs: Vec<_> = std::fs::read_dir(cluster.join("tasks")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(logs.len(), 3, "one log per array task: {logs:?}");
+    let (code, status, _) = cli(&["status", cluster.to_str().unwrap()], None);
+    assert_eq!(code, 0);
+    assert!(status.contains("4 cells: 4 done"), "{status}\nlogs: {logs:?}");
+    let (code, _, err) = cli(&["sweep", s, "--out", local.to_str().unwrap(), "--jobs", "1", "--no-fsync", "-q"], None);
+    assert_eq!(code, 0, "{err}");
+    let mut from_cluster = files(&cluster);
+    from_cluster.remove("sweep.sbatch");
+    from_cluster.retain(|k, _| !k.starts_with("tasks/"));
+    let from_local = files(&local);
+    assert_eq!(from_cluster.keys().collect::<Vec<_>>(), from_local.keys().collect::<Vec<_>>());
+    for (k, v) in &from_local {
+        assert!(from_cluster[k] == *v, "{k} differs between Slurm and --jobs 1");
+    }
+}
+
+/// `--emit k8s` writes a Kubernetes Indexed Job: held to a golden file
+/// (`COLLAPSE_BLESS=1` re-records it) and parsed as YAML (PyYAML), its
+/// completions, parallelism, task-count variable and command checked.
+/// `--submit k8s` is refused, exit 2, pointing at kubectl.
+#[test]
+fn a_kubernetes_job_is_written_for_a_study() {
+    let dir = Scratch::new("study-k8s");
+    std::fs::write(dir.path("study.toml"), STUDY).unwrap();
+    let out = bin()
+        .current_dir(&dir.0)
+        .args(["sweep", "study.toml", "--out", "out", "--emit", "k8s", "--tasks", "3", "--max-running", "2"])
+        .args(["--cpus-per-task", "2", "--image", "registry.example/collapse:0.1", "--set", "generate.n=20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a Kubernetes Indexed Job of 3 tasks"));
+    let yaml = std::fs::read_to_string(dir.path("out/sweep-job.yaml")).unwrap();
+    let golden = repo().join("tests/golden/k8s-job.yaml");
+    if std::env::var_os("COLLAPSE_BLESS").is_some() {
+        std::fs::write(&golden, &yaml).unwrap();
+    }
+    assert_eq!(yaml, std::fs::read_to_string(&golden).unwrap(), "the Job differs from {}", golden.display());
+
+    let script = "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
+    match std::process::Command::new("python3").args(["-c", script]).arg(dir.path("out/sweep-job.yaml")).output() {
+        Ok(o) if o.status.success() => {
+            let job: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(job["kind"], "Job");
+            assert_eq!(job["apiVersion"], "batch/v1");
+            assert_eq!(job["metadata"]["name"], "collapse-st");
+            assert_eq!(job["spec"]["completionMode"], "Indexed");
+            assert_eq!(job["spec"]["completions"], 3);
+            assert_eq!(job["spec"]["parallelism"], 2);
+            let c = &job["spec"]["template"]["spec"]["containers"][0];
+            assert_eq!(c["image"], "registry.example/collapse:0.1");
+            assert_eq!(c["command"], serde_json::json!(["collapse"]));
+            assert_eq!(c["args"], serde_json::json!(["sweep", "study.toml", "--out", "out", "--set", "generate.n=20"]));
+            assert_eq!(c["env"][0], serde_json::json!({ "name": "COLLAPSE_TASK_COUNT", "value": "3" }));
+            assert_eq!(c["resources"]["requests"]["cpu"], "2");
+            assert_eq!(c["volumeMounts"][0]["mountPath"], c["workingDir"]);
+            let claim = &job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"];
+            assert_eq!(*claim, "collapse-studies");
+        }
+        Ok(o) => {
+            skip("the Kubernetes Job's YAML parse", &format!("PyYAML: {}", String::from_utf8_lossy(&o.stderr).trim()))
+        }
+        Err(e) => skip("the Kubernetes Job's YAML parse", &format!("python3: {e}")),
+    }
+
+    let (code, _, err) = cli(&["sweep", dir.path("study.toml").to_str().unwrap(), "--submit", "k8s"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("kubectl apply -f"), "{err}");
+}
