@@ -2,6 +2,7 @@
 //! writing the run directory, and SQL. Polars stays inside `data` and
 //! `metrics`.
 
+pub mod across;
 pub mod checks;
 pub mod csv_images;
 pub mod frames;

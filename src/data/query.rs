@@ -14,9 +14,34 @@ pub enum Format {
     Json,
 }
 
-/// Scans `pattern` under `run`; `hive` names the u32 column its folder
-/// names carry (`samples/generation=K/`), read as such.
+/// Where a directory's tables lie: one run's, or every cell's of a study
+/// (`runs/<cell id>/...`, with a `cell` column first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Run,
+    Study,
+}
+
+impl Layout {
+    fn of(dir: &Path) -> Layout {
+        if dir.join(super::across::PLAN).is_file() {
+            Layout::Study
+        } else {
+            Layout::Run
+        }
+    }
+}
+
+/// Scans `pattern` under `run` (under every cell of a study); `hive` names
+/// the u32 column its folder names carry (`samples/generation=K/`).
 fn scan_glob(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame> {
+    match Layout::of(run) {
+        Layout::Run => scan_one(run, pattern, hive),
+        Layout::Study => super::across::scan_cells(run, pattern, |dir, p| scan_one(dir, p, hive)),
+    }
+}
+
+fn scan_one(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame> {
     let path = run.join(pattern);
     let p = PlRefPath::try_from_path(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     let hive_options = match hive {
@@ -45,36 +70,47 @@ pub fn context_sealed(run: &Path, sealed: Option<u32>) -> Result<SQLContext> {
         Some(s) => lf.filter(col(column).lt(lit(s))),
         None => lf,
     };
-    if !run.join("samples").is_dir() {
+    let layout = Layout::of(run);
+    if layout == Layout::Run && !run.join("samples").is_dir() {
         return Err(Error::Input(format!(
-            "{}: not a run directory (no samples/ inside); pass the folder `collapse run` wrote",
+            "{}: not a run directory (no samples/ inside) nor a study directory (no study.json); pass the folder `collapse run` or `collapse sweep` wrote",
             run.display()
         )));
     }
     let ctx = SQLContext::new();
+    if layout == Layout::Study {
+        ctx.register("runs", super::across::runs_table(run)?.lazy());
+    }
+    let lead = |names: &[&'static str]| -> Vec<Expr> {
+        let mut first: Vec<&str> = if layout == Layout::Study { vec![super::across::CELL] } else { Vec::new() };
+        first.extend(names);
+        let mut exprs: Vec<Expr> = first.iter().map(|c| col(*c)).collect();
+        exprs.push(all().exclude_cols(first).as_expr());
+        exprs
+    };
     // Samples in the DESIGN column order, the generation from the folder.
     let samples = scan_glob(run, "samples/*/*.parquet", Some("generation"))?;
-    let samples = samples.select([
-        col("sample_id"),
-        col("replicate"),
-        col("generation"),
-        all().exclude_cols(["sample_id", "replicate", "generation"]).as_expr(),
-    ]);
+    let samples = samples.select(lead(&["sample_id", "replicate", "generation"]));
     ctx.register("samples", below(samples, "generation"));
     let runs = below(scan_glob(run, "training/*/*.parquet", None)?, "model_generation");
+    let cell: Vec<Expr> = if layout == Layout::Study { vec![col(super::across::CELL)] } else { Vec::new() };
     let expanded = runs
         .clone()
-        .select([
-            col("replicate"),
-            col("model_generation"),
-            int_ranges(
-                col("sample_id_start"),
-                col("sample_id_start") + col("sample_count"),
-                lit(1u64),
-                DataType::UInt64,
-            )
-            .alias("sample_id"),
-        ])
+        .select(
+            cell.into_iter()
+                .chain([
+                    col("replicate"),
+                    col("model_generation"),
+                    int_ranges(
+                        col("sample_id_start"),
+                        col("sample_id_start") + col("sample_count"),
+                        lit(1u64),
+                        DataType::UInt64,
+                    )
+                    .alias("sample_id"),
+                ])
+                .collect::<Vec<_>>(),
+        )
         .explode(by_name(["sample_id"], true, false), ExplodeOptions { empty_as_null: false, keep_nulls: false });
     ctx.register("training", expanded);
     ctx.register("training_runs", runs);

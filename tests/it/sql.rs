@@ -1,6 +1,7 @@
 //! Answers you can trust: every query of tests/sql/corpus.sql runs through
 //! `collapse query` and through DuckDB on the same run directories (a
-//! Gaussian run, an accumulate run, a text run, an image run). Each either
+//! Gaussian run, an accumulate run, a text run, an image run, and a study
+//! of eight Gaussian cells read across its runs). Each either
 //! agrees with DuckDB or is refused with exit 2 and a reason; none may give
 //! another answer. Floats agree within 1e-9 relative (plus 1e-12 absolute,
 //! for sums of many terms that cancel near zero, where the two engines add
@@ -75,6 +76,22 @@ fn runs(dir: &Scratch) -> BTreeMap<String, std::path::PathBuf> {
         ),
     ];
     let mut out = BTreeMap::new();
+    // A study of 8 cells: policy x sample size x 2 seeds.
+    let study = dir.path("study.toml");
+    let text = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
+    let grid =
+        "\n[sweep]\ngrid = { \"mix.policy\" = [\"replace\", \"accumulate\"], \"generate.n\" = [50, 100] }\nseeds = 2\n";
+    std::fs::write(&study, format!("{text}{grid}")).unwrap();
+    let (code, _, err) = super::cli(
+        &["sweep", study.to_str().unwrap(), "--out", dir.path("study").to_str().unwrap(), "-q", "--no-fsync"]
+            .iter()
+            .copied()
+            .chain(["--set", "generations=4", "--set", "replicates=3"])
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    out.insert("study".to_string(), dir.path("study"));
     for (name, file, sets) in specs {
         let run = dir.path(name);
         super::run_shipped(file, &run, sets);

@@ -3,7 +3,7 @@
 -- either gives DuckDB's answer or is refused with exit 2 and a reason.
 --
 -- Format: a header line `-- @name [runs=a,b] [ordered]`, then the SQL up to
--- a line that ends with `;`. runs: gaussian, accumulate, text, image
+-- a line that ends with `;`. runs: gaussian, accumulate, text, image, study
 -- (default: gaussian and accumulate). `ordered`: rows compared in order
 -- (the query's ORDER BY must decide every row); otherwise as a multiset.
 
@@ -417,3 +417,39 @@ SELECT m.generation, count(g0.value) AS matched, count(*) AS n FROM metrics g0 R
 
 -- @full_join_one_side_matched
 SELECT count(a.value) AS ca, count(b.value) AS cb, count(*) AS n FROM (SELECT * FROM metrics WHERE metric = 'var') a FULL JOIN (SELECT * FROM metrics WHERE metric = 'var') b ON a.replicate = b.replicate AND a.generation = b.generation AND b.generation = 0;
+
+-- Across a study (runs=study): every table has a `cell` column, and `runs`
+-- has one row per cell with its swept keys.
+
+-- @study_runs runs=study
+SELECT cell, "generate.n", "mix.policy", seed FROM runs;
+
+-- @study_var_by_key_group_by_all runs=study
+SELECT r."generate.n", m.generation, avg(m.value) AS v FROM metrics m JOIN runs r USING (cell) WHERE m.metric = 'var' GROUP BY ALL;
+
+-- @study_var_by_policy_and_n ordered runs=study
+SELECT r."mix.policy" AS policy, r."generate.n" AS n, avg(m.value) AS v, count(*) AS k FROM metrics m JOIN runs r ON m.cell = r.cell WHERE m.metric = 'var' AND m.generation = 4 GROUP BY r."mix.policy", r."generate.n" ORDER BY policy, n;
+
+-- @study_samples_per_cell runs=study
+SELECT cell, count(*) AS n FROM samples GROUP BY cell;
+
+-- @study_samples_by_policy_generation ordered runs=study
+SELECT r."mix.policy" AS policy, s.generation, count(*) AS n, avg(s.x0) AS mean FROM samples s JOIN runs r ON s.cell = r.cell WHERE s.split = 'train' GROUP BY r."mix.policy", s.generation ORDER BY policy, s.generation;
+
+-- @study_training_rows_per_cell runs=study
+SELECT cell, model_generation, count(*) AS n FROM training GROUP BY cell, model_generation;
+
+-- @study_training_runs_sum runs=study
+SELECT cell, sum(sample_count) AS rows FROM training_runs GROUP BY cell;
+
+-- @study_models_per_cell runs=study
+SELECT cell, count(*) AS n, max(model_generation) AS last FROM models GROUP BY cell;
+
+-- @study_cells_with_metrics runs=study
+SELECT count(DISTINCT cell) AS cells FROM metrics;
+
+-- @study_seed_spread ordered runs=study
+SELECT r.seed, avg(m.value) AS v FROM metrics m JOIN runs r ON m.cell = r.cell WHERE m.metric = 'mean' GROUP BY r.seed ORDER BY r.seed;
+
+-- @study_real_rows_by_n runs=study
+SELECT r."generate.n" AS n, s.origin, count(*) AS rows FROM samples s JOIN runs r ON s.cell = r.cell GROUP BY r."generate.n", s.origin;
