@@ -634,6 +634,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cells = collapse::status::status(&dir)?;
             emit(&status_text(&cells, format))?;
         }
+        Command::Audit { run_dir, format } if run_dir.join("study.json").is_file() => {
+            let s = collapse::provenance::study::audit_study(&run_dir)?;
+            if let AuditFormat::Json = format {
+                emit(&format!("{:#}\n", s.to_json()))?;
+            } else {
+                let mut text = String::new();
+                let (mut ok, mut bad, mut pending, mut incomplete) = (0, 0, 0, 0);
+                for c in &s.cells {
+                    let Some(r) = &c.report else {
+                        pending += 1;
+                        text.push_str(&format!("{} ({}): pending, not started\n", c.id, c.values));
+                        continue;
+                    };
+                    for n in &r.notes {
+                        eprintln!("note: {}: {n}", c.id);
+                    }
+                    incomplete += usize::from(r.incomplete.is_some());
+                    let state = r.incomplete_line().map_or_else(String::new, |l| format!(" ({l})"));
+                    if r.ok() {
+                        ok += 1;
+                        text.push_str(&format!(
+                            "{} ({}): ok{state}: {} manifests, {} files, {} sample rows\n",
+                            c.id, c.values, r.manifests, r.files, r.sample_rows
+                        ));
+                    } else {
+                        bad += 1;
+                        text.push_str(&format!("{} ({}): {} violations{state}\n", c.id, c.values, r.violations.len()));
+                        for v in r.violations.iter().take(AUDIT_SHOWN) {
+                            text.push_str(&format!("  {v}\n"));
+                        }
+                        if r.violations.len() > AUDIT_SHOWN {
+                            text.push_str(&format!(
+                                "  and {} more; collapse audit {} lists them\n",
+                                r.violations.len() - AUDIT_SHOWN,
+                                c.run.display()
+                            ));
+                        }
+                    }
+                }
+                for v in &s.violations {
+                    text.push_str(&format!("plan: {v}\n"));
+                }
+                text.push_str(&format!(
+                    "{}: {} cells: {ok} ok ({incomplete} of them unfinished), {bad} with violations, {pending} pending; plan: {}\n",
+                    run_dir.display(),
+                    s.cells.len(),
+                    if s.violations.is_empty() { "ok".to_string() } else { format!("{} violations", s.violations.len()) }
+                ));
+                if !cli.quiet || !s.ok() {
+                    emit(&text)?;
+                }
+            }
+            if !s.ok() {
+                let violations = s.violations.len()
+                    + s.cells.iter().filter_map(|c| c.report.as_ref()).map(|r| r.violations.len()).sum::<usize>();
+                return Err(collapse::Error::Audit { run: run_dir.clone(), violations }.into());
+            }
+        }
         Command::Audit { run_dir, format } => {
             let r = collapse::provenance::audit::audit(&run_dir)?;
             for n in &r.notes {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod lineage;
 pub mod manifest;
+pub mod study;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -446,3 +446,56 @@ fn a_kubernetes_job_is_written_for_a_study() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("kubectl apply -f"), "{err}");
 }
+
+/// `collapse audit STUDY_DIR` audits every cell's run and the plan, from
+/// the study directory alone (a moved copy audits the same); a cell whose
+/// pipeline does not carry its planned values, or a run directory no cell
+/// names, is a violation; a cell not started is pending, not wrong.
+#[test]
+fn a_study_audits_every_cell_and_its_plan() {
+    let dir = Scratch::new("study-audit");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY).unwrap();
+    let out = dir.path("out");
+    let (code, _, err) =
+        cli(&["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    let moved = dir.path("elsewhere/copy");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&out, &moved).unwrap();
+    std::fs::remove_file(&study).unwrap();
+    let (code, text, err) = cli(&["audit", moved.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("4 cells: 4 ok (0 of them unfinished), 0 with violations, 0 pending; plan: ok"), "{text}");
+
+    let (code, json, _) = cli(&["audit", moved.to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["cells"].as_array().unwrap().len(), 4);
+    let ids: Vec<String> = v["cells"].as_array().unwrap().iter().map(|c| c["cell"].as_str().unwrap().into()).collect();
+
+    // Tampering: a cell's seed edited (its manifests no longer match, and
+    // it is not the planned cell), a stray run directory, a cell removed.
+    let p = moved.join("runs").join(&ids[0]).join("pipeline.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("seed = 3\n", "seed = 30\n")).unwrap();
+    std::fs::create_dir_all(moved.join("runs/stray")).unwrap();
+    std::fs::remove_dir_all(moved.join("runs").join(&ids[3])).unwrap();
+    let (code, text, _) = cli(&["audit", moved.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!("plan: runs/{}/pipeline.toml: seed is 30, but study.json plans 3", ids[0])),
+        "{text}"
+    );
+    assert!(text.contains("plan: runs/stray: not a cell of study.json"), "{text}");
+    assert!(text.contains(&format!("{} (", ids[3])) && text.contains("pending, not started"), "{text}");
+    assert!(
+        text.contains(&format!("{} (mix.policy=\"replace\", seed=3): ", ids[0])) && text.contains("config_blake3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("4 cells: 2 ok (0 of them unfinished), 1 with violations, 1 pending; plan: 2 violations"),
+        "{text}"
+    );
+}

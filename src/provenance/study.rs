@@ -1,0 +1,125 @@
+//! `collapse audit STUDY_DIR`: the study's plan against its run
+//! directories, then every cell's run audited as `collapse audit` audits
+//! one. Needs nothing outside the study directory.
+
+use std::path::{Path, PathBuf};
+
+use super::audit::{audit, Report};
+use crate::error::{Error, Result};
+
+/// One cell of the plan and its run's audit.
+pub struct CellAudit {
+    pub id: String,
+    /// "key=value, ..." as the plan has them.
+    pub values: String,
+    pub run: PathBuf,
+    /// `None`: not started (pending), nothing to audit.
+    pub report: Option<Report>,
+}
+
+pub struct StudyAudit {
+    pub cells: Vec<CellAudit>,
+    /// The plan against the run directories: a cell whose pipeline does not
+    /// have the plan's values, a run directory no cell names.
+    pub violations: Vec<String>,
+}
+
+impl StudyAudit {
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty() && self.cells.iter().all(|c| c.report.as_ref().is_none_or(Report::ok))
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let cells: Vec<serde_json::Value> = self
+            .cells
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "cell": c.id,
+                    "values": c.values,
+                    "audit": c.report.as_ref().map(|r| r.to_json(&c.run)),
+                    "state": if c.report.is_some() { "audited" } else { "pending" },
+                })
+            })
+            .collect();
+        serde_json::json!({ "ok": self.ok(), "plan_violations": self.violations, "cells": cells })
+    }
+}
+
+/// A dotted key's value in a TOML table, as JSON (`seed`, `mix.policy`).
+fn lookup(table: &toml::Table, key: &str) -> Option<serde_json::Value> {
+    let mut parts = key.split('.');
+    let mut v = table.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    serde_json::to_value(v).ok()
+}
+
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
+    let plan_path = dir.join("study.json");
+    let bytes = std::fs::read(&plan_path).map_err(|e| Error::io(&plan_path, e))?;
+    let plan: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Data { file: plan_path.clone(), message: format!("not a study plan: {e}") })?;
+    let Some(planned) = plan["cells"].as_array() else {
+        return Err(Error::Data { file: plan_path, message: "not a study plan (no cells list)".into() });
+    };
+    let mut violations = Vec::new();
+    let mut cells = Vec::new();
+    for c in planned {
+        let id = c["id"].as_str().unwrap_or("").to_string();
+        let values = c["values"].as_object().cloned().unwrap_or_default();
+        let shown = values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || c["run"] != format!("runs/{id}").as_str() {
+            violations
+                .push(format!("study.json: cell {id:?} ({shown}): not a cell id of 16 hex digits with run runs/<id>"));
+            continue;
+        }
+        let run = dir.join("runs").join(&id);
+        if !run.join("pipeline.toml").is_file() {
+            cells.push(CellAudit { id, values: shown, run, report: None });
+            continue;
+        }
+        match std::fs::read_to_string(run.join("pipeline.toml")).ok().and_then(|t| t.parse::<toml::Table>().ok()) {
+            Some(table) => {
+                for (k, want) in &values {
+                    match lookup(&table, k) {
+                        Some(got) if same(&got, want) => {}
+                        got => violations.push(format!(
+                            "runs/{id}/pipeline.toml: {k} is {}, but study.json plans {want} for this cell",
+                            got.map_or_else(|| "not set".to_string(), |g| g.to_string())
+                        )),
+                    }
+                }
+            }
+            None => violations.push(format!("runs/{id}/pipeline.toml: not readable TOML")),
+        }
+        let report = match audit(&run) {
+            Ok(r) => r,
+            Err(e) => Report {
+                violations: vec![format!("runs/{id}: cannot be audited: {}", e.chain())],
+                ..Default::default()
+            },
+        };
+        cells.push(CellAudit { id, values: shown, run, report: Some(report) });
+    }
+    // A run directory the plan does not name: a changed study's leftover
+    // or a copy that does not belong.
+    if let Ok(entries) = std::fs::read_dir(dir.join("runs")) {
+        let mut extra: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|name| !cells.iter().any(|c| c.id == *name))
+            .collect();
+        extra.sort();
+        violations.extend(extra.into_iter().map(|name| format!("runs/{name}: not a cell of study.json")));
+    }
+    Ok(StudyAudit { cells, violations })
+}
