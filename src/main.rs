@@ -92,11 +92,14 @@ enum Command {
         /// SVG files beside it; default RUN_DIR/report/index.html.
         #[arg(long, value_name = "FILE|DIR/")]
         out: Option<PathBuf>,
+        /// A study: one panel per value of this swept key (e.g. mix.policy).
+        #[arg(long, value_name = "KEY")]
+        by: Option<String>,
     },
     /// Plot the same metrics from several runs on shared charts and print
     /// where each started and ended.
     Compare {
-        #[arg(required = true, num_args = 2.., value_name = "RUN_DIR")]
+        #[arg(required = true, num_args = 1.., value_name = "RUN_DIR|STUDY_DIR")]
         runs: Vec<PathBuf>,
         /// Only this metric (repeatable); default: every metric all runs have.
         #[arg(long = "metric", value_name = "NAME")]
@@ -766,8 +769,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("note: {n}");
             }
         }
-        Command::Report { run_dir, out } => {
-            let w = collapse::report::report(&run_dir, out.as_deref())?;
+        Command::Report { run_dir, out, by } => {
+            let w = if run_dir.join("study.json").is_file() {
+                collapse::report::study::study_report(&run_dir, by.as_deref(), out.as_deref())?
+            } else if let Some(b) = by {
+                return Err(collapse::Error::Input(format!(
+                    "--by {b}: {} is a run, not a study; --by picks a swept key of a study directory",
+                    run_dir.display()
+                ))
+                .into());
+            } else {
+                collapse::report::report(&run_dir, out.as_deref())?
+            };
             if !cli.quiet {
                 emit(&format!("{}: report with {} figures (SVG beside it)\n", w.html.display(), w.figures.len()))?;
             }

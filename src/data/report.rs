@@ -141,3 +141,29 @@ pub fn training_by_source(run: &Path) -> Result<Vec<(u32, u32, bool, u64)>> {
     let n = n.u64().map_err(table_error("training"))?;
     Ok((0..df.height()).filter_map(|i| Some((model[i]?, source[i]?, real.get(i)?, n.get(i)?))).collect())
 }
+
+/// Every metric of every cell of a study, by cell id then metric name, in
+/// one query over the study's tables.
+pub fn study_metrics(study: &Path) -> Result<BTreeMap<String, BTreeMap<String, Vec<MetricPoint>>>> {
+    let df = query::frame(
+        study,
+        "SELECT cell, metric, replicate, generation, value FROM metrics ORDER BY cell, metric, generation, replicate",
+    )?;
+    let cell = df.column("cell").and_then(|c| c.str().cloned()).map_err(table_error("metrics"))?;
+    let name = df.column("metric").and_then(|c| c.str().cloned()).map_err(table_error("metrics"))?;
+    let rep = u32_column(&df, "replicate")?;
+    let gen = u32_column(&df, "generation")?;
+    let value = df.column("value").and_then(|c| c.f64().cloned()).map_err(table_error("metrics"))?;
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<MetricPoint>>> = BTreeMap::new();
+    for i in 0..df.height() {
+        if let (Some(c), Some(m), Some(r), Some(g), Some(v)) = (cell.get(i), name.get(i), rep[i], gen[i], value.get(i))
+        {
+            out.entry(c.to_string()).or_default().entry(m.to_string()).or_default().push(MetricPoint {
+                replicate: r,
+                generation: g,
+                value: v,
+            });
+        }
+    }
+    Ok(out)
+}

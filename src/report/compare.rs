@@ -1,6 +1,7 @@
 //! `collapse compare RUN... [--metric M]... [--out DIR]`: the same metric
 //! from several runs on one chart (say replace vs accumulate vs keep-real),
-//! and a table of where each run started and ended.
+//! and a table of where each run started and ended. A study directory
+//! among them stands for its cells.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -45,9 +46,48 @@ fn labels(runs: &[PathBuf]) -> Vec<String> {
     }
 }
 
-pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Comparison> {
+/// The runs named: a study directory stands for its cells that have run,
+/// each labelled with its key values.
+fn expand(given: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Option<String>>)> {
+    let (mut runs, mut labels) = (Vec::new(), Vec::new());
+    for g in given {
+        let plan_path = g.join("study.json");
+        if !plan_path.is_file() {
+            runs.push(g.clone());
+            labels.push(None);
+            continue;
+        }
+        let plan: serde_json::Value = std::fs::read(&plan_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| Error::Data { file: plan_path.clone(), message: "not a study plan".into() })?;
+        for c in plan["cells"].as_array().into_iter().flatten() {
+            let id = c["id"].as_str().unwrap_or("");
+            let run = g.join("runs").join(id);
+            if !run.join("samples").is_dir() {
+                continue;
+            }
+            let values: Vec<String> = c["values"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            let study = g.file_name().map_or_else(|| g.display().to_string(), |n| n.to_string_lossy().into());
+            runs.push(run);
+            labels.push(Some(format!("{study}: {}", values.join(", "))));
+        }
+    }
+    Ok((runs, labels))
+}
+
+pub fn compare(given: &[PathBuf], wanted: &[String], out: &Path) -> Result<Comparison> {
+    let (runs, given_labels) = expand(given)?;
+    let runs = runs.as_slice();
     if runs.len() < 2 {
-        return Err(Error::Input("compare needs at least two run directories".into()));
+        return Err(Error::Input(
+            "compare needs at least two run directories (a study directory counts as its cells that have run)".into(),
+        ));
     }
     let mut all: Vec<BTreeMap<String, Vec<MetricPoint>>> = Vec::new();
     for r in runs {
@@ -59,7 +99,8 @@ pub fn compare(runs: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compar
         }
         all.push(data::metrics(r)?);
     }
-    let names = labels(runs);
+    let names: Vec<String> =
+        labels(runs).into_iter().zip(given_labels).map(|(short, given)| given.unwrap_or(short)).collect();
     let mut left_out = Vec::new();
     let metrics: Vec<String> = if wanted.is_empty() {
         // The metrics every run has.

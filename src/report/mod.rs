@@ -7,6 +7,7 @@ pub mod chart;
 pub mod compare;
 pub mod html;
 pub mod png;
+pub mod study;
 mod summary;
 pub mod theory;
 

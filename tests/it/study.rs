@@ -499,3 +499,49 @@ fn a_study_audits_every_cell_and_its_plan() {
         "{text}"
     );
 }
+
+/// `collapse report STUDY_DIR --by mix.policy`: per metric one panel per
+/// policy, one line per sample size (pooled over seeds), every figure in
+/// the page, which renders in headless chromium; `--by` must name a swept
+/// key, and of a study only. `compare` takes a study as its cells.
+#[test]
+fn a_study_reports_by_a_key_and_compares_its_cells() {
+    let dir = Scratch::new("study-report");
+    let study = dir.path("study.toml");
+    std::fs::write(&study, STUDY.replace("seeds = 2", "seeds = 2\nzip = { \"generate.n\" = [20, 40] }")).unwrap();
+    let out = dir.path("out");
+    let (code, _, err) =
+        cli(&["sweep", study.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    let o = out.to_str().unwrap();
+    let (code, text, err) = cli(&["report", o, "--by", "mix.policy"], None);
+    assert_eq!(code, 0, "{err}");
+    let metrics = query(&out, "SELECT DISTINCT metric FROM metrics").len();
+    assert!(metrics >= 5);
+    assert!(text.contains(&format!("report with {} figures", 2 * metrics)), "{text}");
+    let var = std::fs::read_to_string(out.join("report/study-var-0.svg")).unwrap();
+    assert!(var.contains("var: replace") || var.contains("var: mix.policy=replace"), "the panel's title");
+    for line in ["generate.n=20 mean", "generate.n=40 mean"] {
+        assert!(var.contains(line), "{line} in the replace panel");
+    }
+    assert!(!var.contains("accumulate"), "one policy per panel");
+    let page = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert_eq!(page.matches("<svg").count() + page.matches("data:image/svg").count() >= 2 * metrics, true);
+    if let Some(shot) = super::report::renders_in_chromium(&out, 2 * metrics, "study-report.png") {
+        assert!(shot.is_file());
+    }
+
+    let (code, _, err) = cli(&["report", o, "--by", "data.n"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--by data.n: not a key this study sweeps; it sweeps mix.policy, generate.n"), "{err}");
+    let run = out.join("runs").join(query(&out, "SELECT cell FROM runs LIMIT 1")[0]["cell"].as_str().unwrap());
+    let (code, _, err) = cli(&["report", run.to_str().unwrap(), "--by", "mix.policy"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("is a run, not a study"), "{err}");
+
+    let cmp = dir.path("cmp");
+    let (code, table, err) = cli(&["compare", o, "--metric", "var", "--out", cmp.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(table.lines().filter(|l| l.trim_start().starts_with("var ")).count(), 8, "a row per cell: {table}");
+    assert!(table.contains("out: mix.policy=accumulate, generate.n=40, seed=4"), "{table}");
+}
