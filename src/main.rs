@@ -2,7 +2,7 @@
 //! errors to exit codes (2: fix your input; 1: the run met a failure).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -364,6 +364,14 @@ fn describe_progress(p: &Progress) -> (String, String) {
     }
 }
 
+/// A pipeline file with a top-level [sweep] table: a study.
+fn is_study_file(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("sweep"))
+}
+
 fn human_seconds(s: f64) -> String {
     match s {
         s if s < 60.0 => format!("{s:.1}s"),
@@ -430,6 +438,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let rows = collapse::data::load::read_vectors(&path, format, &columns)?;
             println!("{}", rows.len());
+        }
+        Command::Validate { pipeline, set } if is_study_file(&pipeline) => {
+            // Every cell resolved and checked, as `sweep` does before it runs.
+            let cells = collapse::sweep::plan(&pipeline, &set, true)?;
+            let mut problems = Vec::new();
+            for c in &cells {
+                let checked = collapse::resolve::check_columns(&c.pipeline)
+                    .and_then(|_| collapse::resolve::check_rows(&c.pipeline));
+                if let Err(e) = checked {
+                    problems.push(format!("cell {}: {}", c.describe(), e.chain()));
+                }
+            }
+            if !problems.is_empty() {
+                return Err(collapse::Error::Pipeline { file: pipeline.clone(), problems }.into());
+            }
+            if !cli.quiet {
+                println!(
+                    "{}: ok (a study of {} cells; collapse sweep --dry-run lists them)",
+                    pipeline.display(),
+                    cells.len()
+                );
+            }
         }
         Command::Validate { pipeline, set } => {
             let p = collapse::resolve::load(&pipeline, &set)?;

@@ -48,6 +48,11 @@ pub fn parse(text: &str, base: &Path, overrides: &[String]) -> Result<Pipeline, 
     if !problems.is_empty() {
         return Err(problems);
     }
+    if table.contains_key("sweep") {
+        return Err(vec![
+            "sweep: this file is a study (a grid of runs): run it with `collapse sweep FILE`; `collapse validate FILE` checks every cell".into(),
+        ]);
+    }
     let cell = Problems::new(Vec::new());
     let pipeline = build(&table, base, &cell);
     let mut problems = cell.into_inner();

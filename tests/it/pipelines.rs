@@ -12,6 +12,13 @@ fn every_shipped_pipeline_validates() {
             continue;
         }
         n += 1;
+        if is_study(&p) {
+            // Every cell resolved, its data file's columns and rows checked.
+            let (code, out, err) = cli(&["validate", p.to_str().unwrap()], None);
+            assert_eq!(code, 0, "{}: {err}", p.display());
+            assert!(out.contains("ok (a study of"), "{out}");
+            continue;
+        }
         // Fashion-MNIST is not committed: Debian's path, else ../shared's copy.
         let mut overrides = vec![];
         if p.ends_with("vae-fashion-quick.toml") && !Path::new("/usr/share/datasets/fashion-mnist").is_dir() {
@@ -49,16 +56,51 @@ fn every_shipped_pipeline_round_trips_through_its_resolved_toml() {
         if !p.extension().is_some_and(|x| x == "toml") {
             continue;
         }
-        let first = pipeline::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let text = pipeline::to_toml(&first);
-        let again = pipeline::parse(&text, &first.base, &[])
-            .unwrap_or_else(|e| panic!("{}: the rendered form does not parse: {e:?}\n{text}", p.display()));
-        assert_eq!(first, again, "{}: the rendered form parses to another pipeline:\n{text}", p.display());
-        assert_eq!(text, pipeline::to_toml(&again), "{}: rendering is not stable", p.display());
-        families.insert(first.model_name());
+        let firsts = if is_study(&p) {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let cells = collapse::study::plan(&text, p.parent().unwrap(), &[], false)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", p.display()));
+            cells.into_iter().map(|c| c.pipeline).collect()
+        } else {
+            vec![pipeline::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()))]
+        };
+        for first in firsts {
+            let text = pipeline::to_toml(&first);
+            let again = pipeline::parse(&text, &first.base, &[])
+                .unwrap_or_else(|e| panic!("{}: the rendered form does not parse: {e:?}\n{text}", p.display()));
+            assert_eq!(first, again, "{}: the rendered form parses to another pipeline:\n{text}", p.display());
+            assert_eq!(text, pipeline::to_toml(&again), "{}: rendering is not stable", p.display());
+            families.insert(first.model_name());
+        }
     }
     let all = ["categorical", "gaussian", "gmm", "kde", "ngram", "transformer", "vae"];
     assert_eq!(families.into_iter().collect::<Vec<_>>(), all, "a model family has no shipped pipeline");
+}
+
+/// A study file (a top-level [sweep] table).
+fn is_study(p: &Path) -> bool {
+    std::fs::read_to_string(p).unwrap().parse::<toml::Table>().unwrap().contains_key("sweep")
+}
+
+/// The shipped quick study runs as the README says (shortened here), and
+/// `collapse run` on a study file says to use `collapse sweep`.
+#[test]
+fn the_quick_study_runs_and_a_study_is_not_a_run() {
+    let dir = Scratch::new("study-quick");
+    let file = repo().join("pipelines/study-quick.toml");
+    let out = dir.path("studies/study-quick");
+    let (code, text, err) = cli(
+        &["sweep", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "generations=10", "--no-fsync"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("12 cells: 12 ran"), "{text}");
+    let (code, text, _) = cli(&["status", out.to_str().unwrap()], None);
+    assert_eq!(code, 0);
+    assert!(text.contains("12 cells: 12 done"), "{text}");
+    let (code, _, err) = cli(&["run", file.to_str().unwrap(), "--out", dir.path("run").to_str().unwrap()], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("this file is a study") && err.contains("collapse sweep"), "{err}");
 }
 
 #[test]
