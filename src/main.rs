@@ -118,9 +118,11 @@ enum Command {
         /// Override a key of every cell (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Cells run at once.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Cells run at once; default: one per core. Cells share one thread
+        /// pool (a cell's replicates run on it too), so the machine is not
+        /// oversubscribed whatever N.
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Print the cells and exit.
         #[arg(long)]
         dry_run: bool,
@@ -498,8 +500,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let show = !cli.quiet && cli.verbose == 0;
             let progress = show.then(|| progress_display(std::io::stderr().is_terminal()));
             let durability = if no_fsync { Durability::PageCache } else { Durability::Fsync };
-            let options =
-                Options { log_every: if cli.verbose > 0 { log_every } else { 0 }, resume, progress, durability };
+            let options = Options {
+                log_every: if cli.verbose > 0 { log_every } else { 0 },
+                resume,
+                progress,
+                durability,
+                times_file: None,
+            };
             let s = runner::run(&p, &out, &options)?;
             if s.already_complete {
                 if !cli.quiet {
@@ -641,6 +648,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let durability = if no_fsync { Durability::PageCache } else { Durability::Fsync };
             let show = !cli.quiet && cli.verbose == 0;
             let progress = show.then(|| study_progress(std::io::stderr().is_terminal()));
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let o = collapse::sweep::run(&study, &plan, &cells, &out, jobs, durability, progress.as_deref())?;
             if !cli.quiet {
                 println!(

@@ -74,6 +74,10 @@ pub struct Options {
     pub progress: Option<crate::progress::Display>,
     /// When files are made durable (see [`crate::data::store`]).
     pub durability: Durability,
+    /// Keep the start, resume and finish times in this file (a path from
+    /// the run directory) instead of run.json: a study's cells do, so a
+    /// study's run directories are the same bytes however they were run.
+    pub times_file: Option<PathBuf>,
 }
 
 fn data_error(p: &Pipeline, message: String) -> Error {
@@ -177,7 +181,7 @@ fn unix_now() -> u64 {
 
 fn run_json(p: &Pipeline, status: &str, times: &Times, rows: u64, last_manifest: Option<&str>) -> Vec<u8> {
     let seeds: Vec<u64> = (0..p.replicates).map(|r| replicate_seed(p.seed, r)).collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "tool": "collapse",
         "version": env!("CARGO_PKG_VERSION"),
         "git_revision": option_env!("COLLAPSE_GIT_REVISION"),
@@ -201,6 +205,12 @@ fn run_json(p: &Pipeline, status: &str, times: &Times, rows: u64, last_manifest:
         // Only networks use a device; GPU results are not bit-identical to CPU ones.
         "device": p.network().then(crate::model::device::name),
     });
+    if let (Some(file), Some(map)) = (&times.file, v.as_object_mut()) {
+        for k in ["started_unix", "resumed_unix", "finished_unix"] {
+            map.remove(k);
+        }
+        map.insert("times_file".into(), serde_json::json!(file.display().to_string()));
+    }
     let mut out = serde_json::to_vec_pretty(&v).unwrap_or_default();
     out.push(b'\n');
     out
@@ -271,13 +281,33 @@ struct Times {
     started: u64,
     resumed: Vec<u64>,
     finished: Option<u64>,
+    /// Where they are kept instead of run.json ([`Options::times_file`]).
+    file: Option<PathBuf>,
 }
 
 impl Times {
-    fn read(root: &Path) -> Option<Times> {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("run.json")).ok()?).ok()?;
-        let resumed = v["resumed_unix"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect());
-        Some(Times { started: v["started_unix"].as_u64()?, resumed: resumed.unwrap_or_default(), finished: None })
+    fn new(file: Option<PathBuf>) -> Times {
+        Times { started: unix_now(), resumed: Vec::new(), finished: None, file }
+    }
+
+    fn read(root: &Path, file: Option<PathBuf>) -> Option<Times> {
+        let t = provenance::times(root);
+        Some(Times { started: t.started?, resumed: t.resumed, finished: None, file })
+    }
+
+    /// Writes them to their own file, when they have one.
+    fn keep(&self, root: &Path) -> Result<()> {
+        let Some(rel) = &self.file else { return Ok(()) };
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let v = serde_json::json!({
+            "started_unix": self.started,
+            "resumed_unix": self.resumed,
+            "finished_unix": self.finished,
+        });
+        crate::data::store::write_atomic(&path, &serde_json::to_vec_pretty(&v).unwrap_or_default())
     }
 }
 
@@ -332,14 +362,16 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         }
         let removed = dir.remove_unlisted(&keep)?;
         tracing::info!(verified = chain.len(), removed, "resuming after the last verified generation");
-        let mut times = Times::read(out).unwrap_or(Times { started: unix_now(), resumed: Vec::new(), finished: None });
+        let mut times =
+            Times::read(out, options.times_file.clone()).unwrap_or_else(|| Times::new(options.times_file.clone()));
         times.resumed.push(unix_now());
         (dir, chain.len() as u32, times)
     } else {
         let dir = RunDir::create(out, options.durability)?;
         dir.write_text(Path::new("pipeline.toml"), config.as_bytes())?;
-        (dir, 0, Times { started: unix_now(), resumed: Vec::new(), finished: None })
+        (dir, 0, Times::new(options.times_file.clone()))
     };
+    times.keep(out)?;
     dir.write_text(Path::new("run.json"), &run_json(p, "running", &times, 0, sealer.last()))?;
 
     let source = RealSource::new(p, loaded);
@@ -509,6 +541,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
     };
 
     times.finished = Some(unix_now());
+    times.keep(out)?;
     dir.write_text(Path::new("run.json"), &run_json(p, "complete", &times, rows_written, sealer.last()))?;
     let headline = first_means
         .iter()

@@ -57,8 +57,8 @@ fn sealed(run: &Path) -> u32 {
 fn cell(study: &Path, id: &str, values: String, run: &Path, generations: u32) -> CellStatus {
     let json = read_json(&run.join("run.json"));
     let failure = read_json(&failure_path(study, id));
-    let started = json.as_ref().and_then(|j| j["started_unix"].as_u64());
-    let finished = json.as_ref().and_then(|j| j["finished_unix"].as_u64());
+    let times = crate::provenance::times(run);
+    let (started, finished) = (times.started, times.finished);
     let status = json.as_ref().and_then(|j| j["status"].as_str().map(str::to_string));
     let holder = store::live_holder(run);
     let (state, detail) = if let Some(h) = holder {

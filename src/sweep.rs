@@ -173,7 +173,15 @@ pub fn run(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(cell) = cells.get(i) else { break };
                 let dir = out.join("runs").join(&cell.id);
-                let options = Options { resume: dir.join("pipeline.toml").is_file(), durability, ..Options::default() };
+                // The cell's times go beside the runs (DIR/times/), so every
+                // run directory is the same bytes however the study ran.
+                let times_file = Some(Path::new("../../times").join(format!("{}.json", cell.id)));
+                let options = Options {
+                    resume: dir.join("pipeline.toml").is_file(),
+                    durability,
+                    times_file,
+                    ..Options::default()
+                };
                 let r = match runner::run(&cell.pipeline, &dir, &options) {
                     Ok(summary) => {
                         clear_failure(out, &cell.id);

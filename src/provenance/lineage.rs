@@ -81,8 +81,10 @@ pub fn openlineage(root: &Path) -> Result<String> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| Error::Input(format!("{}: not a run directory (no readable run.json)", root.display())))?;
-    let started = run["started_unix"].as_u64().unwrap_or(0);
-    let finished = run["finished_unix"].as_u64().unwrap_or(started);
+    let _ = &run;
+    let times = super::times(root);
+    let started = times.started.unwrap_or(0);
+    let finished = times.finished.unwrap_or(started);
     let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let namespace = format!("file://{}", abs.display());
     let mut out = String::new();

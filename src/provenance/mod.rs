@@ -31,6 +31,34 @@ pub fn stream_seeds_digest(seed: u64, replicates: u32, k: u32) -> String {
     blake3::hash(&bytes).to_hex().to_string()
 }
 
+/// When a run started, was resumed and finished (unix seconds), from
+/// run.json, or from the file its `times_file` names (a study cell keeps
+/// its times outside the run directory, so the directory's bytes do not
+/// depend on when or where it ran).
+pub struct Times {
+    pub started: Option<u64>,
+    pub resumed: Vec<u64>,
+    pub finished: Option<u64>,
+}
+
+pub fn times(root: &Path) -> Times {
+    let read = |p: &Path| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let run = read(&root.join("run.json"));
+    let source = match run.as_ref().and_then(|j| j["times_file"].as_str()) {
+        Some(rel) => read(&root.join(rel)),
+        None => run,
+    };
+    let Some(j) = source else { return Times { started: None, resumed: Vec::new(), finished: None } };
+    Times {
+        started: j["started_unix"].as_u64(),
+        resumed: j["resumed_unix"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default(),
+        finished: j["finished_unix"].as_u64(),
+    }
+}
+
 /// What a manifest's `config_blake3` must be for the run's pipeline.toml.
 pub struct Identity {
     /// blake3 of [`crate::pipeline::identity_toml`]: manifests of format 2.

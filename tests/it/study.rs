@@ -26,14 +26,17 @@ grid = { "mix.policy" = ["replace", "accumulate"] }
 seeds = 2
 "#;
 
-/// Every file under `dir` but run.json (which records when), by path.
+/// Every file of a study directory but its times/ (when each cell ran),
+/// by path: the run directories with their run.json, and study.json.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(d: &Path, root: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                walk(&p, root, out);
-            } else if p.file_name().unwrap() != "run.json" {
+                if p != root.join("times") {
+                    walk(&p, root, out);
+                }
+            } else {
                 out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
             }
         }
@@ -72,6 +75,13 @@ fn a_study_runs_its_cells_continues_and_does_not_depend_on_jobs() {
         audit_clean(&run, "a study cell");
         let p: String = std::fs::read_to_string(run.join("pipeline.toml")).unwrap();
         assert!(p.contains(&format!("seed = {}", c["values"]["seed"])), "{p}");
+        // A cell's times live in DIR/times/, so its run.json is the same
+        // bytes however the study ran; status still finds them.
+        let j: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+        assert!(j.get("started_unix").is_none() && j["times_file"].as_str().unwrap().starts_with("../../times/"));
+        let t: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join(j["times_file"].as_str().unwrap())).unwrap()).unwrap();
+        assert!(t["finished_unix"].as_u64().unwrap() >= t["started_unix"].as_u64().unwrap());
     }
 
     // Again: every cell is complete.
@@ -139,7 +149,7 @@ fn a_failed_cell_is_named_and_retried() {
 }
 
 /// Sharded: tasks run in any order, by flag or by Slurm's variables, and
-/// the study directory is the same as one task's (run.json's times aside).
+/// the study directory is the same as one task's (its times/ aside).
 #[test]
 fn shards_in_any_order_make_the_same_study() {
     let dir = Scratch::new("study-shards");
@@ -261,7 +271,7 @@ fn status_follows_a_study_through_pause_failure_and_retry() {
 
     // A sweep paused inside its first cell (generation 1 sealed).
     let mut child = bin()
-        .args(["sweep", s, "--out", o, "--no-fsync"])
+        .args(["sweep", s, "--out", o, "--no-fsync", "--jobs", "1"])
         .env("COLLAPSE_FAULT", "pause-between:1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -320,6 +330,7 @@ fn status_follows_a_study_through_pause_failure_and_retry() {
     assert!(!out.join("failures").exists());
     let (code, table, _) = cli(&["status", o], None);
     assert_eq!(code, 0);
+    assert!(!status_json(&out)["cells"][0]["seconds"].is_null(), "wall times from DIR/times/");
     assert!(table.contains("4 cells: 4 done, 0 running, 0 failed, 0 interrupted, 0 pending"), "{table}");
     assert!(table.contains("mix.policy=\"replace\", seed=3") && table.contains("5/5"), "{table}");
     let clean = dir.path("clean");
@@ -338,7 +349,7 @@ fn status_follows_a_study_through_pause_failure_and_retry() {
 /// The study on a real Slurm cluster (the one-node cluster `.ci/slurm`
 /// starts): `--submit slurm` with 3 array tasks for 4 cells, wait for the
 /// array to finish, and the study directory is the same bytes as `--jobs 1`
-/// here (run.json's times, the script and the tasks' logs aside).
+/// here (the times/, the script and the tasks' logs aside).
 #[test]
 fn a_study_submitted_to_slurm_matches_one_local_task() {
     let check = "a study submitted to a real Slurm cluster";
