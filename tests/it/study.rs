@@ -180,6 +180,30 @@ fn shards_in_any_order_make_the_same_study() {
     for (k, v) in &a {
         assert!(b[k] == *v, "{k} differs between one task and three");
     }
+    // Seven tasks for four cells (three have none), in a scrambled order,
+    // two at a time: the same bytes again.
+    let seven = dir.path("seven");
+    let pairs: [&[&str]; 4] = [&["6", "3"], &["0", "5"], &["2", "4"], &["1"]];
+    for pair in pairs {
+        let children: Vec<_> = pair
+            .iter()
+            .map(|index| {
+                bin()
+                    .args(["sweep", s, "--out", seven.to_str().unwrap(), "--no-fsync", "-q"])
+                    .args(["--task-index", index, "--task-count", "7"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+    }
+    let c = files(&seven);
+    assert_eq!(a.keys().collect::<Vec<_>>(), c.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(c[k] == *v, "{k} differs between one task and seven");
+    }
     let (code, _, err) = cli(&["sweep", s, "--task-index", "3", "--task-count", "3", "--dry-run"], None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the index must be below the count"), "{err}");
