@@ -51,6 +51,9 @@ pub struct StageOut {
     pub metrics: Vec<(MetricName, f64)>,
     /// The model's weights file (safetensors), for models that have one.
     pub weights: Option<Vec<u8>>,
+    /// Other files for the run directory (a command stage's log and model
+    /// files), by path in the run directory.
+    pub files: Vec<(std::path::PathBuf, Vec<u8>)>,
 }
 
 pub struct Context<'a> {
@@ -60,6 +63,10 @@ pub struct Context<'a> {
     pub n: usize,
     pub progress: &'a crate::progress::Tracker<'a>,
     pub names: StageNames,
+    /// The run directory (a command stage's scratch folder is inside).
+    pub root: &'a std::path::Path,
+    /// How many command-stage programs may run at once.
+    pub slots: &'a crate::stage::Slots,
 }
 
 impl Chain {
@@ -159,7 +166,11 @@ impl Chain {
                 model: None,
                 metrics,
                 weights: None,
+                files: Vec::new(),
             });
+        }
+        if let ModelSpec::Command(s) = &p.model {
+            return self.command_stage(ctx, k, s, blocks, fresh, metrics, hand_over);
         }
 
         let pooled = self.pooled_fit(ctx, k);
@@ -196,6 +207,75 @@ impl Chain {
             model: Some((kind, params)),
             metrics,
             weights,
+            files: Vec::new(),
+        })
+    }
+
+    /// Stage k with the user's program as the model ([`crate::stage`]):
+    /// T_k with its provenance to Parquet, the program run, D_{k+1} read
+    /// back and tagged like any model's rows.
+    #[allow(clippy::too_many_arguments)]
+    fn command_stage(
+        &mut self,
+        ctx: &Context,
+        k: u32,
+        s: &crate::model::CommandSettings,
+        mut blocks: Vec<Block>,
+        fresh: Option<Block>,
+        mut metrics: Vec<(MetricName, f64)>,
+        hand_over: bool,
+    ) -> Result<StageOut> {
+        let p = ctx.pipeline;
+        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), true);
+        let Values::Vectors { d, data } = train.as_ref() else {
+            // The pipeline check admits vector data only.
+            return Err(crate::error::Error::Input("a command stage takes vector data (x0, x1, ...)".into()));
+        };
+        let dim = *d;
+        // Each row's provenance from the block that holds its id.
+        let owners: Vec<&Block> =
+            std::iter::once(&self.d0).chain(self.synthetic.iter()).chain(fresh.as_ref()).collect();
+        let mut rows = crate::data::stage_io::TrainingRows {
+            sample_id: Vec::with_capacity(train_rows),
+            replicate: self.replicate,
+            generation: Vec::with_capacity(train_rows),
+            real: Vec::with_capacity(train_rows),
+            model_generation: Vec::with_capacity(train_rows),
+            data,
+            d: dim,
+        };
+        for &(start, count) in &ranges {
+            for id in start..start + count {
+                let owner = owners.iter().find(|b| id >= b.first_id && id < b.first_id + b.values.len() as u64);
+                rows.sample_id.push(id);
+                rows.generation.push(owner.map_or(0, |b| b.generation));
+                rows.real.push(owner.is_some_and(|b| b.origin == Origin::Real));
+                rows.model_generation.push(owner.and_then(|b| b.model_generation));
+            }
+        }
+        let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Fit);
+        let stage = crate::stage::Stage { root: ctx.root, k, replicate: self.replicate, seed, rows };
+        let out = crate::stage::run(s, p, ctx.slots, stage)?;
+        drop(train);
+        metrics.push((ctx.names.train_rows, train_rows as f64));
+        metrics.push((ctx.names.train_real_fraction, real_rows as f64 / train_rows as f64));
+        let next = self.new_block(k + 1, Origin::Synthetic, Some(k), Values::Vectors { d: dim, data: out.data });
+        if hand_over {
+            blocks.extend(self.synthetic.pop());
+        }
+        self.synthetic.push(next);
+        // The previous stage's scratch held its model files for this one.
+        if let Some(j) = k.checked_sub(1) {
+            let _ = std::fs::remove_dir_all(crate::stage::scratch(ctx.root, j, self.replicate));
+        }
+        Ok(StageOut {
+            replicate: self.replicate,
+            blocks,
+            training: ranges,
+            model: Some(("command", ParamsCell::Json(out.params))),
+            metrics,
+            weights: None,
+            files: out.files,
         })
     }
 

@@ -47,6 +47,10 @@ pub enum Error {
         source: Cause,
     },
 
+    /// The user's program of a command stage failed or wrote bad rows.
+    #[error("generation {generation}, replicate {replicate}: the command `{command}` {message} (its log: {})", log.display())]
+    Stage { generation: u32, replicate: u32, command: String, log: PathBuf, message: String },
+
     /// A report chart could not be drawn.
     #[error("chart {chart}")]
     Chart {
@@ -80,6 +84,7 @@ impl Error {
             Error::Io { .. }
             | Error::Table { .. }
             | Error::Model { .. }
+            | Error::Stage { .. }
             | Error::Chart { .. }
             | Error::Writer { .. }
             | Error::Audit { .. } => 1,

@@ -19,7 +19,7 @@
 //! layer 6: metrics
 //! layer 7: pipeline
 //! layer 8: provenance resolve study
-//! layer 9: source report
+//! layer 9: source report stage
 //! layer 10: chain
 //! layer 11: runner
 //! layer 12: sweep
@@ -62,6 +62,7 @@ pub mod runner;
 pub mod simd;
 pub mod source;
 pub mod special;
+pub mod stage;
 pub mod status;
 pub mod study;
 pub mod sweep;

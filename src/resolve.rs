@@ -93,6 +93,14 @@ fn missing(key: &str, path: &Path) -> String {
 /// problem, each naming its key.
 pub fn environment(p: &mut Pipeline) -> Vec<String> {
     let mut problems = Vec::new();
+    if let ModelSpec::Command(s) = &p.model {
+        let dir = s.workdir_at(&p.base);
+        if !dir.is_dir() {
+            problems.push(format!("model.workdir: {} is not a folder", dir.display()));
+        } else if let Err(why) = s.find_program(&p.base) {
+            problems.push(format!("model.command: the program {why}"));
+        }
+    }
     match &mut p.data.source {
         Source::File { path, .. } if !path.is_file() => problems.push(missing("data.path", path)),
         Source::Images(img) => {

@@ -376,7 +376,19 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
 
     let source = RealSource::new(p, loaded);
     tracker.start();
-    let ctx = Context { pipeline: p, source: &source, n, progress: &tracker, names: Default::default() };
+    let slots = crate::stage::Slots::new(match &p.model {
+        ModelSpec::Command(s) => s.parallel,
+        _ => 1,
+    });
+    let ctx = Context {
+        pipeline: p,
+        source: &source,
+        n,
+        progress: &tracker,
+        names: Default::default(),
+        root: out,
+        slots: &slots,
+    };
     let mut chains: Vec<Chain> = (0..p.replicates).into_par_iter().map(|r| Chain::start(&ctx, r)).collect();
     let dim = p.dim();
     let mut reference = None;
@@ -485,6 +497,9 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                 let weights = b.to_safetensors().map_err(|e| Error::model("base transformer", e))?;
                 extra.push((PathBuf::from(BASE_FILE), weights));
             }
+            for o in outs.iter_mut() {
+                extra.append(&mut o.files);
+            }
             let models = fitted.then(|| {
                 outs.iter_mut()
                     .filter_map(|o| {
@@ -540,6 +555,9 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         }
     };
 
+    // The command stages' scratch folders; every file they handed back is
+    // sealed.
+    let _ = std::fs::remove_dir_all(out.join(".stages"));
     times.finished = Some(unix_now());
     times.keep(out)?;
     dir.write_text(Path::new("run.json"), &run_json(p, "complete", &times, rows_written, sealer.last()))?;

@@ -15,6 +15,7 @@ pub mod query;
 pub mod ranges;
 pub mod report;
 pub mod sql;
+pub mod stage_io;
 pub mod store;
 
 use crate::error::Error;

@@ -23,8 +23,8 @@ pub use kde::Kde;
 pub use ngram::Ngram;
 pub use params::ParamsCell;
 pub use settings::{
-    Arch, Bandwidth, CategoricalSettings, GaussianSettings, GmmSettings, KdeSettings, ModelSpec, NgramSettings,
-    TransformerSettings, VaeSettings, Variance,
+    Arch, Bandwidth, CategoricalSettings, CommandSettings, GaussianSettings, GmmSettings, KdeSettings, ModelSpec,
+    NgramSettings, TransformerSettings, VaeSettings, Variance,
 };
 pub use transformer::Transformer;
 pub use vae::Vae;

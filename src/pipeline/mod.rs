@@ -225,6 +225,10 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
                     .to_string(),
             ),
+            ModelSpec::Command(_) if discrete => problems.borrow_mut().push(
+                "model.kind: command takes vector data (x0, x1, ...) for now; tokens, text and images are not yet supported"
+                    .to_string(),
+            ),
             ModelSpec::Gaussian(_) | ModelSpec::Gmm(_) | ModelSpec::Kde(_) if discrete => {
                 problems.borrow_mut().push(format!(
                     "model.kind: {} needs vector data; data.source = \"zipf\" gives tokens: use kind = \"categorical\"",
@@ -682,8 +686,8 @@ fn table(p: &Pipeline) -> toml::Table {
 }
 
 /// The keys that name files; relative ones start at the pipeline's folder.
-const PATH_KEYS: [(&str, &str); 4] =
-    [("data", "path"), ("data", "test-path"), ("data", "labels"), ("model", "base-path")];
+const PATH_KEYS: [(&str, &str); 5] =
+    [("data", "path"), ("data", "test-path"), ("data", "labels"), ("model", "base-path"), ("model", "workdir")];
 
 /// Paths back in the form they were written (relative to the pipeline's
 /// folder), so the same pipeline run from two checkouts resolves to the same
@@ -700,7 +704,8 @@ fn as_written(root: &mut toml::Table, base: &Path) {
 /// absolute when it lies elsewhere.
 pub fn written(path: &Path, base: &Path) -> String {
     match path.strip_prefix(base) {
-        Ok(rel) if !base.as_os_str().is_empty() && !rel.as_os_str().is_empty() => rel.display().to_string(),
+        Ok(rel) if !base.as_os_str().is_empty() && rel.as_os_str().is_empty() => ".".into(),
+        Ok(rel) if !base.as_os_str().is_empty() => rel.display().to_string(),
         _ => path.display().to_string(),
     }
 }

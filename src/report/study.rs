@@ -160,7 +160,7 @@ pub fn study_report(dir: &Path, by: Option<&str>, out: Option<&Path>) -> Result<
         blocks.push(Block::Figures(figures));
     }
     blocks.push(Block::Heading("Cells".into()));
-    let all_keys: Vec<&String> = keys.iter().copied().collect();
+    let all_keys: Vec<&String> = keys.to_vec();
     blocks.push(Block::Table(
         ["cell", "values", "seed", "metrics"].map(String::from).to_vec(),
         cells

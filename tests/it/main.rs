@@ -1,6 +1,7 @@
 //! The integration tests: one binary (ripgrep's layout), helpers here.
 
 mod closed_form;
+mod command;
 mod discrete;
 mod faults;
 mod fuzz;

@@ -561,7 +561,7 @@ fn a_study_reports_by_a_key_and_compares_its_cells() {
     }
     assert!(!var.contains("accumulate"), "one policy per panel");
     let page = std::fs::read_to_string(out.join("report/index.html")).unwrap();
-    assert_eq!(page.matches("<svg").count() + page.matches("data:image/svg").count() >= 2 * metrics, true);
+    assert!(page.matches("<svg").count() + page.matches("data:image/svg").count() >= 2 * metrics);
     if let Some(shot) = super::report::renders_in_chromium(&out, 2 * metrics, "study-report.png") {
         assert!(shot.is_file());
     }

@@ -4,6 +4,7 @@
 //! by [`super::Model::fit`].
 
 mod categorical;
+mod command;
 mod gaussian;
 mod gmm;
 mod kde;
@@ -16,6 +17,7 @@ use std::path::Path;
 use toml::Table;
 
 pub use categorical::CategoricalSettings;
+pub use command::{CommandSettings, PLACEHOLDERS};
 pub use gaussian::{GaussianSettings, Variance};
 pub use gmm::GmmSettings;
 pub use kde::{Bandwidth, KdeSettings};
@@ -34,10 +36,11 @@ pub enum ModelSpec {
     Vae(VaeSettings),
     Ngram(NgramSettings),
     Transformer(TransformerSettings),
+    Command(CommandSettings),
 }
 
 /// Every family's `kind`, in the order messages list them.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     GaussianSettings::KIND,
     CategoricalSettings::KIND,
     GmmSettings::KIND,
@@ -45,6 +48,7 @@ pub const KINDS: [&str; 7] = [
     VaeSettings::KIND,
     NgramSettings::KIND,
     TransformerSettings::KIND,
+    CommandSettings::KIND,
 ];
 
 impl ModelSpec {
@@ -57,6 +61,7 @@ impl ModelSpec {
             ModelSpec::Vae(_) => VaeSettings::KIND,
             ModelSpec::Ngram(_) => NgramSettings::KIND,
             ModelSpec::Transformer(_) => TransformerSettings::KIND,
+            ModelSpec::Command(_) => CommandSettings::KIND,
         }
     }
 
@@ -71,6 +76,7 @@ impl ModelSpec {
             VaeSettings::KIND => VaeSettings::read(keys, base).map(ModelSpec::Vae),
             NgramSettings::KIND => NgramSettings::read(keys, base).map(ModelSpec::Ngram),
             TransformerSettings::KIND => TransformerSettings::read(keys, base).map(ModelSpec::Transformer),
+            CommandSettings::KIND => CommandSettings::read(keys, base).map(ModelSpec::Command),
             _ => return Err(()),
         })
     }
@@ -85,6 +91,7 @@ impl ModelSpec {
             ModelSpec::Vae(s) => s.write(table),
             ModelSpec::Ngram(s) => s.write(table),
             ModelSpec::Transformer(s) => s.write(table),
+            ModelSpec::Command(s) => s.write(table),
         }
     }
 
@@ -98,6 +105,7 @@ impl ModelSpec {
             VaeSettings::KIND => VaeSettings::KEYS,
             NgramSettings::KIND => NgramSettings::KEYS,
             TransformerSettings::KIND => TransformerSettings::KEYS,
+            CommandSettings::KIND => CommandSettings::KEYS,
             _ => return None,
         })
     }
@@ -155,7 +163,7 @@ mod tests {
     /// reads every key in its KEYS (so a key added in one place only fails).
     #[test]
     fn each_family_reads_what_it_writes_and_lists_its_keys() {
-        let minimal: [(&str, &[(&str, Value)]); 7] = [
+        let minimal: [(&str, &[(&str, Value)]); 8] = [
             ("gaussian", &[]),
             ("categorical", &[]),
             ("gmm", &[("components", Value::Integer(3))]),
@@ -163,6 +171,15 @@ mod tests {
             ("vae", &[]),
             ("ngram", &[("discount", Value::Float(0.7))]),
             ("transformer", &[("base-path", Value::String("base.txt".into())), ("min-tokens", Value::Integer(2))]),
+            (
+                "command",
+                &[
+                    ("command", Value::Array(vec![Value::String("stage".into()), Value::String("{out}".into())])),
+                    ("timeout", Value::Float(5.0)),
+                    ("workdir", Value::String("w".into())),
+                    ("env", Value::Table([("A".to_string(), Value::String("1".into()))].into_iter().collect())),
+                ],
+            ),
         ];
         assert_eq!(minimal.map(|m| m.0), KINDS);
         for (kind, extra) in minimal {
@@ -183,6 +200,7 @@ mod tests {
                 ModelSpec::Vae(_) => VaeSettings::KEYS,
                 ModelSpec::Ngram(_) => NgramSettings::KEYS,
                 ModelSpec::Transformer(_) => TransformerSettings::KEYS,
+                ModelSpec::Command(_) => CommandSettings::KEYS,
             }
             .to_vec();
             let mut read_keys = keys.read.clone();

@@ -1,0 +1,257 @@
+//! A command stage: the user's program as generation k's model (README,
+//! "Your own model"). T_k goes to the program as Parquet with a stage.json
+//! of facts, the program runs (argv, no shell; its output to a log; killed
+//! at the timeout), and its rows come back checked. Its scratch folder is
+//! `RUN/.stages/generation=K/replicate=R/`; what it leaves in `{model_dir}`
+//! and its log are handed back as the generation's files to be hashed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::data::stage_io::{self, TrainingRows};
+use crate::error::{Error, Result};
+use crate::hashing::hash_file;
+use crate::model::CommandSettings;
+use crate::pipeline::Pipeline;
+
+/// How many programs may run at once (`model.parallel`).
+pub struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    pub fn new(n: usize) -> Slots {
+        Slots { free: Mutex::new(n.max(1)), freed: Condvar::new() }
+    }
+
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The scratch folder of one stage.
+pub fn scratch(root: &Path, k: u32, replicate: u32) -> PathBuf {
+    root.join(".stages").join(format!("generation={k}")).join(format!("replicate={replicate}"))
+}
+
+/// Where a stage's model files are kept, sealed, in the run directory.
+pub fn artifacts(k: u32, replicate: u32) -> PathBuf {
+    PathBuf::from("artifacts").join(format!("generation={k}")).join(format!("replicate={replicate}"))
+}
+
+/// Where a stage's log is kept, sealed, in the run directory.
+pub fn log_path(k: u32, replicate: u32) -> PathBuf {
+    PathBuf::from("logs").join(format!("generation={k}")).join(format!("replicate={replicate}.log"))
+}
+
+/// What a stage gave back.
+pub struct Output {
+    /// D_{k+1}, row-major.
+    pub data: Vec<f64>,
+    /// The models table's params: the command, its program's blake3, the
+    /// exit code and the program's model.json when it wrote one.
+    pub params: String,
+    /// Files for the run directory: the log and the model files.
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// The facts of one stage.
+pub struct Stage<'a> {
+    pub root: &'a Path,
+    pub k: u32,
+    pub replicate: u32,
+    pub seed: u64,
+    pub rows: TrainingRows<'a>,
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Runs generation `k`'s program for one replicate (see the module doc).
+pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Result<Output> {
+    let Stage { root, k, replicate, seed, rows } = stage;
+    let dir = scratch(root, k, replicate);
+    let _ = std::fs::remove_dir_all(&dir);
+    let model_dir = dir.join("model");
+    std::fs::create_dir_all(&model_dir).map_err(|e| Error::io(&model_dir, e))?;
+    let (train, out, context, log) =
+        (dir.join("train.parquet"), dir.join("out.parquet"), dir.join("stage.json"), dir.join("stage.log"));
+    stage_io::write_training(&train, &rows)?;
+    // The previous model's files: still in scratch while this run goes on,
+    // sealed in the run directory after a resume.
+    let prev = k.checked_sub(1).map(|j| {
+        let live = scratch(root, j, replicate).join("model");
+        if live.is_dir() {
+            live
+        } else {
+            root.join(artifacts(j, replicate))
+        }
+    });
+    let columns: Vec<String> = (0..rows.d).map(|j| format!("x{j}")).collect();
+    let abs = |q: &Path| absolute(q).display().to_string();
+    let facts = serde_json::json!({
+        "run": p.name,
+        "replicate": replicate,
+        "generation": k,
+        "seed": seed,
+        "n": p.generate_n,
+        "train_rows": rows.sample_id.len(),
+        "columns": columns.iter().map(|c| serde_json::json!({ "name": c, "type": "f64" })).collect::<Vec<_>>(),
+        "train": abs(&train),
+        "out": abs(&out),
+        "model_dir": abs(&model_dir),
+        "prev_model_dir": prev.as_deref().map(abs),
+    });
+    std::fs::write(&context, serde_json::to_vec_pretty(&facts).unwrap_or_default())
+        .map_err(|e| Error::io(&context, e))?;
+    let fill = |a: &str| {
+        a.replace("{train}", &abs(&train))
+            .replace("{out}", &abs(&out))
+            .replace("{context}", &abs(&context))
+            .replace("{seed}", &seed.to_string())
+            .replace("{n}", &p.generate_n.to_string())
+            .replace("{model_dir}", &abs(&model_dir))
+            .replace("{prev_model_dir}", &prev.as_deref().map(abs).unwrap_or_default())
+    };
+    let argv: Vec<String> = s.command.iter().map(|a| fill(a)).collect();
+    let shown = argv.join(" ");
+    let where_ = |message: String| Error::Stage {
+        generation: k,
+        replicate,
+        command: shown.clone(),
+        log: root.join(log_path(k, replicate)),
+        message,
+    };
+    let log_file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
+    let err_file = log_file.try_clone().map_err(|e| Error::io(&log, e))?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(s.workdir_at(&p.base))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(err_file))
+        .env("COLLAPSE_TRAIN", abs(&train))
+        .env("COLLAPSE_OUT", abs(&out))
+        .env("COLLAPSE_CONTEXT", abs(&context))
+        .env("COLLAPSE_SEED", seed.to_string())
+        .env("COLLAPSE_N", p.generate_n.to_string())
+        .env("COLLAPSE_MODEL_DIR", abs(&model_dir))
+        .env("COLLAPSE_PREV_MODEL_DIR", prev.as_deref().map(abs).unwrap_or_default())
+        .env("COLLAPSE_GENERATION", k.to_string())
+        .env("COLLAPSE_REPLICATE", replicate.to_string())
+        .envs(&s.env);
+    let status = {
+        let _slot = slots.take();
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| where_(format!("could not be started: {e}")))?;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => return Err(where_(format!("could not be waited for: {e}"))),
+            }
+            if s.timeout.is_some_and(|t| started.elapsed().as_secs_f64() > t) {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = read_log(&log);
+                let _ = write_log_copy(root, k, replicate, &text);
+                return Err(where_(format!("timed out after {} s and was killed", s.timeout.unwrap_or(0.0))));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let text = read_log(&log);
+    if !status.success() {
+        let _ = write_log_copy(root, k, replicate, &text);
+        let how = match status.code() {
+            Some(c) => format!("exited with code {c}"),
+            None => "was killed by a signal".to_string(),
+        };
+        let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(where_(format!("{how}; its last lines: {}", tail.join(" | "))));
+    }
+    let data = stage_io::read_output(&out, &columns, p.generate_n).map_err(|what| {
+        let _ = write_log_copy(root, k, replicate, &text);
+        where_(what)
+    })?;
+    let mut files = vec![(log_path(k, replicate), text.into_bytes())];
+    let mut model_json = None;
+    for f in walk(&model_dir) {
+        let rel = f.strip_prefix(&model_dir).unwrap_or(&f).to_path_buf();
+        let bytes = std::fs::read(&f).map_err(|e| Error::io(&f, e))?;
+        if rel == Path::new("model.json") {
+            model_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        }
+        files.push((artifacts(k, replicate).join(rel), bytes));
+    }
+    // The files the command names (the program when it is a path, the
+    // script an interpreter runs), by their blake3: what the model was.
+    let dir_of = s.workdir_at(&p.base);
+    let named: std::collections::BTreeMap<&str, String> = s
+        .command
+        .iter()
+        .filter(|a| !a.contains('{') && (a.contains('/') || a.contains('.')))
+        .filter_map(|a| {
+            let f = crate::keys::at_base(&dir_of, a);
+            f.is_file().then(|| hash_file(&f).ok().map(|(h, _)| (a.as_str(), h))).flatten()
+        })
+        .collect();
+    let params = serde_json::json!({
+        "command": s.command,
+        "files_blake3": named,
+        "exit_code": status.code(),
+        "model": model_json,
+    });
+    Ok(Output { data, params: params.to_string(), files })
+}
+
+fn read_log(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+/// A failed stage's log, where the error message says it is (not sealed:
+/// the generation failed).
+fn write_log_copy(root: &Path, k: u32, replicate: u32, text: &str) -> std::io::Result<()> {
+    let path = root.join(log_path(k, replicate));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
+}
+
+/// Every file under `dir`, sorted (the order files are sealed in).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,245 @@
+//! Bring your own model: `model.kind = "command"` runs the user's program
+//! as each generation's model. The shipped numpy Gaussian stage is held to
+//! the built-in model's closed form and, exactly, to the fit of the T_k the
+//! tables record; each way a program can fail stops the run with a message
+//! naming the generation, replicate, command, log and what was wrong,
+//! earlier generations sealed, and `--resume` continues once it is fixed.
+
+use super::*;
+
+/// Whether python3 has numpy and pyarrow; a skip line otherwise.
+fn python_ready(check: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import numpy, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip(check, "python3 with numpy and pyarrow is not installed");
+    }
+    ok
+}
+
+fn gaussian_stage(tag: &str, m: usize, generations: u32, replicates: u32) -> String {
+    let script = repo().join("examples/stages/gaussian.py");
+    format!(
+        r#"
+name = "{tag}"
+seed = 20231
+generations = {generations}
+replicates = {replicates}
+[data]
+source = "gaussian"
+n = {m}
+holdout = 10
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "command"
+command = ["python3", "{}", "{{train}}", "{{out}}", "{{seed}}", "{{n}}", "{{model_dir}}"]
+parallel = 2
+[generate]
+n = {m}
+[mix]
+policy = "replace"
+"#,
+        script.display()
+    )
+}
+
+/// The numpy stage through `collapse run`: E[var(D_k)] = ((M-1)/M)^k for
+/// MLE refits with M = N (closed_form.rs derives it), within 5 standard
+/// errors of the mean over replicates (sd / sqrt(R) from the replicates;
+/// 5.7e-7 false-failure chance a check). Exactly: each model's mean and
+/// variance (its model.json, in `models`) are the MLE of the T_k rows the
+/// training table names, to 1e-9, so the boundary drops and changes no
+/// row. A second run gives the same Parquet bytes; the audit holds.
+#[test]
+fn the_numpy_gaussian_stage_keeps_the_closed_form() {
+    if !python_ready("command: the numpy Gaussian stage") {
+        return;
+    }
+    let dir = Scratch::new("command-gauss");
+    // 3 generations of 30 chains: 90 program runs a run (python starts
+    // each in 0.2-0.5 s), twice.
+    let (m, g, r) = (20usize, 3u32, 30u32);
+    let text = gaussian_stage("cmd", m, g, r);
+    let p = dir.path("p.toml");
+    std::fs::write(&p, &text).unwrap();
+    let run = dir.path("run");
+    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    let shrink = (m as f64 - 1.0) / m as f64;
+    for (k, v) in metric_by_generation(&run, "var").iter().enumerate() {
+        assert_eq!(v.len(), r as usize);
+        // Metric var is the ddof-1 variance of D_k: unbiased for model
+        // k-1's variance, the k-th MLE fit from the truth.
+        assert_within(&format!("var at generation {k}"), v, shrink.powi(k as i32), 5.0);
+    }
+    let fits = query(
+        &run,
+        "SELECT t.model_generation AS k, t.replicate, avg(s.x0) AS mean,
+                var_samp(s.x0) * (count(*) - 1) / count(*) AS var, count(*) AS n
+         FROM training t JOIN samples s ON s.sample_id = t.sample_id
+         GROUP BY t.model_generation, t.replicate ORDER BY k, t.replicate",
+    );
+    let models = query(&run, "SELECT model_generation AS k, replicate, kind, params FROM models ORDER BY k, replicate");
+    assert_eq!(fits.len(), models.len());
+    assert_eq!(models.len(), (g * r) as usize);
+    for (fit, model) in fits.iter().zip(&models) {
+        assert_eq!(model["kind"], "command");
+        let params: serde_json::Value = serde_json::from_str(model["params"].as_str().unwrap()).unwrap();
+        let stage = &params["model"];
+        assert_eq!(stage["rows"].as_f64().unwrap(), f(fit, "n"));
+        assert!((stage["mean"][0].as_f64().unwrap() - f(fit, "mean")).abs() < 1e-9, "{fit:?} {stage}");
+        assert!((stage["cov"][0][0].as_f64().unwrap() - f(fit, "var")).abs() < 1e-9, "{fit:?} {stage}");
+        assert_eq!(params["exit_code"], 0);
+        assert!(params["files_blake3"].as_object().unwrap().keys().any(|k| k.ends_with("gaussian.py")), "{params}");
+    }
+    audit_clean(&run, "a command run");
+    assert!(run.join("logs/generation=0/replicate=0.log").is_file());
+    assert!(run.join("artifacts/generation=0/replicate=0/model.json").is_file());
+    assert!(!run.join(".stages").exists(), "scratch folders are removed");
+
+    let again = dir.path("again");
+    let (code, _, err) = cli(&["run", p.to_str().unwrap(), "--out", again.to_str().unwrap(), "-q", "--no-fsync"], None);
+    assert_eq!(code, 0, "{err}");
+    for table in ["samples", "training", "models"] {
+        for k in 0..g {
+            let rel = format!("{table}/generation={k}/part-0.parquet");
+            assert!(std::fs::read(run.join(&rel)).unwrap() == std::fs::read(again.join(&rel)).unwrap(), "{rel}");
+        }
+    }
+}
+
+/// A stage program with a fault chosen by STAGE_FAULT at generation 1.
+const FAULTY: &str = r#"
+import os, sys, time
+import pyarrow as pa, pyarrow.parquet as pq
+train, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fault = os.environ.get("STAGE_FAULT", "") if os.environ["COLLAPSE_GENERATION"] == "1" else ""
+t = pq.read_table(train)
+x = t.column("x0").to_pylist()
+rows = [x[i % len(x)] for i in range(n)]
+print("stage running with fault", repr(fault))
+if fault == "exit":
+    print("something went wrong", file=sys.stderr); sys.exit(3)
+if fault == "sleep":
+    time.sleep(30)
+if fault == "nothing":
+    sys.exit(0)
+if fault == "corrupt":
+    open(out, "wb").write(b"PAR1 not really"); sys.exit(0)
+if fault == "column":
+    pq.write_table(pa.table({"y": rows}), out); sys.exit(0)
+if fault == "string":
+    pq.write_table(pa.table({"x0": [str(v) for v in rows]}), out); sys.exit(0)
+if fault == "short":
+    rows = rows[:-1]
+if fault == "nan":
+    rows[2] = float("nan")
+pq.write_table(pa.table({"x0": rows}), out)
+"#;
+
+#[test]
+fn every_fault_of_a_stage_program_stops_the_run_clearly_and_resume_continues() {
+    if !python_ready("command: stage faults") {
+        return;
+    }
+    let dir = Scratch::new("command-faults");
+    std::fs::write(dir.path("stage.py"), FAULTY).unwrap();
+    let text = r#"
+name = "faulty"
+seed = 3
+generations = 3
+replicates = 2
+[data]
+source = "gaussian"
+n = 30
+holdout = 5
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "command"
+command = ["python3", "stage.py", "{train}", "{out}", "{n}"]
+timeout = 3.0
+[generate]
+n = 30
+"#;
+    let p = dir.path("p.toml");
+    std::fs::write(&p, text).unwrap();
+    let cases = [
+        ("exit", "exited with code 3; its last lines: "),
+        ("sleep", "timed out after 3 s and was killed"),
+        ("nothing", "wrote nothing (no file at {out})"),
+        ("corrupt", "wrote a file that is not readable Parquet"),
+        ("column", "wrote no column x0 (its columns: y); write x0"),
+        ("string", "wrote column x0 as str, not numbers"),
+        ("short", "wrote 29 rows; generate.n asks for exactly 30"),
+        ("nan", "wrote NaN in column x0, row 2; every value must be a finite number"),
+    ];
+    for (fault, said) in cases {
+        let run = dir.path(fault);
+        let o = bin()
+            .args(["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync"])
+            .env("STAGE_FAULT", fault)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{fault}: {err}");
+        assert!(err.contains("generation 1, replicate "), "{fault}: {err}");
+        assert!(err.contains("the command `python3 stage.py "), "{fault}: {err}");
+        assert!(err.contains(said), "{fault}: expected {said:?} in {err}");
+        let log = err.split("(its log: ").nth(1).unwrap().trim_end().trim_end_matches(')');
+        assert!(std::fs::read_to_string(log).unwrap().contains("stage running with fault"), "{fault}: {log}");
+        // Generation 0 sealed, nothing of generation 1.
+        assert!(run.join("manifests/generation=0.json").is_file(), "{fault}");
+        assert!(!run.join("manifests/generation=1.json").exists(), "{fault}");
+        let (code, text, _) = cli(&["audit", run.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{fault}: {text}");
+        assert!(text.contains("incomplete: generations 0-0 sealed of 3"), "{fault}: {text}");
+        if fault == "nan" {
+            // Fixed, the run resumes from generation 1 and finishes clean.
+            let o = bin()
+                .args(["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync", "--resume"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            audit_clean(&run, "a command run resumed after its program was fixed");
+        }
+    }
+}
+
+/// A program that is not there, or not executable, is caught by validate
+/// (exit 2) before anything runs; so is a command that never passes {out}.
+#[test]
+fn validate_catches_a_missing_program() {
+    let dir = Scratch::new("command-validate");
+    let base = "name = \"v\"\ngenerations = 2\n[data]\nsource = \"gaussian\"\nn = 10\nmean = [0.0]\nstd = [1.0]\n[generate]\nn = 10\n[model]\nkind = \"command\"\n";
+    invalid(
+        &dir,
+        "path.toml",
+        format!("{base}command = [\"no-such-program-xyz\", \"{{out}}\"]\n"),
+        "model.command: the program no-such-program-xyz is not on PATH",
+    );
+    std::fs::write(dir.path("plain.sh"), "echo hi\n").unwrap();
+    invalid(
+        &dir,
+        "exec.toml",
+        format!("{base}command = [\"./plain.sh\", \"{{out}}\"]\n"),
+        "plain.sh is not executable",
+    );
+    invalid(&dir, "gone.toml", format!("{base}command = [\"./gone.sh\", \"{{out}}\"]\n"), "gone.sh does not exist");
+    invalid(
+        &dir,
+        "out.toml",
+        format!("{base}command = [\"python3\", \"x.py\"]\n"),
+        "model.command: never passes {out}",
+    );
+    invalid(&dir, "empty.toml", format!("{base}command = []\n"), "model.command: is empty");
+    invalid(
+        &dir,
+        "zipf.toml",
+        "name = \"z\"\ngenerations = 2\n[data]\nsource = \"zipf\"\nn = 10\nsymbols = 5\n[generate]\nn = 10\n[model]\nkind = \"command\"\ncommand = [\"python3\", \"{out}\"]\n".into(),
+        "model.kind: command takes vector data",
+    );
+}
