@@ -141,14 +141,13 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         log: root.join(log_path(k, replicate)),
         message,
     };
-    let log_file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
-    let err_file = log_file.try_clone().map_err(|e| Error::io(&log, e))?;
+    let log_file = std::sync::Arc::new(Mutex::new(std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?));
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(s.workdir_at(&p.base))
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file))
-        .stderr(Stdio::from(err_file))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .env("COLLAPSE_TRAIN", abs(&train))
         .env("COLLAPSE_OUT", abs(&out))
         .env("COLLAPSE_CONTEXT", abs(&context))
@@ -159,24 +158,50 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         .env("COLLAPSE_GENERATION", k.to_string())
         .env("COLLAPSE_REPLICATE", replicate.to_string())
         .envs(&s.env);
-    let status = {
+    let status = (|| -> Result<std::process::ExitStatus> {
         let _slot = slots.take();
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| where_(format!("could not be started: {e}")))?;
+        // Both streams into the log as they come, and to `-v`'s log lines.
+        let pipes: Vec<Box<dyn std::io::Read + Send>> = [
+            child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // Not joined after a kill: a grandchild may still hold the pipe.
+        let copiers: Vec<_> = pipes
+            .into_iter()
+            .map(|pipe| {
+                let log_file = log_file.clone();
+                std::thread::spawn(move || copy_lines(pipe, &log_file, k, replicate))
+            })
+            .collect();
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
+                Ok(Some(status)) => {
+                    for c in copiers {
+                        let _ = c.join();
+                    }
+                    break Ok(status);
+                }
                 Ok(None) => {}
                 Err(e) => return Err(where_(format!("could not be waited for: {e}"))),
             }
             if s.timeout.is_some_and(|t| started.elapsed().as_secs_f64() > t) {
                 let _ = child.kill();
                 let _ = child.wait();
-                let text = read_log(&log);
-                let _ = write_log_copy(root, k, replicate, &text);
                 return Err(where_(format!("timed out after {} s and was killed", s.timeout.unwrap_or(0.0))));
             }
             std::thread::sleep(Duration::from_millis(2));
+        }
+    })();
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write_log_copy(root, k, replicate, &read_log(&log));
+            return Err(e);
         }
     };
     let text = read_log(&log);
@@ -222,6 +247,21 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         "model": model_json,
     });
     Ok(Output { data, params: params.to_string(), files })
+}
+
+/// Copies a program's stream into its log line by line (bytes as they
+/// are), each line also a `tracing` event (`collapse -v` shows them).
+fn copy_lines(pipe: Box<dyn std::io::Read + Send>, log: &Mutex<std::fs::File>, k: u32, replicate: u32) {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::new(pipe);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        if let Ok(mut f) = log.lock() {
+            let _ = f.write_all(&line);
+        }
+        tracing::info!(generation = k, replicate, "{}", String::from_utf8_lossy(&line).trim_end());
+        line.clear();
+    }
 }
 
 fn read_log(path: &Path) -> String {

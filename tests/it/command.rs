@@ -123,6 +123,8 @@ rows = [x[i % len(x)] for i in range(n)]
 print("stage running with fault", repr(fault))
 if fault == "exit":
     print("something went wrong", file=sys.stderr); sys.exit(3)
+if fault == "killed":
+    sys.stdout.flush(); os.kill(os.getpid(), 9)
 if fault == "sleep":
     time.sleep(30)
 if fault == "nothing":
@@ -170,6 +172,7 @@ n = 30
     let cases = [
         ("exit", "exited with code 3; its last lines: "),
         ("sleep", "timed out after 3 s and was killed"),
+        ("killed", "was killed by a signal"),
         ("nothing", "wrote nothing (no file at {out})"),
         ("corrupt", "wrote a file that is not readable Parquet"),
         ("column", "wrote no column x0 (its columns: y); write x0"),
@@ -198,12 +201,15 @@ n = 30
         assert_eq!(code, 0, "{fault}: {text}");
         assert!(text.contains("incomplete: generations 0-0 sealed of 3"), "{fault}: {text}");
         if fault == "nan" {
-            // Fixed, the run resumes from generation 1 and finishes clean.
+            // Fixed, the run resumes from generation 1 and finishes clean;
+            // -v streams the program's output.
             let o = bin()
-                .args(["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync", "--resume"])
+                .args(["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-v", "--no-fsync", "--resume"])
                 .output()
                 .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{err}");
+            assert!(err.contains("stage running with fault ''"), "-v shows the program's lines: {err}");
             audit_clean(&run, "a command run resumed after its program was fixed");
         }
     }
