@@ -249,3 +249,35 @@ fn validate_catches_a_missing_program() {
         "model.kind: command takes vector data",
     );
 }
+
+/// The shipped scikit-learn GMM stage runs through `collapse run` (two
+/// generations here): every model is a valid two-component mixture with
+/// its component stds, the run audits clean. (Its rate of collapse against
+/// the built-in GMM's is a slower statistical check: not yet.)
+#[test]
+fn the_sklearn_gmm_stage_runs_and_records_its_mixtures() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import sklearn, numpy, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip("command: the scikit-learn GMM stage", "python3 with scikit-learn, numpy and pyarrow is not installed");
+        return;
+    }
+    let dir = Scratch::new("command-sklearn");
+    let run = dir.path("run");
+    run_shipped("command-gmm-sklearn.toml", &run, &["generations=2", "replicates=2"]);
+    let models = query(&run, "SELECT kind, params FROM models ORDER BY model_generation, replicate");
+    assert_eq!(models.len(), 4);
+    for m in &models {
+        assert_eq!(m["kind"], "command");
+        let p: serde_json::Value = serde_json::from_str(m["params"].as_str().unwrap()).unwrap();
+        let w: Vec<f64> = serde_json::from_value(p["model"]["weights"].clone()).unwrap();
+        assert_eq!(w.len(), 2);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{p}");
+        let s: Vec<f64> = serde_json::from_value(p["model"]["component_std"].clone()).unwrap();
+        assert!(s[0] <= s[1] && s[0] > 0.0 && s.iter().all(|v| v.is_finite()), "{p}");
+        assert!(p["files_blake3"].as_object().unwrap().keys().any(|k| k.ends_with("sklearn_gmm.py")), "{p}");
+    }
+    audit_clean(&run, "the scikit-learn GMM stage's run");
+}

@@ -73,7 +73,7 @@ fn every_shipped_pipeline_round_trips_through_its_resolved_toml() {
             families.insert(first.model_name());
         }
     }
-    let all = ["categorical", "gaussian", "gmm", "kde", "ngram", "transformer", "vae"];
+    let all = ["categorical", "command", "gaussian", "gmm", "kde", "ngram", "transformer", "vae"];
     assert_eq!(families.into_iter().collect::<Vec<_>>(), all, "a model family has no shipped pipeline");
 }
 
