@@ -227,11 +227,11 @@ impl Chain {
     ) -> Result<StageOut> {
         let p = ctx.pipeline;
         let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), true);
-        let Values::Vectors { d, data } = train.as_ref() else {
-            // The pipeline check admits vector data only.
-            return Err(crate::error::Error::Input("a command stage takes vector data (x0, x1, ...)".into()));
+        let symbols = match ctx.source.vocab() {
+            crate::model::Vocab::Symbols(s) => s as u32,
+            _ => 0,
         };
-        let dim = *d;
+        let shape = crate::data::stage_io::Shape::of(train.as_ref(), symbols);
         // Each row's provenance from the block that holds its id.
         let owners: Vec<&Block> =
             std::iter::once(&self.d0).chain(self.synthetic.iter()).chain(fresh.as_ref()).collect();
@@ -241,8 +241,7 @@ impl Chain {
             generation: Vec::with_capacity(train_rows),
             real: Vec::with_capacity(train_rows),
             model_generation: Vec::with_capacity(train_rows),
-            data,
-            d: dim,
+            values: train.as_ref(),
         };
         for &(start, count) in &ranges {
             for id in start..start + count {
@@ -254,12 +253,26 @@ impl Chain {
             }
         }
         let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Fit);
-        let stage = crate::stage::Stage { root: ctx.root, k, replicate: self.replicate, seed, rows };
+        let stage = crate::stage::Stage { root: ctx.root, k, replicate: self.replicate, seed, rows, shape };
         let out = crate::stage::run(s, p, ctx.slots, stage)?;
         drop(train);
+        let values = match (out.values, ctx.source.tokenizer()) {
+            // Text rows get their ids under the run's tokenizer, as D_0's did.
+            (Values::Texts { text, .. }, Some(t)) => {
+                let ids = t.encode_all(&text).map_err(|e| crate::error::Error::Stage {
+                    generation: k,
+                    replicate: self.replicate,
+                    command: s.command.join(" "),
+                    log: ctx.root.join(crate::stage::log_path(k, self.replicate)),
+                    message: format!("wrote text the run's tokenizer cannot encode: {e}"),
+                })?;
+                Values::texts(text, ids)
+            }
+            (v, _) => v,
+        };
         metrics.push((ctx.names.train_rows, train_rows as f64));
         metrics.push((ctx.names.train_real_fraction, real_rows as f64 / train_rows as f64));
-        let next = self.new_block(k + 1, Origin::Synthetic, Some(k), Values::Vectors { d: dim, data: out.data });
+        let next = self.new_block(k + 1, Origin::Synthetic, Some(k), values);
         if hand_over {
             blocks.extend(self.synthetic.pop());
         }

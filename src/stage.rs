@@ -64,8 +64,8 @@ pub fn log_path(k: u32, replicate: u32) -> PathBuf {
 
 /// What a stage gave back.
 pub struct Output {
-    /// D_{k+1}, row-major.
-    pub data: Vec<f64>,
+    /// D_{k+1} (a text run's rows not yet tokenized: `ids` empty).
+    pub values: crate::values::Values,
     /// The models table's params: the command, its program's blake3, the
     /// exit code and the program's model.json when it wrote one.
     pub params: String,
@@ -80,6 +80,8 @@ pub struct Stage<'a> {
     pub replicate: u32,
     pub seed: u64,
     pub rows: TrainingRows<'a>,
+    /// What the program must write.
+    pub shape: stage_io::Shape,
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -88,7 +90,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Runs generation `k`'s program for one replicate (see the module doc).
 pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Result<Output> {
-    let Stage { root, k, replicate, seed, rows } = stage;
+    let Stage { root, k, replicate, seed, rows, shape } = stage;
     let dir = scratch(root, k, replicate);
     let _ = std::fs::remove_dir_all(&dir);
     let model_dir = dir.join("model");
@@ -106,7 +108,6 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
             root.join(artifacts(j, replicate))
         }
     });
-    let columns: Vec<String> = (0..rows.d).map(|j| format!("x{j}")).collect();
     let abs = |q: &Path| absolute(q).display().to_string();
     let facts = serde_json::json!({
         "run": p.name,
@@ -115,7 +116,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         "seed": seed,
         "n": p.generate_n,
         "train_rows": rows.sample_id.len(),
-        "columns": columns.iter().map(|c| serde_json::json!({ "name": c, "type": "f64" })).collect::<Vec<_>>(),
+        "columns": shape.columns().iter().map(|(c, t)| serde_json::json!({ "name": c, "type": t })).collect::<Vec<_>>(),
         "train": abs(&train),
         "out": abs(&out),
         "model_dir": abs(&model_dir),
@@ -214,7 +215,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(where_(format!("{how}; its last lines: {}", tail.join(" | "))));
     }
-    let data = stage_io::read_output(&out, &columns, p.generate_n).map_err(|what| {
+    let values = stage_io::read_output(&out, shape, p.generate_n).map_err(|what| {
         let _ = write_log_copy(root, k, replicate, &text);
         where_(what)
     })?;
@@ -246,7 +247,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         "exit_code": status.code(),
         "model": model_json,
     });
-    Ok(Output { data, params: params.to_string(), files })
+    Ok(Output { values, params: params.to_string(), files })
 }
 
 /// Copies a program's stream into its log line by line (bytes as they

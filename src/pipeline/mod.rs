@@ -199,7 +199,9 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         let images = matches!(d.source, Source::Images(_));
         let text = matches!(d.source, Source::Text(_));
         let text_model = matches!(m, ModelSpec::Ngram(_) | ModelSpec::Transformer(_));
-        match (text_model, text) {
+        // The user's program takes whatever data the run has.
+        let any_data = matches!(m, ModelSpec::Command(_));
+        match (text_model, text && !any_data) {
             (true, false) => {
                 problems.borrow_mut().push(format!("model.kind: {} needs text (data.source = \"text\")", m.name()))
             }
@@ -215,7 +217,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
                 "model.kind: vae needs images (data.source = \"idx\", or \"csv\" with data.image = [height, width])"
                     .to_string(),
             ),
-            (m, _) if images && !matches!(m, ModelSpec::Vae(_)) => {
+            (m, _) if images && !matches!(m, ModelSpec::Vae(_) | ModelSpec::Command(_)) => {
                 problems.borrow_mut().push(format!("model.kind: {} cannot model images; use kind = \"vae\"", m.name()))
             }
             _ => {}
@@ -223,10 +225,6 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         match m {
             ModelSpec::Categorical(_) if !discrete && !images && !text => problems.borrow_mut().push(
                 "model.kind: categorical needs discrete data (data.source = \"zipf\"); use kind = \"gaussian\" for vector data"
-                    .to_string(),
-            ),
-            ModelSpec::Command(_) if discrete => problems.borrow_mut().push(
-                "model.kind: command takes vector data (x0, x1, ...) for now; tokens, text and images are not yet supported"
                     .to_string(),
             ),
             ModelSpec::Gaussian(_) | ModelSpec::Gmm(_) | ModelSpec::Kde(_) if discrete => {
