@@ -176,7 +176,7 @@ n = 30
         ("nothing", "wrote nothing (no file at {out})"),
         ("corrupt", "wrote a file that is not readable Parquet"),
         ("column", "wrote no column x0 (its columns: y); write x0"),
-        ("string", "wrote column x0 as str, not numbers"),
+        ("string", "wrote column x0 as str; write floats (f64)"),
         ("short", "wrote 29 rows; generate.n asks for exactly 30"),
         ("nan", "wrote NaN in column x0, row 2; every value must be a finite number"),
     ];
