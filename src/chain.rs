@@ -253,7 +253,8 @@ impl Chain {
             }
         }
         let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Fit);
-        let stage = crate::stage::Stage { root: ctx.root, k, replicate: self.replicate, seed, rows, shape };
+        let tokenizer = ctx.source.tokenizer().map(|t| t.json().to_string());
+        let stage = crate::stage::Stage { root: ctx.root, k, replicate: self.replicate, seed, rows, shape, tokenizer };
         let out = crate::stage::run(s, p, ctx.slots, stage)?;
         drop(train);
         let values = match (out.values, ctx.source.tokenizer()) {

@@ -82,6 +82,9 @@ pub struct Stage<'a> {
     pub rows: TrainingRows<'a>,
     /// What the program must write.
     pub shape: stage_io::Shape,
+    /// A text run's tokenizer (Hugging Face's JSON), for programs that
+    /// want the run's own tokens.
+    pub tokenizer: Option<String>,
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -90,7 +93,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Runs generation `k`'s program for one replicate (see the module doc).
 pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Result<Output> {
-    let Stage { root, k, replicate, seed, rows, shape } = stage;
+    let Stage { root, k, replicate, seed, rows, shape, tokenizer } = stage;
     let dir = scratch(root, k, replicate);
     let _ = std::fs::remove_dir_all(&dir);
     let model_dir = dir.join("model");
@@ -98,6 +101,14 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
     let (train, out, context, log) =
         (dir.join("train.parquet"), dir.join("out.parquet"), dir.join("stage.json"), dir.join("stage.log"));
     stage_io::write_training(&train, &rows)?;
+    let tokenizer_file = match tokenizer {
+        Some(json) => {
+            let f = dir.join("tokenizer.json");
+            std::fs::write(&f, json).map_err(|e| Error::io(&f, e))?;
+            Some(f)
+        }
+        None => None,
+    };
     // The previous model's files: still in scratch while this run goes on,
     // sealed in the run directory after a resume.
     let prev = k.checked_sub(1).map(|j| {
@@ -121,6 +132,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         "out": abs(&out),
         "model_dir": abs(&model_dir),
         "prev_model_dir": prev.as_deref().map(abs),
+        "tokenizer": tokenizer_file.as_deref().map(abs),
     });
     std::fs::write(&context, serde_json::to_vec_pretty(&facts).unwrap_or_default())
         .map_err(|e| Error::io(&context, e))?;
@@ -158,6 +170,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         .env("COLLAPSE_PREV_MODEL_DIR", prev.as_deref().map(abs).unwrap_or_default())
         .env("COLLAPSE_GENERATION", k.to_string())
         .env("COLLAPSE_REPLICATE", replicate.to_string())
+        .env("COLLAPSE_TOKENIZER", tokenizer_file.as_deref().map(abs).unwrap_or_default())
         .envs(&s.env);
     let status = (|| -> Result<std::process::ExitStatus> {
         let _slot = slots.take();
