@@ -183,6 +183,9 @@ enum Command {
         /// Rows the table format shows (csv and json give every row).
         #[arg(long, default_value_t = query::TABLE_ROWS)]
         limit: usize,
+        /// Write the result to FILE instead of stdout (needed for parquet).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -211,6 +214,10 @@ enum OutFormat {
     Table,
     Csv,
     Json,
+    /// An Arrow IPC stream (query only).
+    Arrow,
+    /// A Parquet file, with --out (query only).
+    Parquet,
 }
 
 fn main() -> ExitCode {
@@ -302,7 +309,8 @@ fn study_progress(terminal: bool) -> Box<dyn Fn(collapse::sweep::StudyProgress) 
 fn status_text(cells: &[collapse::status::CellStatus], format: OutFormat) -> String {
     let wall = |c: &collapse::status::CellStatus| c.seconds.map_or_else(String::new, |s| s.to_string());
     match format {
-        OutFormat::Json => {
+        // `status` refuses arrow and parquet before it gets here.
+        OutFormat::Json | OutFormat::Arrow | OutFormat::Parquet => {
             let v = serde_json::json!({ "cells": cells, "totals": collapse::status::totals(cells) });
             format!("{v:#}\n")
         }
@@ -671,6 +679,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ));
             }
         }
+        Command::Status { format: OutFormat::Arrow | OutFormat::Parquet, .. } => {
+            return Err(collapse::Error::Input(
+                "status: --format is table, csv or json (arrow and parquet are for query)".into(),
+            )
+            .into());
+        }
         Command::Status { dir, format } => {
             let cells = collapse::status::status(&dir)?;
             emit(&status_text(&cells, format))?;
@@ -792,17 +806,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             emit(&events)?;
         }
-        Command::Query { run_dir, sql, format, limit } => {
+        Command::Query { run_dir, sql, format, out, .. } if matches!(format, OutFormat::Arrow | OutFormat::Parquet) => {
+            let parquet = matches!(format, OutFormat::Parquet);
+            let bytes =
+                match (&out, parquet) {
+                    (None, true) => {
+                        return Err(collapse::Error::Input(
+                            "--format parquet writes a file: name it with --out FILE".into(),
+                        )
+                        .into())
+                    }
+                    (None, false) if std::io::stdout().is_terminal() => return Err(collapse::Error::Input(
+                        "--format arrow writes a binary stream: pipe it (| python3 ...) or name a file with --out FILE"
+                            .into(),
+                    )
+                    .into()),
+                    _ => query::export(&run_dir, &sql, parquet)?,
+                };
+            match out {
+                Some(file) => collapse::data::store::write_atomic(&file, &bytes)?,
+                None => {
+                    use std::io::Write;
+                    let mut stdout = std::io::stdout().lock();
+                    if let Err(e) = stdout.write_all(&bytes).and_then(|_| stdout.flush()) {
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+        }
+        Command::Query { run_dir, sql, format, limit, out } => {
             let format = match format {
                 OutFormat::Table => Format::Table,
                 OutFormat::Csv => Format::Csv,
-                OutFormat::Json => Format::Json,
+                _ => Format::Json,
             };
             if let Some(note) = query::expansion_note(&run_dir, &sql)? {
                 eprintln!("note: {note}");
             }
             let r = query::render(&run_dir, &sql, format, limit)?;
-            emit(&r.text)?;
+            match out {
+                Some(file) => collapse::data::store::write_atomic(&file, r.text.as_bytes())?,
+                None => emit(&r.text)?,
+            }
             for n in &r.notes {
                 eprintln!("note: {n}");
             }

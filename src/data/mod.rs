@@ -5,6 +5,7 @@
 pub mod across;
 pub mod checks;
 pub mod csv_images;
+pub mod export;
 pub mod frames;
 pub mod idx;
 pub mod load;

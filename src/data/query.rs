@@ -131,6 +131,17 @@ pub fn frame_sealed(run: &Path, sql: &str, sealed: Option<u32>) -> Result<DataFr
     lf.collect().map_err(|e| Error::Input(format!("query: {}", polars_message(&e, &ctx))))
 }
 
+/// The result of `sql` as an Arrow IPC stream (`parquet` false) or a
+/// Parquet file ([`super::export`]).
+pub fn export(run: &Path, sql: &str, parquet: bool) -> Result<Vec<u8>> {
+    let df = frame(run, sql)?;
+    if parquet {
+        super::export::parquet_file(&df)
+    } else {
+        super::export::arrow_stream(&df)
+    }
+}
+
 /// Rows of `training` past which a query that expands it is announced.
 const LARGE_EXPANSION: u64 = 1_000_000;
 

@@ -227,3 +227,82 @@ fn training_counts_need_no_expansion_and_expansions_are_announced() {
         .collect();
     assert!(err.contains(&format!("expand to {with_commas} rows")), "{err}");
 }
+
+/// `--format arrow` (an IPC stream, to stdout or --out) and `--format
+/// parquet --out FILE` give what `--format json` gives, read back with
+/// pyarrow, over queries of every column type a run has (u32, u64, f64,
+/// strings, nulls); the Parquet file says collapse wrote it. Parquet
+/// without --out is refused, exit 2.
+#[test]
+fn query_results_leave_as_arrow_and_parquet() {
+    let probe = std::process::Command::new("python3").args(["-c", "import pyarrow"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        super::skip("query: --format arrow and parquet read by pyarrow", "the Python package pyarrow is not installed");
+        return;
+    }
+    let dir = Scratch::new("query-arrow");
+    let run = dir.path("run");
+    super::run_shipped("quickstart.toml", &run, &["generations=3", "replicates=2"]);
+    let r = run.to_str().unwrap();
+    let queries = [
+        "SELECT * FROM samples ORDER BY sample_id",
+        "SELECT replicate, generation, metric, value FROM metrics ORDER BY replicate, generation, metric",
+        "SELECT model_generation, replicate, kind, params FROM models ORDER BY model_generation, replicate",
+        "SELECT origin, count(*) AS n, avg(x0) AS mean FROM samples GROUP BY origin ORDER BY origin",
+        "SELECT * FROM training_runs ORDER BY replicate, model_generation, sample_id_start",
+    ];
+    let read = "import json, sys, pyarrow as pa, pyarrow.ipc as ipc, pyarrow.parquet as pq\n\
+        a = ipc.open_stream(open(sys.argv[1], 'rb')).read_all()\n\
+        b = ipc.open_stream(open(sys.argv[2], 'rb')).read_all()\n\
+        f = pq.ParquetFile(sys.argv[3])\n\
+        p = f.read()\n\
+        assert a.equals(b) and a.equals(p), (a.schema, p.schema)\n\
+        print(json.dumps({'rows': a.to_pylist(), 'types': [str(t) for t in a.schema.types], 'created_by': f.metadata.created_by}))";
+    for (i, sql) in queries.iter().enumerate() {
+        let (stream, file, pq) =
+            (dir.path(&format!("{i}.arrows")), dir.path(&format!("{i}-out.arrows")), dir.path(&format!("{i}.parquet")));
+        let o = bin().args(["query", r, sql, "--format", "arrow"]).output().unwrap();
+        assert!(o.status.success(), "{sql}: {}", String::from_utf8_lossy(&o.stderr));
+        std::fs::write(&stream, &o.stdout).unwrap();
+        let (code, _, err) = cli(&["query", r, sql, "--format", "arrow", "--out", file.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = cli(&["query", r, sql, "--format", "parquet", "--out", pq.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{err}");
+        let o = std::process::Command::new("python3")
+            .args(["-c", read, stream.to_str().unwrap(), file.to_str().unwrap(), pq.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{sql}: {}", String::from_utf8_lossy(&o.stderr));
+        let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(got["created_by"].as_str().unwrap().starts_with("collapse version "), "{got}");
+        let (code, json, _) = cli(&["query", r, sql, "--format", "json"], None);
+        assert_eq!(code, 0);
+        let want: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // Values equal; floats to 1e-12 relative, since Polars may sum an
+        // aggregate's parts in another order from one query to the next.
+        fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+            use serde_json::Value as V;
+            match (a, b) {
+                (V::Number(x), V::Number(y)) => match (x.as_f64(), y.as_f64()) {
+                    (Some(p), Some(q)) => p == q || (p - q).abs() <= 1e-12 * p.abs().max(q.abs()),
+                    _ => x == y,
+                },
+                (V::Array(x), V::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+                (V::Object(x), V::Object(y)) => {
+                    x.len() == y.len() && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| same(p, q)))
+                }
+                _ => a == b,
+            }
+        }
+        assert!(same(&got["rows"], &want), "{sql}: pyarrow's rows differ from --format json:\n{}\n{want}", got["rows"]);
+        if i == 0 {
+            let types = got["types"].as_array().unwrap();
+            assert_eq!(types[0], "uint64", "sample_id: {types:?}");
+            assert_eq!(types[1], "uint32", "replicate: {types:?}");
+            assert!(types.iter().any(|t| t == "string") && types.iter().any(|t| t == "double"), "{types:?}");
+        }
+    }
+    let (code, _, err) = cli(&["query", r, queries[0], "--format", "parquet"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--format parquet writes a file: name it with --out FILE"), "{err}");
+}
