@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::chart::{self, color, LineChart};
-use super::html::{Block, Figure};
-use super::summary::{mean_and_band, summarize, wants_log};
-use super::{file_id, metric_rank, Written};
+use super::chart::color;
+use super::html::Block;
+use super::summary::{mean_and_band, summarize};
+use super::{file_id, generation_figure, metric_rank, Written};
 use crate::data::report::{self as data, MetricPoint};
 use crate::error::{Error, Result};
 
@@ -159,22 +159,15 @@ pub fn compare(given: &[PathBuf], wanted: &[String], out: &Path) -> Result<Compa
             series.push(mean);
             bands.extend(band);
         }
-        let svg = chart::line_chart(&LineChart {
-            title: m.clone(),
-            x_label: "generation".into(),
-            y_label: m.clone(),
+        figures.push(generation_figure(
+            file_id("compare", m),
+            m.clone(),
+            m,
             series,
             bands,
-            log_y: wants_log(means.into_iter()),
-            integer_x: true,
-        })?;
-        figures.push(Figure {
-            png: None,
-            id: file_id("compare", m),
-            title: m.clone(),
-            caption: "Mean over each run's replicates, shaded 10-90% where a run has 3 or more.".into(),
-            svg,
-        });
+            means,
+            "Mean over each run's replicates, shaded 10-90% where a run has 3 or more.",
+        )?);
     }
     let table = Block::Table(
         ["metric", "run", "first generation", "mean there", "last generation", "mean there"].map(String::from).to_vec(),

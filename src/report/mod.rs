@@ -145,6 +145,29 @@ fn chosen_generations(last: u32) -> Vec<u32> {
     g
 }
 
+/// A metric against generation as a figure: the lines and bands given,
+/// a log axis when the means span more than two decades.
+fn generation_figure(
+    id: String,
+    title: String,
+    metric: &str,
+    series: Vec<Series>,
+    bands: Vec<chart::Band>,
+    means: Vec<f64>,
+    caption: &str,
+) -> Result<Figure> {
+    let svg = chart::line_chart(&LineChart {
+        title: title.clone(),
+        x_label: "generation".into(),
+        y_label: metric.to_string(),
+        series,
+        bands,
+        log_y: wants_log(means.into_iter()),
+        integer_x: true,
+    })?;
+    Ok(Figure { png: None, id, title, caption: caption.into(), svg })
+}
+
 fn file_id(prefix: &str, name: &str) -> String {
     let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
     format!("{prefix}-{clean}")

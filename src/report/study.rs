@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::chart::{self, color, LineChart};
-use super::html::{Block, Figure};
-use super::summary::{mean_and_band, summarize, wants_log};
-use super::{file_id, metric_rank, write, Written};
+use super::chart::color;
+use super::html::Block;
+use super::summary::{mean_and_band, summarize};
+use super::{file_id, generation_figure, metric_rank, write, Written};
 use crate::data::report::{self as data, MetricPoint};
 use crate::error::{Error, Result};
 
@@ -140,22 +140,15 @@ pub fn study_report(dir: &Path, by: Option<&str>, out: Option<&Path>) -> Result<
                 continue;
             }
             let title = if by.is_some() { format!("{name}: {panel}") } else { name.to_string() };
-            let svg = chart::line_chart(&LineChart {
-                title: title.clone(),
-                x_label: "generation".into(),
-                y_label: name.to_string(),
+            figures.push(generation_figure(
+                file_id("study", &format!("{name}-{pi}")),
+                title,
+                name,
                 series,
                 bands,
-                log_y: wants_log(means.into_iter()),
-                integer_x: true,
-            })?;
-            figures.push(Figure {
-                png: None,
-                id: file_id("study", &format!("{name}-{pi}")),
-                title,
-                caption: "Mean over the replicates and seeds of each line's cells, shaded 10-90%.".into(),
-                svg,
-            });
+                means,
+                "Mean over the replicates and seeds of each line's cells, shaded 10-90%.",
+            )?);
         }
         blocks.push(Block::Figures(figures));
     }

@@ -7,16 +7,22 @@
 
 use super::*;
 
-/// Whether python3 has numpy and pyarrow; a skip line otherwise.
-fn python_ready(check: &str) -> bool {
+/// Whether python3 imports `modules` ("numpy, pyarrow"); a skip line
+/// naming them otherwise.
+fn python_has(modules: &str, check: &str) -> bool {
     let ok = std::process::Command::new("python3")
-        .args(["-c", "import numpy, pyarrow"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        skip(check, "python3 with numpy and pyarrow is not installed");
+        skip(check, &format!("python3 cannot import {modules}"));
     }
     ok
+}
+
+/// Whether python3 has numpy and pyarrow; a skip line otherwise.
+fn python_ready(check: &str) -> bool {
+    python_has("numpy, pyarrow", check)
 }
 
 fn gaussian_stage(tag: &str, m: usize, generations: u32, replicates: u32) -> String {
@@ -255,12 +261,7 @@ fn validate_catches_a_missing_program() {
 /// its component stds, the run audits clean.
 #[test]
 fn the_sklearn_gmm_stage_runs_and_records_its_mixtures() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import sklearn, numpy, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip("command: the scikit-learn GMM stage", "python3 with scikit-learn, numpy and pyarrow is not installed");
+    if !python_has("sklearn, numpy, pyarrow", "command: the scikit-learn GMM stage") {
         return;
     }
     let dir = Scratch::new("command-sklearn");
@@ -401,12 +402,7 @@ fn the_hugging_face_stage_runs_a_tiny_gpt2() {
 /// for the scikit-learn stage and for the built-in GMM on the same data.
 #[test]
 fn the_sklearn_gmm_stage_collapses_at_the_built_in_rate() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import sklearn, numpy, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip("command: the scikit-learn stage's rate", "python3 with scikit-learn, numpy and pyarrow is not installed");
+    if !python_has("sklearn, numpy, pyarrow", "command: the scikit-learn stage's rate") {
         return;
     }
     let dir = Scratch::new("command-sklearn-rate");
