@@ -24,7 +24,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
 out="${OUT:-/dev/shm}/collapse-ab-$$"
 trap 'rm -rf "$out"' EXIT
 numpy_loop='import sys; sys.path.insert(0, "benches"); from peer_numpy import numpy_loop; print(f"{numpy_loop(100, 200, 1000):.3f}")'
-TIMEFORMAT=%R
+source benches/common.sh
 
 declare -A seen
 for _ in $(seq "$rounds"); do
@@ -36,6 +36,6 @@ for _ in $(seq "$rounds"); do
   done
 done
 for k in numpy "${bins[@]}"; do
-  median=$(echo ${seen[$k]} | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}')
+  median=$(echo ${seen[$k]} | median)
   echo "$k: ${seen[$k]}median $median"
 done

@@ -16,8 +16,7 @@ bin="$(realpath "${2:-target/release/collapse}")"
 out="${OUT:-/dev/shm}/collapse-stage-bench-$$"
 mkdir -p "$out"
 trap 'rm -rf "$out"' EXIT
-TIMEFORMAT=%R
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}'; }
+source benches/common.sh
 
 for spec in "1000 200" "100000 20"; do
   set -- $spec

@@ -23,8 +23,7 @@ bin="$(realpath "${2:-target/release/collapse}")"
 out="${OUT:-/dev/shm}/collapse-study-bench-$$"
 mkdir -p "$out"
 trap 'rm -rf "$out"' EXIT
-TIMEFORMAT=%R
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}'; }
+source benches/common.sh
 
 # 1. Overhead.
 cat > "$out/one.toml" <<TOML

@@ -243,9 +243,15 @@ impl Chain {
             model_generation: Vec::with_capacity(train_rows),
             values: train.as_ref(),
         };
+        let holds = |b: &Block, id: u64| id >= b.first_id && id < b.first_id + b.values.len() as u64;
+        // Ids come in runs, mostly within one block: look the owner up only
+        // when a row leaves the last one (accumulate keeps every D_j).
+        let mut owner: Option<&Block> = None;
         for &(start, count) in &ranges {
             for id in start..start + count {
-                let owner = owners.iter().find(|b| id >= b.first_id && id < b.first_id + b.values.len() as u64);
+                if !owner.is_some_and(|b| holds(b, id)) {
+                    owner = owners.iter().copied().find(|b| holds(b, id));
+                }
                 rows.sample_id.push(id);
                 rows.generation.push(owner.map_or(0, |b| b.generation));
                 rows.real.push(owner.is_some_and(|b| b.origin == Origin::Real));

@@ -689,7 +689,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cells = collapse::status::status(&dir)?;
             emit(&status_text(&cells, format))?;
         }
-        Command::Audit { run_dir, format } if run_dir.join("study.json").is_file() => {
+        Command::Audit { run_dir, format } if collapse::data::plan::is_study(&run_dir) => {
             let s = collapse::provenance::study::audit_study(&run_dir)?;
             if let AuditFormat::Json = format {
                 emit(&format!("{:#}\n", s.to_json()))?;
@@ -855,7 +855,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Report { run_dir, out, by } => {
-            let w = if run_dir.join("study.json").is_file() {
+            let w = if collapse::data::plan::is_study(&run_dir) {
                 collapse::report::study::study_report(&run_dir, by.as_deref(), out.as_deref())?
             } else if let Some(b) = by {
                 return Err(collapse::Error::Input(format!(

@@ -325,10 +325,8 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
         let dir = RunDir::open(out, options.durability)?;
         let on_disk = std::fs::read(out.join("pipeline.toml")).unwrap_or_default();
         let ran = continuation(out, &String::from_utf8_lossy(&on_disk), &config, p.generations)?;
-        let identities = provenance::Identity {
-            current: config_blake3.clone(),
-            format1: blake3::hash(&on_disk).to_hex().to_string(),
-        };
+        // The same identity as this pipeline's: only generations may differ.
+        let identities = provenance::Identity::of(&on_disk);
         let mut chain = provenance::verified_prefix(out, &identities, ran.min(p.generations));
         if ran < p.generations {
             // Extending: generation `ran` was the last; it is redone with
@@ -337,10 +335,7 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             dir.write_text(Path::new("pipeline.toml"), config.as_bytes())?;
             tracing::info!(from = ran, to = p.generations, "extending a run");
         }
-        let finished = std::fs::read(out.join("run.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["status"] == "complete");
+        let finished = crate::data::store::run_json(out).is_some_and(|v| v["status"] == "complete");
         if finished && chain.len() as u64 == u64::from(p.generations) + 1 {
             // Every generation sealed: touch nothing (a report in the run
             // directory stays; run.json keeps its times).

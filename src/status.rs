@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::data::store;
+use crate::data::{plan, store};
 use crate::error::{Error, Result};
 use crate::provenance::manifest::Manifest;
 use crate::sweep::failure_path;
@@ -41,10 +41,6 @@ pub struct CellStatus {
     pub detail: Option<String>,
 }
 
-fn read_json(path: &Path) -> Option<serde_json::Value> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -55,9 +51,10 @@ fn sealed(run: &Path) -> u32 {
 }
 
 fn cell(study: &Path, id: &str, values: String, run: &Path, generations: u32) -> CellStatus {
-    let json = read_json(&run.join("run.json"));
-    let failure = read_json(&failure_path(study, id));
-    let times = crate::provenance::times(run);
+    let json = store::run_json(run);
+    let failure: Option<serde_json::Value> =
+        std::fs::read(failure_path(study, id)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let times = crate::provenance::times_from(run, json.as_ref());
     let (started, finished) = (times.started, times.finished);
     let status = json.as_ref().and_then(|j| j["status"].as_str().map(str::to_string));
     let holder = store::live_holder(run);
@@ -92,23 +89,10 @@ fn cell(study: &Path, id: &str, values: String, run: &Path, generations: u32) ->
 
 /// Every cell of the study in `dir` (or the run in `dir`, as one cell).
 pub fn status(dir: &Path) -> Result<Vec<CellStatus>> {
-    let plan_path = dir.join("study.json");
-    if let Some(plan) = read_json(&plan_path) {
-        let cells = plan["cells"].as_array().ok_or_else(|| Error::Data {
-            file: plan_path.clone(),
-            message: "not a study plan (no cells list)".into(),
-        })?;
-        return Ok(cells
+    if plan::is_study(dir) {
+        return Ok(plan::read(dir)?
             .iter()
-            .map(|c| {
-                let id = c["id"].as_str().unwrap_or("?");
-                let values = c["values"]
-                    .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default();
-                let generations = c["generations"].as_u64().unwrap_or(0) as u32;
-                cell(dir, id, values, &dir.join("runs").join(id), generations)
-            })
+            .map(|c| cell(dir, &c.id, c.describe(), &c.run_dir(dir), c.generations))
             .collect());
     }
     if dir.join("pipeline.toml").is_file() {

@@ -138,18 +138,14 @@ pub fn run(
     progress: Option<&(dyn Fn(StudyProgress) + Sync)>,
 ) -> Result<Outcome> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let plan_path = out.join("study.json");
-    if let Ok(before) = std::fs::read(&plan_path) {
+    let plan_path = out.join(crate::data::plan::PLAN);
+    if crate::data::plan::is_study(out) {
         // Cells already planned here must still be in the plan: a changed
         // study would leave their runs orphaned. New cells may be added.
-        let before: serde_json::Value = serde_json::from_slice(&before)
-            .map_err(|e| Error::Data { file: plan_path.clone(), message: format!("not a study plan: {e}") })?;
-        let gone: Vec<String> = before["cells"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|c| !plan.iter().any(|n| c["id"] == n.id.as_str()))
-            .map(|c| format!("{} ({})", c["id"].as_str().unwrap_or("?"), c["values"]))
+        let gone: Vec<String> = crate::data::plan::read(out)?
+            .iter()
+            .filter(|c| !plan.iter().any(|n| n.id == c.id))
+            .map(|c| format!("{} ({})", c.id, c.describe()))
             .collect();
         if !gone.is_empty() {
             return Err(Error::Input(format!(

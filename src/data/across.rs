@@ -9,35 +9,16 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// The study's frozen plan, in a study directory.
-pub const PLAN: &str = "study.json";
-
 /// The column naming the cell, first in every table of a study.
 pub const CELL: &str = "cell";
-
-fn plan(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let path = dir.join(PLAN);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Data { file: path.clone(), message: format!("not a study plan: {e}") })?;
-    v["cells"]
-        .as_array()
-        .cloned()
-        .ok_or_else(|| Error::Data { file: path, message: "not a study plan (no cells list)".into() })
-}
-
-/// The cells' ids in plan order.
-pub fn cell_ids(dir: &Path) -> Result<Vec<String>> {
-    Ok(plan(dir)?.iter().filter_map(|c| c["id"].as_str().map(str::to_string)).collect())
-}
 
 /// `pattern` scanned in every cell that has written that table, a `cell`
 /// column in front, the cells one after another in plan order.
 pub fn scan_cells(dir: &Path, pattern: &str, scan: impl Fn(&Path, &str) -> Result<LazyFrame>) -> Result<LazyFrame> {
     let table = pattern.split('/').next().unwrap_or(pattern);
     let mut frames = Vec::new();
-    for id in cell_ids(dir)? {
-        let run = dir.join("runs").join(&id);
+    for cell in super::plan::read(dir)? {
+        let (run, id) = (cell.run_dir(dir), cell.id);
         let has_files = std::fs::read_dir(run.join(table)).is_ok_and(|mut d| d.next().is_some());
         if !has_files {
             continue;
@@ -81,28 +62,26 @@ fn key_column(name: &str, values: &[Option<&serde_json::Value>]) -> Column {
 /// running, failed, or pending when not started) and `pipeline_blake3` (of
 /// the cell's resolved pipeline.toml; null until it starts).
 pub fn runs_table(dir: &Path) -> Result<DataFrame> {
-    let cells = plan(dir)?;
-    let mut keys: Vec<String> = Vec::new();
-    for c in &cells {
-        for k in c["values"].as_object().into_iter().flatten().map(|(k, _)| k) {
-            if k != "seed" && !keys.contains(k) {
-                keys.push(k.clone());
-            }
+    let cells = super::plan::read(dir)?;
+    let mut keys: Vec<&String> = Vec::new();
+    for k in cells.iter().flat_map(|c| c.values.keys()) {
+        if k != "seed" && !keys.contains(&k) {
+            keys.push(k);
         }
     }
-    let ids: Vec<String> = cells.iter().map(|c| c["id"].as_str().unwrap_or("").to_string()).collect();
-    let mut columns = vec![Column::new(CELL.into(), ids.clone())];
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    let mut columns = vec![Column::new(CELL.into(), ids)];
     for k in &keys {
-        let values: Vec<Option<&serde_json::Value>> = cells.iter().map(|c| c["values"].get(k)).collect();
+        let values: Vec<Option<&serde_json::Value>> = cells.iter().map(|c| c.values.get(k.as_str())).collect();
         columns.push(key_column(k, &values));
     }
     let (mut seeds, mut status, mut blake3s) = (Vec::new(), Vec::new(), Vec::new());
-    for (c, id) in cells.iter().zip(&ids) {
-        let run = dir.join("runs").join(id);
+    for c in &cells {
+        let run = c.run_dir(dir);
         let toml = std::fs::read(run.join("pipeline.toml")).ok();
-        let json: Option<serde_json::Value> =
-            std::fs::read(run.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let seed = c["values"]["seed"].as_u64().or_else(|| json.as_ref().and_then(|j| j["seed"].as_u64()));
+        let json = super::store::run_json(&run);
+        let seed =
+            c.values.get("seed").and_then(|s| s.as_u64()).or_else(|| json.as_ref().and_then(|j| j["seed"].as_u64()));
         seeds.push(seed);
         status.push(json.as_ref().and_then(|j| j["status"].as_str().map(str::to_string)).unwrap_or("pending".into()));
         blake3s.push(toml.map(|t| blake3::hash(&t).to_hex().to_string()));

@@ -11,6 +11,7 @@ pub mod idx;
 pub mod load;
 mod pages;
 mod parquet_out;
+pub mod plan;
 mod pool;
 pub mod query;
 pub mod ranges;

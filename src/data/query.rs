@@ -24,7 +24,7 @@ enum Layout {
 
 impl Layout {
     fn of(dir: &Path) -> Layout {
-        if dir.join(super::across::PLAN).is_file() {
+        if super::plan::is_study(dir) {
             Layout::Study
         } else {
             Layout::Run

@@ -72,6 +72,11 @@ pub struct GenerationFiles {
     pub extra: Vec<(PathBuf, Vec<u8>)>,
 }
 
+/// A run directory's run.json, when it is there and readable.
+pub fn run_json(root: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&fs::read(root.join("run.json")).ok()?).ok()
+}
+
 /// This machine's name, for lock files on a filesystem several machines
 /// share (a cluster's): a pid means nothing on another host.
 fn host() -> String {

@@ -727,9 +727,7 @@ pub fn identity_of(text: &str) -> Option<String> {
 /// The folder a run directory's own pipeline.toml resolves data paths
 /// against: the one its pipeline file was in, which run.json records.
 pub fn recorded_base(run_dir: &Path) -> Option<std::path::PathBuf> {
-    let bytes = std::fs::read(run_dir.join("run.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v["pipeline_dir"].as_str().map(std::path::PathBuf::from)
+    crate::data::store::run_json(run_dir)?["pipeline_dir"].as_str().map(std::path::PathBuf::from)
 }
 
 #[cfg(test)]

@@ -119,15 +119,9 @@ pub fn audit(root: &Path) -> Result<Report> {
     let text = std::fs::read(&pipeline_path).map_err(|e| Error::io(&pipeline_path, e))?;
     let p = pipeline::parse(&String::from_utf8_lossy(&text), root, &[])
         .map_err(|problems| Error::Pipeline { file: pipeline_path.clone(), problems })?;
-    let identity = super::Identity {
-        current: blake3::hash(pipeline::identity_of(&String::from_utf8_lossy(&text)).unwrap_or_default().as_bytes())
-            .to_hex()
-            .to_string(),
-        format1: blake3::hash(&text).to_hex().to_string(),
-    };
+    let identity = super::Identity::of(&text);
     let mut report = Report { generations: p.generations, ..Report::default() };
-    let run_json: Option<serde_json::Value> =
-        std::fs::read(root.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let run_json = store::run_json(root);
     let complete = run_json.as_ref().is_some_and(|j| j["status"] == "complete");
     // An unfinished run is audited as what it is: the generations its
     // manifests sealed, in a row from 0 (`sealed` of them); what comes after

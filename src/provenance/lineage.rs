@@ -77,12 +77,9 @@ fn dataset(root: &Path, namespace: &str, e: &FileEntry, output: bool, source: bo
 
 /// The events of every sealed generation, as JSON lines.
 pub fn openlineage(root: &Path) -> Result<String> {
-    let run: Value = std::fs::read(root.join("run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    let run = crate::data::store::run_json(root)
         .ok_or_else(|| Error::Input(format!("{}: not a run directory (no readable run.json)", root.display())))?;
-    let _ = &run;
-    let times = super::times(root);
+    let times = super::times_from(root, Some(&run));
     let started = times.started.unwrap_or(0);
     let finished = times.finished.unwrap_or(started);
     let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());

@@ -42,10 +42,18 @@ pub struct Times {
 }
 
 pub fn times(root: &Path) -> Times {
-    let read = |p: &Path| -> Option<serde_json::Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
-    let run = read(&root.join("run.json"));
-    let source = match run.as_ref().and_then(|j| j["times_file"].as_str()) {
-        Some(rel) => read(&root.join(rel)),
+    times_from(root, crate::data::store::run_json(root).as_ref())
+}
+
+/// [`times`] of a run whose run.json (`run`) is already read.
+pub fn times_from(root: &Path, run: Option<&serde_json::Value>) -> Times {
+    let file;
+    let source = match run.and_then(|j| j["times_file"].as_str()) {
+        Some(rel) => {
+            file =
+                std::fs::read(root.join(rel)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            file.as_ref()
+        }
         None => run,
     };
     let Some(j) = source else { return Times { started: None, resumed: Vec::new(), finished: None } };
@@ -69,6 +77,15 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// What manifests of the run whose pipeline.toml is `text` must say.
+    pub fn of(text: &[u8]) -> Identity {
+        let identity = crate::pipeline::identity_of(&String::from_utf8_lossy(text)).unwrap_or_default();
+        Identity {
+            current: blake3::hash(identity.as_bytes()).to_hex().to_string(),
+            format1: blake3::hash(text).to_hex().to_string(),
+        }
+    }
+
     pub fn matches(&self, m: &Manifest) -> bool {
         if m.format == 1 {
             m.config_blake3 == self.format1

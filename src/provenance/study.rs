@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::audit::{audit, Report};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One cell of the plan and its run's audit.
 pub struct CellAudit {
@@ -64,20 +64,12 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
-    let plan_path = dir.join("study.json");
-    let bytes = std::fs::read(&plan_path).map_err(|e| Error::io(&plan_path, e))?;
-    let plan: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Data { file: plan_path.clone(), message: format!("not a study plan: {e}") })?;
-    let Some(planned) = plan["cells"].as_array() else {
-        return Err(Error::Data { file: plan_path, message: "not a study plan (no cells list)".into() });
-    };
     let mut violations = Vec::new();
     let mut cells = Vec::new();
-    for c in planned {
-        let id = c["id"].as_str().unwrap_or("").to_string();
-        let values = c["values"].as_object().cloned().unwrap_or_default();
-        let shown = values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
-        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || c["run"] != format!("runs/{id}").as_str() {
+    for c in crate::data::plan::read(dir)? {
+        let shown = c.describe();
+        let (id, values) = (c.id, c.values);
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || c.run != format!("runs/{id}") {
             violations
                 .push(format!("study.json: cell {id:?} ({shown}): not a cell id of 16 hex digits with run runs/<id>"));
             continue;

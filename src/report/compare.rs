@@ -10,6 +10,7 @@ use super::chart::color;
 use super::html::Block;
 use super::summary::{mean_and_band, summarize};
 use super::{file_id, generation_figure, metric_rank, Written};
+use crate::data::plan;
 use crate::data::report::{self as data, MetricPoint};
 use crate::error::{Error, Result};
 
@@ -51,26 +52,19 @@ fn labels(runs: &[PathBuf]) -> Vec<String> {
 fn expand(given: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Option<String>>)> {
     let (mut runs, mut labels) = (Vec::new(), Vec::new());
     for g in given {
-        let plan_path = g.join("study.json");
-        if !plan_path.is_file() {
+        if !plan::is_study(g) {
             runs.push(g.clone());
             labels.push(None);
             continue;
         }
-        let plan: serde_json::Value = std::fs::read(&plan_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| Error::Data { file: plan_path.clone(), message: "not a study plan".into() })?;
-        for c in plan["cells"].as_array().into_iter().flatten() {
-            let id = c["id"].as_str().unwrap_or("");
-            let run = g.join("runs").join(id);
+        for c in plan::read(g)? {
+            let run = c.run_dir(g);
             if !run.join("samples").is_dir() {
                 continue;
             }
-            let values: Vec<String> = c["values"]
-                .as_object()
-                .into_iter()
-                .flatten()
+            let values: Vec<String> = c
+                .values
+                .iter()
                 .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
                 .collect();
             let study = g.file_name().map_or_else(|| g.display().to_string(), |n| n.to_string_lossy().into());

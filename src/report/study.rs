@@ -31,17 +31,7 @@ fn show(values: &Values, keys: &[&String]) -> String {
 }
 
 pub fn study_report(dir: &Path, by: Option<&str>, out: Option<&Path>) -> Result<Written> {
-    let plan_path = dir.join("study.json");
-    let plan: serde_json::Value = std::fs::read(&plan_path).map_err(|e| Error::io(&plan_path, e)).and_then(|b| {
-        serde_json::from_slice(&b)
-            .map_err(|e| Error::Data { file: plan_path.clone(), message: format!("not a study plan: {e}") })
-    })?;
-    let cells: Vec<(String, Values)> = plan["cells"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| (c["id"].as_str().unwrap_or("").to_string(), c["values"].as_object().cloned().unwrap_or_default()))
-        .collect();
+    let cells: Vec<(String, Values)> = crate::data::plan::read(dir)?.into_iter().map(|c| (c.id, c.values)).collect();
     let mut keys: Vec<&String> = Vec::new();
     for (_, v) in &cells {
         for k in v.keys() {
