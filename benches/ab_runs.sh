@@ -25,10 +25,10 @@ shift
 bins=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
 [ $# -gt 0 ] && shift
-out="${OUT:-/dev/shm}/collapse-ab-$$"
-trap 'rm -rf "$out"' EXIT
 numpy_loop='import sys; sys.path.insert(0, "benches"); from peer_numpy import numpy_loop; print(f"{numpy_loop(100, 200, 1000):.3f}")'
 source benches/common.sh
+scratch ab
+run="$out/run"
 
 pipeline="${PIPELINE:-gaussian-1d-replace.toml}"
 sides=("${bins[@]}")
@@ -38,10 +38,10 @@ declare -A seen bytes
 for _ in $(seq "$rounds"); do
   [ "$pipeline" = gaussian-1d-replace.toml ] && seen[numpy]+="$(python3 -c "$numpy_loop") "
   for b in "${bins[@]}"; do
-    rm -rf "$out"
-    seconds=$( { time "$b" run "pipelines/$pipeline" --out "$out" --quiet "$@" >/dev/null; } 2>&1 )
+    rm -rf "$run"
+    seconds=$( { time "$b" run "pipelines/$pipeline" --out "$run" --quiet "$@" >/dev/null; } 2>&1 )
     seen[$b]+="$seconds "
-    bytes[$b]=$(du -sb "$out/samples" | cut -f1)
+    bytes[$b]=$(du -sb "$run/samples" | cut -f1)
   done
 done
 echo "$pipeline, $rounds rounds"

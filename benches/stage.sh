@@ -13,10 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 bin="$(realpath "${2:-target/release/collapse}")"
-out="${OUT:-/dev/shm}/collapse-stage-bench-$$"
-mkdir -p "$out"
-trap 'rm -rf "$out"' EXIT
 source benches/common.sh
+scratch stage-bench
 
 for spec in "1000 200" "100000 20"; do
   set -- $spec

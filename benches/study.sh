@@ -20,10 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 bin="$(realpath "${2:-target/release/collapse}")"
-out="${OUT:-/dev/shm}/collapse-study-bench-$$"
-mkdir -p "$out"
-trap 'rm -rf "$out"' EXIT
 source benches/common.sh
+scratch study-bench
 
 # 1. Overhead.
 cat > "$out/one.toml" <<TOML

@@ -41,21 +41,11 @@ fn run_cli(pipeline: &Path, out: &Path, extra: &[&str], fault: Option<&str>) -> 
 
 /// Every file of a run but run.json and the lock, with its bytes.
 fn contents(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if p.is_dir() {
-                stack.push(p);
-            } else if name != "run.json" && name != ".collapse.lock" {
-                out.push((p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+    let keep = |p: &Path| !matches!(p.file_name().and_then(|n| n.to_str()), Some("run.json" | ".collapse.lock"));
+    super::files_under(root, keep)
+        .into_iter()
+        .map(|p| (p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+        .collect()
 }
 
 /// Starts a run that pauses at `fault`, and returns once it is paused there.

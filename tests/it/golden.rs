@@ -5,7 +5,6 @@
 //! and says why in its commit.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::{repo, Scratch};
 
@@ -20,18 +19,6 @@ const RUNS: [(&str, &[&str]); 5] = [
 
 const GOLDEN: &str = "tests/golden/parquet.blake3";
 
-fn parquet_files(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            parquet_files(&p, root, out);
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-            out.insert(rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string());
-        }
-    }
-}
-
 /// `<pipeline> <file in the run> <blake3>`, one line a file, sorted.
 fn hashes() -> String {
     let dir = Scratch::new("golden");
@@ -39,8 +26,13 @@ fn hashes() -> String {
     for (file, sets) in RUNS {
         let out = dir.path(file);
         super::run_shipped(file, &out, sets);
-        let mut files = BTreeMap::new();
-        parquet_files(&out, &out, &mut files);
+        let files: BTreeMap<String, String> = super::files_under(&out, |p| super::has_ext(p, "parquet"))
+            .into_iter()
+            .map(|p| {
+                let rel = p.strip_prefix(&out).unwrap().to_string_lossy().replace('\\', "/");
+                (rel, blake3::hash(&std::fs::read(&p).unwrap()).to_hex().to_string())
+            })
+            .collect();
         assert!(!files.is_empty(), "{file}: no Parquet files");
         for (rel, h) in files {
             lines.push_str(&format!("{file} {rel} {h}\n"));

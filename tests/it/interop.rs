@@ -101,16 +101,6 @@ fn polars_type(t: &polars::prelude::DataType) -> String {
 
 /// Rows and column types of each table of a run as polars reads its files.
 fn polars_tables(run: &Path) -> serde_json::Value {
-    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
     let mut tables = serde_json::Map::new();
     for e in std::fs::read_dir(run).unwrap() {
         let dir = e.unwrap().path();
@@ -118,8 +108,7 @@ fn polars_tables(run: &Path) -> serde_json::Value {
         if !dir.is_dir() || name.starts_with('.') {
             continue;
         }
-        let mut found = Vec::new();
-        files(&dir, &mut found);
+        let found = super::files_under(&dir, |p| super::has_ext(p, "parquet"));
         if found.is_empty() {
             continue;
         }

@@ -63,23 +63,10 @@ fn imports(code: &str) -> Vec<String> {
         .collect()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 /// Every (file, module, imported module) that breaks the layering.
 fn violations(src: &Path) -> Vec<String> {
     let layer = layers(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
+    let files = super::files_under(src, |p| super::has_ext(p, "rs"));
     let mut bad = Vec::new();
     for f in files {
         let rel = f.strip_prefix(src).unwrap();

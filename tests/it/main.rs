@@ -211,6 +211,29 @@ pub fn skip_unless_required(var: &str, check: &str, why: &str) {
 
 /// `collapse run pipelines/FILE --out OUT -q --no-fsync --set S...` through
 /// the binary; it must succeed.
+/// Every file under `dir` (recursively) that `keep` accepts, sorted.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if keep(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `p` ends in `.ext`.
+pub fn has_ext(p: &Path, ext: &str) -> bool {
+    p.extension().is_some_and(|x| x == ext)
+}
+
 pub fn run_shipped(file: &str, out: &Path, sets: &[&str]) {
     let p = repo().join("pipelines").join(file);
     let mut args = vec!["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--no-fsync"];
