@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::filter::{Candidate, Decision};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -54,6 +55,9 @@ pub struct StageOut {
     /// Other files for the run directory (a command stage's log and model
     /// files), by path in the run directory.
     pub files: Vec<(std::path::PathBuf, Vec<u8>)>,
+    /// The curation filter's decision on each candidate of T_k (sample
+    /// id, decision), in candidate order; empty without a filter.
+    pub filter: Vec<(u64, Decision)>,
 }
 
 pub struct Context<'a> {
@@ -167,6 +171,7 @@ impl Chain {
                 metrics,
                 weights: None,
                 files: Vec::new(),
+                filter: Vec::new(),
             });
         }
         if let ModelSpec::Command(s) = &p.model {
@@ -174,7 +179,9 @@ impl Chain {
         }
 
         let pooled = self.pooled_fit(ctx, k);
-        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none());
+        let set = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none())?;
+        metrics.extend(set.filter_metrics(&ctx.names));
+        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered } = set;
         let model = match pooled {
             Some(model) => model,
             None => {
@@ -208,6 +215,7 @@ impl Chain {
             metrics,
             weights,
             files: Vec::new(),
+            filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
         })
     }
 
@@ -226,7 +234,9 @@ impl Chain {
         hand_over: bool,
     ) -> Result<StageOut> {
         let p = ctx.pipeline;
-        let (train, ranges, train_rows, real_rows) = self.training_set(ctx, k, fresh.as_ref(), true);
+        let set = self.training_set(ctx, k, fresh.as_ref(), true)?;
+        metrics.extend(set.filter_metrics(&ctx.names));
+        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered } = set;
         let symbols = match ctx.source.vocab() {
             crate::model::Vocab::Symbols(s) => s as u32,
             _ => 0,
@@ -296,6 +306,7 @@ impl Chain {
             metrics,
             weights: None,
             files: out.files,
+            filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
         })
     }
 
@@ -354,6 +365,8 @@ impl Chain {
     /// fit as from the pooled rows, without copying or reading them again.
     fn pooled_fit(&self, ctx: &Context, k: u32) -> Option<Model> {
         match (&self.pool, &ctx.pipeline.model) {
+            // A filter trains on what it kept, not on the pool.
+            _ if ctx.pipeline.filter.is_some() => None,
             (Some(pool), ModelSpec::Gaussian(GaussianSettings { variance })) if k > 0 => {
                 Some(Model::Gaussian(Gaussian::from_moments(pool.clone(), *variance)))
             }
@@ -422,23 +435,34 @@ impl Chain {
     }
 
     /// T_k: its rows (left empty unless `with_rows`), its sample ids as
-    /// runs, how many rows it has and how many of them are real. A T_k that
-    /// is one whole block (D_0 at k = 0, D_k under replace) is that block's
-    /// rows, not a copy of them.
+    /// runs, how many rows it has and how many of them are real, and what
+    /// the curation filter (if any) did with each candidate. A T_k that is
+    /// one whole block (D_0 at k = 0, D_k under replace, unfiltered) is
+    /// that block's rows, not a copy of them.
     fn training_set<'a>(
         &'a self,
         ctx: &Context,
         k: u32,
         fresh: Option<&'a Block>,
         with_rows: bool,
-    ) -> (Cow<'a, Values>, Vec<(u64, u64)>, usize, usize) {
+    ) -> Result<TrainingSet<'a>> {
         let p = ctx.pipeline;
         let n = ctx.n;
         if k == 0 {
-            return (Cow::Borrowed(&self.d0.values), vec![(self.d0.first_id, n as u64)], n, n);
+            return Ok(TrainingSet {
+                values: Cow::Borrowed(&self.d0.values),
+                ranges: vec![(self.d0.first_id, n as u64)],
+                rows: n,
+                real: n,
+                filtered: Vec::new(),
+            });
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
-        let parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh);
+        let mut parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh);
+        let filtered = match &p.filter {
+            Some(f) => self.filter(ctx, f, k, &mut parts)?,
+            None => Vec::new(),
+        };
         let whole = match parts[..] {
             [(block, None)] => Some(&block.values),
             _ => None,
@@ -475,7 +499,104 @@ impl Chain {
             Some(rows) => Cow::Borrowed(rows),
             None => Cow::Owned(values),
         };
-        (values, ranges, rows, real)
+        Ok(TrainingSet { values, ranges, rows, real, filtered })
+    }
+
+    /// The curation filter over T_k's candidates (`parts`, as the policy
+    /// picked them): each part keeps the rows the filter kept, a row as
+    /// many times as it was drawn, in candidate order. Returns every
+    /// candidate's decision for the `filter` table.
+    fn filter(
+        &self,
+        ctx: &Context,
+        f: &crate::filter::Filter,
+        k: u32,
+        parts: &mut [crate::mixing::Part<'_>],
+    ) -> Result<Vec<(Candidate, Decision)>> {
+        let p = ctx.pipeline;
+        let index =
+            |idx: &Option<Vec<usize>>, len: usize| -> Vec<usize> { idx.clone().unwrap_or_else(|| (0..len).collect()) };
+        let mut candidates = Vec::new();
+        for (block, idx) in parts.iter() {
+            let real = block.origin == Origin::Real;
+            candidates.extend(
+                index(idx, block.values.len())
+                    .into_iter()
+                    .map(|i| Candidate { sample_id: block.first_id + i as u64, real }),
+            );
+        }
+        let problem =
+            |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
+        let decisions = f
+            .decide(p.seed, self.replicate, k, &candidates)
+            .ok_or_else(|| problem(format!("kept none of model {k}'s {} candidate rows", candidates.len())))?;
+        let kept = decisions.iter().filter(|d| d.copies > 0).count();
+        let min = p.min_train_rows();
+        if kept < min {
+            return Err(problem(format!(
+                "kept {kept} distinct rows of {}; model {k} ({}) needs at least {min}",
+                candidates.len(),
+                p.model.name()
+            )));
+        }
+        let mut at = 0;
+        for (block, idx) in parts.iter_mut() {
+            let all = index(idx, block.values.len());
+            let mut keep = Vec::with_capacity(all.len());
+            for (i, d) in all.iter().zip(&decisions[at..at + all.len()]) {
+                keep.extend(std::iter::repeat_n(*i, d.copies as usize));
+            }
+            at += all.len();
+            *idx = Some(keep);
+        }
+        Ok(candidates.into_iter().zip(decisions).collect())
+    }
+}
+
+/// Model k's training set (see [`Chain::training_set`]).
+struct TrainingSet<'a> {
+    values: Cow<'a, Values>,
+    ranges: Vec<(u64, u64)>,
+    rows: usize,
+    real: usize,
+    /// Each candidate's sample id and the filter's decision; empty
+    /// without a filter.
+    filtered: Vec<(Candidate, Decision)>,
+}
+
+impl TrainingSet<'_> {
+    /// The filter's metrics of this T_k: rows kept (distinct), the real
+    /// share of them, and the detector's realized rates over the rows it
+    /// judged (each only where it judged some).
+    fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
+        if self.filtered.is_empty() {
+            return Vec::new();
+        }
+        let (mut kept, mut kept_real) = (0usize, 0usize);
+        let (mut syn, mut syn_flagged, mut real, mut real_flagged) = (0usize, 0usize, 0usize, 0usize);
+        for (c, d) in &self.filtered {
+            let is_real = c.real;
+            if d.copies > 0 {
+                kept += 1;
+                kept_real += usize::from(is_real);
+            }
+            if is_real {
+                real += 1;
+                real_flagged += usize::from(d.flagged);
+            } else {
+                syn += 1;
+                syn_flagged += usize::from(d.flagged);
+            }
+        }
+        let mut out =
+            vec![(names.filter_kept, kept as f64), (names.filter_kept_real_fraction, kept_real as f64 / kept as f64)];
+        if syn > 0 {
+            out.push((names.filter_tpr, syn_flagged as f64 / syn as f64));
+        }
+        if real > 0 {
+            out.push((names.filter_fpr, real_flagged as f64 / real as f64));
+        }
+        out
     }
 }
 

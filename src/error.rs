@@ -51,6 +51,10 @@ pub enum Error {
     #[error("generation {generation}, replicate {replicate}: the command `{command}` {message} (its log: {})", log.display())]
     Stage { generation: u32, replicate: u32, command: String, log: PathBuf, message: String },
 
+    /// A curation filter left model k too few rows to fit.
+    #[error("generation {generation}, replicate {replicate}: the filter ({filter}) {message}")]
+    Filter { generation: u32, replicate: u32, filter: String, message: String },
+
     /// A report chart could not be drawn.
     #[error("chart {chart}")]
     Chart {
@@ -85,6 +89,7 @@ impl Error {
             | Error::Table { .. }
             | Error::Model { .. }
             | Error::Stage { .. }
+            | Error::Filter { .. }
             | Error::Chart { .. }
             | Error::Writer { .. }
             | Error::Audit { .. } => 1,

@@ -13,7 +13,7 @@
 //! layer 0: error
 //! layer 1: fault fasthash rng special linalg progress gzip hashing simd
 //! layer 2: values metric_name keys
-//! layer 3: text mixing
+//! layer 3: text mixing filter
 //! layer 4: model
 //! layer 5: data
 //! layer 6: metrics
@@ -29,7 +29,7 @@
 //! Bottom up: the error type; utilities with no domain (random streams,
 //! hashing, SIMD loops, progress); plain records (a block of rows and its
 //! values, metric names); the text tokenizer and corpus, and the mixing
-//! policies (what T_k is made of); fitted models and
+//! policies (what T_k is made of) and the curation filter (what of it is kept); fitted models and
 //! their settings; the Parquet store and table frames; the metrics;
 //! pipeline parsing (pure: text to a validated spec, no filesystem); the
 //! audit and lineage over a run directory, and resolving a pipeline against
@@ -44,6 +44,7 @@ pub mod data;
 pub mod error;
 pub mod fasthash;
 pub mod fault;
+pub mod filter;
 pub mod gzip;
 pub mod hashing;
 pub mod keys;

@@ -21,6 +21,8 @@ pub enum Purpose {
     Corpus = 7,
     /// A text run's base model, pretrained once for every replicate.
     Base = 8,
+    /// A curation filter's draws: each row's detector flag, the resampling draw.
+    Filter = 9,
 }
 
 /// splitmix64's finaliser: a bijective avalanche mix of 64 bits.
@@ -40,6 +42,13 @@ pub fn stream_seed(master: u64, replicate: u32, generation: u32, purpose: Purpos
     let mut h = replicate_seed(master, replicate);
     h = mix64(h ^ mix64(u64::from(generation).wrapping_add(0x9e37_79b9_7f4a_7c15)));
     mix64(h ^ mix64((purpose as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)))
+}
+
+/// A uniform on [0, 1) that belongs to one row: a function of a stream's
+/// seed and the row's sample id alone, so a row's draw is the same
+/// whatever else is drawn, and an audit re-derives it from the id.
+pub fn row_uniform(stream: u64, sample_id: u64) -> f64 {
+    (mix64(stream ^ mix64(sample_id.wrapping_add(0x9e37_79b9_7f4a_7c15))) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 pub struct Rng {

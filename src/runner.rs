@@ -516,8 +516,11 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                     })
                     .collect()
             });
+            // T_0 is never filtered (nothing generated yet): no file.
+            let filter = (fitted && k > 0 && p.filter.is_some())
+                .then(|| outs.iter_mut().map(|o| (o.replicate, std::mem::take(&mut o.filter))).collect());
             let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
-            let files = GenerationFiles { k, samples, training, models, metrics: metric_rows, extra };
+            let files = GenerationFiles { k, samples, training, filter, models, metrics: metric_rows, extra };
             if tx.send((files, p.mix.reads(k))).is_err() {
                 // The writer stopped on an error; it is reported below.
                 break;

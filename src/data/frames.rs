@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use super::parquet_out::{dictionary_keys, write_columns, Col, Squeeze};
 use crate::error::Result;
+use crate::filter::Decision;
 use crate::model::ParamsCell;
 use crate::values::{Block, Origin, Split, Values};
 
@@ -172,6 +173,10 @@ pub enum RowsTable {
     Training(u32, Vec<(u32, Vec<(u64, u64)>)>),
     Models(Vec<ModelRow>),
     Metrics(Vec<MetricRow>),
+    /// The curation filter's decision on every candidate of each model
+    /// k's training set (model generation k, per replicate: sample id and
+    /// decision, in candidate order).
+    Filter(u32, Vec<(u32, Vec<(u64, Decision)>)>),
 }
 
 impl RowsTable {
@@ -180,6 +185,7 @@ impl RowsTable {
             RowsTable::Training(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
             RowsTable::Models(rows) => rows.len(),
             RowsTable::Metrics(rows) => rows.len(),
+            RowsTable::Filter(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
         }
     }
 
@@ -202,6 +208,7 @@ impl RowsTable {
                 write_columns(w, models(rows, &params, &hashes))
             }
             RowsTable::Metrics(rows) => write_columns(w, metrics(rows)),
+            RowsTable::Filter(k, rows) => write_columns(w, filter(*k, rows)),
         }
     }
 }
@@ -221,6 +228,19 @@ fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'
         ("model_generation", Col::U32(vec![k; n])),
         ("sample_id_start", Col::U64(start)),
         ("sample_count", Col::U64(count)),
+    ]
+}
+
+fn filter(k: u32, rows: &[(u32, Vec<(u64, Decision)>)]) -> Vec<(&'static str, Col<'static>)> {
+    let all = || rows.iter().flat_map(|(r, d)| d.iter().map(move |(id, d)| (*r, *id, d)));
+    vec![
+        ("replicate", Col::U32(all().map(|(r, _, _)| r).collect())),
+        ("model_generation", Col::U32(all().map(|_| k).collect())),
+        ("sample_id", Col::U64(all().map(|(_, id, _)| id).collect())),
+        ("score", Col::OptF64(all().map(|(_, _, d)| d.score).collect())),
+        ("flagged", Col::Bool(all().map(|(_, _, d)| d.flagged).collect())),
+        ("weight", Col::F64(all().map(|(_, _, d)| d.weight).collect())),
+        ("copies", Col::U32(all().map(|(_, _, d)| d.copies).collect())),
     ]
 }
 

@@ -6,6 +6,7 @@ pub mod across;
 pub mod checks;
 pub mod csv_images;
 pub mod export;
+pub mod filter_checks;
 pub mod frames;
 pub mod idx;
 pub mod load;

@@ -30,7 +30,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use polars::prelude::{Column, CompatLevel, DataFrame, DataType, PlHashMap, PolarsError, PolarsResult, SchemaExt};
-use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, BooleanArray, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_arrow::datatypes::{ArrowSchema, Field};
 use polars_parquet::parquet::metadata::{KeyValue, SchemaDescriptor};
@@ -245,6 +245,9 @@ pub enum Col<'a> {
     U32(Vec<u32>),
     U64(Vec<u64>),
     F64(Vec<f64>),
+    /// Floats with nulls (a filter's score where it has none).
+    OptF64(Vec<Option<f64>>),
+    Bool(Vec<bool>),
     /// A string column of few values: the values, then each row's index
     /// into them.
     Dict(Vec<&'a str>, Vec<u32>),
@@ -268,6 +271,8 @@ impl Col<'_> {
             Col::U32(v) => v.len(),
             Col::U64(v) => v.len(),
             Col::F64(v) => v.len(),
+            Col::OptF64(v) => v.len(),
+            Col::Bool(v) => v.len(),
             Col::Dict(_, k) => k.len(),
             Col::Text(v, _) => v.len(),
         }
@@ -277,7 +282,8 @@ impl Col<'_> {
         match self {
             Col::U32(_) => ArrowDataType::UInt32,
             Col::U64(_) => ArrowDataType::UInt64,
-            Col::F64(_) => ArrowDataType::Float64,
+            Col::F64(_) | Col::OptF64(_) => ArrowDataType::Float64,
+            Col::Bool(_) => ArrowDataType::Boolean,
             Col::Dict(..) | Col::Text(..) => ArrowDataType::Utf8View,
         }
     }
@@ -286,7 +292,8 @@ impl Col<'_> {
         match self {
             Col::U32(_) => plan(&DataType::UInt32),
             Col::U64(_) => plan(&DataType::UInt64),
-            Col::F64(_) => plan(&DataType::Float64),
+            Col::F64(_) | Col::OptF64(_) => plan(&DataType::Float64),
+            Col::Bool(_) => plan(&DataType::Boolean),
             Col::Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
             Col::Text(_, squeeze) => Plan {
                 encoding: Encoding::Plain,
@@ -334,6 +341,8 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             Col::U32(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::U64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::F64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
+            Col::OptF64(v) => (PrimitiveArray::<f64>::from(v).boxed(), StatisticsOptions::default()),
+            Col::Bool(v) => (BooleanArray::from_slice(v).boxed(), StatisticsOptions::default()),
             Col::Dict(values, keys) => (
                 dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, None)?,
                 StatisticsOptions::default(),

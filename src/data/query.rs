@@ -58,7 +58,7 @@ fn scan_one(run: &Path, pattern: &str, hive: Option<&str>) -> Result<LazyFrame> 
 }
 
 /// Registers `samples`, `training`, `training_runs`, `models` and
-/// `metrics` for `run`.
+/// `metrics` for `run`, and `filter` for a run with a curation filter.
 pub fn context(run: &Path) -> Result<SQLContext> {
     context_sealed(run, None)
 }
@@ -116,6 +116,10 @@ pub fn context_sealed(run: &Path, sealed: Option<u32>) -> Result<SQLContext> {
     ctx.register("training_runs", runs);
     ctx.register("models", below(scan_glob(run, "models/*/*.parquet", None)?, "model_generation"));
     ctx.register("metrics", below(scan_glob(run, "metrics/*.parquet", None)?, "generation"));
+    // A filtered run's decisions: one row per candidate of each T_k.
+    if layout == Layout::Run && run.join(super::store::FILTER_DIR).is_dir() {
+        ctx.register("filter", below(scan_glob(run, "filter/*/*.parquet", None)?, "model_generation"));
+    }
     Ok(ctx)
 }
 

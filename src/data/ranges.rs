@@ -18,13 +18,13 @@ use crate::error::Result;
 
 /// Consecutive sample ids of one block of one samples file.
 #[derive(Clone, Debug)]
-struct SampleRun {
-    start: u64,
-    end: u64,
-    replicate: u32,
-    generation: u32,
+pub(super) struct SampleRun {
+    pub(super) start: u64,
+    pub(super) end: u64,
+    pub(super) replicate: u32,
+    pub(super) generation: u32,
     model: Option<u32>,
-    real: bool,
+    pub(super) real: bool,
     train: bool,
 }
 
@@ -60,7 +60,7 @@ impl Tally {
 
 /// (K, path) of the `table/generation=K/part-0.parquet` files of a run, in
 /// generation order.
-fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
+pub(super) fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
     let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
         .into_iter()
         .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
@@ -74,7 +74,7 @@ fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32,
     Ok(files)
 }
 
-fn sample_runs(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {
+fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {
     let df = scan_file(path)?
         .select([
             col("sample_id").cast(DataType::UInt64),
@@ -112,7 +112,7 @@ fn sample_runs(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Polar
 }
 
 /// (replicate, model_generation, start, end) of every run in a training file.
-fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
+pub(super) fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
     let df = scan_file(path)?
         .select([col("replicate"), col("model_generation"), col("sample_id_start"), col("sample_count")])
         .collect()?;
@@ -148,7 +148,7 @@ fn depth(intervals: &[(u64, u64)]) -> (u64, u64, Option<u64>) {
 
 /// Calls `f(run, lo, hi)` for each part [lo, hi) of [s, e) that a sample
 /// run holds; returns the ids no run holds (count, first).
-fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u64)) -> (u64, u64) {
+pub(super) fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u64)) -> (u64, u64) {
     let mut cursor = s;
     let (mut missing, mut first) = (0, u64::MAX);
     for r in &runs[runs.partition_point(|r| r.end <= s)..] {
@@ -173,13 +173,21 @@ fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u
     (missing, first)
 }
 
-/// `sealed`: only generations (and models) below it, for an unfinished run.
-pub fn check(root: &Path, sealed: Option<u32>) -> Result<Ranges> {
+/// Every samples file's runs of ids, sorted by first id.
+pub(super) fn sample_runs(root: &Path, sealed: Option<u32>) -> Result<Vec<SampleRun>> {
     let mut runs = Vec::new();
     for (k, path) in partitions(root, "samples", sealed)? {
-        sample_runs(&path, k, &mut runs).map_err(table_error("samples"))?;
+        sample_runs_of(&path, k, &mut runs).map_err(table_error("samples"))?;
     }
     runs.sort_by_key(|r| r.start);
+    Ok(runs)
+}
+
+/// `sealed`: only generations (and models) below it, for an unfinished run.
+/// `repeats`: a training set may hold a row more than once (a resampling
+/// filter's copies, which `filter_checks` holds to the filter table).
+pub fn check(root: &Path, sealed: Option<u32>, repeats: bool) -> Result<Ranges> {
+    let runs = sample_runs(root, sealed)?;
     let models: BTreeSet<(u32, u32)> = {
         let df = query::frame_sealed(root, "SELECT replicate, model_generation FROM models", sealed)?;
         let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
@@ -234,8 +242,10 @@ pub fn check(root: &Path, sealed: Option<u32>) -> Result<Ranges> {
         }
     }
     for (_, (mut c, ranges)) in by_model {
-        let (_, twice, first) = depth(&ranges);
-        twice_training.add(twice, first.unwrap_or(0));
+        if !repeats {
+            let (_, twice, first) = depth(&ranges);
+            twice_training.add(twice, first.unwrap_or(0));
+        }
         // Distinct ids that match a sample: the union of the model's runs,
         // walked once.
         let mut merged: Vec<(u64, u64)> = Vec::new();

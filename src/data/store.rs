@@ -21,7 +21,10 @@ use crate::hashing::{FileEntry, HashingWriter};
 
 const LOCK: &str = ".collapse.lock";
 /// The folders a run writes tables and manifests into.
-pub const TABLE_DIRS: [&str; 5] = ["samples", "training", "models", "metrics", "manifests"];
+pub const TABLE_DIRS: [&str; 6] = ["samples", "training", "models", "metrics", "manifests", FILTER_DIR];
+/// The curation filter's table: written only by runs with a `[filter]`,
+/// so its folder is made by the first file, not with the others.
+pub const FILTER_DIR: &str = "filter";
 
 /// When the run's files are made durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,6 +69,9 @@ pub struct GenerationFiles {
     pub samples: SamplesTable,
     /// Model k's training set per replicate; `None` at the last generation.
     pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
+    /// The filter's decisions on each model's candidates, when the run has
+    /// a filter and the generation fits a model.
+    pub filter: Option<Vec<(u32, Vec<(u64, crate::filter::Decision)>)>>,
     pub models: Option<Vec<ModelRow>>,
     pub metrics: Vec<MetricRow>,
     /// Other files of the generation (weights, image grids): path, bytes.
@@ -177,7 +183,7 @@ impl RunDir {
                 root.display()
             )));
         }
-        for sub in TABLE_DIRS {
+        for sub in TABLE_DIRS.iter().filter(|d| **d != FILTER_DIR) {
             fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
         }
         Ok(dir)
@@ -192,7 +198,7 @@ impl RunDir {
             )));
         }
         Self::lock(root)?;
-        for sub in TABLE_DIRS {
+        for sub in TABLE_DIRS.iter().filter(|d| **d != FILTER_DIR) {
             fs::create_dir_all(root.join(sub)).map_err(|e| Error::io(root.join(sub), e))?;
         }
         Ok(RunDir { root: root.to_path_buf(), durability, syncers: std::sync::OnceLock::new() })
@@ -263,6 +269,9 @@ impl RunDir {
         let mut jobs = vec![Job::Samples(Self::partition("samples", k), g.samples, k)];
         if let Some(runs) = g.training {
             jobs.push(Job::Table(Self::partition("training", k), RowsTable::Training(k, runs)));
+        }
+        if let Some(decisions) = g.filter {
+            jobs.push(Job::Table(Self::partition(FILTER_DIR, k), RowsTable::Filter(k, decisions)));
         }
         if let Some(models) = g.models {
             jobs.push(Job::Table(Self::partition("models", k), RowsTable::Models(models)));
@@ -479,6 +488,7 @@ mod tests {
             k,
             samples: SamplesTable::new(&[&block]).unwrap(),
             training: None,
+            filter: None,
             models: None,
             metrics,
             extra: Vec::new(),

@@ -26,6 +26,10 @@ pub struct StageNames {
     pub train_real_fraction: MetricName,
     pub real_nll: MetricName,
     pub real_ppl: MetricName,
+    pub filter_kept: MetricName,
+    pub filter_kept_real_fraction: MetricName,
+    pub filter_tpr: MetricName,
+    pub filter_fpr: MetricName,
 }
 
 impl Default for StageNames {
@@ -36,6 +40,10 @@ impl Default for StageNames {
             train_real_fraction: "train_real_fraction".into(),
             real_nll: "real_nll".into(),
             real_ppl: "real_ppl".into(),
+            filter_kept: "filter_kept".into(),
+            filter_kept_real_fraction: "filter_kept_real_fraction".into(),
+            filter_tpr: "filter_tpr".into(),
+            filter_fpr: "filter_fpr".into(),
         }
     }
 }

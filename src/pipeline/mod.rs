@@ -6,6 +6,7 @@
 //! was copied. Whether the files it names exist, and what their headers say,
 //! is [`crate::resolve`]'s question, asked only by the verbs that read them.
 
+mod filter;
 mod images;
 mod reader;
 mod spec;
@@ -179,6 +180,9 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         Some(s) => build_mix(s),
         None => Some(MixPolicy::Replace),
     };
+    // Absent: no filter. A [filter] that does not validate fails the
+    // pipeline (its problems are recorded), never runs unfiltered.
+    let filter = root.sub("filter").map(filter::build_filter);
     let (tail_quantiles, rare_ngrams) = match root.sub("metrics") {
         Some(mut s) => {
             let q: Vec<f64> = s.opt("tail-quantiles").unwrap_or_else(default_tail_quantiles);
@@ -246,6 +250,10 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         model: model?,
         generate_n: usize::try_from(generate_n?).ok()?,
         mix: mix?,
+        filter: match filter {
+            Some(f) => Some(f?),
+            None => None,
+        },
         tail_quantiles,
         rare_ngrams,
         base: base.to_path_buf(),
@@ -671,6 +679,9 @@ fn table(p: &Pipeline) -> toml::Table {
         _ => {}
     }
     root.insert("mix".into(), Value::Table(mix));
+    if let Some(f) = &p.filter {
+        root.insert("filter".into(), Value::Table(filter::filter_toml(f)));
+    }
 
     let mut metrics = Table::new();
     metrics.insert("tail-quantiles".into(), floats(&p.tail_quantiles));

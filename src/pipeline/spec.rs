@@ -22,6 +22,8 @@ pub struct Pipeline {
     /// M: synthetic rows each model generates.
     pub generate_n: usize,
     pub mix: MixPolicy,
+    /// The curation filter between generating and training, if any.
+    pub filter: Option<crate::filter::Filter>,
     pub tail_quantiles: Vec<f64>,
     /// Which of D_0's word n-grams `rare_ngram_coverage` follows (text runs).
     pub rare_ngrams: RareNgrams,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{hash_file, Manifest};
 use crate::data::checks::{self, Composition};
-use crate::data::ranges;
 use crate::data::store::{self, RunDir};
+use crate::data::{filter_checks, ranges};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Pipeline};
 use crate::rng::replicate_seed;
@@ -91,7 +91,7 @@ pub fn kind(violation: &str) -> String {
 fn generation_column(rel: &str) -> Option<&'static str> {
     if rel.starts_with("metrics/") {
         Some("generation")
-    } else if rel.starts_with("training/") || rel.starts_with("models/") {
+    } else if rel.starts_with("training/") || rel.starts_with("models/") || rel.starts_with("filter/") {
         Some("model_generation")
     } else {
         None
@@ -253,6 +253,7 @@ pub fn audit(root: &Path) -> Result<Report> {
         let expected: Vec<PathBuf> = std::iter::once(RunDir::partition("samples", k))
             .chain((k < p.generations).then(|| RunDir::partition("training", k)))
             .chain((k < p.generations).then(|| RunDir::partition("models", k)))
+            .chain((k > 0 && k < p.generations && p.filter.is_some()).then(|| RunDir::partition(store::FILTER_DIR, k)))
             .chain(std::iter::once(RunDir::metrics_file(k)))
             .collect();
         for e in expected {
@@ -319,11 +320,62 @@ pub fn audit(root: &Path) -> Result<Report> {
         Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
         Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
     }
-    match ranges::check(root, sealed) {
+    let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
+    let filtered = match &p.filter {
+        Some(f) => {
+            let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
+            match filter_checks::check(root, sealed, f, p.seed, p.replicates, models_to) {
+                Ok(found) => {
+                    v.extend(found.violations.iter().cloned());
+                    for (metric, values) in
+                        filter_metric_names().iter().map(|m| (*m, checks::metric_values(root, m, sealed)))
+                    {
+                        let Ok(values) = values else { continue };
+                        for (&(r, k), want) in &found.metrics {
+                            let expected = want.iter().find(|(name, _)| *name == metric).map(|x| x.1);
+                            let got = values.get(&(r, k)).copied();
+                            let same = match (got, expected) {
+                                (Some(g), Some(e)) => (g - e).abs() <= 1e-12,
+                                (None, None) => true,
+                                _ => false,
+                            };
+                            if !same {
+                                v.push(format!(
+                                    "metrics: {metric} of replicate {r} model {k} is {}, the filter table says {}",
+                                    got.map_or("missing".to_string(), |g| g.to_string()),
+                                    expected.map_or("nothing (no such rows)".to_string(), |e| e.to_string())
+                                ));
+                            }
+                        }
+                    }
+                    Some(found.candidates)
+                }
+                Err(e) => {
+                    v.push(format!("filter: the tables cannot be read together: {}", e.chain()));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    match ranges::check(root, sealed, resamples) {
         Ok(found) => {
             v.extend(found.violations.iter().map(|s| format!("lineage: {s}")));
             report.models = found.compositions.len();
-            v.extend(mixing(&p, &found.compositions, &found.sizes, sealed));
+            // A filtered model's candidates are what the policy picked; its
+            // training set is what the filter kept of them.
+            let picked: Vec<Composition> = match &filtered {
+                Some(candidates) => found
+                    .compositions
+                    .iter()
+                    .map(|c| match candidates.get(&(c.replicate, c.model_generation)) {
+                        Some(cand) if c.model_generation > 0 => cand.clone(),
+                        _ => c.clone(),
+                    })
+                    .collect(),
+                None => found.compositions.clone(),
+            };
+            v.extend(mixing(&p, &picked, &found.sizes, sealed));
             if let (Ok(rows), Ok(frac)) = (
                 checks::metric_values(root, "train_rows", sealed),
                 checks::metric_values(root, "train_real_fraction", sealed),
@@ -386,6 +438,11 @@ fn run_json_fields(j: &serde_json::Value, p: &Pipeline, sample_rows: u64) -> Vec
         });
     }
     v
+}
+
+/// The metrics a filtered run writes per model from 1 on.
+fn filter_metric_names() -> [&'static str; 4] {
+    ["filter_kept", "filter_kept_real_fraction", "filter_tpr", "filter_fpr"]
 }
 
 /// Every model's training set against the declared policy, exactly.

@@ -4,6 +4,7 @@ mod closed_form;
 mod command;
 mod discrete;
 mod faults;
+mod filter;
 mod fuzz;
 mod gmm;
 mod golden;

@@ -1,0 +1,212 @@
+//! The audit of a filtered run: every decision in the `filter` table
+//! re-derived ([`crate::filter`]): the detector's flags from their seeds
+//! and each row's true origin in `samples`, the weights from the flags and
+//! the rule, the copies from the resampling draw; each model's training
+//! runs against the rows the filter kept; and what the candidates were
+//! made of, which the mixing policy must explain (instead of T_k, which
+//! the filter has thinned).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::checks::{scan_file, u64_column, Composition};
+use super::ranges::{partitions, sample_runs, training_runs, walk, SampleRun};
+use super::table_error;
+use crate::error::Result;
+use crate::filter::{Candidate, Decision, Filter};
+
+/// What the filter checks found.
+#[derive(Debug, Default)]
+pub struct FilterFound {
+    /// What each model's candidates were made of, by (replicate, model).
+    pub candidates: BTreeMap<(u32, u32), Composition>,
+    /// The filter's metrics re-computed from the table: (replicate,
+    /// model) -> (metric name, value).
+    pub metrics: BTreeMap<(u32, u32), Vec<(&'static str, f64)>>,
+    pub violations: Vec<String>,
+}
+
+/// One row of a filter file.
+struct Row {
+    replicate: u32,
+    model: u32,
+    sample_id: u64,
+    decision: Decision,
+}
+
+fn rows_of(path: &Path) -> PolarsResult<Vec<Row>> {
+    let df = scan_file(path)?
+        .select([
+            col("replicate"),
+            col("model_generation"),
+            col("sample_id"),
+            col("score").cast(DataType::Float64),
+            col("flagged").cast(DataType::Boolean),
+            col("weight").cast(DataType::Float64),
+            col("copies"),
+        ])
+        .collect()?;
+    let [rep, model, id, copies] = ["replicate", "model_generation", "sample_id", "copies"].map(|n| u64_column(&df, n));
+    let score = df.column("score")?.f64()?;
+    let flagged = df.column("flagged")?.bool()?;
+    let weight = df.column("weight")?.f64()?;
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some(Row {
+                replicate: rep[i]? as u32,
+                model: model[i]? as u32,
+                sample_id: id[i]?,
+                decision: Decision {
+                    score: score.get(i),
+                    flagged: flagged.get(i)?,
+                    weight: weight.get(i)?,
+                    copies: u32::try_from(copies[i]?).ok()?,
+                },
+            })
+        })
+        .collect())
+}
+
+/// Per kind of disagreement: how many rows, and the first (replicate,
+/// model, sample_id).
+#[derive(Default)]
+struct Tally(BTreeMap<&'static str, (u64, (u32, u32, u64))>);
+
+impl Tally {
+    fn add(&mut self, what: &'static str, at: (u32, u32, u64)) {
+        let e = self.0.entry(what).or_insert((0, at));
+        e.0 += 1;
+    }
+}
+
+/// `models_to`: models 0 .. models_to are sealed; every one from 1 on must
+/// have filter rows.
+pub fn check(
+    root: &Path,
+    sealed: Option<u32>,
+    filter: &Filter,
+    seed: u64,
+    replicates: u32,
+    models_to: u32,
+) -> Result<FilterFound> {
+    let runs = sample_runs(root, sealed)?;
+    let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
+    for (_, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
+        for row in rows_of(&path).map_err(table_error("filter"))? {
+            by_model.entry((row.replicate, row.model)).or_default().push(row);
+        }
+    }
+    let mut training: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
+    for (_, path) in partitions(root, "training", sealed)? {
+        for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
+            training.entry((rep, mg)).or_default().push((s, e - s));
+        }
+    }
+
+    let mut out = FilterFound::default();
+    let mut tally = Tally::default();
+    for r in 0..replicates {
+        for k in 1..models_to {
+            if !by_model.contains_key(&(r, k)) {
+                out.violations.push(format!("filter: replicate {r} model {k} has no filter rows"));
+            }
+        }
+    }
+    for (&(r, k), rows) in &by_model {
+        let mut comp = Composition { replicate: r, model_generation: k, ..Composition::default() };
+        // Each candidate's origin, from the samples run that holds it.
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut found: Option<(u32, u32, bool)> = None;
+            let (missing, _) = walk(&runs, row.sample_id, row.sample_id + 1, |s: &SampleRun, _, _| {
+                found = Some((s.replicate, s.generation, s.real))
+            });
+            let Some((replicate, generation, real)) = found.filter(|_| missing == 0) else {
+                tally.add("filter rows whose sample_id is not in samples", (r, k, row.sample_id));
+                continue;
+            };
+            if replicate != r || generation > k {
+                tally.add(
+                    "filter rows of another replicate or of a later generation than the model",
+                    (r, k, row.sample_id),
+                );
+            }
+            comp.rows += 1;
+            comp.distinct += 1;
+            match (real, generation) {
+                (true, 0) => comp.real_gen0 += 1,
+                (true, g) if g == k => comp.real_own += 1,
+                (false, g) if g == k => comp.synthetic_own += 1,
+                (false, g) if g < k => comp.synthetic_earlier += 1,
+                _ => {}
+            }
+            candidates.push((Candidate { sample_id: row.sample_id, real }, &row.decision));
+        }
+        if candidates.len() != rows.len() {
+            continue;
+        }
+        let plain: Vec<Candidate> = candidates.iter().map(|(c, _)| *c).collect();
+        let derived = filter.decide(seed, r, k, &plain);
+        for (i, (c, got)) in candidates.iter().enumerate() {
+            let at = (r, k, c.sample_id);
+            let flagged = filter.flags(seed, r, k, *c);
+            if got.flagged != flagged {
+                tally.add("flags that disagree with the detector's draw from the seed", at);
+            }
+            if got.weight != filter.weight(flagged) {
+                tally.add("weights that disagree with the flag and the rule", at);
+            }
+            if got.score.is_some() {
+                tally.add("scores where a detector scores nothing (it should be null)", at);
+            }
+            let want_copies = derived.as_ref().map_or(0, |d| d[i].copies);
+            if got.copies != want_copies {
+                tally.add("copies that disagree with the filter's draw from the seed", at);
+            }
+        }
+        // Training: the kept rows, each as many times as its copies, as
+        // the runner lays them out.
+        let mut want: Vec<(u64, u64)> = Vec::new();
+        for (c, d) in &candidates {
+            for _ in 0..d.copies {
+                match want.last_mut() {
+                    Some(last) if last.0 + last.1 == c.sample_id => last.1 += 1,
+                    _ => want.push((c.sample_id, 1)),
+                }
+            }
+        }
+        let got = training.get(&(r, k)).map(Vec::as_slice).unwrap_or_default();
+        if got != want.as_slice() {
+            let rows = |runs: &[(u64, u64)]| runs.iter().map(|x| x.1).sum::<u64>();
+            out.violations.push(format!(
+                "filter: replicate {r} model {k}: the training table's {} rows are not the {} the filter table kept (with their copies)",
+                rows(got),
+                rows(&want)
+            ));
+        }
+        out.metrics.insert((r, k), metrics(&candidates));
+        out.candidates.insert((r, k), comp);
+    }
+    for (what, (n, (r, k, id))) in tally.0 {
+        out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
+    }
+    Ok(out)
+}
+
+/// The chain's filter metrics, from the table (see `chain::TrainingSet`).
+fn metrics(candidates: &[(Candidate, &Decision)]) -> Vec<(&'static str, f64)> {
+    let kept: Vec<bool> = candidates.iter().filter(|(_, d)| d.copies > 0).map(|(c, _)| c.real).collect();
+    let rate = |real: bool| {
+        let judged: Vec<bool> = candidates.iter().filter(|(c, _)| c.real == real).map(|(_, d)| d.flagged).collect();
+        (!judged.is_empty()).then(|| judged.iter().filter(|f| **f).count() as f64 / judged.len() as f64)
+    };
+    let mut out = vec![
+        ("filter_kept", kept.len() as f64),
+        ("filter_kept_real_fraction", kept.iter().filter(|r| **r).count() as f64 / kept.len() as f64),
+    ];
+    out.extend(rate(false).map(|v| ("filter_tpr", v)));
+    out.extend(rate(true).map(|v| ("filter_fpr", v)));
+    out
+}
