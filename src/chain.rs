@@ -30,6 +30,9 @@ pub struct Chain {
     /// Model 0, kept when a metric compares later models with it (gmm_l2,
     /// latent_std, gen0_ppl).
     model0: Option<Model>,
+    /// The models a likelihood filter scores with: model k - 1 (`current`)
+    /// or model 0 (`first`), kept only when the filter needs them.
+    scorer: Option<Model>,
     /// D_0's word types and rare n-grams (text runs).
     text_ref: Option<TextReference>,
     /// The held-out rows' moments, for Gaussian models' real_nll.
@@ -128,6 +131,7 @@ impl Chain {
             synthetic: Vec::new(),
             unused,
             model0: None,
+            scorer: None,
             text_ref,
             holdout_moments,
         }
@@ -199,6 +203,11 @@ impl Chain {
         let next = self.sample(ctx, k, &model)?;
         let kind = model.kind();
         let weights = model.weights()?;
+        if let Some(crate::filter::FilterKind::Likelihood { model: which, .. }) = p.filter.as_ref().map(|f| &f.kind) {
+            if *which == crate::filter::Scorer::Current || k == 0 {
+                self.scorer = Some(model.clone());
+            }
+        }
         let params = self.keep_model0(k, model);
         if hand_over {
             blocks.extend(self.synthetic.pop());
@@ -399,11 +408,13 @@ impl Chain {
     fn sample(&mut self, ctx: &Context, k: u32, model: &Model) -> Result<Block> {
         let p = ctx.pipeline;
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
+        // Best-of-K curation: K candidates for every row asked for.
+        let rows = p.generate_n * p.filter.as_ref().map_or(1, |f| f.best_of() as usize);
         let mut next = match (&p.model, &self.d0.values) {
             // The paper's rows: what the model writes after each D_0 row's
             // first tokens (D_0's rows in turn).
             (ModelSpec::Transformer(s), Values::Texts { ids, .. }) if s.prompt_tokens > 0 && !ids.is_empty() => {
-                let prompts: Vec<Vec<u32>> = (0..p.generate_n)
+                let prompts: Vec<Vec<u32>> = (0..rows)
                     .map(|i| {
                         let r = &ids[i % ids.len()];
                         r[..r.len().min(s.prompt_tokens)].to_vec()
@@ -411,7 +422,7 @@ impl Chain {
                     .collect();
                 model.continue_text(&mut rng, &prompts)?
             }
-            _ => model.sample(&mut rng, p.generate_n)?,
+            _ => model.sample(&mut rng, rows)?,
         };
         // The paper's histograms: each generated row's perplexity under the
         // model trained on real data (model 0 scores its own samples too).
@@ -502,6 +513,42 @@ impl Chain {
         Ok(TrainingSet { values, ranges, rows, real, filtered })
     }
 
+    /// Each candidate's score (`None` where the filter does not judge it):
+    /// its log-likelihood under the scoring model, or its reward.
+    fn scores(
+        &self,
+        f: &crate::filter::Filter,
+        k: u32,
+        parts: &[crate::mixing::Part<'_>],
+        candidates: &[Candidate],
+    ) -> Result<Vec<Option<f64>>> {
+        let mut values = self.d0.values.empty_like();
+        for (block, idx) in parts {
+            match idx {
+                Some(idx) => values.extend(&block.values.select(idx)),
+                None => values.extend(&block.values),
+            }
+        }
+        let scores = match &f.kind {
+            crate::filter::FilterKind::Reward { reward, .. } => crate::data::reward::scores(reward, &values)?,
+            _ => {
+                let model = self.scorer.as_ref().ok_or_else(|| Error::Filter {
+                    generation: k,
+                    replicate: self.replicate,
+                    filter: f.describe(),
+                    message: "has no model to score with".to_string(),
+                })?;
+                model.row_log_likelihoods(&values)?.ok_or_else(|| Error::Filter {
+                    generation: k,
+                    replicate: self.replicate,
+                    filter: f.describe(),
+                    message: format!("cannot score these rows with a {} model", model.kind()),
+                })?
+            }
+        };
+        Ok(candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect())
+    }
+
     /// The curation filter over T_k's candidates (`parts`, as the policy
     /// picked them): each part keeps the rows the filter kept, a row as
     /// many times as it was drawn, in candidate order. Returns every
@@ -527,8 +574,11 @@ impl Chain {
         }
         let problem =
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
+        let scores = if f.scores() { self.scores(f, k, parts, &candidates)? } else { Vec::new() };
+        let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
+        let groups: Vec<Option<u64>> = candidates.iter().map(|c| c.group(f.best_of(), newest)).collect();
         let decisions = f
-            .decide(p.seed, self.replicate, k, &candidates)
+            .decide(p.seed, self.replicate, k, &candidates, &scores, &groups)
             .ok_or_else(|| problem(format!("kept none of model {k}'s {} candidate rows", candidates.len())))?;
         let kept = decisions.iter().filter(|d| d.copies > 0).count();
         let min = p.min_train_rows();

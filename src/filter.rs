@@ -18,6 +18,17 @@
 //! candidates unflagged. The resampling draw is the (replicate, k) stream of
 //! [`Purpose::Filter`], taken in candidate order.
 //!
+//! Score kinds (`likelihood`, `reward`) score each judged candidate (a
+//! real row under `applies-to = "synthetic"` is not judged: it is kept,
+//! weight 1, score null). Under `drop`, `keep = q` keeps the ceil(q n)
+//! best-scoring of the n judged rows (ties: the smaller sample id first),
+//! `min-score = t` the rows scoring at least t; with `best-of = K` (reward)
+//! the rows of the newest generation come in groups of K consecutive ids
+//! (as the model generated them) and the best of each group is kept.
+//! Under `resample` a judged row's weight is exp(bias (s - s_max)), s_max
+//! the best judged score (so T_k is drawn from p e^{bias r}, Ferbach et
+//! al. 2024), and 0 for a row the cut (keep, min-score, best-of) flags.
+//!
 //! T_0 (model 0's training set, D_0) is never filtered: no model has
 //! generated anything yet.
 
@@ -49,6 +60,29 @@ pub enum FilterKind {
         /// A flagged row's weight under `resample` (unflagged rows: 1).
         flagged_weight: f64,
     },
+    /// Each row's log-likelihood (per token for text, the ELBO for
+    /// images) under a model of the chain.
+    Likelihood { model: Scorer, cut: Option<Cut>, bias: f64 },
+    /// An SQL expression over the data columns, evaluated with Polars.
+    Reward { reward: String, best_of: u32, cut: Option<Cut>, bias: f64 },
+}
+
+/// Which model scores a likelihood filter's rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scorer {
+    /// The model that made the newest rows (model k - 1).
+    Current,
+    /// Model 0, fitted on real data: perplexity filtering's reference.
+    First,
+}
+
+/// Which scored rows a score filter keeps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cut {
+    /// The best-scoring fraction (0, 1] of the judged rows.
+    Keep(f64),
+    /// Rows scoring at least this.
+    MinScore(f64),
 }
 
 /// A validated `[filter]` table.
@@ -64,6 +98,17 @@ pub struct Filter {
 pub struct Candidate {
     pub sample_id: u64,
     pub real: bool,
+}
+
+impl Candidate {
+    /// Its best-of group: rows of the newest generation, K consecutive ids
+    /// from the start of their block (`newest`: that block's first id and
+    /// rows).
+    pub fn group(&self, best_of: u32, newest: Option<(u64, u64)>) -> Option<u64> {
+        let (first, rows) = newest?;
+        (best_of > 1 && !self.real && self.sample_id >= first && self.sample_id < first + rows)
+            .then(|| (self.sample_id - first) / u64::from(best_of))
+    }
 }
 
 /// What the filter did with one candidate: one row of the `filter` table.
@@ -83,7 +128,27 @@ impl Filter {
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             FilterKind::Detector { .. } => "detector",
+            FilterKind::Likelihood { .. } => "likelihood",
+            FilterKind::Reward { .. } => "reward",
         }
+    }
+
+    /// Whether the filter scores rows (a detector only flags them).
+    pub fn scores(&self) -> bool {
+        !matches!(self.kind, FilterKind::Detector { .. })
+    }
+
+    /// Rows each model generates per row it is asked for (best-of K).
+    pub fn best_of(&self) -> u32 {
+        match self.kind {
+            FilterKind::Reward { best_of, .. } => best_of,
+            _ => 1,
+        }
+    }
+
+    /// Whether this candidate is judged at all.
+    pub fn judges(&self, c: Candidate) -> bool {
+        !(c.real && self.applies_to == AppliesTo::Synthetic)
     }
 
     pub fn applies_name(&self) -> &'static str {
@@ -102,41 +167,69 @@ impl Filter {
 
     /// "detector (tpr 0.9, fpr 0.1), drop, applies to synthetic": for errors.
     pub fn describe(&self) -> String {
+        let cut = |c: &Option<Cut>| match c {
+            Some(Cut::Keep(q)) => format!(", keep {q}"),
+            Some(Cut::MinScore(t)) => format!(", min-score {t}"),
+            None => String::new(),
+        };
         let kind = match &self.kind {
             FilterKind::Detector { tpr, fpr, .. } => format!("detector (tpr {tpr}, fpr {fpr})"),
+            FilterKind::Likelihood { model, cut: c, .. } => {
+                let m = if *model == Scorer::First { "first" } else { "current" };
+                format!("likelihood (model {m}{})", cut(c))
+            }
+            FilterKind::Reward { reward, best_of, cut: c, .. } => {
+                let b = if *best_of > 1 { format!(", best-of {best_of}") } else { String::new() };
+                format!("reward ({reward}{b}{})", cut(c))
+            }
         };
         format!("{kind}, {}, applies to {}", self.action_name(), self.applies_name())
     }
 
-    /// Whether a detector flags this candidate of model k's training set.
+    /// Whether a detector flags this candidate of model k's training set
+    /// (score kinds flag by their cut: [`Self::decide`]).
     pub fn flags(&self, seed: u64, replicate: u32, k: u32, c: Candidate) -> bool {
-        let FilterKind::Detector { tpr, fpr, .. } = self.kind;
-        if c.real && self.applies_to == AppliesTo::Synthetic {
+        let FilterKind::Detector { tpr, fpr, .. } = self.kind else { return false };
+        if !self.judges(c) {
             return false;
         }
         let p = if c.real { fpr } else { tpr };
         row_uniform(stream_seed(seed, replicate, k, Purpose::Filter), c.sample_id) < p
     }
 
-    /// A judged row's weight.
+    /// A detector's row weight from its flag.
     pub fn weight(&self, flagged: bool) -> f64 {
         match (self.action, &self.kind) {
             (_, _) if !flagged => 1.0,
-            (Action::Drop, _) => 0.0,
             (Action::Resample, FilterKind::Detector { flagged_weight, .. }) => *flagged_weight,
+            _ => 0.0,
         }
     }
 
     /// Every candidate's decision, in candidate order; `None` when the
     /// filter keeps nothing (the caller names the generation and replicate).
-    pub fn decide(&self, seed: u64, replicate: u32, k: u32, candidates: &[Candidate]) -> Option<Vec<Decision>> {
-        let mut out: Vec<Decision> = candidates
-            .iter()
-            .map(|&c| {
-                let flagged = self.flags(seed, replicate, k, c);
-                Decision { score: None, flagged, weight: self.weight(flagged), copies: u32::from(!flagged) }
-            })
-            .collect();
+    /// Score kinds take each candidate's score (`None` where not judged)
+    /// and, for best-of, its group ([`Candidate::group`]).
+    pub fn decide(
+        &self,
+        seed: u64,
+        replicate: u32,
+        k: u32,
+        candidates: &[Candidate],
+        scores: &[Option<f64>],
+        groups: &[Option<u64>],
+    ) -> Option<Vec<Decision>> {
+        let mut out: Vec<Decision> = match &self.kind {
+            FilterKind::Detector { .. } => candidates
+                .iter()
+                .map(|&c| {
+                    let flagged = self.flags(seed, replicate, k, c);
+                    Decision { score: None, flagged, weight: self.weight(flagged), copies: u32::from(!flagged) }
+                })
+                .collect(),
+            FilterKind::Likelihood { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
+            FilterKind::Reward { cut, bias, .. } => self.by_score(candidates, scores, groups, *cut, *bias),
+        };
         if self.action == Action::Resample {
             let weights: Vec<f64> = out.iter().map(|d| d.weight).collect();
             let mut rng = Rng::stream(seed, replicate, k, Purpose::Filter);
@@ -146,6 +239,82 @@ impl Filter {
             }
         }
         out.iter().any(|d| d.copies > 0).then_some(out)
+    }
+
+    /// Decisions of a score kind (see the module doc).
+    fn by_score(
+        &self,
+        candidates: &[Candidate],
+        scores: &[Option<f64>],
+        groups: &[Option<u64>],
+        cut: Option<Cut>,
+        bias: f64,
+    ) -> Vec<Decision> {
+        let score = |i: usize| scores.get(i).copied().flatten();
+        // A NaN score ranks last and passes no threshold.
+        let value = |i: usize| score(i).filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
+        let judged: Vec<usize> = (0..candidates.len()).filter(|&i| self.judges(candidates[i])).collect();
+        let mut flagged = vec![false; candidates.len()];
+        let better = |a: usize, b: usize| {
+            value(b).total_cmp(&value(a)).then(candidates[a].sample_id.cmp(&candidates[b].sample_id))
+        };
+        match cut {
+            Some(Cut::Keep(q)) => {
+                let keep = ((q * judged.len() as f64).ceil() as usize).min(judged.len());
+                let mut order = judged.clone();
+                order.sort_by(|&a, &b| better(a, b));
+                for &i in &order[keep..] {
+                    flagged[i] = true;
+                }
+            }
+            Some(Cut::MinScore(t)) => {
+                for &i in &judged {
+                    flagged[i] = !(value(i) >= t);
+                }
+            }
+            None => {}
+        }
+        // Best of each group: every other member is flagged.
+        let mut best: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+        for &i in &judged {
+            if let Some(g) = groups.get(i).copied().flatten() {
+                let e = best.entry(g).or_insert(i);
+                if better(i, *e).is_lt() {
+                    *e = i;
+                }
+            }
+        }
+        for &i in &judged {
+            if let Some(g) = groups.get(i).copied().flatten() {
+                if best.get(&g) != Some(&i) {
+                    flagged[i] = true;
+                }
+            }
+        }
+        let top = judged.iter().filter(|&&i| !flagged[i]).map(|&i| value(i)).fold(f64::NEG_INFINITY, f64::max);
+        (0..candidates.len())
+            .map(|i| {
+                let judged_row = self.judges(candidates[i]);
+                let weight = match (self.action, flagged[i], judged_row) {
+                    (_, true, _) => 0.0,
+                    (Action::Drop, false, _) | (Action::Resample, false, false) => 1.0,
+                    (Action::Resample, false, true) => {
+                        let w = (bias * (value(i) - top)).exp();
+                        if w.is_finite() {
+                            w
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+                Decision {
+                    score: if judged_row { score(i) } else { None },
+                    flagged: flagged[i],
+                    weight,
+                    copies: u32::from(!flagged[i]),
+                }
+            })
+            .collect()
     }
 }
 
@@ -191,7 +360,7 @@ mod tests {
     fn a_detector_flags_at_its_rates() {
         let f = detector(0.9, 0.2, AppliesTo::All, Action::Drop);
         let c = candidates(80_000, 2);
-        let d = f.decide(7, 3, 5, &c).unwrap();
+        let d = f.decide(7, 3, 5, &c, &[], &[]).unwrap();
         let rate = |real: bool| {
             let (n, flagged) = c
                 .iter()
@@ -211,24 +380,24 @@ mod tests {
     fn synthetic_only_leaves_real_rows_alone_and_flags_are_per_row() {
         let f = detector(1.0, 1.0, AppliesTo::Synthetic, Action::Drop);
         let c = candidates(100, 4);
-        let d = f.decide(1, 0, 1, &c).unwrap();
+        let d = f.decide(1, 0, 1, &c, &[], &[]).unwrap();
         assert!(c.iter().zip(&d).all(|(c, d)| d.flagged != c.real));
         // A row's flag does not depend on the other candidates.
         let half = detector(0.5, 0.0, AppliesTo::All, Action::Drop);
-        let all = half.decide(1, 0, 1, &c).unwrap();
-        let some = half.decide(1, 0, 1, &c[40..60]).unwrap();
+        let all = half.decide(1, 0, 1, &c, &[], &[]).unwrap();
+        let some = half.decide(1, 0, 1, &c[40..60], &[], &[]).unwrap();
         assert_eq!(&all[40..60], &some[..]);
         // Another generation draws again.
-        assert_ne!(all, half.decide(1, 0, 2, &c).unwrap());
+        assert_ne!(all, half.decide(1, 0, 2, &c, &[], &[]).unwrap());
     }
 
     #[test]
     fn nothing_kept_is_none() {
         let f = detector(1.0, 0.0, AppliesTo::Synthetic, Action::Drop);
-        assert!(f.decide(1, 0, 1, &candidates(50, 1000)[1..]).is_none());
+        assert!(f.decide(1, 0, 1, &candidates(50, 1000)[1..], &[], &[]).is_none());
         let mut r = detector(1.0, 0.0, AppliesTo::Synthetic, Action::Resample);
         r.kind = FilterKind::Detector { tpr: 1.0, fpr: 0.0, flagged_weight: 0.0 };
-        assert!(r.decide(1, 0, 1, &candidates(50, 1000)[1..]).is_none());
+        assert!(r.decide(1, 0, 1, &candidates(50, 1000)[1..], &[], &[]).is_none());
     }
 
     /// Resampling draws n rows in proportion to weight: with weights 1 and
@@ -238,7 +407,7 @@ mod tests {
     fn resampling_draws_in_proportion_to_weight() {
         let f = detector(0.5, 0.0, AppliesTo::Synthetic, Action::Resample);
         let c = candidates(100_000, 1_000_000);
-        let d = f.decide(11, 2, 3, &c).unwrap();
+        let d = f.decide(11, 2, 3, &c, &[], &[]).unwrap();
         let n = c.len() as f64;
         assert_eq!(d.iter().map(|d| u64::from(d.copies)).sum::<u64>(), c.len() as u64);
         let flagged = d.iter().filter(|d| d.flagged).count() as f64;
@@ -248,7 +417,7 @@ mod tests {
         assert!((drawn_flagged - q * n).abs() < 5.0 * (n * q * (1.0 - q)).sqrt(), "{drawn_flagged} vs {}", q * n);
         assert!(d.iter().all(|d| d.weight == if d.flagged { 0.1 } else { 1.0 }));
         // The same seed draws the same copies.
-        assert_eq!(d, f.decide(11, 2, 3, &c).unwrap());
+        assert_eq!(d, f.decide(11, 2, 3, &c, &[], &[]).unwrap());
     }
 
     #[test]
@@ -258,5 +427,57 @@ mod tests {
         assert_eq!(copies.iter().sum::<u32>(), 3000);
         assert_eq!([copies[0], copies[2], copies[3], copies[5]], [0, 0, 0, 0]);
         assert!(resample(&mut rng, &[0.0, 0.0], 4).is_none());
+    }
+
+    fn scored(cut: Option<Cut>, action: Action, applies_to: AppliesTo) -> Filter {
+        Filter { kind: FilterKind::Likelihood { model: Scorer::Current, cut, bias: 1.0 }, applies_to, action }
+    }
+
+    #[test]
+    fn keep_takes_the_best_fraction_ties_by_sample_id() {
+        // Ten synthetic rows, scores 0,1,..; rows 7 and 8 tie; one real row.
+        let mut c = candidates(11, 1000);
+        c[0].real = false;
+        c[10].real = true;
+        let mut scores: Vec<Option<f64>> = (0..10).map(|i| Some(i as f64)).collect();
+        scores[8] = Some(7.0);
+        scores.push(None);
+        let f = scored(Some(Cut::Keep(0.25)), Action::Drop, AppliesTo::Synthetic);
+        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        // ceil(0.25 * 10) = 3 kept: 9, then the tie 7/8 resolved to 7 and 8 (both), i.e. ids 1009, 1007, 1008.
+        let kept: Vec<u64> = c.iter().zip(&d).filter(|(_, d)| d.copies > 0).map(|(c, _)| c.sample_id).collect();
+        assert_eq!(kept, vec![1007, 1008, 1009, 1010], "the real row is not judged, so kept");
+        assert_eq!(d[10].score, None);
+        // Keep 0.2: two rows, 9 then the smaller id of the tie (1007).
+        let f = scored(Some(Cut::Keep(0.2)), Action::Drop, AppliesTo::Synthetic);
+        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        let kept: Vec<u64> = c.iter().zip(&d).filter(|(_, d)| d.copies > 0).map(|(c, _)| c.sample_id).collect();
+        assert_eq!(kept, vec![1007, 1009, 1010]);
+        let f = scored(Some(Cut::MinScore(6.5)), Action::Drop, AppliesTo::All);
+        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        assert_eq!(d.iter().filter(|d| !d.flagged).count(), 3, "7, 7 (the tie), 9, and not the unscored real row");
+    }
+
+    #[test]
+    fn best_of_keeps_one_per_group_and_resample_weighs_by_exp_bias_score() {
+        let mut c = candidates(8, 1000);
+        c[0].real = false;
+        let groups: Vec<Option<u64>> = c.iter().map(|c| c.group(4, Some((1000, 8)))).collect();
+        assert_eq!(groups, [0, 0, 0, 0, 1, 1, 1, 1].map(Some));
+        let scores: Vec<Option<f64>> = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0].map(Some).to_vec();
+        let f = Filter {
+            kind: FilterKind::Reward { reward: "x0".into(), best_of: 4, cut: None, bias: 1.0 },
+            applies_to: AppliesTo::Synthetic,
+            action: Action::Drop,
+        };
+        let d = f.decide(1, 0, 1, &c, &scores, &groups).unwrap();
+        let kept: Vec<usize> = (0..8).filter(|&i| d[i].copies == 1).collect();
+        assert_eq!(kept, vec![2, 5]);
+        let f = scored(None, Action::Resample, AppliesTo::Synthetic);
+        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        for (s, d) in scores.iter().zip(&d) {
+            assert!((d.weight - (s.unwrap() - 9.0).exp()).abs() < 1e-15);
+        }
+        assert_eq!(d.iter().map(|d| d.copies).sum::<u32>(), 8);
     }
 }

@@ -105,6 +105,7 @@ pub fn check(
         }
     }
 
+    let newest = newest_blocks(&runs);
     let mut out = FilterFound::default();
     let mut tally = Tally::default();
     for r in 0..replicates {
@@ -148,18 +149,35 @@ pub fn check(
             continue;
         }
         let plain: Vec<Candidate> = candidates.iter().map(|(c, _)| *c).collect();
-        let derived = filter.decide(seed, r, k, &plain);
+        // Score kinds: the kept set from the stored scores and the rule.
+        let scores: Vec<Option<f64>> = candidates.iter().map(|(_, d)| d.score).collect();
+        let newest = newest.get(&(r, k)).copied();
+        let groups: Vec<Option<u64>> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
+        let derived = filter.decide(seed, r, k, &plain, &scores, &groups);
         for (i, (c, got)) in candidates.iter().enumerate() {
             let at = (r, k, c.sample_id);
-            let flagged = filter.flags(seed, r, k, *c);
-            if got.flagged != flagged {
-                tally.add("flags that disagree with the detector's draw from the seed", at);
-            }
-            if got.weight != filter.weight(flagged) {
-                tally.add("weights that disagree with the flag and the rule", at);
-            }
-            if got.score.is_some() {
-                tally.add("scores where a detector scores nothing (it should be null)", at);
+            let want = derived.as_ref().map(|d| d[i]);
+            if filter.scores() {
+                if got.score.is_some() != filter.judges(*c) {
+                    tally.add("scores present where the filter does not judge the row, or missing where it does", at);
+                }
+                if want.is_some_and(|w| w.flagged != got.flagged) {
+                    tally.add("flags that disagree with the stored scores and the rule", at);
+                }
+                if want.is_some_and(|w| w.weight.to_bits() != got.weight.to_bits()) {
+                    tally.add("weights that disagree with the stored scores and the rule", at);
+                }
+            } else {
+                let flagged = filter.flags(seed, r, k, *c);
+                if got.flagged != flagged {
+                    tally.add("flags that disagree with the detector's draw from the seed", at);
+                }
+                if got.weight != filter.weight(flagged) {
+                    tally.add("weights that disagree with the flag and the rule", at);
+                }
+                if got.score.is_some() {
+                    tally.add("scores where a detector scores nothing (it should be null)", at);
+                }
             }
             let want_copies = derived.as_ref().map_or(0, |d| d[i].copies);
             if got.copies != want_copies {
@@ -193,6 +211,19 @@ pub fn check(
         out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
     }
     Ok(out)
+}
+
+/// Each (replicate, generation)'s synthetic rows as (first id, rows): the
+/// block best-of groups are counted in. Runs are sorted by first id.
+fn newest_blocks(runs: &[SampleRun]) -> BTreeMap<(u32, u32), (u64, u64)> {
+    let mut out: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    for s in runs.iter().filter(|s| !s.real) {
+        let e = out.entry((s.replicate, s.generation)).or_insert((s.start, 0));
+        if e.0 + e.1 == s.start {
+            e.1 += s.end - s.start;
+        }
+    }
+    out
 }
 
 /// The chain's filter metrics, from the table (see `chain::TrainingSet`).

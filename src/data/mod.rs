@@ -17,6 +17,7 @@ mod pool;
 pub mod query;
 pub mod ranges;
 pub mod report;
+pub mod reward;
 pub mod sql;
 pub mod stage_io;
 pub mod store;

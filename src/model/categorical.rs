@@ -46,6 +46,11 @@ impl Categorical {
             .collect()
     }
 
+    /// Each token's log-probability (nats).
+    pub fn row_log_likelihoods(&self, tokens: &[u32]) -> Vec<f64> {
+        tokens.iter().map(|&t| self.probs.get(t as usize).map_or(f64::NEG_INFINITY, |p| p.ln())).collect()
+    }
+
     /// Mean negative log-likelihood (nats); infinite when a held-out token
     /// has lost all its mass.
     pub fn mean_nll(&self, tokens: &[u32]) -> f64 {

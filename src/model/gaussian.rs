@@ -168,6 +168,21 @@ impl Gaussian {
         out
     }
 
+    /// Each row's log-likelihood (nats); -inf once the covariance is singular.
+    pub fn row_log_likelihoods(&self, data: &[f64]) -> Vec<f64> {
+        let d = self.dim();
+        let Some(l) = &self.chol else { return vec![f64::NEG_INFINITY; data.len() / d.max(1)] };
+        let half_log_norm = 0.5 * (d as f64 * (2.0 * std::f64::consts::PI).ln() + linalg::logdet_from_cholesky(l, d));
+        let mut y = vec![0.0; d];
+        data.chunks_exact(d)
+            .map(|x| {
+                y.iter_mut().zip(x.iter().zip(&self.mean)).for_each(|(y, (x, m))| *y = x - m);
+                linalg::forward_solve(l, d, &mut y);
+                -half_log_norm - 0.5 * y.iter().map(|v| v * v).sum::<f64>()
+            })
+            .collect()
+    }
+
     /// Mean negative log-likelihood (nats) of row-major `data`; infinite
     /// once the covariance is singular.
     pub fn mean_nll(&self, data: &[f64]) -> f64 {

@@ -67,6 +67,40 @@ impl Kde {
         out
     }
 
+    /// Each row's log-density (nats): log of the mean kernel over the
+    /// training rows; -inf once the kernel is singular.
+    pub fn row_log_likelihoods(&self, data: &[f64]) -> Vec<f64> {
+        let d = self.d;
+        let Some(l) = &self.chol else { return vec![f64::NEG_INFINITY; data.len() / d.max(1)] };
+        let log_const = self.log_const(l);
+        data.par_chunks(CHUNK_ROWS * d)
+            .flat_map_iter(|chunk| {
+                let mut y = vec![0.0; d];
+                let mut lp = vec![0.0; self.rows.len() / d];
+                chunk.chunks_exact(d).map(|x| self.log_density(l, log_const, x, &mut lp, &mut y)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn log_const(&self, l: &[f64]) -> f64 {
+        let d = self.d;
+        -0.5 * (d as f64 * LN_2PI + linalg::logdet_from_cholesky(l, d)) - ((self.rows.len() / d) as f64).ln()
+    }
+
+    /// One row's log-density by log-sum-exp; `lp` and `y` are scratch.
+    fn log_density(&self, l: &[f64], log_const: f64, x: &[f64], lp: &mut [f64], y: &mut [f64]) -> f64 {
+        let d = self.d;
+        for (p, r) in lp.iter_mut().zip(self.rows.chunks_exact(d)) {
+            for i in 0..d {
+                y[i] = x[i] - r[i];
+            }
+            linalg::forward_solve(l, d, y);
+            *p = -0.5 * y.iter().map(|v| v * v).sum::<f64>();
+        }
+        let max = lp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        max + lp.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + log_const
+    }
+
     /// Mean negative log-density of `data`: for each row, -log of the mean
     /// kernel over the training rows (log-sum-exp), over fixed chunks.
     pub fn mean_nll(&self, data: &[f64]) -> f64 {
@@ -76,8 +110,7 @@ impl Kde {
         if n_eval == 0 {
             return f64::NAN;
         }
-        let n_train = (self.rows.len() / d) as f64;
-        let log_const = -0.5 * (d as f64 * LN_2PI + linalg::logdet_from_cholesky(l, d)) - n_train.ln();
+        let log_const = self.log_const(l);
         let parts: Vec<f64> = data
             .par_chunks(CHUNK_ROWS * d)
             .map(|chunk| {
@@ -85,15 +118,7 @@ impl Kde {
                 let mut lp = vec![0.0; self.rows.len() / d];
                 let mut total = 0.0;
                 for x in chunk.chunks_exact(d) {
-                    for (p, r) in lp.iter_mut().zip(self.rows.chunks_exact(d)) {
-                        for i in 0..d {
-                            y[i] = x[i] - r[i];
-                        }
-                        linalg::forward_solve(l, d, &mut y);
-                        *p = -0.5 * y.iter().map(|v| v * v).sum::<f64>();
-                    }
-                    let max = lp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    total += max + lp.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + log_const;
+                    total += self.log_density(l, log_const, x, &mut lp, &mut y);
                 }
                 total
             })

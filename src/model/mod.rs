@@ -197,6 +197,29 @@ impl Model {
         })
     }
 
+    /// Each row's log-likelihood (nats; per token for text, the negative
+    /// of the negative ELBO for images): what a likelihood filter scores.
+    /// `None` for rows this model does not describe.
+    pub fn row_log_likelihoods(&self, rows: &Values) -> Result<Option<Vec<f64>>> {
+        Ok(Some(match (self, rows) {
+            (Model::Gaussian(g), Values::Vectors { data, .. }) => g.row_log_likelihoods(data),
+            (Model::Categorical(c), Values::Tokens(t)) => c.row_log_likelihoods(t),
+            (Model::Gmm(f), Values::Vectors { data, .. }) => f.gmm.row_log_likelihoods(data),
+            (Model::Kde(k), Values::Vectors { data, .. }) => k.row_log_likelihoods(data),
+            (Model::Vae(v), Values::Images { pixels, .. }) => {
+                v.row_neg_elbo(pixels).map_err(vae_error)?.into_iter().map(|x| -x).collect()
+            }
+            (Model::Ngram(m), Values::Texts { ids, .. }) => {
+                use rayon::prelude::*;
+                ids.par_iter().map(|r| m.ngram.row_nll(r)).map(|(nll, n)| -nll / n as f64).collect()
+            }
+            (Model::Transformer(m), Values::Texts { ids, .. }) => {
+                m.net.rows_nll(ids).map_err(transformer_error)?.into_iter().map(|(nll, n)| -nll / n as f64).collect()
+            }
+            _ => return Ok(None),
+        }))
+    }
+
     pub fn mean_nll(&self, rows: &Values) -> Result<f64> {
         Ok(match (self, rows) {
             (Model::Gaussian(g), Values::Vectors { data, .. }) => g.mean_nll(data),

@@ -2,11 +2,12 @@
 //! training ([`crate::filter`]). Absent, nothing is filtered.
 
 use super::reader::Section;
-use crate::filter::{Action, AppliesTo, Filter, FilterKind};
+use crate::filter::{Action, AppliesTo, Cut, Filter, FilterKind, Scorer};
+use crate::values::RowKind;
 
-/// The kinds the issue of curation names, and the ones this build runs.
-const KINDS: &str = "detector";
-const PLANNED: [&str; 3] = ["likelihood", "reward", "command"];
+/// The kinds this build runs, and the ones it reserves.
+const KINDS: &str = "detector, likelihood or reward";
+const PLANNED: [&str; 1] = ["command"];
 
 /// Keys of each kind, so a key given to the wrong kind is named as such.
 const KIND_KEYS: [(&str, &[&str]); 4] = [
@@ -61,6 +62,47 @@ pub(super) fn build_filter(mut s: Section) -> Option<Filter> {
     }
     let kind = match kind_name.as_str() {
         "detector" => detector(&mut s, action),
+        "likelihood" => {
+            let model: String = s.opt("model").unwrap_or_else(|| "current".to_string());
+            let model = match model.as_str() {
+                "current" => Some(Scorer::Current),
+                "first" => Some(Scorer::First),
+                other => {
+                    s.problem(
+                        "model",
+                        format!("unknown model {other:?}; use \"current\" (the model that made the newest rows) or \"first\" (model 0)"),
+                    );
+                    None
+                }
+            };
+            let (cut, bias) = cut_and_bias(&mut s, action);
+            match (model, cut, bias) {
+                (Some(model), Some(cut), Some(bias)) => Some(FilterKind::Likelihood { model, cut, bias }),
+                _ => None,
+            }
+        }
+        "reward" => {
+            let reward: Option<String> =
+                s.req("reward", "an SQL expression over the data columns, e.g. reward = \"-(x0 - 2) * (x0 - 2)\"");
+            let best_of: u64 = s.opt("best-of").unwrap_or(1);
+            let best_of = match u32::try_from(best_of) {
+                Ok(b) if (1..=1000).contains(&b) => Some(b),
+                _ => {
+                    s.problem(
+                        "best-of",
+                        format!("must be an integer in [1, 1000] (candidates per kept row), got {best_of}"),
+                    );
+                    None
+                }
+            };
+            let (cut, bias) = cut_and_bias(&mut s, action);
+            match (reward, best_of, cut, bias) {
+                (Some(reward), Some(best_of), Some(cut), Some(bias)) => {
+                    Some(FilterKind::Reward { reward, best_of, cut, bias })
+                }
+                _ => None,
+            }
+        }
         k if PLANNED.contains(&k) => {
             s.problem(
                 "kind",
@@ -77,6 +119,73 @@ pub(super) fn build_filter(mut s: Section) -> Option<Filter> {
     };
     s.finish();
     Some(Filter { kind: kind?, applies_to: applies_to?, action: action? })
+}
+
+/// `keep` or `min-score` (at most one), and `bias` (resample only).
+fn cut_and_bias(s: &mut Section, action: Option<Action>) -> (Option<Option<Cut>>, Option<f64>) {
+    let keep: Option<f64> = s.opt("keep");
+    let min: Option<f64> = s.opt("min-score");
+    let cut = match (keep, min) {
+        (Some(_), Some(_)) => {
+            s.problem("min-score", "give keep (a fraction) or min-score (a threshold), not both");
+            None
+        }
+        (Some(q), None) if !(q > 0.0 && q <= 1.0) => {
+            s.problem("keep", format!("must be a fraction in (0, 1], got {q}"));
+            None
+        }
+        (Some(q), None) => Some(Some(Cut::Keep(q))),
+        (None, Some(t)) if t.is_nan() => {
+            s.problem("min-score", "must be a number");
+            None
+        }
+        (None, Some(t)) => Some(Some(Cut::MinScore(t))),
+        (None, None) => Some(None),
+    };
+    let bias = match action {
+        Some(Action::Resample) => {
+            let b: f64 = s.opt("bias").unwrap_or(1.0);
+            if b.is_finite() {
+                Some(b)
+            } else {
+                s.problem("bias", format!("must be a finite number, got {b}"));
+                None
+            }
+        }
+        _ => {
+            if s.has("bias") {
+                s.problem("bias", "weighs rows under action = \"resample\" only; remove it or set that action");
+                s.allow("bias");
+            }
+            Some(1.0)
+        }
+    };
+    (cut, bias)
+}
+
+/// Problems of a filter that depend on the model and the data: a
+/// likelihood filter needs a model with one, a reward names the data's
+/// columns.
+pub(super) fn combination_problems(f: &Filter, model: &super::ModelSpec, rows: RowKind) -> Vec<String> {
+    let mut out = Vec::new();
+    match &f.kind {
+        FilterKind::Likelihood { .. } if matches!(model, super::ModelSpec::Command(_)) => out.push(
+            "filter.kind: likelihood needs a model that scores rows; model.kind = \"command\" has none (the kinds with one: gaussian, categorical, gmm, kde, vae, ngram, transformer); use a reward or a detector".to_string(),
+        ),
+        FilterKind::Reward { reward, .. } => {
+            let columns: Vec<String> = match rows {
+                RowKind::Vectors(d) => (0..d).map(|j| format!("x{j}")).collect(),
+                RowKind::Tokens => vec!["token".into()],
+                RowKind::Images => vec!["label".into(), "height".into(), "width".into()],
+                RowKind::Text => vec!["text".into(), "n_tokens".into()],
+            };
+            if let Some(p) = crate::data::reward::check(reward, &columns) {
+                out.push(format!("filter.reward: {p}"));
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn allow_all(s: &mut Section) {
@@ -134,13 +243,33 @@ pub(super) fn filter_toml(f: &Filter) -> toml::Table {
     t.insert("kind".into(), Value::String(f.kind_name().into()));
     t.insert("applies-to".into(), Value::String(f.applies_name().into()));
     t.insert("action".into(), Value::String(f.action_name().into()));
-    match f.kind {
+    let cut_and_bias = |t: &mut toml::Table, cut: &Option<Cut>, bias: f64| {
+        match cut {
+            Some(Cut::Keep(q)) => t.insert("keep".into(), Value::Float(*q)),
+            Some(Cut::MinScore(m)) => t.insert("min-score".into(), Value::Float(*m)),
+            None => None,
+        };
+        if f.action == Action::Resample {
+            t.insert("bias".into(), Value::Float(bias));
+        }
+    };
+    match &f.kind {
         FilterKind::Detector { tpr, fpr, flagged_weight } => {
-            t.insert("tpr".into(), Value::Float(tpr));
-            t.insert("fpr".into(), Value::Float(fpr));
+            t.insert("tpr".into(), Value::Float(*tpr));
+            t.insert("fpr".into(), Value::Float(*fpr));
             if f.action == Action::Resample {
-                t.insert("flagged-weight".into(), Value::Float(flagged_weight));
+                t.insert("flagged-weight".into(), Value::Float(*flagged_weight));
             }
+        }
+        FilterKind::Likelihood { model, cut, bias } => {
+            let m = if *model == Scorer::First { "first" } else { "current" };
+            t.insert("model".into(), Value::String(m.into()));
+            cut_and_bias(&mut t, cut, *bias);
+        }
+        FilterKind::Reward { reward, best_of, cut, bias } => {
+            t.insert("reward".into(), Value::String(reward.clone()));
+            t.insert("best-of".into(), Value::Integer(i64::from(*best_of)));
+            cut_and_bias(&mut t, cut, *bias);
         }
     }
     t

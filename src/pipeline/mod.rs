@@ -241,6 +241,16 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
         }
     }
 
+    if let (Some(Some(f)), Some(m), Some(d)) = (&filter, &model, &data) {
+        let rows = match (&d.source, spec::dim_of(&d.source)) {
+            (Source::Images(_), _) => crate::values::RowKind::Images,
+            (Source::Text(_), _) => crate::values::RowKind::Text,
+            (_, Some(dim)) => crate::values::RowKind::Vectors(dim),
+            (_, None) => crate::values::RowKind::Tokens,
+        };
+        problems.borrow_mut().extend(filter::combination_problems(f, m, rows));
+    }
+
     Some(Pipeline {
         name: name?,
         seed,

@@ -110,15 +110,20 @@ impl Spread {
     }
 }
 
+/// Dimension of a source's vector rows, or `None` for other rows.
+pub fn dim_of(source: &Source) -> Option<usize> {
+    match source {
+        Source::Gaussian { mean, .. } => Some(mean.len()),
+        Source::Gmm { means, .. } => means.first().map(Vec::len),
+        Source::File { columns, .. } => Some(columns.len()),
+        Source::Zipf { .. } | Source::Images(_) | Source::Text(_) => None,
+    }
+}
+
 impl Pipeline {
     /// Dimension of vector data, or `None` for discrete tokens.
     pub fn dim(&self) -> Option<usize> {
-        match &self.data.source {
-            Source::Gaussian { mean, .. } => Some(mean.len()),
-            Source::Gmm { means, .. } => means.first().map(Vec::len),
-            Source::File { columns, .. } => Some(columns.len()),
-            Source::Zipf { .. } | Source::Images(_) | Source::Text(_) => None,
-        }
+        dim_of(&self.data.source)
     }
 
     /// Whether the rows are images.

@@ -52,7 +52,7 @@ policy = "{policy}"
 }
 
 /// (mean vector, covariance rows) of every model, indexed [generation][replicate].
-fn model_params(run: &Path) -> Vec<Vec<(Vec<f64>, Vec<Vec<f64>>)>> {
+pub fn model_params(run: &Path) -> Vec<Vec<(Vec<f64>, Vec<Vec<f64>>)>> {
     let rows =
         query(run, "SELECT model_generation, replicate, params FROM models ORDER BY model_generation, replicate");
     let mut out: Vec<Vec<(Vec<f64>, Vec<Vec<f64>>)>> = Vec::new();

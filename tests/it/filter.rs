@@ -225,3 +225,212 @@ fn a_filter_that_keeps_nothing_stops_the_run_naming_it() {
     let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
     assert_eq!(code, 0, "{text}{err}");
 }
+
+/// The standard normal density and distribution function (Simpson's rule
+/// on the density, 4000 panels: error far below 1e-12 on |x| <= 10).
+fn phi(x: f64) -> f64 {
+    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+fn big_phi(x: f64) -> f64 {
+    let n = 4000;
+    let h = x.abs() / n as f64;
+    let mut s = phi(0.0) + phi(x.abs());
+    for i in 1..n {
+        s += phi(i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    let half = s * h / 3.0;
+    if x >= 0.0 {
+        0.5 + half
+    } else {
+        0.5 - half
+    }
+}
+
+/// E[max] and Var[max] of K standard normals: the integrals of x and x^2
+/// against K phi(x) Phi(x)^(K-1), by the trapezoid rule on [-10, 10].
+fn max_of_normals(k: i32) -> (f64, f64) {
+    let (n, lo, hi) = (20_000, -10.0, 10.0);
+    let h = (hi - lo) / n as f64;
+    let (mut m1, mut m2) = (0.0, 0.0);
+    for i in 0..=n {
+        let x = lo + i as f64 * h;
+        let w = if i == 0 || i == n { 0.5 } else { 1.0 };
+        let d = f64::from(k) * phi(x) * big_phi(x).powi(k - 1) * w * h;
+        m1 += x * d;
+        m2 += x * x * d;
+    }
+    (m1, m2 - m1 * m1)
+}
+
+fn filtered_gaussian(tag: &str, m: usize, generations: u32, replicates: u32, filter: &str) -> Scratch {
+    let dir = Scratch::new(tag);
+    let text = format!(
+        r#"
+name = "{tag}"
+seed = 20240925
+generations = {generations}
+replicates = {replicates}
+[data]
+source = "gaussian"
+n = {m}
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+variance = "mle"
+[generate]
+n = {m}
+[filter]
+{filter}
+"#
+    );
+    run_pipeline(&text, &dir.path("run"));
+    dir
+}
+
+/// Per chain and model j >= 1, with model j - 1 = N(mu, s2): (mu_j - mu) / s
+/// and s2_j / s2. Given model j - 1 these are draws from one distribution
+/// whatever mu and s2 (the filters below rank rows by (x - mu) / s), so
+/// they are independent and identically distributed across chains and
+/// generations, and their mean's standard error is sd / sqrt(count).
+fn standardized_steps(run: &Path) -> (Vec<f64>, Vec<f64>) {
+    let models = super::closed_form::model_params(run);
+    let (mut shift, mut ratio) = (Vec::new(), Vec::new());
+    for j in 1..models.len() {
+        for (prev, now) in models[j - 1].iter().zip(&models[j]) {
+            let (mu, s2) = (prev.0[0], prev.1[0][0]);
+            shift.push((now.0[0] - mu) / s2.sqrt());
+            ratio.push(now.1[0][0] / s2);
+        }
+    }
+    (shift, ratio)
+}
+
+/// A likelihood filter on the current model keeping the fraction
+/// q = 2 Phi(c) - 1 of synthetic rows keeps the rows nearest model k-1's
+/// mean: a normal truncated to +-c sigma, whose variance factor is
+/// g(c) = 1 - 2 c phi(c) / (2 Phi(c) - 1) (g(1) = 0.291, g(2) = 0.774).
+/// The MLE over the n = ceil(q M) kept rows multiplies by (n - 1) / n.
+/// The sample quantile: the cut is the n-th smallest |x - mu| / s of M
+/// draws, so the kept share is n / M exactly; c' = Phi^-1((1 + n/M) / 2)
+/// carries that. What is left is the cut's sampling error, of sd
+/// sqrt(q (1 - q) / M) / (2 phi(c)) (0.043 at c = 1, M = 500), whose effect
+/// on E[g] is second order: |g''| Var / 2 < 0.3% of g here; the test
+/// allows 1% (a bound, added to 5 standard errors).
+#[test]
+fn a_likelihood_filter_truncates_the_tails_by_the_closed_form() {
+    let (m, c) = (500usize, 1.0);
+    let q = 2.0 * big_phi(c) - 1.0;
+    let dir = filtered_gaussian(
+        "likelihood-current",
+        m,
+        4,
+        400,
+        &format!("kind = \"likelihood\"\nmodel = \"current\"\nkeep = {q}"),
+    );
+    let g = |c: f64| 1.0 - 2.0 * c * phi(c) / (2.0 * big_phi(c) - 1.0);
+    assert!((g(1.0) - 0.291).abs() < 5e-4 && (g(2.0) - 0.774).abs() < 5e-4 && (g(3.0) - 0.973).abs() < 5e-4);
+    let n = (q * m as f64).ceil();
+    let share = n / m as f64;
+    // Phi^-1 by bisection.
+    let (mut lo, mut hi) = (0.0, 5.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if 2.0 * big_phi(mid) - 1.0 < share {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    let expected = g(0.5 * (lo + hi)) * (n - 1.0) / n;
+    let (shift, ratio) = standardized_steps(&dir.path("run"));
+    let (mean, se) = mean_se(&ratio);
+    assert!(
+        (mean - expected).abs() <= 5.0 * se + 0.01 * expected,
+        "variance factor {mean} vs {expected} (se {se}, n {})",
+        ratio.len()
+    );
+    // Symmetric truncation leaves the mean where it was.
+    assert_within("mean shift", &shift, 0.0, 5.0);
+    let run = dir.path("run");
+    audit_clean(&run, "likelihood filter");
+    let kept = query(&run, "SELECT min(value) AS lo, max(value) AS hi FROM metrics WHERE metric = 'filter_kept'");
+    assert_eq!((f(&kept[0], "lo"), f(&kept[0], "hi")), (n, n));
+}
+
+/// Reward x with best-of-K under replace: each kept row is the largest of
+/// K draws of model j - 1, so the fitted mean moves by sigma E[max of K
+/// standard normals] and the MLE variance is sigma^2 Var[max] (M - 1) / M.
+/// The integrals give the published figures (E: 0.564, 1.029; Var: 0.681,
+/// 0.492 for K = 2, 4), asserted first. Tolerance: 5 standard errors.
+#[test]
+fn best_of_k_reward_moves_the_mean_and_shrinks_the_variance() {
+    let (e2, v2) = max_of_normals(2);
+    let (e4, v4) = max_of_normals(4);
+    // K = 2 in closed form: E = 1/sqrt(pi), Var = 1 - 1/pi; the issue's
+    // figures are these to three places.
+    let pi = std::f64::consts::PI;
+    assert!((e2 - 1.0 / pi.sqrt()).abs() < 1e-9 && (v2 - (1.0 - 1.0 / pi)).abs() < 1e-9, "{e2} {v2}");
+    assert!((e2 - 0.564).abs() < 1e-3 && (e4 - 1.029).abs() < 1e-3, "{e2} {e4}");
+    assert!((v2 - 0.681).abs() < 1e-3 && (v4 - 0.492).abs() < 1e-3, "{v2} {v4}");
+    let m = 100usize;
+    let dir = filtered_gaussian("reward-best-of", m, 5, 400, "kind = \"reward\"\nreward = \"x0\"\nbest-of = 4");
+    let run = dir.path("run");
+    let (shift, ratio) = standardized_steps(&run);
+    assert_within("mean shift / sigma", &shift, e4, 5.0);
+    assert_within("variance ratio", &ratio, v4 * (m as f64 - 1.0) / m as f64, 5.0);
+    // Every generated candidate is in samples: K M rows a generation.
+    let rows = query(&run, "SELECT count(*) AS n FROM samples WHERE generation = 2");
+    assert_eq!(f(&rows[0], "n") as usize, 400 * 4 * m);
+    audit_clean(&run, "best-of reward");
+}
+
+/// The score kinds' bad keys, each named with what to change (exit 2).
+#[test]
+fn bad_score_filters_are_named() {
+    let dir = Scratch::new("filter-bad-scores");
+    let base = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "kind = \"likelihood\"\nkeep = 1.5\nmodel = \"best\"\nbias = 2.0",
+            &[
+                "filter.keep: must be a fraction in (0, 1], got 1.5",
+                "filter.model: unknown model \"best\"",
+                "filter.bias: weighs rows under action = \"resample\" only",
+            ],
+        ),
+        (
+            "kind = \"likelihood\"\nkeep = 0.5\nmin-score = -3.0",
+            &["filter.min-score: give keep (a fraction) or min-score"],
+        ),
+        ("kind = \"reward\"\nreward = \"x0\"\nbest-of = 0", &["filter.best-of: must be an integer in [1, 1000]"]),
+        (
+            "kind = \"reward\"\nreward = \"x0 +* 2\"",
+            &["filter.reward: \"x0 +* 2\" does not parse as an SQL expression"],
+        ),
+        (
+            "kind = \"reward\"\nreward = \"length(text)\"",
+            &["filter.reward: \"length(text)\" names a column the data lack", "the columns are x0"],
+        ),
+    ];
+    for (i, (filter, needles)) in cases.iter().enumerate() {
+        let f = dir.path(&format!("bad-{i}.toml"));
+        std::fs::write(&f, format!("{base}\n[filter]\n{filter}\n")).unwrap();
+        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+        assert_eq!(code, 2, "{filter}: {err}");
+        for n in *needles {
+            assert!(err.contains(n), "{filter}: missing {n:?} in\n{err}");
+        }
+    }
+    // A likelihood needs a model that scores rows: the user's program has none.
+    let command = std::fs::read_to_string(repo().join("pipelines/command-gmm-sklearn.toml")).unwrap();
+    let f = dir.path("pipelines-command.toml");
+    std::fs::write(&f, format!("{command}\n[filter]\nkind = \"likelihood\"\nkeep = 0.5\n")).unwrap();
+    let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("filter.kind: likelihood needs a model that scores rows; model.kind = \"command\" has none"),
+        "{err}"
+    );
+}

@@ -188,6 +188,12 @@ impl Gmm {
         parts.iter().sum()
     }
 
+    /// Each row's log-likelihood (nats).
+    pub fn row_log_likelihoods(&self, data: &[f64]) -> Vec<f64> {
+        let (mut lp, mut y) = (vec![0.0; self.components()], vec![0.0; self.d]);
+        data.chunks_exact(self.d).map(|x| self.log_likelihood(x, &mut lp, &mut y)).collect()
+    }
+
     /// Mean negative log-likelihood (nats) of row-major `data`.
     pub fn mean_nll(&self, data: &[f64]) -> f64 {
         let n = data.len() / self.d;

@@ -186,6 +186,27 @@ impl Vae {
         Ok(total / n.max(1) as f64)
     }
 
+    /// Each image's negative ELBO (nats; BCE + KL, one reparameterised
+    /// draw from the same fixed noise stream as [`Self::neg_elbo`]).
+    pub fn row_neg_elbo(&self, images: &[u8]) -> Result<Vec<f64>> {
+        let pixels = self.height * self.width;
+        let mut rng = Rng::from_seed(0x0000_E1B0_E1B0);
+        let mut out = Vec::with_capacity(images.len() / pixels.max(1));
+        for chunk in images.chunks(256 * pixels) {
+            let (x, _) = to_tensor(chunk, pixels)?;
+            let (mu, logvar) = self.net.encode(&x)?;
+            let eps = normal(&mut rng, x.dim(0)?, self.settings.latent)?;
+            let z = (&mu + (eps * logvar.affine(0.5, 0.0)?.exp()?)?)?;
+            let logits = self.net.decode(&z)?;
+            // BCE with logits, stable: relu(l) - l x + log(1 + exp(-|l|)).
+            let soft = logits.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
+            let bce = ((logits.relu()? - (&logits * &x)?)? + soft)?.sum(1)?;
+            let kl = (logvar.affine(1.0, 1.0)? - mu.sqr()? - logvar.exp()?)?.sum(1)?.affine(-0.5, 0.0)?;
+            out.extend((bce + kl)?.to_vec1::<f32>()?.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
     /// The weights as a safetensors file (names sorted).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         Ok(safetensors::from_vars(&self.params.vars)?)
