@@ -469,7 +469,8 @@ impl Chain {
             });
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
-        let mut parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh);
+        let group = p.filter.as_ref().map_or(1, |f| f.best_of() as usize);
+        let mut parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh, group);
         let filtered = match &p.filter {
             Some(f) => self.filter(ctx, f, k, &mut parts)?,
             None => Vec::new(),

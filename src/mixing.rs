@@ -108,7 +108,10 @@ impl MixPolicy {
 
     /// T_k for k > 0 as parts of blocks: `d0` is D_0 (N rows), `synthetic`
     /// D_1..D_k (the last is D_k), `fresh` this generation's fresh real
-    /// rows. `rng` is the chain's mixing stream for generation k.
+    /// rows. `rng` is the chain's mixing stream for generation k. `group`:
+    /// D_k's rows come in groups of that many consecutive rows (best-of
+    /// curation's candidates for one row), and a policy that takes some of
+    /// D_k takes whole groups, as many as it would take rows.
     pub fn pick<'a>(
         &self,
         rng: &mut Rng,
@@ -116,7 +119,14 @@ impl MixPolicy {
         d0: &'a Block,
         synthetic: &'a [Block],
         fresh: Option<&'a Block>,
+        group: usize,
     ) -> Vec<Part<'a>> {
+        let of_last = |rng: &mut Rng, len: usize, count: usize| -> Vec<usize> {
+            if group <= 1 {
+                return rng.choose_sorted(len, count);
+            }
+            rng.choose_sorted(len / group, count).into_iter().flat_map(|g| g * group..(g + 1) * group).collect()
+        };
         let Some(last) = synthetic.last() else { return vec![(d0, None)] };
         let mut parts: Vec<Part<'a>> = Vec::new();
         match self {
@@ -124,7 +134,7 @@ impl MixPolicy {
             MixPolicy::KeepReal { .. } => {
                 let r = self.real_rows(n);
                 parts.push((d0, Some(rng.choose_sorted(n, r))));
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+                parts.push((last, Some(of_last(rng, last.values.len(), n - r))));
             }
             MixPolicy::Accumulate => {
                 parts.push((d0, None));
@@ -154,14 +164,14 @@ impl MixPolicy {
             MixPolicy::Augment { .. } => {
                 let s = self.synthetic_rows(n).unwrap_or(0);
                 parts.push((d0, None));
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), s))));
+                parts.push((last, Some(of_last(rng, last.values.len(), s))));
             }
             MixPolicy::Fresh { .. } => {
                 let r = self.real_rows(n);
                 if let Some(f) = fresh {
                     parts.push((f, None));
                 }
-                parts.push((last, Some(rng.choose_sorted(last.values.len(), n - r))));
+                parts.push((last, Some(of_last(rng, last.values.len(), n - r))));
             }
         }
         parts
@@ -188,5 +198,44 @@ impl MixPolicy {
             MixPolicy::Augment { .. } => m(take.map(|s| d0 + s), Some(d0), Some(0), take, Some(0)),
             MixPolicy::Fresh { .. } => m(Some(n), Some(0), Some(real), take, Some(0)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::{Origin, Split, Values};
+
+    fn block(first_id: u64, rows: usize, origin: Origin) -> Block {
+        Block {
+            first_id,
+            replicate: 0,
+            generation: 1,
+            origin,
+            model_generation: None,
+            split: Split::Train,
+            values: Values::Vectors { d: 1, data: vec![0.0; rows] },
+        }
+    }
+
+    /// Best-of candidates: a policy that takes some of D_k takes whole
+    /// groups, as many as it would take rows; without groups the draw is
+    /// the one it always was.
+    #[test]
+    fn subsampling_policies_take_whole_groups() {
+        let d0 = block(0, 10, Origin::Real);
+        let dk = [block(100, 40, Origin::Synthetic)];
+        let policy = MixPolicy::KeepReal { real_fraction: 0.2 };
+        let parts = policy.pick(&mut Rng::from_seed(9), 10, &d0, &dk, None, 4);
+        let idx = parts[1].1.clone().unwrap();
+        assert_eq!(idx.len(), 8 * 4, "N - round(0.2 N) = 8 groups of 4");
+        for g in idx.chunks(4) {
+            assert_eq!(g, [g[0], g[0] + 1, g[0] + 2, g[0] + 3]);
+            assert_eq!(g[0] % 4, 0);
+        }
+        let plain = policy.pick(&mut Rng::from_seed(9), 10, &d0, &dk, None, 1);
+        let mut rng = Rng::from_seed(9);
+        let _real = rng.choose_sorted(10, 2);
+        assert_eq!(plain[1].1.as_ref().unwrap(), &rng.choose_sorted(40, 8));
     }
 }

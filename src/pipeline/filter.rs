@@ -166,8 +166,21 @@ fn cut_and_bias(s: &mut Section, action: Option<Action>) -> (Option<Option<Cut>>
 /// Problems of a filter that depend on the model and the data: a
 /// likelihood filter needs a model with one, a reward names the data's
 /// columns.
-pub(super) fn combination_problems(f: &Filter, model: &super::ModelSpec, rows: RowKind) -> Vec<String> {
+pub(super) fn combination_problems(
+    f: &Filter,
+    model: &super::ModelSpec,
+    rows: RowKind,
+    mix: Option<&super::MixPolicy>,
+) -> Vec<String> {
     let mut out = Vec::new();
+    if let (true, Some(m)) = (f.best_of() > 1, mix) {
+        if m.keeps_all() {
+            out.push(format!(
+                "filter.best-of: policy {} trains on every earlier generation, whose rows would enter uncurated; use replace, keep-real, fresh or augment with best-of",
+                m.name()
+            ));
+        }
+    }
     match &f.kind {
         FilterKind::Likelihood { .. } if matches!(model, super::ModelSpec::Command(_)) => out.push(
             "filter.kind: likelihood needs a model that scores rows; model.kind = \"command\" has none (the kinds with one: gaussian, categorical, gmm, kde, vae, ngram, transformer); use a reward or a detector".to_string(),

@@ -248,7 +248,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
             (_, Some(dim)) => crate::values::RowKind::Vectors(dim),
             (_, None) => crate::values::RowKind::Tokens,
         };
-        problems.borrow_mut().extend(filter::combination_problems(f, m, rows));
+        problems.borrow_mut().extend(filter::combination_problems(f, m, rows, mix.as_ref()));
     }
 
     Some(Pipeline {

@@ -480,7 +480,15 @@ fn mixing(
             };
             let dk = sizes.get(&(r, k)).map_or(0, |s| s.1);
             // The policy's expectation, held against what the tables show.
-            let want = p.mix.makeup(k, n, d0, dk, earlier);
+            let mut want = p.mix.makeup(k, n, d0, dk, earlier);
+            // Best-of: a policy that takes some of D_k takes whole groups
+            // of candidates, K rows for each row it would take.
+            let best_of = u64::from(p.filter.as_ref().map_or(1, |f| f.best_of()));
+            if let (true, Some(take)) = (k > 0 && best_of > 1, p.mix.synthetic_rows(n as usize)) {
+                let take = take as u64;
+                want.synthetic_dk = want.synthetic_dk.map(|s| s * best_of);
+                want.rows = want.rows.map(|r| r + take * (best_of - 1));
+            }
             let got = [c.rows, c.real_gen0, c.real_own, c.synthetic_own, c.synthetic_earlier];
             let names = [
                 "rows",

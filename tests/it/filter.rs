@@ -423,6 +423,13 @@ fn bad_score_filters_are_named() {
             assert!(err.contains(n), "{filter}: missing {n:?} in\n{err}");
         }
     }
+    // Best-of under a policy that trains on every earlier generation.
+    let f = dir.path("accumulate.toml");
+    let accumulate = base.replace("policy = \"replace\"", "policy = \"accumulate\"");
+    std::fs::write(&f, format!("{accumulate}\n[filter]\nkind = \"reward\"\nreward = \"x0\"\nbest-of = 2\n")).unwrap();
+    let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("filter.best-of: policy accumulate trains on every earlier generation"), "{err}");
     // A likelihood needs a model that scores rows: the user's program has none.
     let command = std::fs::read_to_string(repo().join("pipelines/command-gmm-sklearn.toml")).unwrap();
     let f = dir.path("pipelines-command.toml");
@@ -432,5 +439,69 @@ fn bad_score_filters_are_named() {
     assert!(
         err.contains("filter.kind: likelihood needs a model that scores rows; model.kind = \"command\" has none"),
         "{err}"
+    );
+}
+
+/// A likelihood filter on the current model beside real data (keep-real,
+/// gamma = 0.2: 20 real rows and 80 of D_k a generation), judging only the
+/// synthetic rows or every row. `keep` is a fraction of the judged pool.
+///
+/// keep = 0.5: judging synthetic rows only, the 20 real rows stay whole
+/// and the variance map is about s2' = (1 - l) + l g s2 with l = 40/60 the
+/// kept synthetic share and g = g(0.674) = 0.14 (the middle half of a
+/// normal): fixed point 0.33 / (1 - 0.67 * 0.14) = 0.37. Judging every
+/// row, the real rows, wider than the shrunken model, rank last and the 50
+/// dropped rows take all 20 of them: nothing holds the variance up and it
+/// falls by about g a generation (0.14^30 ~ 1e-26). Generation 30: the
+/// first's mean over 100 chains stays above 0.1, the second's below 1e-3.
+///
+/// keep = 2 Phi(2) - 1 (the issue's k = 2): only 5 of the 100 rows are
+/// dropped, fewer than the 20 real ones, so judging every row cannot
+/// remove the real data and does not collapse; it lowers the stationary
+/// variance (0.37 against 0.57 measured at generation 200). Asserted:
+/// judging all is lower, by more than 5 standard errors of the difference.
+#[test]
+fn judging_real_rows_too_collapses_where_judging_synthetic_holds() {
+    let mix = "policy = \"keep-real\"\nreal-fraction = 0.2";
+    let run = |applies: &str, keep: f64| {
+        let dir = Scratch::new(&format!("applies-{applies}"));
+        let text = format!(
+            r#"
+name = "applies"
+seed = 99
+generations = 30
+replicates = 100
+[data]
+source = "gaussian"
+n = 100
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+variance = "mle"
+[generate]
+n = 100
+[mix]
+{mix}
+[filter]
+kind = "likelihood"
+model = "current"
+keep = {keep}
+applies-to = "{applies}"
+"#
+        );
+        run_pipeline(&text, &dir.path("run"));
+        mean_se(&metric_by_generation(&dir.path("run"), "var")[30])
+    };
+    let (synthetic, _) = run("synthetic", 0.5);
+    let (all, _) = run("all", 0.5);
+    assert!(synthetic > 0.1, "judging synthetic rows only, the variance holds near 0.37: {synthetic}");
+    assert!(all < 1e-3, "judging real rows too, the variance collapses: {all}");
+    let q = 0.9544997361036416;
+    let (synthetic, se_s) = run("synthetic", q);
+    let (all, se_a) = run("all", q);
+    assert!(
+        synthetic - all > 5.0 * (se_s * se_s + se_a * se_a).sqrt(),
+        "at k = 2 judging all should hold lower: {all} vs {synthetic}"
     );
 }
