@@ -185,7 +185,8 @@ impl Chain {
         let pooled = self.pooled_fit(ctx, k);
         let set = self.training_set(ctx, k, fresh.as_ref(), pooled.is_none())?;
         metrics.extend(set.filter_metrics(&ctx.names));
-        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered } = set;
+        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered, files: filter_files } =
+            set;
         let model = match pooled {
             Some(model) => model,
             None => {
@@ -223,7 +224,7 @@ impl Chain {
             model: Some((kind, params)),
             metrics,
             weights,
-            files: Vec::new(),
+            files: filter_files,
             filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
         })
     }
@@ -245,7 +246,8 @@ impl Chain {
         let p = ctx.pipeline;
         let set = self.training_set(ctx, k, fresh.as_ref(), true)?;
         metrics.extend(set.filter_metrics(&ctx.names));
-        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered } = set;
+        let TrainingSet { values: train, ranges, rows: train_rows, real: real_rows, filtered, files: filter_files } =
+            set;
         let symbols = match ctx.source.vocab() {
             crate::model::Vocab::Symbols(s) => s as u32,
             _ => 0,
@@ -314,7 +316,7 @@ impl Chain {
             model: Some(("command", ParamsCell::Json(out.params))),
             metrics,
             weights: None,
-            files: out.files,
+            files: out.files.into_iter().chain(filter_files).collect(),
             filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
         })
     }
@@ -466,14 +468,15 @@ impl Chain {
                 rows: n,
                 real: n,
                 filtered: Vec::new(),
+                files: Vec::new(),
             });
         }
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Mix);
         let group = p.filter.as_ref().map_or(1, |f| f.best_of() as usize);
         let mut parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh, group);
-        let filtered = match &p.filter {
+        let (filtered, files) = match &p.filter {
             Some(f) => self.filter(ctx, f, k, &mut parts)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let whole = match parts[..] {
             [(block, None)] => Some(&block.values),
@@ -511,18 +514,21 @@ impl Chain {
             Some(rows) => Cow::Borrowed(rows),
             None => Cow::Owned(values),
         };
-        Ok(TrainingSet { values, ranges, rows, real, filtered })
+        Ok(TrainingSet { values, ranges, rows, real, filtered, files })
     }
 
     /// Each candidate's score (`None` where the filter does not judge it):
-    /// its log-likelihood under the scoring model, or its reward.
+    /// its log-likelihood under the scoring model, its reward, or what the
+    /// user's program said; and the files to seal (the program's log).
     fn scores(
         &self,
+        ctx: &Context,
         f: &crate::filter::Filter,
         k: u32,
         parts: &[crate::mixing::Part<'_>],
         candidates: &[Candidate],
-    ) -> Result<Vec<Option<f64>>> {
+    ) -> Result<(Vec<Option<f64>>, Files)> {
+        let mut files = Vec::new();
         let mut values = self.d0.values.empty_like();
         for (block, idx) in parts {
             match idx {
@@ -532,6 +538,15 @@ impl Chain {
         }
         let scores = match &f.kind {
             crate::filter::FilterKind::Reward { reward, .. } => crate::data::reward::scores(reward, &values)?,
+            crate::filter::FilterKind::Command { program, .. } => {
+                let p = ctx.pipeline;
+                let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Filter);
+                let ids: Vec<u64> = candidates.iter().map(|c| c.sample_id).collect();
+                let (scores, log) =
+                    crate::stage::run_filter(program, p, ctx.slots, ctx.root, k, self.replicate, seed, &ids, &values)?;
+                files.push(log);
+                scores
+            }
             _ => {
                 let model = self.scorer.as_ref().ok_or_else(|| Error::Filter {
                     generation: k,
@@ -547,7 +562,7 @@ impl Chain {
                 })?
             }
         };
-        Ok(candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect())
+        Ok((candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect(), files))
     }
 
     /// The curation filter over T_k's candidates (`parts`, as the policy
@@ -560,7 +575,7 @@ impl Chain {
         f: &crate::filter::Filter,
         k: u32,
         parts: &mut [crate::mixing::Part<'_>],
-    ) -> Result<Vec<(Candidate, Decision)>> {
+    ) -> Result<(Vec<(Candidate, Decision)>, Files)> {
         let p = ctx.pipeline;
         let index =
             |idx: &Option<Vec<usize>>, len: usize| -> Vec<usize> { idx.clone().unwrap_or_else(|| (0..len).collect()) };
@@ -575,7 +590,8 @@ impl Chain {
         }
         let problem =
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
-        let scores = if f.scores() { self.scores(f, k, parts, &candidates)? } else { Vec::new() };
+        let (scores, files) =
+            if f.scores() { self.scores(ctx, f, k, parts, &candidates)? } else { (Vec::new(), Vec::new()) };
         let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
         let groups: Vec<Option<u64>> = candidates.iter().map(|c| c.group(f.best_of(), newest)).collect();
         let decisions = f
@@ -600,9 +616,12 @@ impl Chain {
             at += all.len();
             *idx = Some(keep);
         }
-        Ok(candidates.into_iter().zip(decisions).collect())
+        Ok((candidates.into_iter().zip(decisions).collect(), files))
     }
 }
+
+/// Files for the run directory, by path in it.
+type Files = Vec<(std::path::PathBuf, Vec<u8>)>;
 
 /// Model k's training set (see [`Chain::training_set`]).
 struct TrainingSet<'a> {
@@ -613,6 +632,8 @@ struct TrainingSet<'a> {
     /// Each candidate's sample id and the filter's decision; empty
     /// without a filter.
     filtered: Vec<(Candidate, Decision)>,
+    /// A command filter's logs, sealed with the generation.
+    files: Files,
 }
 
 impl TrainingSet<'_> {

@@ -18,7 +18,7 @@
 //! candidates unflagged. The resampling draw is the (replicate, k) stream of
 //! [`Purpose::Filter`], taken in candidate order.
 //!
-//! Score kinds (`likelihood`, `reward`) score each judged candidate (a
+//! Score kinds (`likelihood`, `reward`, `command`) score each judged candidate (a
 //! real row under `applies-to = "synthetic"` is not judged: it is kept,
 //! weight 1, score null). Under `drop`, `keep = q` keeps the ceil(q n)
 //! best-scoring of the n judged rows (ties: the smaller sample id first),
@@ -65,6 +65,9 @@ pub enum FilterKind {
     Likelihood { model: Scorer, cut: Option<Cut>, bias: f64 },
     /// An SQL expression over the data columns, evaluated with Polars.
     Reward { reward: String, best_of: u32, cut: Option<Cut>, bias: f64 },
+    /// The user's program: reads the candidates as Parquet, writes
+    /// `sample_id, score` (README, "Curation in the loop").
+    Command { program: crate::model::CommandSettings, cut: Option<Cut>, bias: f64 },
 }
 
 /// Which model scores a likelihood filter's rows.
@@ -130,6 +133,7 @@ impl Filter {
             FilterKind::Detector { .. } => "detector",
             FilterKind::Likelihood { .. } => "likelihood",
             FilterKind::Reward { .. } => "reward",
+            FilterKind::Command { .. } => "command",
         }
     }
 
@@ -182,6 +186,7 @@ impl Filter {
                 let b = if *best_of > 1 { format!(", best-of {best_of}") } else { String::new() };
                 format!("reward ({reward}{b}{})", cut(c))
             }
+            FilterKind::Command { program, cut: c, .. } => format!("command `{}`{}", program.command.join(" "), cut(c)),
         };
         format!("{kind}, {}, applies to {}", self.action_name(), self.applies_name())
     }
@@ -229,6 +234,7 @@ impl Filter {
                 .collect(),
             FilterKind::Likelihood { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
             FilterKind::Reward { cut, bias, .. } => self.by_score(candidates, scores, groups, *cut, *bias),
+            FilterKind::Command { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
         };
         if self.action == Action::Resample {
             let weights: Vec<f64> = out.iter().map(|d| d.weight).collect();

@@ -13,24 +13,25 @@
 //! layer 0: error
 //! layer 1: fault fasthash rng special linalg progress gzip hashing simd
 //! layer 2: values metric_name keys
-//! layer 3: text mixing filter
+//! layer 3: text mixing
 //! layer 4: model
-//! layer 5: data
-//! layer 6: metrics
-//! layer 7: pipeline
-//! layer 8: provenance resolve study
-//! layer 9: source report stage
-//! layer 10: chain
-//! layer 11: runner
-//! layer 12: sweep
-//! layer 13: status
+//! layer 5: filter
+//! layer 6: data
+//! layer 7: metrics
+//! layer 8: pipeline
+//! layer 9: provenance resolve study
+//! layer 10: source report stage
+//! layer 11: chain
+//! layer 12: runner
+//! layer 13: sweep
+//! layer 14: status
 //! ```
 //!
 //! Bottom up: the error type; utilities with no domain (random streams,
 //! hashing, SIMD loops, progress); plain records (a block of rows and its
 //! values, metric names); the text tokenizer and corpus, and the mixing
-//! policies (what T_k is made of) and the curation filter (what of it is kept); fitted models and
-//! their settings; the Parquet store and table frames; the metrics;
+//! policies (what T_k is made of); fitted models and
+//! their settings; the curation filter (what of T_k is kept); the Parquet store and table frames; the metrics;
 //! pipeline parsing (pure: text to a validated spec, no filesystem); the
 //! audit and lineage over a run directory, and resolving a pipeline against
 //! the files it names (`run` and `validate` only), and a study's cells; the

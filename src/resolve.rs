@@ -101,6 +101,14 @@ pub fn environment(p: &mut Pipeline) -> Vec<String> {
             problems.push(format!("model.command: the program {why}"));
         }
     }
+    if let Some(crate::filter::FilterKind::Command { program, .. }) = p.filter.as_ref().map(|f| &f.kind) {
+        let dir = program.workdir_at(&p.base);
+        if !dir.is_dir() {
+            problems.push(format!("filter.workdir: {} is not a folder", dir.display()));
+        } else if let Err(why) = program.find_program(&p.base) {
+            problems.push(format!("filter.command: the program {why}"));
+        }
+    }
     match &mut p.data.source {
         Source::File { path, .. } if !path.is_file() => problems.push(missing("data.path", path)),
         Source::Images(img) => {

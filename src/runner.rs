@@ -371,9 +371,14 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
 
     let source = RealSource::new(p, loaded);
     tracker.start();
-    let slots = crate::stage::Slots::new(match &p.model {
-        ModelSpec::Command(s) => s.parallel,
+    // Programs (a command model's, a command filter's) share the slots.
+    let filter_parallel = match p.filter.as_ref().map(|f| &f.kind) {
+        Some(crate::filter::FilterKind::Command { program, .. }) => program.parallel,
         _ => 1,
+    };
+    let slots = crate::stage::Slots::new(match &p.model {
+        ModelSpec::Command(s) => s.parallel.max(filter_parallel),
+        _ => filter_parallel,
     });
     let ctx = Context {
         pipeline: p,

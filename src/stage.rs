@@ -154,13 +154,9 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         log: root.join(log_path(k, replicate)),
         message,
     };
-    let log_file = std::sync::Arc::new(Mutex::new(std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?));
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(s.workdir_at(&p.base))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .env("COLLAPSE_TRAIN", abs(&train))
         .env("COLLAPSE_OUT", abs(&out))
         .env("COLLAPSE_CONTEXT", abs(&context))
@@ -172,6 +168,140 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         .env("COLLAPSE_REPLICATE", replicate.to_string())
         .env("COLLAPSE_TOKENIZER", tokenizer_file.as_deref().map(abs).unwrap_or_default())
         .envs(&s.env);
+    let sealed_log = log_path(k, replicate);
+    let (status, text) = execute(cmd, &log, s.timeout, slots, k, replicate, &where_, &root.join(&sealed_log))?;
+    let values = stage_io::read_output(&out, shape, p.generate_n).map_err(|what| {
+        let _ = write_log_copy(&root.join(&sealed_log), &text);
+        where_(what)
+    })?;
+    let mut files = vec![(sealed_log, text.into_bytes())];
+    let mut model_json = None;
+    for f in walk(&model_dir) {
+        let rel = f.strip_prefix(&model_dir).unwrap_or(&f).to_path_buf();
+        let bytes = std::fs::read(&f).map_err(|e| Error::io(&f, e))?;
+        if rel == Path::new("model.json") {
+            model_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        }
+        files.push((artifacts(k, replicate).join(rel), bytes));
+    }
+    // The files the command names (the program when it is a path, the
+    // script an interpreter runs), by their blake3: what the model was.
+    let dir_of = s.workdir_at(&p.base);
+    let named: std::collections::BTreeMap<&str, String> = s
+        .command
+        .iter()
+        .filter(|a| !a.contains('{') && (a.contains('/') || a.contains('.')))
+        .filter_map(|a| {
+            let f = crate::keys::at_base(&dir_of, a);
+            f.is_file().then(|| hash_file(&f).ok().map(|(h, _)| (a.as_str(), h))).flatten()
+        })
+        .collect();
+    let params = serde_json::json!({
+        "command": s.command,
+        "files_blake3": named,
+        "exit_code": status.code(),
+        "model": model_json,
+    });
+    Ok(Output { values, params: params.to_string(), files })
+}
+
+/// Where a command filter's log is kept, sealed, in the run directory.
+pub fn filter_log_path(k: u32, replicate: u32) -> PathBuf {
+    PathBuf::from("logs").join("filter").join(format!("generation={k}")).join(format!("replicate={replicate}.log"))
+}
+
+/// A command filter's placeholders, substituted per stage.
+pub const FILTER_PLACEHOLDERS: [&str; 4] = ["{candidates}", "{out}", "{context}", "{seed}"];
+
+/// Runs a command filter's program over model k's candidates for one
+/// replicate: the candidates to Parquet (sample_id, replicate, the data
+/// columns), the program run like a command stage's (argv, log, timeout),
+/// its `sample_id, score` read back. Returns the scores in candidate order
+/// and the log to seal.
+#[allow(clippy::too_many_arguments)]
+pub fn run_filter(
+    s: &CommandSettings,
+    p: &Pipeline,
+    slots: &Slots,
+    root: &Path,
+    k: u32,
+    replicate: u32,
+    seed: u64,
+    ids: &[u64],
+    values: &crate::values::Values,
+) -> Result<(Vec<f64>, (PathBuf, Vec<u8>))> {
+    let dir =
+        root.join(".stages").join("filter").join(format!("generation={k}")).join(format!("replicate={replicate}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let (candidates, out, context, log) =
+        (dir.join("candidates.parquet"), dir.join("scores.parquet"), dir.join("filter.json"), dir.join("filter.log"));
+    stage_io::write_candidates(&candidates, ids, replicate, values)?;
+    let abs = |q: &Path| absolute(q).display().to_string();
+    let facts = serde_json::json!({
+        "run": p.name,
+        "replicate": replicate,
+        "generation": k,
+        "seed": seed,
+        "candidates_rows": ids.len(),
+        "candidates": abs(&candidates),
+        "out": abs(&out),
+    });
+    std::fs::write(&context, serde_json::to_vec_pretty(&facts).unwrap_or_default())
+        .map_err(|e| Error::io(&context, e))?;
+    let fill = |a: &str| {
+        a.replace("{candidates}", &abs(&candidates))
+            .replace("{out}", &abs(&out))
+            .replace("{context}", &abs(&context))
+            .replace("{seed}", &seed.to_string())
+    };
+    let argv: Vec<String> = s.command.iter().map(|a| fill(a)).collect();
+    let shown = argv.join(" ");
+    let sealed_log = filter_log_path(k, replicate);
+    let where_ = |message: String| Error::Stage {
+        generation: k,
+        replicate,
+        command: format!("{shown} (the filter)"),
+        log: root.join(&sealed_log),
+        message,
+    };
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(s.workdir_at(&p.base))
+        .env("COLLAPSE_CANDIDATES", abs(&candidates))
+        .env("COLLAPSE_OUT", abs(&out))
+        .env("COLLAPSE_CONTEXT", abs(&context))
+        .env("COLLAPSE_SEED", seed.to_string())
+        .env("COLLAPSE_GENERATION", k.to_string())
+        .env("COLLAPSE_REPLICATE", replicate.to_string())
+        .envs(&s.env);
+    let (_, text) = execute(cmd, &log, s.timeout, slots, k, replicate, &where_, &root.join(&sealed_log))?;
+    let scores = stage_io::read_scores(&out, ids).map_err(|what| {
+        let _ = write_log_copy(&root.join(&sealed_log), &text);
+        where_(what)
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((scores, (sealed_log, text.into_bytes())))
+}
+
+/// Runs a user's program (argv, no shell, stdin closed) in one of `slots`:
+/// its stdout and stderr into `log` as they come, killed after `timeout`
+/// seconds. A program that fails or cannot run is an error (`where_`
+/// words it) whose log is copied to `sealed_log`, where the message says
+/// it is; otherwise its exit status and log text.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    mut cmd: Command,
+    log: &Path,
+    timeout: Option<f64>,
+    slots: &Slots,
+    k: u32,
+    replicate: u32,
+    where_: &dyn Fn(String) -> Error,
+    sealed_log: &Path,
+) -> Result<(std::process::ExitStatus, String)> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let log_file = std::sync::Arc::new(Mutex::new(std::fs::File::create(log).map_err(|e| Error::io(log, e))?));
     let status = (|| -> Result<std::process::ExitStatus> {
         let _slot = slots.take();
         let started = Instant::now();
@@ -203,10 +333,10 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
                 Ok(None) => {}
                 Err(e) => return Err(where_(format!("could not be waited for: {e}"))),
             }
-            if s.timeout.is_some_and(|t| started.elapsed().as_secs_f64() > t) {
+            if timeout.is_some_and(|t| started.elapsed().as_secs_f64() > t) {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(where_(format!("timed out after {} s and was killed", s.timeout.unwrap_or(0.0))));
+                return Err(where_(format!("timed out after {} s and was killed", timeout.unwrap_or(0.0))));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -214,13 +344,13 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
     let status = match status {
         Ok(s) => s,
         Err(e) => {
-            let _ = write_log_copy(root, k, replicate, &read_log(&log));
+            let _ = write_log_copy(sealed_log, &read_log(log));
             return Err(e);
         }
     };
-    let text = read_log(&log);
+    let text = read_log(log);
     if !status.success() {
-        let _ = write_log_copy(root, k, replicate, &text);
+        let _ = write_log_copy(sealed_log, &text);
         let how = match status.code() {
             Some(c) => format!("exited with code {c}"),
             None => "was killed by a signal".to_string(),
@@ -228,39 +358,7 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(where_(format!("{how}; its last lines: {}", tail.join(" | "))));
     }
-    let values = stage_io::read_output(&out, shape, p.generate_n).map_err(|what| {
-        let _ = write_log_copy(root, k, replicate, &text);
-        where_(what)
-    })?;
-    let mut files = vec![(log_path(k, replicate), text.into_bytes())];
-    let mut model_json = None;
-    for f in walk(&model_dir) {
-        let rel = f.strip_prefix(&model_dir).unwrap_or(&f).to_path_buf();
-        let bytes = std::fs::read(&f).map_err(|e| Error::io(&f, e))?;
-        if rel == Path::new("model.json") {
-            model_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
-        }
-        files.push((artifacts(k, replicate).join(rel), bytes));
-    }
-    // The files the command names (the program when it is a path, the
-    // script an interpreter runs), by their blake3: what the model was.
-    let dir_of = s.workdir_at(&p.base);
-    let named: std::collections::BTreeMap<&str, String> = s
-        .command
-        .iter()
-        .filter(|a| !a.contains('{') && (a.contains('/') || a.contains('.')))
-        .filter_map(|a| {
-            let f = crate::keys::at_base(&dir_of, a);
-            f.is_file().then(|| hash_file(&f).ok().map(|(h, _)| (a.as_str(), h))).flatten()
-        })
-        .collect();
-    let params = serde_json::json!({
-        "command": s.command,
-        "files_blake3": named,
-        "exit_code": status.code(),
-        "model": model_json,
-    });
-    Ok(Output { values, params: params.to_string(), files })
+    Ok((status, text))
 }
 
 /// Copies a program's stream into its log line by line (bytes as they
@@ -284,8 +382,7 @@ fn read_log(path: &Path) -> String {
 
 /// A failed stage's log, where the error message says it is (not sealed:
 /// the generation failed).
-fn write_log_copy(root: &Path, k: u32, replicate: u32, text: &str) -> std::io::Result<()> {
-    let path = root.join(log_path(k, replicate));
+fn write_log_copy(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -142,6 +142,29 @@ pub fn training_by_source(run: &Path) -> Result<Vec<(u32, u32, bool, u64)>> {
     Ok((0..df.height()).filter_map(|i| Some((model[i]?, source[i]?, real.get(i)?, n.get(i)?))).collect())
 }
 
+/// A filtered run's candidates and kept rows (with their copies) per model
+/// generation, real and synthetic apart: (model, real, candidates, kept).
+/// Empty for a run without a filter.
+pub fn filter_kept(run: &Path) -> Result<Vec<(u32, bool, u64, u64)>> {
+    if !run.join(super::store::FILTER_DIR).is_dir() {
+        return Ok(Vec::new());
+    }
+    let df = query::frame(
+        run,
+        "SELECT f.model_generation, s.origin = 'real' AS real, count(*) AS candidates, sum(f.copies) AS kept \
+         FROM filter f JOIN samples s ON f.sample_id = s.sample_id \
+         GROUP BY f.model_generation, s.origin ORDER BY f.model_generation, s.origin",
+    )?;
+    let model = u32_column(&df, "model_generation")?;
+    let real = df.column("real").and_then(|c| c.bool().cloned()).map_err(table_error("filter"))?;
+    let count = |name: &str| -> Result<Vec<Option<u64>>> {
+        let c = df.column(name).and_then(|c| c.cast(&DataType::UInt64)).map_err(table_error("filter"))?;
+        Ok(c.u64().map_err(table_error("filter"))?.iter().collect())
+    };
+    let (candidates, kept) = (count("candidates")?, count("kept")?);
+    Ok((0..df.height()).filter_map(|i| Some((model[i]?, real.get(i)?, candidates[i]?, kept[i]?))).collect())
+}
+
 /// Every metric of every cell of a study, by cell id then metric name, in
 /// one query over the study's tables.
 pub fn study_metrics(study: &Path) -> Result<BTreeMap<String, BTreeMap<String, Vec<MetricPoint>>>> {

@@ -65,7 +65,18 @@ pub fn write_training(path: &Path, t: &TrainingRows) -> Result<()> {
         Column::new("model_generation".into(), &t.model_generation),
         Column::new("split".into(), vec!["train"; n]),
     ];
-    match t.values {
+    columns.extend(data_columns(t.values, n));
+    let mut df = DataFrame::new(n, columns).map_err(|e| Error::table("stage input", e))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|e| Error::table("stage input", e))?;
+    Ok(())
+}
+
+/// The data columns of `n` rows: x0 .. x{d-1}, token, text, or pixels,
+/// height, width and label.
+fn data_columns(values: &Values, n: usize) -> Vec<Column> {
+    let mut columns = Vec::new();
+    match values {
         Values::Vectors { d, data } => {
             for j in 0..*d {
                 let xs: Vec<f64> = (0..n).map(|i| data[i * d + j]).collect();
@@ -83,10 +94,76 @@ pub fn write_training(path: &Path, t: &TrainingRows) -> Result<()> {
             columns.push(Column::new("label".into(), labels.iter().map(|l| l.map(u32::from)).collect::<Vec<_>>()));
         }
     }
-    let mut df = DataFrame::new(n, columns).map_err(|e| Error::table("stage input", e))?;
+    columns
+}
+
+/// A command filter's candidates (`filter.kind = "command"`): sample_id,
+/// replicate and the data columns; not their origin, which a filter must
+/// judge from the rows themselves.
+pub fn write_candidates(path: &Path, ids: &[u64], replicate: u32, values: &Values) -> Result<()> {
+    let n = ids.len();
+    let mut columns = vec![Column::new("sample_id".into(), ids), Column::new("replicate".into(), vec![replicate; n])];
+    columns.extend(data_columns(values, n));
+    let mut df = DataFrame::new(n, columns).map_err(|e| Error::table("filter candidates", e))?;
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(|e| Error::table("stage input", e))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|e| Error::table("filter candidates", e))?;
     Ok(())
+}
+
+/// A command filter's scores: columns sample_id and score, every candidate
+/// exactly once; returned in the candidates' order. A problem is worded
+/// to follow "the command ...".
+pub fn read_scores(path: &Path, ids: &[u64]) -> std::result::Result<Vec<f64>, String> {
+    let meta = std::fs::metadata(path).map_err(|_| "wrote nothing (no file at {out})".to_string())?;
+    if meta.len() == 0 {
+        return Err("wrote an empty file at {out}".into());
+    }
+    let p = PlRefPath::try_from_path(path).map_err(|e| e.to_string())?;
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+        ..Default::default()
+    };
+    let mut lf = LazyFrame::scan_parquet(p, args)
+        .map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
+    let schema =
+        lf.collect_schema().map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
+    for (c, ok, want) in [
+        ("sample_id", schema.get("sample_id").is_some_and(|t| t.is_integer()), "whole numbers"),
+        ("score", schema.get("score").is_some_and(|t| t.is_primitive_numeric()), "numbers"),
+    ] {
+        if !ok {
+            let cols = schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(format!("wrote no column {c} of {want} (its columns: {cols}); write sample_id and score"));
+        }
+    }
+    let df = lf
+        .select([col("sample_id").cast(DataType::UInt64), col("score").cast(DataType::Float64)])
+        .collect()
+        .map_err(|e| format!("wrote rows that cannot be read ({})", first_line(&e)))?;
+    let sid = df.column("sample_id").and_then(|c| c.u64().cloned()).map_err(|e| first_line(&e))?;
+    let score = df.column("score").and_then(|c| c.f64().cloned()).map_err(|e| first_line(&e))?;
+    let at: std::collections::HashMap<u64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut out: Vec<Option<f64>> = vec![None; ids.len()];
+    for (i, (id, s)) in sid.iter().zip(score.iter()).enumerate() {
+        let (Some(id), Some(s)) = (id, s) else {
+            return Err(format!("wrote a missing value (null) in row {i}"));
+        };
+        let Some(&j) = at.get(&id) else {
+            return Err(format!("scored sample_id {id}, which is not a candidate"));
+        };
+        if out[j].replace(s).is_some() {
+            return Err(format!("scored sample_id {id} twice"));
+        }
+    }
+    match out.iter().position(Option::is_none) {
+        Some(j) => Err(format!(
+            "scored {} of the {} candidates; sample_id {} has no score",
+            out.iter().flatten().count(),
+            ids.len(),
+            ids[j]
+        )),
+        None => Ok(out.into_iter().flatten().collect()),
+    }
 }
 
 /// The program's rows: exactly `rows` rows of `shape`'s columns, each

@@ -1,23 +1,25 @@
 //! The `[filter]` table: a curation filter between generating and
 //! training ([`crate::filter`]). Absent, nothing is filtered.
 
+use std::path::Path;
+
 use super::reader::Section;
 use crate::filter::{Action, AppliesTo, Cut, Filter, FilterKind, Scorer};
+use crate::keys::Family;
+use crate::model::CommandSettings;
 use crate::values::RowKind;
 
-/// The kinds this build runs, and the ones it reserves.
-const KINDS: &str = "detector, likelihood or reward";
-const PLANNED: [&str; 1] = ["command"];
+const KINDS: &str = "detector, likelihood, reward or command";
 
 /// Keys of each kind, so a key given to the wrong kind is named as such.
 const KIND_KEYS: [(&str, &[&str]); 4] = [
     ("detector", &["tpr", "fpr", "flagged-weight"]),
     ("likelihood", &["model", "keep", "min-score", "bias"]),
     ("reward", &["reward", "best-of", "keep", "min-score", "bias"]),
-    ("command", &["command", "timeout", "keep", "min-score", "bias"]),
+    ("command", &["command", "timeout", "env", "workdir", "parallel", "keep", "min-score", "bias"]),
 ];
 
-pub(super) fn build_filter(mut s: Section) -> Option<Filter> {
+pub(super) fn build_filter(mut s: Section, base: &Path) -> Option<Filter> {
     let kind: Option<String> = s.req("kind", &format!("what judges the candidate rows: {KINDS}"));
     let applies: String = s.opt("applies-to").unwrap_or_else(|| "synthetic".to_string());
     let action: String = s.opt("action").unwrap_or_else(|| "drop".to_string());
@@ -103,13 +105,13 @@ pub(super) fn build_filter(mut s: Section) -> Option<Filter> {
                 _ => None,
             }
         }
-        k if PLANNED.contains(&k) => {
-            s.problem(
-                "kind",
-                format!("kind {k:?} is not in this build of collapse (its keys are reserved); use kind = \"{KINDS}\""),
-            );
-            allow_all(&mut s);
-            None
+        "command" => {
+            let program = CommandSettings::read(&mut s, base);
+            let (cut, bias) = cut_and_bias(&mut s, action);
+            match (program, cut, bias) {
+                (Some(program), Some(cut), Some(bias)) => Some(FilterKind::Command { program, cut, bias }),
+                _ => None,
+            }
         }
         other => {
             s.problem("kind", format!("unknown kind {other:?}; use {KINDS}"));
@@ -282,6 +284,10 @@ pub(super) fn filter_toml(f: &Filter) -> toml::Table {
         FilterKind::Reward { reward, best_of, cut, bias } => {
             t.insert("reward".into(), Value::String(reward.clone()));
             t.insert("best-of".into(), Value::Integer(i64::from(*best_of)));
+            cut_and_bias(&mut t, cut, *bias);
+        }
+        FilterKind::Command { program, cut, bias } => {
+            program.write(&mut t);
             cut_and_bias(&mut t, cut, *bias);
         }
     }

@@ -182,7 +182,7 @@ fn build(table: &toml::Table, base: &Path, problems: &Problems) -> Option<Pipeli
     };
     // Absent: no filter. A [filter] that does not validate fails the
     // pipeline (its problems are recorded), never runs unfiltered.
-    let filter = root.sub("filter").map(filter::build_filter);
+    let filter = root.sub("filter").map(|s| filter::build_filter(s, base));
     let (tail_quantiles, rare_ngrams) = match root.sub("metrics") {
         Some(mut s) => {
             let q: Vec<f64> = s.opt("tail-quantiles").unwrap_or_else(default_tail_quantiles);
@@ -705,8 +705,14 @@ fn table(p: &Pipeline) -> toml::Table {
 }
 
 /// The keys that name files; relative ones start at the pipeline's folder.
-const PATH_KEYS: [(&str, &str); 5] =
-    [("data", "path"), ("data", "test-path"), ("data", "labels"), ("model", "base-path"), ("model", "workdir")];
+const PATH_KEYS: [(&str, &str); 6] = [
+    ("data", "path"),
+    ("data", "test-path"),
+    ("data", "labels"),
+    ("model", "base-path"),
+    ("model", "workdir"),
+    ("filter", "workdir"),
+];
 
 /// Paths back in the form they were written (relative to the pipeline's
 /// folder), so the same pipeline run from two checkouts resolves to the same

@@ -117,6 +117,15 @@ pub fn report(run: &Path, out: Option<&Path>) -> Result<Written> {
         Err(e) => blocks.push(Block::Paragraph(format!("The training table cannot be read: {}", e.chain()))),
     }
 
+    match data::filter_kept(run) {
+        Ok(rows) if !rows.is_empty() => {
+            blocks.push(Block::Heading("What the filter kept".into()));
+            blocks.push(Block::Figures(vec![filter_figure(&rows, pipeline.as_ref())?]));
+        }
+        Ok(_) => {}
+        Err(e) => blocks.push(Block::Paragraph(format!("The filter table cannot be read: {}", e.chain()))),
+    }
+
     blocks.push(Block::Heading("Provenance audit".into()));
     blocks.push(audit_block(run));
 
@@ -582,6 +591,51 @@ fn mixing_figure(rows: &[(u32, u32, bool, u64)]) -> Result<Figure> {
             y_label: "share of training rows".into(),
             x,
             layers,
+        })?,
+    })
+}
+
+/// Candidates and kept rows of each model's training set, real and
+/// synthetic apart, summed over replicates.
+fn filter_figure(rows: &[(u32, bool, u64, u64)], p: Option<&Pipeline>) -> Result<Figure> {
+    let line = |real: bool, kept: bool, i: usize, label: &str| Series {
+        label: Some(label.to_string()),
+        points: rows
+            .iter()
+            .filter(|r| r.1 == real)
+            .map(|r| (f64::from(r.0), if kept { r.3 } else { r.2 } as f64))
+            .collect(),
+        color: color(i),
+        width: 2,
+        opacity: 1.0,
+        dashed: !kept,
+    };
+    let series: Vec<Series> = [
+        line(false, true, 0, "synthetic kept"),
+        line(false, false, 0, "synthetic candidates"),
+        line(true, true, 1, "real kept"),
+        line(true, false, 1, "real candidates"),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
+    let what = p.and_then(|p| p.filter.as_ref()).map_or_else(|| "the filter".to_string(), |f| f.describe());
+    Ok(Figure {
+        png: None,
+        id: "filter".into(),
+        title: "What the filter kept".into(),
+        caption: format!(
+            "Rows of each model's candidates (dashed) and of what {what} kept (solid, copies counted), real and \
+             synthetic apart, over all replicates (filter ⨝ samples)."
+        ),
+        svg: chart::line_chart(&LineChart {
+            title: "filter: candidates and kept rows".into(),
+            x_label: "model generation".into(),
+            y_label: "rows".into(),
+            series,
+            bands: Vec::new(),
+            log_y: false,
+            integer_x: true,
         })?,
     })
 }

@@ -21,7 +21,7 @@ fn python_has(modules: &str, check: &str) -> bool {
 }
 
 /// Whether python3 has numpy and pyarrow; a skip line otherwise.
-fn python_ready(check: &str) -> bool {
+pub fn python_ready(check: &str) -> bool {
     python_has("numpy, pyarrow", check)
 }
 

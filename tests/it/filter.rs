@@ -505,3 +505,149 @@ applies-to = "{applies}"
         "at k = 2 judging all should hold lower: {all} vs {synthetic}"
     );
 }
+
+/// A command filter (examples/filters/score.py: minus the distance to 0)
+/// keeping 80%: its program's log sealed per replicate, the audit clean
+/// (the kept set re-derived from the scores the program wrote), the kept
+/// rows the 80% nearest 0 by the table. Then its faults: a missing program
+/// (validate, exit 2); a program that fails at generation 2 stops the run
+/// (exit 1) naming the generation, replicate, command and log, generations
+/// 0-1 sealed, and `--resume` after it is fixed finishes clean; a program
+/// that leaves a candidate unscored is named.
+#[test]
+fn a_command_filter_scores_through_the_users_program() {
+    if !super::command::python_ready("filter: command filter") {
+        return;
+    }
+    let dir = Scratch::new("filter-command");
+    let score = repo().join("examples/filters/score.py");
+    let wrapper = dir.path("flaky.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$COLLAPSE_GENERATION\" = 2 ] && [ ! -f \"$FIXED\" ]; then echo 'flaky filter failing'; exit 4; fi\nif [ -n \"$SHORT\" ]; then exec python3 -c \"import pyarrow.parquet as pq, sys; t = pq.read_table(sys.argv[1]); pq.write_table(t.select(['sample_id']).append_column('score', t.column('x0')).slice(1), sys.argv[2])\" \"$@\"; fi\nexec python3 {} \"$@\" 0.0\n",
+            score.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let pipeline = |command: &str| {
+        format!(
+            r#"
+name = "command-filter"
+seed = 8
+generations = 4
+replicates = 2
+[data]
+source = "gaussian"
+n = 50
+mean = [0.0]
+std = [1.0]
+[model]
+kind = "gaussian"
+variance = "mle"
+[generate]
+n = 50
+[filter]
+kind = "command"
+command = {command}
+keep = 0.8
+"#
+        )
+    };
+    // The shipped scorer, through the binary.
+    let p = dir.path("good.toml");
+    std::fs::write(
+        &p,
+        pipeline(&format!("[\"python3\", \"{}\", \"{{candidates}}\", \"{{out}}\", \"0.0\"]", score.display())),
+    )
+    .unwrap();
+    let run = dir.path("good");
+    run_quietly(&p, &run, None);
+    audit_clean(&run, "command filter");
+    assert!(run.join("logs/filter/generation=1/replicate=1.log").is_file());
+    let by_model = query(
+        &run,
+        "SELECT f.replicate, f.model_generation, \
+         max(CASE WHEN f.copies = 1 THEN abs(s.x0) END) AS kept_max, \
+         min(CASE WHEN f.copies = 0 THEN abs(s.x0) END) AS dropped_min \
+         FROM filter f JOIN samples s ON f.sample_id = s.sample_id GROUP BY 1, 2",
+    );
+    assert_eq!(by_model.len(), 2 * 3);
+    for r in &by_model {
+        assert!(
+            f(r, "kept_max") <= f(r, "dropped_min"),
+            "a kept row is never farther from 0 than a dropped one: {r:?}"
+        );
+    }
+    let kept = query(&run, "SELECT min(value) AS lo, max(value) AS hi FROM metrics WHERE metric = 'filter_kept'");
+    assert_eq!((f(&kept[0], "lo"), f(&kept[0], "hi")), (40.0, 40.0));
+
+    // A missing program: validate names it.
+    let missing = dir.path("missing.toml");
+    std::fs::write(&missing, pipeline("[\"./no-such-filter.py\", \"{candidates}\", \"{out}\"]")).unwrap();
+    let (code, _, err) = cli(&["validate", missing.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("filter.command: the program") && err.contains("no-such-filter.py does not exist"), "{err}");
+
+    // A failing program, then fixed and resumed.
+    let p = dir.path("flaky.toml");
+    std::fs::write(&p, pipeline(&format!("[\"{}\", \"{{candidates}}\", \"{{out}}\"]", wrapper.display()))).unwrap();
+    let run = dir.path("flaky");
+    let fixed = dir.path("fixed");
+    let go = |resume: bool| {
+        let mut args = vec!["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync"];
+        if resume {
+            args.push("--resume");
+        }
+        bin().args(&args).env("FIXED", &fixed).output().unwrap()
+    };
+    let o = go(false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("generation 2, replicate ") && err.contains("(the filter)"), "{err}");
+    assert!(err.contains("exited with code 4; its last lines: flaky filter failing"), "{err}");
+    let log = err.split("(its log: ").nth(1).unwrap().trim_end().trim_end_matches(')');
+    assert!(log.contains("logs/filter/generation=2/"), "{log}");
+    assert!(std::fs::read_to_string(log).unwrap().contains("flaky filter failing"));
+    assert!(run.join("manifests/generation=1.json").is_file() && !run.join("manifests/generation=2.json").exists());
+    std::fs::write(&fixed, "").unwrap();
+    let o = go(true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    audit_clean(&run, "a command filter resumed after its program was fixed");
+
+    // A program that leaves a candidate unscored.
+    let run = dir.path("short");
+    let o = bin()
+        .args(["run", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--no-fsync"])
+        .env("FIXED", &fixed)
+        .env("SHORT", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("generation 1, replicate ") && err.contains("scored 49 of the 50 candidates; sample_id"),
+        "{err}"
+    );
+}
+
+/// `collapse report` of a filtered run: the filter's chart, and for a
+/// value-blind detector under replace its closed form beside the run (the
+/// unfiltered closed form would be wrong there, so it is not drawn).
+#[test]
+fn the_report_shows_what_the_filter_kept_and_its_closed_form() {
+    let dir = detector_run("filter-report", 40, 8, 30, "policy = \"replace\"", "tpr = 0.5");
+    let run = dir.path("run");
+    let (code, _, err) = cli(&["report", run.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(html.contains("What the filter kept"), "no filter section");
+    assert!(run.join("report/filter.svg").is_file());
+    let theory = std::fs::read_to_string(run.join("report/theory-var.svg")).unwrap();
+    assert!(theory.contains("c = E[(n-1)/n], n ~ Bin(M, 0.5)"), "the detector's closed form is drawn");
+    assert!(!run.join("report/theory-mean.svg").exists(), "no unfiltered closed form beside a filtered run");
+}
