@@ -33,6 +33,11 @@ pub struct Chain {
     /// The models a likelihood filter scores with: model k - 1 (`current`)
     /// or model 0 (`first`), kept only when the filter needs them.
     scorer: Option<Model>,
+    /// A reward filter's scores of whole blocks, by first sample id: the
+    /// runner scores every chain's newest rows in one query a generation
+    /// ([`Chain::newest`], [`Chain::keep_rewards`]); other blocks (D_0,
+    /// fresh rows) are scored here when first judged.
+    rewards: std::cell::RefCell<std::collections::HashMap<u64, Vec<f64>>>,
     /// D_0's word types and rare n-grams (text runs).
     text_ref: Option<TextReference>,
     /// The held-out rows' moments, for Gaussian models' real_nll.
@@ -132,9 +137,26 @@ impl Chain {
             unused,
             model0: None,
             scorer: None,
+            rewards: std::cell::RefCell::new(std::collections::HashMap::new()),
             text_ref,
             holdout_moments,
         }
+    }
+
+    /// The newest synthetic rows (D_k at the start of stage k), which a
+    /// reward filter will judge.
+    pub fn newest(&self) -> Option<&Block> {
+        self.synthetic.last()
+    }
+
+    /// Keeps the rewards of the block starting at `first_id`, dropping
+    /// those of blocks the chain no longer holds.
+    pub fn keep_rewards(&mut self, first_id: u64, scores: Vec<f64>) {
+        let held: Vec<u64> =
+            std::iter::once(self.d0.first_id).chain(self.synthetic.iter().map(|b| b.first_id)).collect();
+        let rewards = self.rewards.get_mut();
+        rewards.retain(|id, _| held.contains(id));
+        rewards.insert(first_id, scores);
     }
 
     fn new_block(&mut self, generation: u32, origin: Origin, model_generation: Option<u32>, values: Values) -> Block {
@@ -529,6 +551,28 @@ impl Chain {
         candidates: &[Candidate],
     ) -> Result<(Vec<Option<f64>>, Files)> {
         let mut files = Vec::new();
+        if let crate::filter::FilterKind::Reward { reward, .. } = &f.kind {
+            let mut scores = Vec::with_capacity(candidates.len());
+            let mut rewards = self.rewards.borrow_mut();
+            for (block, idx) in parts {
+                if block.origin == Origin::Real && f.applies_to == crate::filter::AppliesTo::Synthetic {
+                    // Not judged: no score needed.
+                    let n = idx.as_ref().map_or(block.values.len(), Vec::len);
+                    scores.extend(std::iter::repeat_n(f64::NAN, n));
+                    continue;
+                }
+                if !rewards.contains_key(&block.first_id) {
+                    let s = crate::data::reward::scores(reward, &block.values)?;
+                    rewards.insert(block.first_id, s);
+                }
+                let all = &rewards[&block.first_id];
+                match idx {
+                    Some(idx) => scores.extend(idx.iter().map(|&i| all[i])),
+                    None => scores.extend_from_slice(all),
+                }
+            }
+            return Ok((candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect(), files));
+        }
         let mut values = self.d0.values.empty_like();
         for (block, idx) in parts {
             match idx {
@@ -537,7 +581,6 @@ impl Chain {
             }
         }
         let scores = match &f.kind {
-            crate::filter::FilterKind::Reward { reward, .. } => crate::data::reward::scores(reward, &values)?,
             crate::filter::FilterKind::Command { program, .. } => {
                 let p = ctx.pipeline;
                 let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Filter);
@@ -577,16 +620,14 @@ impl Chain {
         parts: &mut [crate::mixing::Part<'_>],
     ) -> Result<(Vec<(Candidate, Decision)>, Files)> {
         let p = ctx.pipeline;
-        let index =
-            |idx: &Option<Vec<usize>>, len: usize| -> Vec<usize> { idx.clone().unwrap_or_else(|| (0..len).collect()) };
         let mut candidates = Vec::new();
         for (block, idx) in parts.iter() {
             let real = block.origin == Origin::Real;
-            candidates.extend(
-                index(idx, block.values.len())
-                    .into_iter()
-                    .map(|i| Candidate { sample_id: block.first_id + i as u64, real }),
-            );
+            let id = |i: usize| Candidate { sample_id: block.first_id + i as u64, real };
+            match idx {
+                Some(idx) => candidates.extend(idx.iter().map(|&i| id(i))),
+                None => candidates.extend((0..block.values.len()).map(id)),
+            }
         }
         let problem =
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
@@ -608,12 +649,13 @@ impl Chain {
         }
         let mut at = 0;
         for (block, idx) in parts.iter_mut() {
-            let all = index(idx, block.values.len());
-            let mut keep = Vec::with_capacity(all.len());
-            for (i, d) in all.iter().zip(&decisions[at..at + all.len()]) {
-                keep.extend(std::iter::repeat_n(*i, d.copies as usize));
+            let len = idx.as_ref().map_or(block.values.len(), Vec::len);
+            let mut keep = Vec::with_capacity(len);
+            for (j, d) in decisions[at..at + len].iter().enumerate() {
+                let i = idx.as_ref().map_or(j, |idx| idx[j]);
+                keep.extend(std::iter::repeat_n(i, d.copies as usize));
             }
-            at += all.len();
+            at += len;
             *idx = Some(keep);
         }
         Ok((candidates.into_iter().zip(decisions).collect(), files))

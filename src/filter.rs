@@ -194,12 +194,17 @@ impl Filter {
     /// Whether a detector flags this candidate of model k's training set
     /// (score kinds flag by their cut: [`Self::decide`]).
     pub fn flags(&self, seed: u64, replicate: u32, k: u32, c: Candidate) -> bool {
+        self.flags_in(stream_seed(seed, replicate, k, Purpose::Filter), c)
+    }
+
+    /// [`Self::flags`] with the (replicate, k) filter stream's seed given.
+    fn flags_in(&self, stream: u64, c: Candidate) -> bool {
         let FilterKind::Detector { tpr, fpr, .. } = self.kind else { return false };
         if !self.judges(c) {
             return false;
         }
         let p = if c.real { fpr } else { tpr };
-        row_uniform(stream_seed(seed, replicate, k, Purpose::Filter), c.sample_id) < p
+        row_uniform(stream, c.sample_id) < p
     }
 
     /// A detector's row weight from its flag.
@@ -224,11 +229,12 @@ impl Filter {
         scores: &[Option<f64>],
         groups: &[Option<u64>],
     ) -> Option<Vec<Decision>> {
+        let stream = stream_seed(seed, replicate, k, Purpose::Filter);
         let mut out: Vec<Decision> = match &self.kind {
             FilterKind::Detector { .. } => candidates
                 .iter()
                 .map(|&c| {
-                    let flagged = self.flags(seed, replicate, k, c);
+                    let flagged = self.flags_in(stream, c);
                     Decision { score: None, flagged, weight: self.weight(flagged), copies: u32::from(!flagged) }
                 })
                 .collect(),

@@ -444,6 +444,22 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
             && p.replicates as usize * p.generate_n * p.dim().unwrap_or(1) <= SERIAL_STAGE_ROWS;
         for k in 0..=p.generations {
             tracker.generation(k);
+            // A reward filter's scores of every chain's newest rows, in one
+            // query (one per chain cost most of a best-of run).
+            if let (Some(crate::filter::FilterKind::Reward { reward, .. }), true) =
+                (p.filter.as_ref().map(|f| &f.kind), k > 0 && k < p.generations)
+            {
+                let newest: Vec<&crate::values::Values> =
+                    chains.iter().filter_map(|c| c.newest()).map(|b| &b.values).collect();
+                if newest.len() == chains.len() {
+                    let scores = crate::data::reward::scores_many(reward, &newest)?;
+                    for (c, s) in chains.iter_mut().zip(scores) {
+                        if let Some(first) = c.newest().map(|b| b.first_id) {
+                            c.keep_rewards(first, s);
+                        }
+                    }
+                }
+            }
             let stage = |c: &mut Chain| {
                 let out = c.stage(&ctx, k);
                 tracker.replicate_done(c.replicate);

@@ -207,6 +207,32 @@ pub fn check(
         out.metrics.insert((r, k), metrics(&candidates));
         out.candidates.insert((r, k), comp);
     }
+    // A reward is a function of the row: every stored score recomputed
+    // from samples.
+    if let crate::filter::FilterKind::Reward { reward, .. } = &filter.kind {
+        let sql = format!(
+            "SELECT f.replicate, f.model_generation, f.sample_id, f.score, CAST(({reward}) AS DOUBLE) AS recomputed \
+             FROM filter f JOIN samples s ON f.sample_id = s.sample_id WHERE f.score IS NOT NULL"
+        );
+        match super::query::frame_sealed(root, &sql, sealed) {
+            Ok(df) => {
+                let [rep, model, id] = ["replicate", "model_generation", "sample_id"].map(|n| u64_column(&df, n));
+                let stored = df.column("score").and_then(|c| c.f64().cloned());
+                let again = df.column("recomputed").and_then(|c| c.f64().cloned());
+                if let (Ok(stored), Ok(again)) = (stored, again) {
+                    for i in 0..df.height() {
+                        let (Some(a), b) = (stored.get(i), again.get(i).unwrap_or(f64::NAN)) else { continue };
+                        // The run stores one zero (+0); the query may give -0.
+                        if a != b && !(a.is_nan() && b.is_nan()) {
+                            let at = (rep[i].unwrap_or(0) as u32, model[i].unwrap_or(0) as u32, id[i].unwrap_or(0));
+                            tally.add("scores that disagree with the reward recomputed from samples", at);
+                        }
+                    }
+                }
+            }
+            Err(e) => out.violations.push(format!("filter: the rewards cannot be recomputed: {}", e.chain())),
+        }
+    }
     for (what, (n, (r, k, id))) in tally.0 {
         out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
     }

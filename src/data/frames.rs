@@ -239,9 +239,36 @@ fn filter(k: u32, rows: &[(u32, Vec<(u64, Decision)>)]) -> Vec<(&'static str, Co
         ("sample_id", Col::U64(all().map(|(_, id, _)| id).collect())),
         ("score", Col::OptF64(all().map(|(_, _, d)| d.score).collect())),
         ("flagged", Col::Bool(all().map(|(_, _, d)| d.flagged).collect())),
-        ("weight", Col::F64(all().map(|(_, _, d)| d.weight).collect())),
+        ("weight", few_floats(all().map(|(_, _, d)| d.weight))),
         ("copies", Col::U32(all().map(|(_, _, d)| d.copies).collect())),
     ]
+}
+
+/// A float column as a dictionary when it holds at most 64 values (a
+/// detector's or a drop filter's weights), else plain.
+fn few_floats(values: impl Iterator<Item = f64>) -> Col<'static> {
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut keys = Vec::new();
+    let mut plain = Vec::new();
+    for v in values {
+        plain.push(v);
+        if keys.len() + 1 != plain.len() {
+            continue;
+        }
+        match distinct.iter().position(|d| d.to_bits() == v.to_bits()) {
+            Some(i) => keys.push(i as u32),
+            None if distinct.len() < 64 => {
+                distinct.push(v);
+                keys.push((distinct.len() - 1) as u32);
+            }
+            None => {}
+        }
+    }
+    if keys.len() == plain.len() {
+        Col::F64Dict(distinct, keys)
+    } else {
+        Col::F64(plain)
+    }
 }
 
 fn models<'a>(rows: &'a [ModelRow], params: &'a [Cow<str>], hashes: &'a [String]) -> Vec<(&'static str, Col<'a>)> {

@@ -247,6 +247,9 @@ pub enum Col<'a> {
     F64(Vec<f64>),
     /// Floats with nulls (a filter's score where it has none).
     OptF64(Vec<Option<f64>>),
+    /// Floats of few values (a filter's weights): the values, then each
+    /// row's index into them; a dictionary, not 8 bytes a row.
+    F64Dict(Vec<f64>, Vec<u32>),
     Bool(Vec<bool>),
     /// A string column of few values: the values, then each row's index
     /// into them.
@@ -272,6 +275,7 @@ impl Col<'_> {
             Col::U64(v) => v.len(),
             Col::F64(v) => v.len(),
             Col::OptF64(v) => v.len(),
+            Col::F64Dict(_, k) => k.len(),
             Col::Bool(v) => v.len(),
             Col::Dict(_, k) => k.len(),
             Col::Text(v, _) => v.len(),
@@ -282,7 +286,7 @@ impl Col<'_> {
         match self {
             Col::U32(_) => ArrowDataType::UInt32,
             Col::U64(_) => ArrowDataType::UInt64,
-            Col::F64(_) | Col::OptF64(_) => ArrowDataType::Float64,
+            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) => ArrowDataType::Float64,
             Col::Bool(_) => ArrowDataType::Boolean,
             Col::Dict(..) | Col::Text(..) => ArrowDataType::Utf8View,
         }
@@ -293,6 +297,7 @@ impl Col<'_> {
             Col::U32(_) => plan(&DataType::UInt32),
             Col::U64(_) => plan(&DataType::UInt64),
             Col::F64(_) | Col::OptF64(_) => plan(&DataType::Float64),
+            Col::F64Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
             Col::Bool(_) => plan(&DataType::Boolean),
             Col::Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
             Col::Text(_, squeeze) => Plan {
@@ -342,6 +347,9 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             Col::U64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::F64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::OptF64(v) => (PrimitiveArray::<f64>::from(v).boxed(), StatisticsOptions::default()),
+            Col::F64Dict(values, keys) => {
+                (dictionary(PrimitiveArray::from_vec(values).boxed(), keys, None)?, StatisticsOptions::default())
+            }
             Col::Bool(v) => (BooleanArray::from_slice(v).boxed(), StatisticsOptions::default()),
             Col::Dict(values, keys) => (
                 dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, None)?,

@@ -116,9 +116,20 @@ pub fn context_sealed(run: &Path, sealed: Option<u32>) -> Result<SQLContext> {
     ctx.register("training_runs", runs);
     ctx.register("models", below(scan_glob(run, "models/*/*.parquet", None)?, "model_generation"));
     ctx.register("metrics", below(scan_glob(run, "metrics/*.parquet", None)?, "generation"));
-    // A filtered run's decisions: one row per candidate of each T_k.
-    if layout == Layout::Run && run.join(super::store::FILTER_DIR).is_dir() {
-        ctx.register("filter", below(scan_glob(run, "filter/*/*.parquet", None)?, "model_generation"));
+    // A filtered run's decisions: one row per candidate of each T_k; in a
+    // study, those of the cells that filter.
+    let filter = match layout {
+        Layout::Run if run.join(super::store::FILTER_DIR).is_dir() => Some(scan_glob(run, "filter/*/*.parquet", None)?),
+        Layout::Run => None,
+        Layout::Study => match scan_glob(run, "filter/*/*.parquet", None) {
+            Ok(lf) => Some(lf),
+            // No cell has written a filter table.
+            Err(Error::Input(_)) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    if let Some(lf) = filter {
+        ctx.register("filter", below(lf, "model_generation"));
     }
     Ok(ctx)
 }

@@ -384,6 +384,10 @@ fn best_of_k_reward_moves_the_mean_and_shrinks_the_variance() {
     let rows = query(&run, "SELECT count(*) AS n FROM samples WHERE generation = 2");
     assert_eq!(f(&rows[0], "n") as usize, 400 * 4 * m);
     audit_clean(&run, "best-of reward");
+    // A reward is recomputed from samples by the audit: a changed score is named.
+    tamper(&run.join("filter/generation=2/part-0.parquet"), "score", 3);
+    let said = audit_lines(&run);
+    assert!(said.contains("1 scores that disagree with the reward recomputed from samples"), "{said}");
 }
 
 /// The score kinds' bad keys, each named with what to change (exit 2).
@@ -650,4 +654,117 @@ fn the_report_shows_what_the_filter_kept_and_its_closed_form() {
     let theory = std::fs::read_to_string(run.join("report/theory-var.svg")).unwrap();
     assert!(theory.contains("c = E[(n-1)/n], n ~ Bin(M, 0.5)"), "the detector's closed form is drawn");
     assert!(!run.join("report/theory-mean.svg").exists(), "no unfiltered closed form beside a filtered run");
+}
+
+/// A detector over fresh real rows (policy fresh, gamma = 0.2; N = M = 100):
+/// model t trains on r = 20 fresh real rows of N(0, 1) and the n_s of D_t's
+/// 80 candidates the detector kept, drawn from model t - 1 = N(mu, s2).
+/// For a pooled sample of a rows (mean m1, variance v1) and b rows (m2,
+/// v2), n = a + b, the MLE variance has E = (1 - 1/n)[(1 - l) v1 + l v2] +
+/// l (1 - l)(m1 - m2)^2 with l = b / n (expand E[sum x^2]/n - E[xbar^2]).
+/// Here v1 = 1, m1 = 0, so given model t - 1 and n_s:
+/// E[s2_t] = (1 - 1/n)[(1 - l) + l s2] + l (1 - l) mu^2, l = n_s / n.
+/// The residuals s2_t - E[s2_t | past] have mean 0 and are uncorrelated
+/// across chains and generations: their mean is within 5 standard errors
+/// of 0. The fixed point of the map without the mean term,
+/// (1 - 1/n)(1 - l) / (1 - (1 - 1/n) l), bounds the long-run variance from
+/// below; the chains' late variance sits above it.
+#[test]
+fn a_detector_over_fresh_real_rows_follows_its_one_step_map() {
+    let dir = detector_run("detector-fresh", 100, 30, 300, "policy = \"fresh\"\nreal-fraction = 0.2", "tpr = 0.6");
+    let run = dir.path("run");
+    let models = super::closed_form::model_params(&run);
+    let kept = query(
+        &run,
+        "SELECT f.replicate, f.model_generation, sum(f.copies) AS kept FROM filter f \
+         JOIN samples s ON f.sample_id = s.sample_id WHERE s.origin = 'synthetic' GROUP BY 1, 2",
+    );
+    let kept: std::collections::BTreeMap<(usize, usize), f64> =
+        kept.iter().map(|r| ((f(r, "replicate") as usize, f(r, "model_generation") as usize), f(r, "kept"))).collect();
+    let mut residuals = Vec::new();
+    for t in 1..models.len() {
+        for (r, (prev, now)) in models[t - 1].iter().zip(&models[t]).enumerate() {
+            let (mu, s2) = (prev.0[0], prev.1[0][0]);
+            let b = kept[&(r, t)];
+            let n = 20.0 + b;
+            let l = b / n;
+            let expected = (1.0 - 1.0 / n) * ((1.0 - l) + l * s2) + l * (1.0 - l) * mu * mu;
+            residuals.push(now.1[0][0] - expected);
+        }
+    }
+    assert_within("s2_t - E[s2_t | model t-1, n_s]", &residuals, 0.0, 5.0);
+    // The long run: above the fixed point of the map without its mean term.
+    let (n, l) = (20.0 + 80.0 * 0.4, 32.0 / 52.0);
+    let floor = (1.0 - 1.0 / n) * (1.0 - l) / (1.0 - (1.0 - 1.0 / n) * l);
+    let late: Vec<f64> = models[20..].iter().flatten().map(|m| m.1[0][0]).collect();
+    let (mean, se) = mean_se(&late);
+    assert!(mean > floor - 5.0 * se, "late variance {mean} under the fixed point {floor}");
+}
+
+/// The filter table as DuckDB and pyarrow read it from the folder as-is:
+/// the same rows and the DESIGN's types (weight a double whatever its
+/// pages hold).
+#[test]
+fn duckdb_and_pyarrow_read_the_filter_table_as_is() {
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import duckdb, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        skip("filter: the filter table in DuckDB and pyarrow", "python3 cannot import duckdb, pyarrow");
+        return;
+    }
+    let dir = detector_run(
+        "filter-duckdb",
+        30,
+        4,
+        3,
+        "policy = \"keep-real\"\nreal-fraction = 0.2",
+        "tpr = 0.5\nfpr = 0.2\napplies-to = \"all\"\naction = \"resample\"\nflagged-weight = 0.3",
+    );
+    let run = dir.path("run");
+    let script = r#"
+import sys, duckdb, pyarrow.dataset as ds
+run = sys.argv[1]
+d = duckdb.sql(f"SELECT count(*), sum(copies), typeof(any_value(weight)), typeof(any_value(flagged)), typeof(any_value(score)) FROM read_parquet('{run}/filter/*/*.parquet')").fetchall()[0]
+t = ds.dataset(f"{run}/filter", format="parquet").to_table()
+print(d[0], d[1], d[2], d[3], d[4], t.num_rows, t.schema.field("weight").type, t.schema.field("flagged").type)
+"#;
+    let o = std::process::Command::new("python3").args(["-c", script, run.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let rows = query(&run, "SELECT count(*) AS n, sum(copies) AS c FROM filter");
+    let (n, c) = (f(&rows[0], "n") as u64, f(&rows[0], "c") as u64);
+    assert_eq!(line, format!("{n} {c} DOUBLE BOOLEAN DOUBLE {n} double bool"));
+}
+
+/// The shipped detector study, shrunk: every cell filters, audits clean,
+/// and `collapse query` over the study reads every cell's filter table
+/// with its cell id.
+#[test]
+fn the_detector_study_runs_and_its_filter_tables_are_queried_together() {
+    let dir = Scratch::new("study-detector");
+    let file = repo().join("pipelines/study-detector.toml");
+    let out = dir.path("study");
+    let (code, _, err) = cli(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--set",
+            "generations=3",
+            "--set",
+            "replicates=2",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{text}{err}");
+    let cells = query(&out, "SELECT cell, count(*) AS n FROM filter GROUP BY cell");
+    assert_eq!(cells.len(), 18);
+    // Two candidate sets (models 1 and 2) of N = 100 rows for 2 replicates.
+    assert!(cells.iter().all(|r| f(r, "n") == 400.0), "{cells:?}");
 }
