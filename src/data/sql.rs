@@ -21,7 +21,10 @@
 //!   answered from `training_runs`, which holds the same rows as runs of
 //!   ids: an accumulate run's training table expands to billions of rows;
 //! - several unnamed aggregate columns (`SELECT min(x0), max(x0)`) are named
-//!   after their text, as DuckDB names them (Polars names both `x0` and fails).
+//!   after their text, as DuckDB names them (Polars names both `x0` and fails);
+//! - a number in exponent notation without a point (`1e3`, `5E-2`) gets
+//!   one (`1.0e3`): Polars reads a literal without a point as an integer
+//!   and fails on the exponent.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -116,6 +119,13 @@ impl VisitorMut for Rewrite {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Value(v) = expr {
+            if let sqlparser::ast::Value::Number(n, _) = &mut v.value {
+                if let (Some(at), false) = (n.find(['e', 'E']), n.contains('.')) {
+                    n.insert_str(at, ".0");
+                }
+            }
+        }
         match expr {
             Expr::Exists { negated, .. } => {
                 let not = if *negated { "NOT " } else { "" };

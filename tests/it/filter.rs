@@ -784,7 +784,8 @@ fn every_fast_model_kind_scores_rows_for_a_likelihood_filter() {
         ("ngram-quick.toml", &["data.n=400", "generate.n=400", "data.holdout=50"][..]),
     ] {
         let out = dir.path(file);
-        let mut sets = vec!["generations=3", "replicates=2", "filter.kind=likelihood", "filter.keep=0.8", "filter.model=first"];
+        let mut sets =
+            vec!["generations=3", "replicates=2", "filter.kind=likelihood", "filter.keep=0.8", "filter.model=first"];
         sets.extend_from_slice(extra);
         run_shipped(file, &out, &sets);
         audit_clean(&out, file);

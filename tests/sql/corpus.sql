@@ -19,6 +19,9 @@ SELECT origin, split, count(*) AS n FROM samples GROUP BY origin, split;
 -- @min_max_x0
 SELECT min(x0), max(x0) FROM samples;
 
+-- @exponent_literals
+SELECT count(*) AS n, sum(CASE WHEN abs(x0) < 1e308 THEN 1 ELSE 0 END) AS finite, sum(CASE WHEN x0 > 5E-1 THEN 1 ELSE 0 END) AS above FROM samples;
+
 -- @min_max_x0_aliased
 SELECT min(x0) AS lo, max(x0) AS hi FROM samples;
 
