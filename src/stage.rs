@@ -154,18 +154,11 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
         log: root.join(log_path(k, replicate)),
         message,
     };
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(s.workdir_at(&p.base))
-        .env("COLLAPSE_TRAIN", abs(&train))
-        .env("COLLAPSE_OUT", abs(&out))
-        .env("COLLAPSE_CONTEXT", abs(&context))
-        .env("COLLAPSE_SEED", seed.to_string())
+    let mut cmd = program(s, p, &argv, k, replicate, seed, &abs(&out), &abs(&context));
+    cmd.env("COLLAPSE_TRAIN", abs(&train))
         .env("COLLAPSE_N", p.generate_n.to_string())
         .env("COLLAPSE_MODEL_DIR", abs(&model_dir))
         .env("COLLAPSE_PREV_MODEL_DIR", prev.as_deref().map(abs).unwrap_or_default())
-        .env("COLLAPSE_GENERATION", k.to_string())
-        .env("COLLAPSE_REPLICATE", replicate.to_string())
         .env("COLLAPSE_TOKENIZER", tokenizer_file.as_deref().map(abs).unwrap_or_default())
         .envs(&s.env);
     let sealed_log = log_path(k, replicate);
@@ -265,16 +258,8 @@ pub fn run_filter(
         log: root.join(&sealed_log),
         message,
     };
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(s.workdir_at(&p.base))
-        .env("COLLAPSE_CANDIDATES", abs(&candidates))
-        .env("COLLAPSE_OUT", abs(&out))
-        .env("COLLAPSE_CONTEXT", abs(&context))
-        .env("COLLAPSE_SEED", seed.to_string())
-        .env("COLLAPSE_GENERATION", k.to_string())
-        .env("COLLAPSE_REPLICATE", replicate.to_string())
-        .envs(&s.env);
+    let mut cmd = program(s, p, &argv, k, replicate, seed, &abs(&out), &abs(&context));
+    cmd.env("COLLAPSE_CANDIDATES", abs(&candidates)).envs(&s.env);
     let (_, text) = execute(cmd, &log, s.timeout, slots, k, replicate, &where_, &root.join(&sealed_log))?;
     let scores = stage_io::read_scores(&out, ids).map_err(|what| {
         let _ = write_log_copy(&root.join(&sealed_log), &text);
@@ -282,6 +267,31 @@ pub fn run_filter(
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok((scores, (sealed_log, text.into_bytes())))
+}
+
+/// A user's program as a command: argv in its working folder, with the
+/// `COLLAPSE_*` variables every program gets (callers add their own, then
+/// the user's `env`, which wins).
+#[allow(clippy::too_many_arguments)]
+fn program(
+    s: &CommandSettings,
+    p: &Pipeline,
+    argv: &[String],
+    k: u32,
+    replicate: u32,
+    seed: u64,
+    out: &str,
+    context: &str,
+) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(s.workdir_at(&p.base))
+        .env("COLLAPSE_OUT", out)
+        .env("COLLAPSE_CONTEXT", context)
+        .env("COLLAPSE_SEED", seed.to_string())
+        .env("COLLAPSE_GENERATION", k.to_string())
+        .env("COLLAPSE_REPLICATE", replicate.to_string());
+    cmd
 }
 
 /// Runs a user's program (argv, no shell, stdin closed) in one of `slots`:

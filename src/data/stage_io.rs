@@ -110,15 +110,16 @@ pub fn write_candidates(path: &Path, ids: &[u64], replicate: u32, values: &Value
     Ok(())
 }
 
-/// A command filter's scores: columns sample_id and score, every candidate
-/// exactly once; returned in the candidates' order. A problem is worded
-/// to follow "the command ...".
-pub fn read_scores(path: &Path, ids: &[u64]) -> std::result::Result<Vec<f64>, String> {
+/// What a program wrote at {out}, opened as a scan with its schema; a
+/// missing, empty or unreadable file is the problem, worded to follow
+/// "the command ...".
+fn open_output(path: &Path) -> std::result::Result<(LazyFrame, SchemaRef), String> {
     let meta = std::fs::metadata(path).map_err(|_| "wrote nothing (no file at {out})".to_string())?;
     if meta.len() == 0 {
         return Err("wrote an empty file at {out}".into());
     }
     let p = PlRefPath::try_from_path(path).map_err(|e| e.to_string())?;
+    // The scratch folder's names look like hive partitions; they are not.
     let args = ScanArgsParquet {
         hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
         ..Default::default()
@@ -127,6 +128,14 @@ pub fn read_scores(path: &Path, ids: &[u64]) -> std::result::Result<Vec<f64>, St
         .map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
     let schema =
         lf.collect_schema().map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
+    Ok((lf, schema))
+}
+
+/// A command filter's scores: columns sample_id and score, every candidate
+/// exactly once; returned in the candidates' order. A problem is worded
+/// to follow "the command ...".
+pub fn read_scores(path: &Path, ids: &[u64]) -> std::result::Result<Vec<f64>, String> {
+    let (lf, schema) = open_output(path)?;
     for (c, ok, want) in [
         ("sample_id", schema.get("sample_id").is_some_and(|t| t.is_integer()), "whole numbers"),
         ("score", schema.get("score").is_some_and(|t| t.is_primitive_numeric()), "numbers"),
@@ -170,20 +179,7 @@ pub fn read_scores(path: &Path, ids: &[u64]) -> std::result::Result<Vec<f64>, St
 /// value valid. Each problem says which column and why, worded to follow
 /// "the command ...".
 pub fn read_output(path: &Path, shape: Shape, rows: usize) -> std::result::Result<Values, String> {
-    let meta = std::fs::metadata(path).map_err(|_| "wrote nothing (no file at {out})".to_string())?;
-    if meta.len() == 0 {
-        return Err("wrote an empty file at {out}".into());
-    }
-    let p = PlRefPath::try_from_path(path).map_err(|e| e.to_string())?;
-    // The scratch folder's names look like hive partitions; they are not.
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
-        ..Default::default()
-    };
-    let mut lf = LazyFrame::scan_parquet(p, args)
-        .map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
-    let schema =
-        lf.collect_schema().map_err(|e| format!("wrote a file that is not readable Parquet ({})", first_line(&e)))?;
+    let (lf, schema) = open_output(path)?;
     let wanted: Vec<String> = match shape {
         Shape::Images(..) => vec!["pixels".into()],
         other => other.columns().into_iter().map(|(c, _)| c).collect(),

@@ -159,12 +159,27 @@ fn the_audit_rederives_every_decision_and_names_tampering() {
     }
 }
 
+/// Each `[filter]` body appended to the quickstart pipeline must fail
+/// `validate` with exit 2, naming every needle; validate writes nothing.
+fn refused(dir: &Scratch, cases: &[(&str, &[&str])]) {
+    let base = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
+    for (i, (filter, needles)) in cases.iter().enumerate() {
+        let f = dir.path(&format!("bad-{i}.toml"));
+        std::fs::write(&f, format!("{base}\n[filter]\n{filter}\n")).unwrap();
+        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
+        assert_eq!(code, 2, "{filter}: {err}");
+        for n in *needles {
+            assert!(err.contains(n), "{filter}: missing {n:?} in\n{err}");
+        }
+        assert!(!dir.path("runs").exists());
+    }
+}
+
 /// Every bad key of `[filter]` at once, each named with what to change;
 /// exit 2, nothing written (validate writes nothing).
 #[test]
 fn bad_filter_keys_are_named_at_once() {
     let dir = Scratch::new("filter-bad");
-    let base = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
     let cases: [(&str, &[&str]); 6] = [
         (
             "kind = \"detector\"\ntpr = 1.5\nfpr = -0.1\napplies-to = \"some\"\naction = \"keep\"",
@@ -190,16 +205,7 @@ fn bad_filter_keys_are_named_at_once() {
         ),
         ("kind = \"perplexity\"", &["filter.kind: unknown kind \"perplexity\"; use detector"]),
     ];
-    for (i, (filter, needles)) in cases.iter().enumerate() {
-        let f = dir.path(&format!("bad-{i}.toml"));
-        std::fs::write(&f, format!("{base}\n[filter]\n{filter}\n")).unwrap();
-        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
-        assert_eq!(code, 2, "{filter}: {err}");
-        for n in *needles {
-            assert!(err.contains(n), "{filter}: missing {n:?} in\n{err}");
-        }
-        assert!(!dir.path("runs").exists());
-    }
+    refused(&dir, &cases);
 }
 
 /// A detector that flags every synthetic row leaves model 1 nothing:
@@ -418,15 +424,7 @@ fn bad_score_filters_are_named() {
             &["filter.reward: \"length(text)\" names a column the data lack", "the columns are x0"],
         ),
     ];
-    for (i, (filter, needles)) in cases.iter().enumerate() {
-        let f = dir.path(&format!("bad-{i}.toml"));
-        std::fs::write(&f, format!("{base}\n[filter]\n{filter}\n")).unwrap();
-        let (code, _, err) = cli(&["validate", f.to_str().unwrap()], None);
-        assert_eq!(code, 2, "{filter}: {err}");
-        for n in *needles {
-            assert!(err.contains(n), "{filter}: missing {n:?} in\n{err}");
-        }
-    }
+    refused(&dir, &cases);
     // Best-of under a policy that trains on every earlier generation.
     let f = dir.path("accumulate.toml");
     let accumulate = base.replace("policy = \"replace\"", "policy = \"accumulate\"");
