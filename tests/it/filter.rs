@@ -3,12 +3,15 @@
 
 use super::*;
 
-fn detector_run(tag: &str, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> Scratch {
+/// A filtered 1-D Gaussian run (MLE variance, N = M = m, 50 held-out
+/// rows), through the runner; `filter` is the `[filter]` table's body.
+#[allow(clippy::too_many_arguments)]
+fn gaussian_run(tag: &str, seed: u64, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> Scratch {
     let dir = Scratch::new(tag);
     let text = format!(
         r#"
 name = "{tag}"
-seed = 20240724
+seed = {seed}
 generations = {generations}
 replicates = {replicates}
 [data]
@@ -25,12 +28,15 @@ n = {m}
 [mix]
 {mix}
 [filter]
-kind = "detector"
 {filter}
 "#
     );
     run_pipeline(&text, &dir.path("run"));
     dir
+}
+
+fn detector_run(tag: &str, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> Scratch {
+    gaussian_run(tag, 20240724, m, generations, replicates, mix, &format!("kind = \"detector\"\n{filter}"))
 }
 
 /// E[(n - 1) / n] for n ~ Binomial(m, p) given n >= 2 (the run needs two
@@ -270,29 +276,7 @@ fn max_of_normals(k: i32) -> (f64, f64) {
 }
 
 fn filtered_gaussian(tag: &str, m: usize, generations: u32, replicates: u32, filter: &str) -> Scratch {
-    let dir = Scratch::new(tag);
-    let text = format!(
-        r#"
-name = "{tag}"
-seed = 20240925
-generations = {generations}
-replicates = {replicates}
-[data]
-source = "gaussian"
-n = {m}
-mean = [0.0]
-std = [1.0]
-[model]
-kind = "gaussian"
-variance = "mle"
-[generate]
-n = {m}
-[filter]
-{filter}
-"#
-    );
-    run_pipeline(&text, &dir.path("run"));
-    dir
+    gaussian_run(tag, 20240925, m, generations, replicates, "policy = \"replace\"", filter)
 }
 
 /// Per chain and model j >= 1, with model j - 1 = N(mu, s2): (mu_j - mu) / s
