@@ -14,7 +14,7 @@ use crate::model::{Gaussian, GaussianSettings, Model, Moments, ParamsCell};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
-use crate::values::{first_sample_id, Block, Origin, Split, Values};
+use crate::values::{first_sample_id, push_run, Block, Origin, Split, Values};
 
 pub struct Chain {
     pub replicate: u32,
@@ -712,20 +712,6 @@ impl TrainingSet<'_> {
         }
         out
     }
-}
-
-/// Appends a run of ids, merging it with the previous one when adjacent.
-fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
-    if count == 0 {
-        return;
-    }
-    if let Some(last) = ranges.last_mut() {
-        if last.0 + last.1 == start {
-            last.1 += count;
-            return;
-        }
-    }
-    ranges.push((start, count));
 }
 
 /// Metrics of the image, text and mixture models, whose names are made per

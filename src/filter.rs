@@ -191,13 +191,8 @@ impl Filter {
         format!("{kind}, {}, applies to {}", self.action_name(), self.applies_name())
     }
 
-    /// Whether a detector flags this candidate of model k's training set
-    /// (score kinds flag by their cut: [`Self::decide`]).
-    pub fn flags(&self, seed: u64, replicate: u32, k: u32, c: Candidate) -> bool {
-        self.flags_in(stream_seed(seed, replicate, k, Purpose::Filter), c)
-    }
-
-    /// [`Self::flags`] with the (replicate, k) filter stream's seed given.
+    /// Whether a detector flags this candidate, given the (replicate, k)
+    /// filter stream's seed (score kinds flag by their cut: [`Self::decide`]).
     fn flags_in(&self, stream: u64, c: Candidate) -> bool {
         let FilterKind::Detector { tpr, fpr, .. } = self.kind else { return false };
         if !self.judges(c) {
@@ -208,7 +203,7 @@ impl Filter {
     }
 
     /// A detector's row weight from its flag.
-    pub fn weight(&self, flagged: bool) -> f64 {
+    fn weight(&self, flagged: bool) -> f64 {
         match (self.action, &self.kind) {
             (_, _) if !flagged => 1.0,
             (Action::Resample, FilterKind::Detector { flagged_weight, .. }) => *flagged_weight,
@@ -218,8 +213,7 @@ impl Filter {
 
     /// Every candidate's decision, in candidate order; `None` when the
     /// filter keeps nothing (the caller names the generation and replicate).
-    /// Score kinds take each candidate's score (`None` where not judged)
-    /// and, for best-of, its group ([`Candidate::group`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         seed: u64,
@@ -229,6 +223,23 @@ impl Filter {
         scores: &[Option<f64>],
         groups: &[Option<u64>],
     ) -> Option<Vec<Decision>> {
+        let out = self.decide_all(seed, replicate, k, candidates, scores, groups);
+        out.iter().any(|d| d.copies > 0).then_some(out)
+    }
+
+    /// [`Self::decide`] whatever it keeps (what the audit compares a
+    /// table with, a table of a run that stopped there included).
+    /// Score kinds take each candidate's score (`None` where not judged)
+    /// and, for best-of, its group ([`Candidate::group`]).
+    pub fn decide_all(
+        &self,
+        seed: u64,
+        replicate: u32,
+        k: u32,
+        candidates: &[Candidate],
+        scores: &[Option<f64>],
+        groups: &[Option<u64>],
+    ) -> Vec<Decision> {
         let stream = stream_seed(seed, replicate, k, Purpose::Filter);
         let mut out: Vec<Decision> = match &self.kind {
             FilterKind::Detector { .. } => candidates
@@ -245,12 +256,13 @@ impl Filter {
         if self.action == Action::Resample {
             let weights: Vec<f64> = out.iter().map(|d| d.weight).collect();
             let mut rng = Rng::stream(seed, replicate, k, Purpose::Filter);
-            let copies = resample(&mut rng, &weights, candidates.len())?;
+            // No weight at all: nothing is drawn.
+            let copies = resample(&mut rng, &weights, candidates.len()).unwrap_or_else(|| vec![0; weights.len()]);
             for (d, c) in out.iter_mut().zip(copies) {
                 d.copies = c;
             }
         }
-        out.iter().any(|d| d.copies > 0).then_some(out)
+        out
     }
 
     /// Decisions of a score kind (see the module doc).

@@ -136,16 +136,18 @@ pub fn run(s: &CommandSettings, p: &Pipeline, slots: &Slots, stage: Stage) -> Re
     });
     std::fs::write(&context, serde_json::to_vec_pretty(&facts).unwrap_or_default())
         .map_err(|e| Error::io(&context, e))?;
-    let fill = |a: &str| {
-        a.replace("{train}", &abs(&train))
-            .replace("{out}", &abs(&out))
-            .replace("{context}", &abs(&context))
-            .replace("{seed}", &seed.to_string())
-            .replace("{n}", &p.generate_n.to_string())
-            .replace("{model_dir}", &abs(&model_dir))
-            .replace("{prev_model_dir}", &prev.as_deref().map(abs).unwrap_or_default())
-    };
-    let argv: Vec<String> = s.command.iter().map(|a| fill(a)).collect();
+    let argv = fill(
+        &s.command,
+        &[
+            ("{train}", abs(&train)),
+            ("{out}", abs(&out)),
+            ("{context}", abs(&context)),
+            ("{seed}", seed.to_string()),
+            ("{n}", p.generate_n.to_string()),
+            ("{model_dir}", abs(&model_dir)),
+            ("{prev_model_dir}", prev.as_deref().map(abs).unwrap_or_default()),
+        ],
+    );
     let shown = argv.join(" ");
     let where_ = |message: String| Error::Stage {
         generation: k,
@@ -203,9 +205,6 @@ pub fn filter_log_path(k: u32, replicate: u32) -> PathBuf {
     PathBuf::from("logs").join("filter").join(format!("generation={k}")).join(format!("replicate={replicate}.log"))
 }
 
-/// A command filter's placeholders, substituted per stage.
-pub const FILTER_PLACEHOLDERS: [&str; 4] = ["{candidates}", "{out}", "{context}", "{seed}"];
-
 /// Runs a command filter's program over model k's candidates for one
 /// replicate: the candidates to Parquet (sample_id, replicate, the data
 /// columns), the program run like a command stage's (argv, log, timeout),
@@ -242,13 +241,15 @@ pub fn run_filter(
     });
     std::fs::write(&context, serde_json::to_vec_pretty(&facts).unwrap_or_default())
         .map_err(|e| Error::io(&context, e))?;
-    let fill = |a: &str| {
-        a.replace("{candidates}", &abs(&candidates))
-            .replace("{out}", &abs(&out))
-            .replace("{context}", &abs(&context))
-            .replace("{seed}", &seed.to_string())
-    };
-    let argv: Vec<String> = s.command.iter().map(|a| fill(a)).collect();
+    let argv = fill(
+        &s.command,
+        &[
+            ("{candidates}", abs(&candidates)),
+            ("{out}", abs(&out)),
+            ("{context}", abs(&context)),
+            ("{seed}", seed.to_string()),
+        ],
+    );
     let shown = argv.join(" ");
     let sealed_log = filter_log_path(k, replicate);
     let where_ = |message: String| Error::Stage {
@@ -267,6 +268,11 @@ pub fn run_filter(
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok((scores, (sealed_log, text.into_bytes())))
+}
+
+/// A command line with its placeholders (`{out}`, ...) replaced.
+fn fill(command: &[String], values: &[(&str, String)]) -> Vec<String> {
+    command.iter().map(|a| values.iter().fold(a.clone(), |a, (k, v)| a.replace(k, v))).collect()
 }
 
 /// A user's program as a command: argv in its working folder, with the

@@ -132,3 +132,17 @@ pub enum RowKind {
     Images,
     Text,
 }
+
+/// Appends a run of ids, merging it with the previous one when adjacent.
+pub fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
+    if count == 0 {
+        return;
+    }
+    if let Some(last) = ranges.last_mut() {
+        if last.0 + last.1 == start {
+            last.1 += count;
+            return;
+        }
+    }
+    ranges.push((start, count));
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::checks::{scan_file, u64_column, Composition};
-use super::ranges::{partitions, sample_runs, training_runs, walk, SampleRun};
+use super::ranges::{partitions, training_runs, walk, SampleRun, SampleRuns};
 use super::table_error;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
@@ -83,15 +83,17 @@ impl Tally {
 
 /// `models_to`: models 0 .. models_to are sealed; every one from 1 on must
 /// have filter rows.
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     root: &Path,
     sealed: Option<u32>,
+    runs: &SampleRuns,
     filter: &Filter,
     seed: u64,
     replicates: u32,
     models_to: u32,
 ) -> Result<FilterFound> {
-    let runs = sample_runs(root, sealed)?;
+    let runs: &[SampleRun] = &runs.0;
     let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
     for (_, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
         for row in rows_of(&path).map_err(table_error("filter"))? {
@@ -153,34 +155,32 @@ pub fn check(
         let scores: Vec<Option<f64>> = candidates.iter().map(|(_, d)| d.score).collect();
         let newest = newest.get(&(r, k)).copied();
         let groups: Vec<Option<u64>> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
-        let derived = filter.decide(seed, r, k, &plain, &scores, &groups);
-        for (i, (c, got)) in candidates.iter().enumerate() {
+        let derived = filter.decide_all(seed, r, k, &plain, &scores, &groups);
+        // What a disagreement is measured against: a detector's draws from
+        // the seed, a score kind's stored scores and its rule.
+        let (flags_from, weights_from) = if filter.scores() {
+            (
+                "flags that disagree with the stored scores and the rule",
+                "weights that disagree with the stored scores and the rule",
+            )
+        } else {
+            (
+                "flags that disagree with the detector's draw from the seed",
+                "weights that disagree with the flag and the rule",
+            )
+        };
+        for ((c, got), want) in candidates.iter().zip(&derived) {
             let at = (r, k, c.sample_id);
-            let want = derived.as_ref().map(|d| d[i]);
-            if filter.scores() {
-                if got.score.is_some() != filter.judges(*c) {
-                    tally.add("scores present where the filter does not judge the row, or missing where it does", at);
-                }
-                if want.is_some_and(|w| w.flagged != got.flagged) {
-                    tally.add("flags that disagree with the stored scores and the rule", at);
-                }
-                if want.is_some_and(|w| w.weight.to_bits() != got.weight.to_bits()) {
-                    tally.add("weights that disagree with the stored scores and the rule", at);
-                }
-            } else {
-                let flagged = filter.flags(seed, r, k, *c);
-                if got.flagged != flagged {
-                    tally.add("flags that disagree with the detector's draw from the seed", at);
-                }
-                if got.weight != filter.weight(flagged) {
-                    tally.add("weights that disagree with the flag and the rule", at);
-                }
-                if got.score.is_some() {
-                    tally.add("scores where a detector scores nothing (it should be null)", at);
-                }
+            if got.score.is_some() != (filter.scores() && filter.judges(*c)) {
+                tally.add("scores present where the filter scores nothing (a detector, or a row it does not judge: null there), or missing where it does", at);
             }
-            let want_copies = derived.as_ref().map_or(0, |d| d[i].copies);
-            if got.copies != want_copies {
+            if got.flagged != want.flagged {
+                tally.add(flags_from, at);
+            }
+            if got.weight.to_bits() != want.weight.to_bits() {
+                tally.add(weights_from, at);
+            }
+            if got.copies != want.copies {
                 tally.add("copies that disagree with the filter's draw from the seed", at);
             }
         }
@@ -189,10 +189,7 @@ pub fn check(
         let mut want: Vec<(u64, u64)> = Vec::new();
         for (c, d) in &candidates {
             for _ in 0..d.copies {
-                match want.last_mut() {
-                    Some(last) if last.0 + last.1 == c.sample_id => last.1 += 1,
-                    _ => want.push((c.sample_id, 1)),
-                }
+                crate::values::push_run(&mut want, c.sample_id, 1);
             }
         }
         let got = training.get(&(r, k)).map(Vec::as_slice).unwrap_or_default();

@@ -173,21 +173,27 @@ pub(super) fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&Sample
     (missing, first)
 }
 
-/// Every samples file's runs of ids, sorted by first id.
-pub(super) fn sample_runs(root: &Path, sealed: Option<u32>) -> Result<Vec<SampleRun>> {
-    let mut runs = Vec::new();
-    for (k, path) in partitions(root, "samples", sealed)? {
-        sample_runs_of(&path, k, &mut runs).map_err(table_error("samples"))?;
+/// Every samples file's runs of ids, sorted by first id: read once for the
+/// range checks and a filtered run's checks (`filter_checks`).
+pub struct SampleRuns(pub(super) Vec<SampleRun>);
+
+impl SampleRuns {
+    /// `sealed`: only generations below it, for an unfinished run.
+    pub fn read(root: &Path, sealed: Option<u32>) -> Result<SampleRuns> {
+        let mut runs = Vec::new();
+        for (k, path) in partitions(root, "samples", sealed)? {
+            sample_runs_of(&path, k, &mut runs).map_err(table_error("samples"))?;
+        }
+        runs.sort_by_key(|r| r.start);
+        Ok(SampleRuns(runs))
     }
-    runs.sort_by_key(|r| r.start);
-    Ok(runs)
 }
 
 /// `sealed`: only generations (and models) below it, for an unfinished run.
 /// `repeats`: a training set may hold a row more than once (a resampling
 /// filter's copies, which `filter_checks` holds to the filter table).
-pub fn check(root: &Path, sealed: Option<u32>, repeats: bool) -> Result<Ranges> {
-    let runs = sample_runs(root, sealed)?;
+pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns) -> Result<Ranges> {
+    let runs: &[SampleRun] = &runs.0;
     let models: BTreeSet<(u32, u32)> = {
         let df = query::frame_sealed(root, "SELECT replicate, model_generation FROM models", sealed)?;
         let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
@@ -198,7 +204,7 @@ pub fn check(root: &Path, sealed: Option<u32>, repeats: bool) -> Result<Ranges> 
     let (mut twice_samples, mut orphans) = (Tally::default(), Tally::default());
     let (_, twice, first) = depth(&runs.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>());
     twice_samples.add(twice, first.unwrap_or(0));
-    for r in &runs {
+    for r in runs {
         let sizes = out.sizes.entry((r.replicate, r.generation)).or_default();
         let len = r.end - r.start;
         if r.real && r.train {

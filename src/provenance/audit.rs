@@ -321,10 +321,12 @@ pub fn audit(root: &Path) -> Result<Report> {
         Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
     }
     let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
-    let filtered = match &p.filter {
-        Some(f) => {
+    // Samples as runs of ids, read once for the filter's and the range checks.
+    let runs = ranges::SampleRuns::read(root, sealed);
+    let filtered = match (&p.filter, &runs) {
+        (Some(f), Ok(runs)) => {
             let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
-            match filter_checks::check(root, sealed, f, p.seed, p.replicates, models_to) {
+            match filter_checks::check(root, sealed, runs, f, p.seed, p.replicates, models_to) {
                 Ok(found) => {
                     v.extend(found.violations.iter().cloned());
                     for (metric, values) in
@@ -356,9 +358,9 @@ pub fn audit(root: &Path) -> Result<Report> {
                 }
             }
         }
-        None => None,
+        _ => None,
     };
-    match ranges::check(root, sealed, resamples) {
+    match runs.and_then(|runs| ranges::check(root, sealed, resamples, &runs)) {
         Ok(found) => {
             v.extend(found.violations.iter().map(|s| format!("lineage: {s}")));
             report.models = found.compositions.len();

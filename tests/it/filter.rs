@@ -450,33 +450,8 @@ fn bad_score_filters_are_named() {
 fn judging_real_rows_too_collapses_where_judging_synthetic_holds() {
     let mix = "policy = \"keep-real\"\nreal-fraction = 0.2";
     let run = |applies: &str, keep: f64| {
-        let dir = Scratch::new(&format!("applies-{applies}"));
-        let text = format!(
-            r#"
-name = "applies"
-seed = 99
-generations = 30
-replicates = 100
-[data]
-source = "gaussian"
-n = 100
-mean = [0.0]
-std = [1.0]
-[model]
-kind = "gaussian"
-variance = "mle"
-[generate]
-n = 100
-[mix]
-{mix}
-[filter]
-kind = "likelihood"
-model = "current"
-keep = {keep}
-applies-to = "{applies}"
-"#
-        );
-        run_pipeline(&text, &dir.path("run"));
+        let filter = format!("kind = \"likelihood\"\nmodel = \"current\"\nkeep = {keep}\napplies-to = \"{applies}\"");
+        let dir = gaussian_run(&format!("applies-{applies}"), 99, 100, 30, 100, mix, &filter);
         mean_se(&metric_by_generation(&dir.path("run"), "var")[30])
     };
     let (synthetic, _) = run("synthetic", 0.5);

@@ -281,7 +281,7 @@ fn range_checks_agree_with_the_row_level_sql() {
     let dir = audited_run("ranges");
     let run = dir.path("run");
     let agree = |run: &Path| -> Vec<String> {
-        let found = ranges::check(run, None, false).unwrap();
+        let found = ranges::check(run, None, false, &ranges::SampleRuns::read(run, None).unwrap()).unwrap();
         let mut ours = found.violations.clone();
         let mut sql = checks::lineage_by_hand(run).unwrap();
         ours.sort();
