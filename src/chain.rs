@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::filter::{Candidate, Decision};
+use crate::filter::{Candidate, Decisions};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -63,9 +63,10 @@ pub struct StageOut {
     /// Other files for the run directory (a command stage's log and model
     /// files), by path in the run directory.
     pub files: Vec<(std::path::PathBuf, Vec<u8>)>,
-    /// The curation filter's decision on each candidate of T_k (sample
-    /// id, decision), in candidate order; empty without a filter.
-    pub filter: Vec<(u64, Decision)>,
+    /// The curation filter's decisions on T_k's candidates: their sample
+    /// ids as runs (first, count) and what it did with each, in candidate
+    /// order; `None` without a filter.
+    pub filter: Option<(Vec<(u64, u64)>, Decisions)>,
 }
 
 pub struct Context<'a> {
@@ -197,7 +198,7 @@ impl Chain {
                 metrics,
                 weights: None,
                 files: Vec::new(),
-                filter: Vec::new(),
+                filter: None,
             });
         }
         if let ModelSpec::Command(s) = &p.model {
@@ -247,7 +248,7 @@ impl Chain {
             metrics,
             weights,
             files: filter_files,
-            filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
+            filter: filtered.map(Filtered::into_rows),
         })
     }
 
@@ -339,7 +340,7 @@ impl Chain {
             metrics,
             weights: None,
             files: out.files.into_iter().chain(filter_files).collect(),
-            filter: filtered.into_iter().map(|(c, d)| (c.sample_id, d)).collect(),
+            filter: filtered.map(Filtered::into_rows),
         })
     }
 
@@ -489,7 +490,7 @@ impl Chain {
                 ranges: vec![(self.d0.first_id, n as u64)],
                 rows: n,
                 real: n,
-                filtered: Vec::new(),
+                filtered: None,
                 files: Vec::new(),
             });
         }
@@ -497,8 +498,11 @@ impl Chain {
         let group = p.filter.as_ref().map_or(1, |f| f.best_of() as usize);
         let mut parts = p.mix.pick(&mut rng, n, &self.d0, &self.synthetic, fresh, group);
         let (filtered, files) = match &p.filter {
-            Some(f) => self.filter(ctx, f, k, &mut parts)?,
-            None => (Vec::new(), Vec::new()),
+            Some(f) => {
+                let (filtered, files) = self.filter(ctx, f, k, &mut parts)?;
+                (Some(filtered), files)
+            }
+            None => (None, Vec::new()),
         };
         let whole = match parts[..] {
             [(block, None)] => Some(&block.values),
@@ -610,15 +614,15 @@ impl Chain {
 
     /// The curation filter over T_k's candidates (`parts`, as the policy
     /// picked them): each part keeps the rows the filter kept, a row as
-    /// many times as it was drawn, in candidate order. Returns every
-    /// candidate's decision for the `filter` table.
+    /// many times as it was drawn, in candidate order. Returns the
+    /// candidates and the filter's decisions for the `filter` table.
     fn filter(
         &self,
         ctx: &Context,
         f: &crate::filter::Filter,
         k: u32,
         parts: &mut [crate::mixing::Part<'_>],
-    ) -> Result<(Vec<(Candidate, Decision)>, Files)> {
+    ) -> Result<(Filtered, Files)> {
         let p = ctx.pipeline;
         let mut candidates = Vec::new();
         for (block, idx) in parts.iter() {
@@ -634,11 +638,15 @@ impl Chain {
         let (scores, files) =
             if f.scores() { self.scores(ctx, f, k, parts, &candidates)? } else { (Vec::new(), Vec::new()) };
         let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
-        let groups: Vec<Option<u64>> = candidates.iter().map(|c| c.group(f.best_of(), newest)).collect();
+        let groups: Vec<Option<u64>> = if f.best_of() > 1 {
+            candidates.iter().map(|c| c.group(f.best_of(), newest)).collect()
+        } else {
+            Vec::new()
+        };
         let decisions = f
-            .decide(p.seed, self.replicate, k, &candidates, &scores, &groups)
+            .decide(p.seed, self.replicate, k, &candidates, scores, &groups)
             .ok_or_else(|| problem(format!("kept none of model {k}'s {} candidate rows", candidates.len())))?;
-        let kept = decisions.iter().filter(|d| d.copies > 0).count();
+        let kept = (0..decisions.len()).filter(|&i| decisions.copies(i) > 0).count();
         let min = p.min_train_rows();
         if kept < min {
             return Err(problem(format!(
@@ -651,14 +659,32 @@ impl Chain {
         for (block, idx) in parts.iter_mut() {
             let len = idx.as_ref().map_or(block.values.len(), Vec::len);
             let mut keep = Vec::with_capacity(len);
-            for (j, d) in decisions[at..at + len].iter().enumerate() {
+            for j in 0..len {
                 let i = idx.as_ref().map_or(j, |idx| idx[j]);
-                keep.extend(std::iter::repeat_n(i, d.copies as usize));
+                keep.extend(std::iter::repeat_n(i, decisions.copies(at + j) as usize));
             }
             at += len;
             *idx = Some(keep);
         }
-        Ok((candidates.into_iter().zip(decisions).collect(), files))
+        Ok((Filtered { candidates, decisions }, files))
+    }
+}
+
+/// T_k's candidates and what the filter did with each.
+struct Filtered {
+    candidates: Vec<Candidate>,
+    decisions: Decisions,
+}
+
+impl Filtered {
+    /// The `filter` table's rows: the candidates' ids as runs, and the
+    /// decisions.
+    fn into_rows(self) -> (Vec<(u64, u64)>, Decisions) {
+        let mut ids = Vec::new();
+        for c in &self.candidates {
+            push_run(&mut ids, c.sample_id, 1);
+        }
+        (ids, self.decisions)
     }
 }
 
@@ -671,9 +697,8 @@ struct TrainingSet<'a> {
     ranges: Vec<(u64, u64)>,
     rows: usize,
     real: usize,
-    /// Each candidate's sample id and the filter's decision; empty
-    /// without a filter.
-    filtered: Vec<(Candidate, Decision)>,
+    /// The candidates and the filter's decisions; `None` without a filter.
+    filtered: Option<Filtered>,
     /// A command filter's logs, sealed with the generation.
     files: Files,
 }
@@ -683,23 +708,21 @@ impl TrainingSet<'_> {
     /// share of them, and the detector's realized rates over the rows it
     /// judged (each only where it judged some).
     fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
-        if self.filtered.is_empty() {
-            return Vec::new();
-        }
+        let Some(Filtered { candidates, decisions }) = &self.filtered else { return Vec::new() };
         let (mut kept, mut kept_real) = (0usize, 0usize);
         let (mut syn, mut syn_flagged, mut real, mut real_flagged) = (0usize, 0usize, 0usize, 0usize);
-        for (c, d) in &self.filtered {
-            let is_real = c.real;
-            if d.copies > 0 {
+        for (i, c) in candidates.iter().enumerate() {
+            let (is_real, flagged) = (c.real, decisions.flagged[i]);
+            if decisions.copies(i) > 0 {
                 kept += 1;
                 kept_real += usize::from(is_real);
             }
             if is_real {
                 real += 1;
-                real_flagged += usize::from(d.flagged);
+                real_flagged += usize::from(flagged);
             } else {
                 syn += 1;
-                syn_flagged += usize::from(d.flagged);
+                syn_flagged += usize::from(flagged);
             }
         }
         let mut out =

@@ -202,12 +202,11 @@ impl Filter {
         row_uniform(stream, c.sample_id) < p
     }
 
-    /// A detector's row weight from its flag.
-    fn weight(&self, flagged: bool) -> f64 {
+    /// A detector's row weights: (unflagged, flagged).
+    fn flag_weights(&self) -> (f64, f64) {
         match (self.action, &self.kind) {
-            (_, _) if !flagged => 1.0,
-            (Action::Resample, FilterKind::Detector { flagged_weight, .. }) => *flagged_weight,
-            _ => 0.0,
+            (Action::Resample, FilterKind::Detector { flagged_weight, .. }) => (1.0, *flagged_weight),
+            _ => (1.0, 0.0),
         }
     }
 
@@ -220,47 +219,46 @@ impl Filter {
         replicate: u32,
         k: u32,
         candidates: &[Candidate],
-        scores: &[Option<f64>],
+        scores: Vec<Option<f64>>,
         groups: &[Option<u64>],
-    ) -> Option<Vec<Decision>> {
+    ) -> Option<Decisions> {
         let out = self.decide_all(seed, replicate, k, candidates, scores, groups);
-        out.iter().any(|d| d.copies > 0).then_some(out)
+        out.kept_any().then_some(out)
     }
 
     /// [`Self::decide`] whatever it keeps (what the audit compares a
     /// table with, a table of a run that stopped there included).
     /// Score kinds take each candidate's score (`None` where not judged)
-    /// and, for best-of, its group ([`Candidate::group`]).
+    /// and, for best-of, its group ([`Candidate::group`]; empty: no groups).
     pub fn decide_all(
         &self,
         seed: u64,
         replicate: u32,
         k: u32,
         candidates: &[Candidate],
-        scores: &[Option<f64>],
+        scores: Vec<Option<f64>>,
         groups: &[Option<u64>],
-    ) -> Vec<Decision> {
+    ) -> Decisions {
         let stream = stream_seed(seed, replicate, k, Purpose::Filter);
-        let mut out: Vec<Decision> = match &self.kind {
-            FilterKind::Detector { .. } => candidates
-                .iter()
-                .map(|&c| {
-                    let flagged = self.flags_in(stream, c);
-                    Decision { score: None, flagged, weight: self.weight(flagged), copies: u32::from(!flagged) }
-                })
-                .collect(),
+        let mut out = match &self.kind {
+            FilterKind::Detector { .. } => {
+                let (kept, flagged) = self.flag_weights();
+                Decisions {
+                    flagged: candidates.iter().map(|&c| self.flags_in(stream, c)).collect(),
+                    scores: Vec::new(),
+                    weights: Weights::ByFlag { kept, flagged },
+                    copies: Vec::new(),
+                }
+            }
             FilterKind::Likelihood { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
             FilterKind::Reward { cut, bias, .. } => self.by_score(candidates, scores, groups, *cut, *bias),
             FilterKind::Command { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
         };
         if self.action == Action::Resample {
-            let weights: Vec<f64> = out.iter().map(|d| d.weight).collect();
+            let weights: Vec<f64> = (0..out.len()).map(|i| out.weight(i)).collect();
             let mut rng = Rng::stream(seed, replicate, k, Purpose::Filter);
             // No weight at all: nothing is drawn.
-            let copies = resample(&mut rng, &weights, candidates.len()).unwrap_or_else(|| vec![0; weights.len()]);
-            for (d, c) in out.iter_mut().zip(copies) {
-                d.copies = c;
-            }
+            out.copies = resample(&mut rng, &weights, candidates.len()).unwrap_or_else(|| vec![0; weights.len()]);
         }
         out
     }
@@ -269,14 +267,19 @@ impl Filter {
     fn by_score(
         &self,
         candidates: &[Candidate],
-        scores: &[Option<f64>],
+        mut scores: Vec<Option<f64>>,
         groups: &[Option<u64>],
         cut: Option<Cut>,
         bias: f64,
-    ) -> Vec<Decision> {
-        let score = |i: usize| scores.get(i).copied().flatten();
+    ) -> Decisions {
+        scores.resize(candidates.len(), None);
+        for (s, c) in scores.iter_mut().zip(candidates) {
+            if !self.judges(*c) {
+                *s = None;
+            }
+        }
         // A NaN score ranks last and passes no threshold.
-        let value = |i: usize| score(i).filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
+        let value = |i: usize| scores[i].filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
         let judged: Vec<usize> = (0..candidates.len()).filter(|&i| self.judges(candidates[i])).collect();
         let mut flagged = vec![false; candidates.len()];
         let better = |a: usize, b: usize| {
@@ -315,30 +318,112 @@ impl Filter {
                 }
             }
         }
-        let top = judged.iter().filter(|&&i| !flagged[i]).map(|&i| value(i)).fold(f64::NEG_INFINITY, f64::max);
-        (0..candidates.len())
-            .map(|i| {
-                let judged_row = self.judges(candidates[i]);
-                let weight = match (self.action, flagged[i], judged_row) {
-                    (_, true, _) => 0.0,
-                    (Action::Drop, false, _) | (Action::Resample, false, false) => 1.0,
-                    (Action::Resample, false, true) => {
-                        let w = (bias * (value(i) - top)).exp();
-                        if w.is_finite() {
-                            w
-                        } else {
-                            0.0
-                        }
-                    }
-                };
-                Decision {
-                    score: if judged_row { score(i) } else { None },
-                    flagged: flagged[i],
-                    weight,
-                    copies: u32::from(!flagged[i]),
+        let weights = match self.action {
+            Action::Drop => Weights::ByFlag { kept: 1.0, flagged: 0.0 },
+            Action::Resample => {
+                let top = judged.iter().filter(|&&i| !flagged[i]).map(|&i| value(i)).fold(f64::NEG_INFINITY, f64::max);
+                Weights::Rows(
+                    (0..candidates.len())
+                        .map(|i| match (flagged[i], self.judges(candidates[i])) {
+                            (true, _) => 0.0,
+                            (false, false) => 1.0,
+                            (false, true) => {
+                                let w = (bias * (value(i) - top)).exp();
+                                if w.is_finite() {
+                                    w
+                                } else {
+                                    0.0
+                                }
+                            }
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Decisions { flagged, scores, weights, copies: Vec::new() }
+    }
+}
+
+/// What the filter did with one replicate's candidates of T_k, by column
+/// in candidate order: the `filter` table's rows without their ids. A
+/// run writes one a candidate row (as many as `samples`), so what follows
+/// from the flags is not stored: under `drop` a row's weight and copies,
+/// a detector's weight under `resample`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decisions {
+    /// Each candidate's flag: the filter judged against it.
+    pub flagged: Vec<bool>,
+    /// Each candidate's score (`None` where not judged); empty for a
+    /// detector, which scores nothing.
+    pub scores: Vec<Option<f64>>,
+    pub weights: Weights,
+    /// How many times each candidate is in T_k; empty: once when
+    /// unflagged, never when flagged (`drop`).
+    pub copies: Vec<u32>,
+}
+
+/// One replicate's rows of a generation's `filter` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterRows {
+    pub replicate: u32,
+    /// The candidates' sample ids as runs (first, count), in candidate order.
+    pub ids: Vec<(u64, u64)>,
+    pub decisions: Decisions,
+}
+
+/// The candidates' resampling weights.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Weights {
+    /// By the row's flag.
+    ByFlag { kept: f64, flagged: f64 },
+    /// One a row (a score kind under `resample`).
+    Rows(Vec<f64>),
+}
+
+impl Decisions {
+    pub fn len(&self) -> usize {
+        self.flagged.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flagged.is_empty()
+    }
+
+    pub fn weight(&self, i: usize) -> f64 {
+        match &self.weights {
+            Weights::ByFlag { kept, flagged } => {
+                if self.flagged[i] {
+                    *flagged
+                } else {
+                    *kept
                 }
-            })
-            .collect()
+            }
+            Weights::Rows(w) => w[i],
+        }
+    }
+
+    pub fn copies(&self, i: usize) -> u32 {
+        self.copies.get(i).copied().unwrap_or(u32::from(!self.flagged[i]))
+    }
+
+    /// Whether the filter keeps any candidate.
+    pub fn kept_any(&self) -> bool {
+        (0..self.len()).any(|i| self.copies(i) > 0)
+    }
+
+    /// Candidate i's row of the `filter` table.
+    pub fn row(&self, i: usize) -> Decision {
+        Decision {
+            score: self.scores.get(i).copied().flatten(),
+            flagged: self.flagged[i],
+            weight: self.weight(i),
+            copies: self.copies(i),
+        }
+    }
+
+    /// Every candidate's row, in candidate order.
+    pub fn rows(&self) -> impl Iterator<Item = Decision> + '_ {
+        (0..self.len()).map(|i| self.row(i))
     }
 }
 
@@ -370,6 +455,10 @@ pub fn resample(rng: &mut Rng, weights: &[f64], n: usize) -> Option<Vec<u32>> {
 mod tests {
     use super::*;
 
+    fn rows(d: Decisions) -> Vec<Decision> {
+        d.rows().collect()
+    }
+
     fn detector(tpr: f64, fpr: f64, applies_to: AppliesTo, action: Action) -> Filter {
         Filter { kind: FilterKind::Detector { tpr, fpr, flagged_weight: 0.1 }, applies_to, action }
     }
@@ -384,7 +473,7 @@ mod tests {
     fn a_detector_flags_at_its_rates() {
         let f = detector(0.9, 0.2, AppliesTo::All, Action::Drop);
         let c = candidates(80_000, 2);
-        let d = f.decide(7, 3, 5, &c, &[], &[]).unwrap();
+        let d = rows(f.decide(7, 3, 5, &c, Vec::new(), &[]).unwrap());
         let rate = |real: bool| {
             let (n, flagged) = c
                 .iter()
@@ -404,24 +493,24 @@ mod tests {
     fn synthetic_only_leaves_real_rows_alone_and_flags_are_per_row() {
         let f = detector(1.0, 1.0, AppliesTo::Synthetic, Action::Drop);
         let c = candidates(100, 4);
-        let d = f.decide(1, 0, 1, &c, &[], &[]).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, Vec::new(), &[]).unwrap());
         assert!(c.iter().zip(&d).all(|(c, d)| d.flagged != c.real));
         // A row's flag does not depend on the other candidates.
         let half = detector(0.5, 0.0, AppliesTo::All, Action::Drop);
-        let all = half.decide(1, 0, 1, &c, &[], &[]).unwrap();
-        let some = half.decide(1, 0, 1, &c[40..60], &[], &[]).unwrap();
+        let all = rows(half.decide(1, 0, 1, &c, Vec::new(), &[]).unwrap());
+        let some = rows(half.decide(1, 0, 1, &c[40..60], Vec::new(), &[]).unwrap());
         assert_eq!(&all[40..60], &some[..]);
         // Another generation draws again.
-        assert_ne!(all, half.decide(1, 0, 2, &c, &[], &[]).unwrap());
+        assert_ne!(all, rows(half.decide(1, 0, 2, &c, Vec::new(), &[]).unwrap()));
     }
 
     #[test]
     fn nothing_kept_is_none() {
         let f = detector(1.0, 0.0, AppliesTo::Synthetic, Action::Drop);
-        assert!(f.decide(1, 0, 1, &candidates(50, 1000)[1..], &[], &[]).is_none());
+        assert!(f.decide(1, 0, 1, &candidates(50, 1000)[1..], Vec::new(), &[]).is_none());
         let mut r = detector(1.0, 0.0, AppliesTo::Synthetic, Action::Resample);
         r.kind = FilterKind::Detector { tpr: 1.0, fpr: 0.0, flagged_weight: 0.0 };
-        assert!(r.decide(1, 0, 1, &candidates(50, 1000)[1..], &[], &[]).is_none());
+        assert!(r.decide(1, 0, 1, &candidates(50, 1000)[1..], Vec::new(), &[]).is_none());
     }
 
     /// Resampling draws n rows in proportion to weight: with weights 1 and
@@ -431,7 +520,7 @@ mod tests {
     fn resampling_draws_in_proportion_to_weight() {
         let f = detector(0.5, 0.0, AppliesTo::Synthetic, Action::Resample);
         let c = candidates(100_000, 1_000_000);
-        let d = f.decide(11, 2, 3, &c, &[], &[]).unwrap();
+        let d = rows(f.decide(11, 2, 3, &c, Vec::new(), &[]).unwrap());
         let n = c.len() as f64;
         assert_eq!(d.iter().map(|d| u64::from(d.copies)).sum::<u64>(), c.len() as u64);
         let flagged = d.iter().filter(|d| d.flagged).count() as f64;
@@ -441,7 +530,7 @@ mod tests {
         assert!((drawn_flagged - q * n).abs() < 5.0 * (n * q * (1.0 - q)).sqrt(), "{drawn_flagged} vs {}", q * n);
         assert!(d.iter().all(|d| d.weight == if d.flagged { 0.1 } else { 1.0 }));
         // The same seed draws the same copies.
-        assert_eq!(d, f.decide(11, 2, 3, &c, &[], &[]).unwrap());
+        assert_eq!(d, rows(f.decide(11, 2, 3, &c, Vec::new(), &[]).unwrap()));
     }
 
     #[test]
@@ -467,18 +556,18 @@ mod tests {
         scores[8] = Some(7.0);
         scores.push(None);
         let f = scored(Some(Cut::Keep(0.25)), Action::Drop, AppliesTo::Synthetic);
-        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &[]).unwrap());
         // ceil(0.25 * 10) = 3 kept: 9, then the tie 7/8 resolved to 7 and 8 (both), i.e. ids 1009, 1007, 1008.
         let kept: Vec<u64> = c.iter().zip(&d).filter(|(_, d)| d.copies > 0).map(|(c, _)| c.sample_id).collect();
         assert_eq!(kept, vec![1007, 1008, 1009, 1010], "the real row is not judged, so kept");
         assert_eq!(d[10].score, None);
         // Keep 0.2: two rows, 9 then the smaller id of the tie (1007).
         let f = scored(Some(Cut::Keep(0.2)), Action::Drop, AppliesTo::Synthetic);
-        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &[]).unwrap());
         let kept: Vec<u64> = c.iter().zip(&d).filter(|(_, d)| d.copies > 0).map(|(c, _)| c.sample_id).collect();
         assert_eq!(kept, vec![1007, 1009, 1010]);
         let f = scored(Some(Cut::MinScore(6.5)), Action::Drop, AppliesTo::All);
-        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &[]).unwrap());
         assert_eq!(d.iter().filter(|d| !d.flagged).count(), 3, "7, 7 (the tie), 9, and not the unscored real row");
     }
 
@@ -494,11 +583,11 @@ mod tests {
             applies_to: AppliesTo::Synthetic,
             action: Action::Drop,
         };
-        let d = f.decide(1, 0, 1, &c, &scores, &groups).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &groups).unwrap());
         let kept: Vec<usize> = (0..8).filter(|&i| d[i].copies == 1).collect();
         assert_eq!(kept, vec![2, 5]);
         let f = scored(None, Action::Resample, AppliesTo::Synthetic);
-        let d = f.decide(1, 0, 1, &c, &scores, &[]).unwrap();
+        let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &[]).unwrap());
         for (s, d) in scores.iter().zip(&d) {
             assert!((d.weight - (s.unwrap() - 9.0).exp()).abs() < 1e-15);
         }

@@ -538,8 +538,14 @@ pub fn run(p: &Pipeline, out: &Path, options: &Options) -> Result<RunSummary> {
                     .collect()
             });
             // T_0 is never filtered (nothing generated yet): no file.
-            let filter = (fitted && k > 0 && p.filter.is_some())
-                .then(|| outs.iter_mut().map(|o| (o.replicate, std::mem::take(&mut o.filter))).collect());
+            let filter = (fitted && k > 0 && p.filter.is_some()).then(|| {
+                outs.iter_mut()
+                    .filter_map(|o| {
+                        let (ids, decisions) = o.filter.take()?;
+                        Some(crate::filter::FilterRows { replicate: o.replicate, ids, decisions })
+                    })
+                    .collect()
+            });
             let training = fitted.then(|| outs.into_iter().map(|o| (o.replicate, o.training)).collect());
             let files = GenerationFiles { k, samples, training, filter, models, metrics: metric_rows, extra };
             if tx.send((files, p.mix.reads(k))).is_err() {

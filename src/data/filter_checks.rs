@@ -155,7 +155,7 @@ pub fn check(
         let scores: Vec<Option<f64>> = candidates.iter().map(|(_, d)| d.score).collect();
         let newest = newest.get(&(r, k)).copied();
         let groups: Vec<Option<u64>> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
-        let derived = filter.decide_all(seed, r, k, &plain, &scores, &groups);
+        let derived = filter.decide_all(seed, r, k, &plain, scores, &groups);
         // What a disagreement is measured against: a detector's draws from
         // the seed, a score kind's stored scores and its rule.
         let (flags_from, weights_from) = if filter.scores() {
@@ -169,7 +169,7 @@ pub fn check(
                 "weights that disagree with the flag and the rule",
             )
         };
-        for ((c, got), want) in candidates.iter().zip(&derived) {
+        for ((c, got), want) in candidates.iter().zip(derived.rows()) {
             let at = (r, k, c.sample_id);
             if got.score.is_some() != (filter.scores() && filter.judges(*c)) {
                 tally.add("scores present where the filter scores nothing (a detector, or a row it does not judge: null there), or missing where it does", at);

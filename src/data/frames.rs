@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 use super::parquet_out::{dictionary_keys, write_columns, Col, Squeeze};
 use crate::error::Result;
-use crate::filter::Decision;
+use crate::filter::{FilterRows, Weights};
 use crate::model::ParamsCell;
 use crate::values::{Block, Origin, Split, Values};
 
@@ -174,9 +174,9 @@ pub enum RowsTable {
     Models(Vec<ModelRow>),
     Metrics(Vec<MetricRow>),
     /// The curation filter's decision on every candidate of each model
-    /// k's training set (model generation k, per replicate: sample id and
-    /// decision, in candidate order).
-    Filter(u32, Vec<(u32, Vec<(u64, Decision)>)>),
+    /// k's training set (model generation k; per replicate, in candidate
+    /// order).
+    Filter(u32, Vec<FilterRows>),
 }
 
 impl RowsTable {
@@ -185,7 +185,7 @@ impl RowsTable {
             RowsTable::Training(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
             RowsTable::Models(rows) => rows.len(),
             RowsTable::Metrics(rows) => rows.len(),
-            RowsTable::Filter(_, rows) => rows.iter().map(|r| r.1.len()).sum(),
+            RowsTable::Filter(_, rows) => rows.iter().map(|r| r.decisions.len()).sum(),
         }
     }
 
@@ -231,16 +231,59 @@ fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'
     ]
 }
 
-fn filter(k: u32, rows: &[(u32, Vec<(u64, Decision)>)]) -> Vec<(&'static str, Col<'static>)> {
-    let all = || rows.iter().flat_map(|(r, d)| d.iter().map(move |(id, d)| (*r, *id, d)));
+/// The filter table from the chains' decisions, a column at a time:
+/// a run has as many candidates as samples, so what the rows share (the
+/// replicate, the generation, ids that count up, weights and copies that
+/// follow the flags) goes to the writer as runs, not a value a row.
+fn filter(k: u32, rows: &[FilterRows]) -> Vec<(&'static str, Col<'static>)> {
+    let n: usize = rows.iter().map(|r| r.decisions.len()).sum();
+    let mut ids = Vec::with_capacity(rows.iter().map(|r| r.ids.len()).sum());
+    let mut flagged = Vec::with_capacity(n);
+    for r in rows {
+        for &(first, count) in &r.ids {
+            crate::values::push_run(&mut ids, first, count);
+        }
+        flagged.extend_from_slice(&r.decisions.flagged);
+    }
+    let flag_runs = || {
+        let mut runs: Vec<(usize, bool)> = Vec::new();
+        for &f in &flagged {
+            match runs.last_mut() {
+                Some(last) if last.1 == f => last.0 += 1,
+                _ => runs.push((1, f)),
+            }
+        }
+        runs
+    };
+    let score = if rows.iter().all(|r| r.decisions.scores.is_empty()) {
+        Col::NullF64(n)
+    } else {
+        Col::OptF64(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.row(i).score)).collect())
+    };
+    let by_flag = |r: &FilterRows| match r.decisions.weights {
+        Weights::ByFlag { kept, flagged } => Some((kept.to_bits(), flagged.to_bits())),
+        Weights::Rows(_) => None,
+    };
+    let first = rows.first().and_then(by_flag);
+    let weight = match first {
+        Some((kept, gone)) if rows.iter().all(|r| by_flag(r) == first) => Col::F64Runs(
+            flag_runs().into_iter().map(|(c, f)| (c, f64::from_bits(if f { gone } else { kept }))).collect(),
+        ),
+        _ => few_floats(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.weight(i)))),
+    };
+    let copies = if rows.iter().all(|r| r.decisions.copies.is_empty()) {
+        Col::U32Runs(flag_runs().into_iter().map(|(c, f)| (c, u32::from(!f))).collect())
+    } else {
+        Col::U32(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.copies(i))).collect())
+    };
     vec![
-        ("replicate", Col::U32(all().map(|(r, _, _)| r).collect())),
-        ("model_generation", Col::U32(all().map(|_| k).collect())),
-        ("sample_id", Col::U64(all().map(|(_, id, _)| id).collect())),
-        ("score", Col::OptF64(all().map(|(_, _, d)| d.score).collect())),
-        ("flagged", Col::Bool(all().map(|(_, _, d)| d.flagged).collect())),
-        ("weight", few_floats(all().map(|(_, _, d)| d.weight))),
-        ("copies", Col::U32(all().map(|(_, _, d)| d.copies).collect())),
+        ("replicate", Col::U32Runs(rows.iter().map(|r| (r.decisions.len(), r.replicate)).collect())),
+        ("model_generation", Col::U32Runs(vec![(n, k)])),
+        ("sample_id", Col::U64Runs(ids)),
+        ("score", score),
+        ("flagged", Col::Bool(flagged)),
+        ("weight", weight),
+        ("copies", copies),
     ]
 }
 

@@ -125,17 +125,66 @@ fn data_page(buffer: Vec<u8>, len: usize, encoding: Encoding, stats: ParquetStat
     Page::Data(DataPage::new(header, CowBuffer::Owned(buffer), descriptor, len))
 }
 
-/// Dictionary-encoded keys as RLE runs: (run length, key) pairs.
+/// Dictionary-encoded keys from their runs (run length, key): RLE runs
+/// where the runs are long (a row a run in eight or fewer), else the
+/// format's hybrid of RLE for long runs and bit-packed groups of eight
+/// keys for the short ones between them.
 fn keys_page(runs: &[(usize, u32)], entries: usize, len: usize, type_: &PrimitiveType, st: ParquetStatistics) -> Page {
     let width = bit_width(entries.saturating_sub(1) as u64);
     let key_bytes = width.div_ceil(8) as usize;
     let mut out = page_buffer(len, type_, runs.len() * (6 + key_bytes) + 1);
     out.push(width as u8);
-    for &(count, key) in runs {
-        uleb(&mut out, (count as u64) << 1);
-        out.extend_from_slice(&key.to_le_bytes()[..key_bytes]);
+    if runs.len() <= len / 8 + 1 {
+        for &(count, key) in runs {
+            uleb(&mut out, (count as u64) << 1);
+            out.extend_from_slice(&key.to_le_bytes()[..key_bytes]);
+        }
+    } else {
+        hybrid_keys(runs, width, &mut out);
     }
     data_page(out, len, Encoding::RleDictionary, st, type_)
+}
+
+/// A run this long or longer is written as an RLE run in the hybrid.
+const RLE_RUN: usize = 16;
+
+/// The RLE / bit-packed hybrid of keys given as runs. Bit-packed groups
+/// hold eight keys: before an RLE run the pending short runs are topped
+/// up to a whole group from it, and only the last group is padded.
+fn hybrid_keys(runs: &[(usize, u32)], width: u32, out: &mut Vec<u8>) {
+    let key_bytes = width.div_ceil(8) as usize;
+    let mut pending: Vec<u32> = Vec::new();
+    let flush = |pending: &mut Vec<u32>, out: &mut Vec<u8>| {
+        if pending.is_empty() {
+            return;
+        }
+        let groups = pending.len().div_ceil(8);
+        uleb(out, ((groups as u64) << 1) | 1);
+        pending.resize(groups * 8, 0);
+        let (mut acc, mut bits) = (0u64, 0u32);
+        for &k in pending.iter() {
+            acc |= u64::from(k) << bits;
+            bits += width;
+            while bits >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                bits -= 8;
+            }
+        }
+        pending.clear();
+    };
+    for &(count, key) in runs {
+        if count >= RLE_RUN {
+            let fill = (8 - pending.len() % 8) % 8;
+            pending.extend(std::iter::repeat_n(key, fill));
+            flush(&mut pending, out);
+            uleb(out, ((count - fill) as u64) << 1);
+            out.extend_from_slice(&key.to_le_bytes()[..key_bytes]);
+        } else {
+            pending.extend(std::iter::repeat_n(key, count));
+        }
+    }
+    flush(&mut pending, out);
 }
 
 /// One value for every row: a one-entry dictionary and a single run.
@@ -143,37 +192,80 @@ fn constant(dictionary: Vec<u8>, st: ParquetStatistics, len: usize, type_: &Prim
     vec![Page::Dict(DictPage::new(CowBuffer::Owned(dictionary), 1, false)), keys_page(&[(len, 0)], 1, len, type_, st)]
 }
 
-/// A u32 column made of long runs (rows grouped by replicate): a
-/// dictionary of its values in order of appearance, keys as runs. `None`
-/// when the runs are short or the values many: that is polars' case.
+/// A u32 column made of long runs (rows grouped by replicate): see
+/// [`u32_runs`]. `None` when the runs are short or the values many:
+/// that is polars' case.
 pub(super) fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
     let mut runs: Vec<(usize, u32)> = Vec::new();
-    let mut values: Vec<u32> = Vec::new();
-    // foldhash, not SipHash: four tables a generation look up a key per run.
-    let mut index: PlHashMap<u32, u32> = PlHashMap::default();
     let mut i = 0;
     while i < x.len() {
-        let v = x[i];
         let count = super::run_length(x, i);
-        let key = *index.entry(v).or_insert_with(|| {
-            values.push(v);
-            values.len() as u32 - 1
-        });
-        runs.push((count, key));
-        if runs.len() > x.len() / 8 + 1 || values.len() > MAX_DICTIONARY {
+        runs.push((count, x[i]));
+        if runs.len() > x.len() / 8 + 1 {
             return None;
         }
         i += count;
     }
-    // Stored as INT32 (the UINT_32 logical type), as polars writes u32.
-    let dictionary: Vec<u8> = values.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
-    let (min, max) = (values.iter().min()?, values.iter().max()?);
-    let st = stats((*min as i32).to_le_bytes().to_vec(), (*max as i32).to_le_bytes().to_vec());
-    let entries = values.len();
+    u32_runs(&runs, type_)
+}
+
+/// A column given as runs of one value (rows, value), as a run's filter
+/// table has them (a replicate's rows; copies and weights that follow
+/// the flags): a dictionary of its values in order of appearance and the
+/// keys from their runs ([`keys_page`]), without a value a row. `entry`
+/// writes a dictionary entry, `statistics` reads the distinct values.
+/// `None` when the values are many.
+fn dictionary_runs<T: Copy>(
+    runs: &[(usize, T)],
+    bits: impl Fn(T) -> u64,
+    entry: impl Fn(T) -> [u8; 8],
+    width: usize,
+    statistics: impl Fn(&[T]) -> ParquetStatistics,
+    type_: &PrimitiveType,
+) -> Option<Vec<Page>> {
+    let len: usize = runs.iter().map(|r| r.0).sum();
+    if len == 0 {
+        return None;
+    }
+    let mut keys: Vec<(usize, u32)> = Vec::with_capacity(runs.len());
+    let mut values: Vec<T> = Vec::new();
+    let mut index: PlHashMap<u64, u32> = PlHashMap::default();
+    for &(count, v) in runs.iter().filter(|r| r.0 > 0) {
+        let key = *index.entry(bits(v)).or_insert_with(|| {
+            values.push(v);
+            values.len() as u32 - 1
+        });
+        match keys.last_mut() {
+            Some(last) if last.1 == key => last.0 += count,
+            _ => keys.push((count, key)),
+        }
+        if values.len() > MAX_DICTIONARY {
+            return None;
+        }
+    }
+    let dictionary: Vec<u8> = values.iter().flat_map(|&v| entry(v).into_iter().take(width)).collect();
+    let st = statistics(&values);
     Some(vec![
-        Page::Dict(DictPage::new(CowBuffer::Owned(dictionary), entries, false)),
-        keys_page(&runs, entries, x.len(), type_, st),
+        Page::Dict(DictPage::new(CowBuffer::Owned(dictionary), values.len(), false)),
+        keys_page(&keys, values.len(), len, type_, st),
     ])
+}
+
+/// [`dictionary_runs`] of u32 values, stored as INT32 (the UINT_32
+/// logical type) as polars writes them.
+pub(super) fn u32_runs(runs: &[(usize, u32)], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    let statistics = |v: &[u32]| {
+        let (lo, hi) = (v.iter().min().copied().unwrap_or(0), v.iter().max().copied().unwrap_or(0));
+        stats((lo as i32).to_le_bytes().to_vec(), (hi as i32).to_le_bytes().to_vec())
+    };
+    // The low four bytes of a little-endian u64: the INT32's bytes.
+    dictionary_runs(runs, u64::from, |v| u64::from(v).to_le_bytes(), 4, statistics, type_)
+}
+
+/// [`dictionary_runs`] of floats (weights), with [`plain_f64`]'s
+/// statistics.
+pub(super) fn f64_runs(runs: &[(usize, f64)], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    dictionary_runs(runs, f64::to_bits, f64::to_le_bytes, 8, float_stats, type_)
 }
 
 /// DELTA_BINARY_PACKED, blocks of 128 deltas in four miniblocks of 32.
@@ -366,6 +458,68 @@ simd::wide! {
     }
 }
 
+/// Booleans as PLAIN writes them, a bit a row (LSB first), with polars'
+/// statistics (a byte each for min and max).
+pub(super) fn plain_bool(x: &[bool], type_: &PrimitiveType) -> Page {
+    let mut out = page_buffer(x.len(), type_, x.len().div_ceil(8));
+    out.extend(x.chunks(8).map(|c| c.iter().rev().fold(0u8, |byte, &v| (byte << 1) | u8::from(v))));
+    let st = stats(vec![u8::from(x.iter().all(|&v| v))], vec![u8::from(x.iter().any(|&v| v))]);
+    data_page(out, x.len(), Encoding::Plain, st, type_)
+}
+
+/// Floats with nulls (a filter's scores, null where it judged nothing):
+/// definition levels as RLE runs, the values PLAIN, statistics as
+/// [`plain_f64`] takes them over the values. `None` for a required
+/// field, which has no levels to mark a null with.
+fn optional_f64(x: &[Option<f64>], type_: &PrimitiveType) -> Option<Page> {
+    let mut defined: Vec<(usize, bool)> = Vec::new();
+    for v in x {
+        match defined.last_mut() {
+            Some(last) if last.1 == v.is_some() => last.0 += 1,
+            _ => defined.push((1, v.is_some())),
+        }
+    }
+    let values: Vec<f64> = x.iter().flatten().copied().collect();
+    levels_f64(&defined, &values, type_)
+}
+
+/// [`optional_f64`] in pages of `FLOAT_PAGE_ROWS`.
+pub(super) fn optional_f64_pages(x: &[Option<f64>], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    x.chunks(FLOAT_PAGE_ROWS).map(|c| optional_f64(c, type_)).collect()
+}
+
+/// [`optional_f64`] of `len` nulls (a detector's scores).
+pub(super) fn null_f64(len: usize, type_: &PrimitiveType) -> Option<Page> {
+    levels_f64(&[(len, false)], &[], type_)
+}
+
+/// The page of [`optional_f64`] from its definition levels as runs
+/// (rows, defined) and the defined values.
+fn levels_f64(defined: &[(usize, bool)], values: &[f64], type_: &PrimitiveType) -> Option<Page> {
+    if type_.field_info.repetition != Repetition::Optional {
+        return None;
+    }
+    let len: usize = defined.iter().map(|r| r.0).sum();
+    let mut levels = Vec::with_capacity(defined.len() * 4);
+    for &(count, d) in defined {
+        uleb(&mut levels, (count as u64) << 1);
+        levels.push(u8::from(d));
+    }
+    let mut out = Vec::with_capacity(4 + levels.len() + values.len() * 8);
+    out.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+    out.extend_from_slice(&levels);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let nulls = Some((len - values.len()) as i64);
+    let st = if values.is_empty() {
+        ParquetStatistics { null_count: nulls, max_value: None, min_value: None, ..stats(Vec::new(), Vec::new()) }
+    } else {
+        ParquetStatistics { null_count: nulls, ..float_stats(values) }
+    };
+    Some(data_page(out, len, Encoding::Plain, st, type_))
+}
+
 /// Floats in pages of `FLOAT_PAGE_ROWS`.
 pub(super) fn plain_f64_pages(x: &[f64], type_: &PrimitiveType) -> Vec<Page> {
     x.chunks(FLOAT_PAGE_ROWS).map(|c| plain_f64(c, type_)).collect()
@@ -380,12 +534,17 @@ fn plain_f64(x: &[f64], type_: &PrimitiveType) -> Page {
     for (o, v) in out[start..].chunks_exact_mut(8).zip(x) {
         o.copy_from_slice(&v.to_le_bytes());
     }
+    data_page(out, x.len(), Encoding::Plain, float_stats(x), type_)
+}
+
+/// polars' statistics of floats: NaN when any value is NaN, and the
+/// signed zeros the Parquet specification asks for.
+fn float_stats(x: &[f64]) -> ParquetStatistics {
     let (lo, hi, nan) = min_max_f64(x);
     let (lo, hi) = if nan { (f64::NAN, f64::NAN) } else { (lo, hi) };
     let lo = if lo == 0.0 { -0.0 } else { lo };
     let hi = if hi == 0.0 { 0.0 } else { hi };
-    let st = stats(lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec());
-    data_page(out, x.len(), Encoding::Plain, st, type_)
+    stats(lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec())
 }
 
 #[cfg(test)]
@@ -451,6 +610,60 @@ mod tests {
             proptest::prop_assert_eq!(a, b);
             proptest::prop_assert_eq!(ends.0, ends.1);
             proptest::prop_assert_eq!(ends.0, (*x.iter().min().unwrap(), *x.iter().max().unwrap()));
+        }
+    }
+
+    /// The format's RLE / bit-packed hybrid read back by its definition
+    /// (a header's low bit: 0 RLE run of `header >> 1` copies of one
+    /// key, 1 `header >> 1` groups of eight keys bit-packed LSB first).
+    fn decode_hybrid(mut b: &[u8], width: u32, len: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let key_bytes = width.div_ceil(8) as usize;
+        while out.len() < len {
+            let (mut header, mut shift) = (0u64, 0);
+            loop {
+                let byte = b[0];
+                b = &b[1..];
+                header |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte < 0x80 {
+                    break;
+                }
+            }
+            if header & 1 == 0 {
+                let mut key = [0u8; 4];
+                key[..key_bytes].copy_from_slice(&b[..key_bytes]);
+                b = &b[key_bytes..];
+                out.extend(std::iter::repeat_n(u32::from_le_bytes(key), (header >> 1) as usize));
+            } else {
+                let n = (header >> 1) as usize * 8;
+                let bytes = &b[..n * width as usize / 8];
+                b = &b[n * width as usize / 8..];
+                for j in 0..n {
+                    let key = (0..width as usize).fold(0u32, |acc, bit| {
+                        let at = j * width as usize + bit;
+                        acc | (u32::from(bytes[at / 8] >> (at % 8) & 1) << bit)
+                    });
+                    out.push(key);
+                }
+            }
+        }
+        assert!(b.is_empty(), "{} bytes left", b.len());
+        out.truncate(len);
+        out
+    }
+
+    proptest::proptest! {
+        /// Runs of any length (long ones RLE, short ones bit-packed, the
+        /// group before a long run topped up from it) read back as the
+        /// keys they stand for, at every key width a dictionary has.
+        #[test]
+        fn hybrid_keys_read_back(runs in proptest::collection::vec((1usize..40, 0u32..1 << 17), 1..60), width in 1u32..18) {
+            let runs: Vec<(usize, u32)> = runs.into_iter().map(|(c, k)| (c, k & ((1 << width) - 1))).collect();
+            let mut out = Vec::new();
+            hybrid_keys(&runs, width, &mut out);
+            let want: Vec<u32> = runs.iter().flat_map(|&(c, k)| std::iter::repeat_n(k, c)).collect();
+            proptest::prop_assert_eq!(decode_hybrid(&out, width, want.len()), want);
         }
     }
 

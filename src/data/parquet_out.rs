@@ -251,6 +251,15 @@ pub enum Col<'a> {
     /// row's index into them; a dictionary, not 8 bytes a row.
     F64Dict(Vec<f64>, Vec<u32>),
     Bool(Vec<bool>),
+    /// A u32 column as runs of one value (rows, value): a replicate's
+    /// rows, a constant, copies that follow the flags.
+    U32Runs(Vec<(usize, u32)>),
+    /// u64 ids as runs of consecutive values (first, count).
+    U64Runs(Vec<(u64, u64)>),
+    /// A float column as runs of one value (rows, value).
+    F64Runs(Vec<(usize, f64)>),
+    /// A float column of this many nulls.
+    NullF64(usize),
     /// A string column of few values: the values, then each row's index
     /// into them.
     Dict(Vec<&'a str>, Vec<u32>),
@@ -277,6 +286,10 @@ impl Col<'_> {
             Col::OptF64(v) => v.len(),
             Col::F64Dict(_, k) => k.len(),
             Col::Bool(v) => v.len(),
+            Col::U32Runs(r) => r.iter().map(|r| r.0).sum(),
+            Col::U64Runs(r) => r.iter().map(|r| r.1 as usize).sum(),
+            Col::F64Runs(r) => r.iter().map(|r| r.0).sum(),
+            Col::NullF64(n) => *n,
             Col::Dict(_, k) => k.len(),
             Col::Text(v, _) => v.len(),
         }
@@ -284,9 +297,11 @@ impl Col<'_> {
 
     fn arrow_type(&self) -> ArrowDataType {
         match self {
-            Col::U32(_) => ArrowDataType::UInt32,
-            Col::U64(_) => ArrowDataType::UInt64,
-            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) => ArrowDataType::Float64,
+            Col::U32(_) | Col::U32Runs(_) => ArrowDataType::UInt32,
+            Col::U64(_) | Col::U64Runs(_) => ArrowDataType::UInt64,
+            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) | Col::F64Runs(_) | Col::NullF64(_) => {
+                ArrowDataType::Float64
+            }
             Col::Bool(_) => ArrowDataType::Boolean,
             Col::Dict(..) | Col::Text(..) => ArrowDataType::Utf8View,
         }
@@ -295,9 +310,11 @@ impl Col<'_> {
     fn plan(&self) -> Plan {
         match self {
             Col::U32(_) => plan(&DataType::UInt32),
-            Col::U64(_) => plan(&DataType::UInt64),
-            Col::F64(_) | Col::OptF64(_) => plan(&DataType::Float64),
-            Col::F64Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
+            Col::U64(_) | Col::U64Runs(_) => plan(&DataType::UInt64),
+            Col::F64(_) | Col::OptF64(_) | Col::NullF64(_) => plan(&DataType::Float64),
+            Col::F64Dict(..) | Col::F64Runs(_) | Col::U32Runs(_) => {
+                Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy }
+            }
             Col::Bool(_) => plan(&DataType::Boolean),
             Col::Dict(..) => Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy },
             Col::Text(_, squeeze) => Plan {
@@ -336,12 +353,26 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             (Col::U32(v), _) => super::pages::runs_u32(v, p),
             (Col::U64(v), _) => Some(vec![super::pages::delta_u64(v, p)]),
             (Col::F64(v), _) => Some(super::pages::plain_f64_pages(v, p)),
+            (Col::U32Runs(r), _) => super::pages::u32_runs(r, p),
+            (Col::U64Runs(r), _) => super::pages::delta_runs(r, p).map(|page| vec![page]),
+            (Col::F64Runs(r), _) => super::pages::f64_runs(r, p),
+            (Col::NullF64(n), _) => super::pages::null_f64(*n, p).map(|page| vec![page]),
+            (Col::OptF64(v), _) => super::pages::optional_f64_pages(v, p),
+            (Col::Bool(v), _) => Some(vec![super::pages::plain_bool(v, p)]),
             _ => None,
         };
         if let Some(pages) = known {
             encoded_columns.push(pages_column(pages, plan.compression));
             continue;
         }
+        // What the hand-built pages did not take, a value a row.
+        let column = match column {
+            Col::U32Runs(r) => Col::U32(r.into_iter().flat_map(|(n, v)| std::iter::repeat_n(v, n)).collect()),
+            Col::U64Runs(r) => Col::U64(r.into_iter().flat_map(|(first, n)| first..first + n).collect()),
+            Col::F64Runs(r) => Col::F64(r.into_iter().flat_map(|(n, v)| std::iter::repeat_n(v, n)).collect()),
+            Col::NullF64(n) => Col::OptF64(vec![None; n]),
+            other => other,
+        };
         let (array, statistics): (Box<dyn Array>, StatisticsOptions) = match column {
             Col::U32(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::U64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
@@ -351,6 +382,9 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
                 (dictionary(PrimitiveArray::from_vec(values).boxed(), keys, None)?, StatisticsOptions::default())
             }
             Col::Bool(v) => (BooleanArray::from_slice(v).boxed(), StatisticsOptions::default()),
+            Col::U32Runs(_) | Col::U64Runs(_) | Col::F64Runs(_) | Col::NullF64(_) => {
+                return Err(PolarsError::ComputeError("run columns are expanded above".into()))
+            }
             Col::Dict(values, keys) => (
                 dictionary(Utf8ViewArray::from_slice_values(values).boxed(), keys, None)?,
                 StatisticsOptions::default(),
@@ -676,6 +710,115 @@ mod tests {
                 assert_eq!(s.null_count, Some(0));
             }
         }
+    }
+
+    /// The filter table's columns as the writer gets them (runs, flags,
+    /// scores with nulls, NaN and both zeros) against polars' own
+    /// `ParquetWriter` on the same values a row each: the same frame reads
+    /// back, and every column's min, max and null count agree. Runs too
+    /// short for a dictionary fall back to polars' encoder.
+    fn filter_columns_against_polars(rows: &[(u32, bool, Option<f64>, f64, u32)]) {
+        use polars_parquet::parquet::statistics::Statistics;
+        let n = rows.len();
+        let runs = |v: Vec<u32>| {
+            let mut out: Vec<(usize, u32)> = Vec::new();
+            for x in v {
+                match out.last_mut() {
+                    Some(last) if last.1 == x => last.0 += 1,
+                    _ => out.push((1, x)),
+                }
+            }
+            out
+        };
+        let weights: Vec<(usize, f64)> = rows.iter().map(|r| (1, r.3)).collect();
+        let columns = vec![
+            ("replicate", Col::U32Runs(runs(rows.iter().map(|r| r.0).collect()))),
+            ("model_generation", Col::U32Runs(vec![(n, 9)])),
+            ("nothing", Col::NullF64(n)),
+            ("score", Col::OptF64(rows.iter().map(|r| r.2).collect())),
+            ("flagged", Col::Bool(rows.iter().map(|r| r.1).collect())),
+            ("weight", Col::F64Runs(weights)),
+            ("copies", Col::U32Runs(runs(rows.iter().map(|r| r.4).collect()))),
+        ];
+        let mut bytes = Vec::new();
+        write_columns(&mut bytes, columns).unwrap();
+        let mut want = DataFrame::new(
+            n,
+            vec![
+                Column::new("replicate".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("model_generation".into(), vec![9u32; n]),
+                Column::new("nothing".into(), vec![None::<f64>; n]),
+                Column::new("score".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+                Column::new("flagged".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                Column::new("weight".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+                Column::new("copies".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+            ],
+        )
+        .unwrap();
+        let back = read_back(&bytes);
+        assert_eq!(back.schema(), want.schema());
+        assert!(back.equals_missing(&want), "{back} != {want}");
+        let mut theirs = Vec::new();
+        ParquetWriter::new(&mut theirs).with_statistics(StatisticsOptions::full()).finish(&mut want).unwrap();
+        let meta = |b: &[u8]| polars_parquet::read::read_metadata(&mut std::io::Cursor::new(b)).unwrap();
+        let (ours, polars) = (meta(&bytes), meta(&theirs));
+        // Statistics as comparable text: floats by value, NaN as NaN.
+        let show = |m: &polars_parquet::parquet::metadata::FileMetadata, i: usize| match m.row_groups[0]
+            .parquet_columns()[i]
+            .statistics(&m.footer_buf)
+        {
+            Some(Ok(Statistics::Double(s))) => format!("{:?} {:?} {:?}", s.min_value, s.max_value, s.null_count),
+            Some(Ok(Statistics::Int32(s))) => format!("{:?} {:?} {:?}", s.min_value, s.max_value, s.null_count),
+            Some(Ok(Statistics::Boolean(s))) => format!("{:?} {:?} {:?}", s.min_value, s.max_value, s.null_count),
+            other => format!("{other:?}"),
+        };
+        for (i, name) in want.get_column_names().iter().enumerate() {
+            assert_eq!(show(&ours, i), show(&polars, i), "statistics of {name}");
+        }
+    }
+
+    #[test]
+    fn filter_columns_read_back_with_polars_statistics() {
+        // A detector's drop table: long runs; then every shape at once.
+        let drop: Vec<(u32, bool, Option<f64>, f64, u32)> = (0..3000u32)
+            .map(|i| {
+                let f = i % 97 < 9;
+                (i / 1000, f, None, if f { 0.0 } else { 1.0 }, u32::from(!f))
+            })
+            .collect();
+        filter_columns_against_polars(&drop);
+        // A detector at tpr 0.1: runs of every length, the long ones RLE,
+        // the short ones bit-packed between them (keys_page's hybrid).
+        let mix = |i: u32| {
+            let x = u64::from(i).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53) >> 40
+        };
+        let scattered: Vec<(u32, bool, Option<f64>, f64, u32)> = (0..5003u32)
+            .map(|i| {
+                let f = mix(i) % 10 == 0 || (1000..1040).contains(&i);
+                (i / 2000, f, None, if f { 0.3 } else { 1.0 }, u32::from(!f) + u32::from(i % 7 == 0))
+            })
+            .collect();
+        filter_columns_against_polars(&scattered);
+        let mixed: Vec<(u32, bool, Option<f64>, f64, u32)> = (0..700u32)
+            .map(|i| {
+                let score = match i % 11 {
+                    0 => None,
+                    1 => Some(-0.0),
+                    2 => Some(0.0),
+                    _ => Some((f64::from(i) * 0.37).sin() * 50.0),
+                };
+                (i / 300, i % 3 == 0, score, f64::from(i % 4) * 0.25, i % 5)
+            })
+            .collect();
+        filter_columns_against_polars(&mixed);
+        let mut nan = mixed.clone();
+        nan[40].2 = Some(f64::NAN);
+        filter_columns_against_polars(&nan);
+        let all_null: Vec<(u32, bool, Option<f64>, f64, u32)> =
+            (0..50).map(|i| (0, i % 2 == 0, None, 1.0, 1)).collect();
+        filter_columns_against_polars(&all_null);
+        filter_columns_against_polars(&all_null[..1]);
     }
 
     /// A file whose ids come as runs and one whose ids come as a column.

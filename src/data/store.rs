@@ -71,7 +71,7 @@ pub struct GenerationFiles {
     pub training: Option<Vec<(u32, Vec<(u64, u64)>)>>,
     /// The filter's decisions on each model's candidates, when the run has
     /// a filter and the generation fits a model.
-    pub filter: Option<Vec<(u32, Vec<(u64, crate::filter::Decision)>)>>,
+    pub filter: Option<Vec<crate::filter::FilterRows>>,
     pub models: Option<Vec<ModelRow>>,
     pub metrics: Vec<MetricRow>,
     /// Other files of the generation (weights, image grids): path, bytes.
