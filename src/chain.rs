@@ -14,7 +14,7 @@ use crate::model::{Gaussian, GaussianSettings, Model, Moments, ParamsCell};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
 use crate::source::RealSource;
-use crate::values::{first_sample_id, push_run, Block, Origin, Split, Values};
+use crate::values::{first_sample_id, push_rows, push_run, Block, Origin, Split, Values};
 
 pub struct Chain {
     pub replicate: u32,
@@ -512,6 +512,7 @@ impl Chain {
         let mut values = self.d0.values.empty_like();
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         let (mut rows, mut real) = (0, 0);
+        let single = parts.len() == 1;
         for (block, idx) in parts {
             let added = match idx {
                 None => {
@@ -522,12 +523,13 @@ impl Chain {
                     block.values.len()
                 }
                 Some(idx) => {
-                    if with_rows {
-                        values.extend(&block.values.select(&idx));
+                    match (with_rows, single) {
+                        // One part (a filtered replace): its rows, copied once.
+                        (true, true) => values = block.values.select(&idx),
+                        (true, false) => values.extend(&block.values.select(&idx)),
+                        (false, _) => {}
                     }
-                    for &i in &idx {
-                        push_run(&mut ranges, block.first_id + i as u64, 1);
-                    }
+                    push_rows(&mut ranges, block.first_id, &idx);
                     idx.len()
                 }
             };
@@ -625,12 +627,19 @@ impl Chain {
     ) -> Result<(Filtered, Files)> {
         let p = ctx.pipeline;
         let mut candidates = Vec::new();
+        let mut ids = Vec::new();
         for (block, idx) in parts.iter() {
             let real = block.origin == Origin::Real;
             let id = |i: usize| Candidate { sample_id: block.first_id + i as u64, real };
             match idx {
-                Some(idx) => candidates.extend(idx.iter().map(|&i| id(i))),
-                None => candidates.extend((0..block.values.len()).map(id)),
+                Some(idx) => {
+                    candidates.extend(idx.iter().map(|&i| id(i)));
+                    push_rows(&mut ids, block.first_id, idx);
+                }
+                None => {
+                    candidates.extend((0..block.values.len()).map(id));
+                    push_run(&mut ids, block.first_id, block.values.len() as u64);
+                }
             }
         }
         let problem =
@@ -666,25 +675,21 @@ impl Chain {
             at += len;
             *idx = Some(keep);
         }
-        Ok((Filtered { candidates, decisions }, files))
+        Ok((Filtered { candidates, ids, decisions }, files))
     }
 }
 
-/// T_k's candidates and what the filter did with each.
+/// T_k's candidates (their ids also as runs, for the `filter` table) and
+/// what the filter did with each.
 struct Filtered {
     candidates: Vec<Candidate>,
+    ids: Vec<(u64, u64)>,
     decisions: Decisions,
 }
 
 impl Filtered {
-    /// The `filter` table's rows: the candidates' ids as runs, and the
-    /// decisions.
     fn into_rows(self) -> (Vec<(u64, u64)>, Decisions) {
-        let mut ids = Vec::new();
-        for c in &self.candidates {
-            push_run(&mut ids, c.sample_id, 1);
-        }
-        (ids, self.decisions)
+        (self.ids, self.decisions)
     }
 }
 
@@ -708,7 +713,7 @@ impl TrainingSet<'_> {
     /// share of them, and the detector's realized rates over the rows it
     /// judged (each only where it judged some).
     fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
-        let Some(Filtered { candidates, decisions }) = &self.filtered else { return Vec::new() };
+        let Some(Filtered { candidates, decisions, .. }) = &self.filtered else { return Vec::new() };
         let (mut kept, mut kept_real) = (0usize, 0usize);
         let (mut syn, mut syn_flagged, mut real, mut real_flagged) = (0usize, 0usize, 0usize, 0usize);
         for (i, c) in candidates.iter().enumerate() {
@@ -755,5 +760,20 @@ mod tests {
         push_run(&mut r, 9, 3);
         push_run(&mut r, 12, 0);
         assert_eq!(r, vec![(5, 3), (9, 3)]);
+    }
+
+    proptest::proptest! {
+        /// A run at a time makes the runs a row at a time does: repeated
+        /// rows (copies), gaps, steps back, a run that joins the last.
+        #[test]
+        fn rows_push_as_their_runs(idx in proptest::collection::vec(0usize..40, 0..60), first in 0u64..100) {
+            let mut a = vec![(first + 3, 2)];
+            let mut b = a.clone();
+            crate::values::push_rows(&mut a, first + 5, &idx);
+            for &i in &idx {
+                push_run(&mut b, first + 5 + i as u64, 1);
+            }
+            proptest::prop_assert_eq!(a, b);
+        }
     }
 }

@@ -282,16 +282,25 @@ impl Filter {
         let value = |i: usize| scores[i].filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
         let judged: Vec<usize> = (0..candidates.len()).filter(|&i| self.judges(candidates[i])).collect();
         let mut flagged = vec![false; candidates.len()];
-        let better = |a: usize, b: usize| {
-            value(b).total_cmp(&value(a)).then(candidates[a].sample_id.cmp(&candidates[b].sample_id))
+        // Rank: the higher score first (total order: -0 below +0), then
+        // the smaller sample id; as one key that sorts ascending.
+        let rank = |i: usize| {
+            let bits = value(i).to_bits();
+            let ascending = if bits >> 63 == 1 { !bits } else { bits | 1 << 63 };
+            (!ascending, candidates[i].sample_id)
         };
         match cut {
             Some(Cut::Keep(q)) => {
                 let keep = ((q * judged.len() as f64).ceil() as usize).min(judged.len());
-                let mut order = judged.clone();
-                order.sort_by(|&a, &b| better(a, b));
-                for &i in &order[keep..] {
-                    flagged[i] = true;
+                // Only which rows pass matters, not their order: a
+                // selection, O(n); keys are distinct (ids are), so the
+                // kept set is the sorted prefix.
+                let mut order: Vec<((u64, u64), usize)> = judged.iter().map(|&i| (rank(i), i)).collect();
+                if keep < order.len() {
+                    order.select_nth_unstable(keep);
+                    for &(_, i) in &order[keep..] {
+                        flagged[i] = true;
+                    }
                 }
             }
             Some(Cut::MinScore(t)) => {
@@ -301,19 +310,22 @@ impl Filter {
             }
             None => {}
         }
-        // Best of each group: every other member is flagged.
-        let mut best: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+        // Best of each group: every other member is flagged. Groups are
+        // numbered from 0 within the newest block.
+        let groups_of = |i: usize| groups.get(i).copied().flatten();
+        let size = judged.iter().filter_map(|&i| groups_of(i)).max().map_or(0, |g| g as usize + 1);
+        let mut best: Vec<Option<usize>> = vec![None; size];
         for &i in &judged {
-            if let Some(g) = groups.get(i).copied().flatten() {
-                let e = best.entry(g).or_insert(i);
-                if better(i, *e).is_lt() {
-                    *e = i;
+            if let Some(g) = groups_of(i) {
+                let b = &mut best[g as usize];
+                if b.is_none_or(|b| rank(i) < rank(b)) {
+                    *b = Some(i);
                 }
             }
         }
         for &i in &judged {
-            if let Some(g) = groups.get(i).copied().flatten() {
-                if best.get(&g) != Some(&i) {
+            if let Some(g) = groups_of(i) {
+                if best[g as usize] != Some(i) {
                     flagged[i] = true;
                 }
             }
@@ -458,7 +470,6 @@ mod tests {
     fn rows(d: Decisions) -> Vec<Decision> {
         d.rows().collect()
     }
-
     fn detector(tpr: f64, fpr: f64, applies_to: AppliesTo, action: Action) -> Filter {
         Filter { kind: FilterKind::Detector { tpr, fpr, flagged_weight: 0.1 }, applies_to, action }
     }
@@ -569,6 +580,34 @@ mod tests {
         let f = scored(Some(Cut::MinScore(6.5)), Action::Drop, AppliesTo::All);
         let d = rows(f.decide(1, 0, 1, &c, scores.clone(), &[]).unwrap());
         assert_eq!(d.iter().filter(|d| !d.flagged).count(), 3, "7, 7 (the tie), 9, and not the unscored real row");
+    }
+
+    proptest::proptest! {
+        /// `keep` selects what a full sort would keep: scores from a few
+        /// values (ties), NaN (last), both zeros (-0 below +0), unjudged
+        /// real rows; ids in any order.
+        #[test]
+        fn keep_selects_what_a_sort_would(
+            cases in proptest::collection::vec((0usize..7, proptest::prelude::any::<bool>(), 0u64..1000), 1..80),
+            q in 0.01f64..1.0,
+        ) {
+            let pool = [1.5, -0.0, 0.0, f64::NAN, -3.0, 1.5, 7.0];
+            let mut seen = std::collections::BTreeSet::new();
+            let cases: Vec<_> = cases.into_iter().filter(|r| seen.insert(r.2)).collect();
+            let c: Vec<Candidate> = cases.iter().map(|r| Candidate { sample_id: r.2, real: r.1 }).collect();
+            let scores: Vec<Option<f64>> = cases.iter().map(|r| Some(pool[r.0])).collect();
+            let f = scored(Some(Cut::Keep(q)), Action::Drop, AppliesTo::Synthetic);
+            let got: Vec<bool> = rows(f.decide_all(1, 0, 1, &c, scores.clone(), &[])).iter().map(|d| d.flagged).collect();
+            let value = |i: usize| if c[i].real || scores[i].unwrap().is_nan() { f64::NEG_INFINITY } else { scores[i].unwrap() };
+            let mut judged: Vec<usize> = (0..c.len()).filter(|&i| !c[i].real).collect();
+            let keep = ((q * judged.len() as f64).ceil() as usize).min(judged.len());
+            judged.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(c[a].sample_id.cmp(&c[b].sample_id)));
+            let mut want = vec![false; c.len()];
+            for &i in &judged[keep..] {
+                want[i] = true;
+            }
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -146,3 +146,17 @@ pub fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
     }
     ranges.push((start, count));
 }
+
+/// [`push_run`] of each row `idx` picks from a block whose first id is
+/// `first`, a run of consecutive rows at a time.
+pub fn push_rows(ranges: &mut Vec<(u64, u64)>, first: u64, idx: &[usize]) {
+    let mut j = 0;
+    while j < idx.len() {
+        let mut end = j + 1;
+        while end < idx.len() && idx[end] == idx[end - 1] + 1 {
+            end += 1;
+        }
+        push_run(ranges, first + idx[j] as u64, (end - j) as u64);
+        j = end;
+    }
+}

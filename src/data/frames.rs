@@ -208,7 +208,10 @@ impl RowsTable {
                 write_columns(w, models(rows, &params, &hashes))
             }
             RowsTable::Metrics(rows) => write_columns(w, metrics(rows)),
-            RowsTable::Filter(k, rows) => write_columns(w, filter(*k, rows)),
+            RowsTable::Filter(k, rows) => {
+                let flagged: Vec<bool> = rows.iter().flat_map(|r| r.decisions.flagged.iter().copied()).collect();
+                write_columns(w, filter(*k, rows, &flagged))
+            }
         }
     }
 }
@@ -235,26 +238,14 @@ fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'
 /// a run has as many candidates as samples, so what the rows share (the
 /// replicate, the generation, ids that count up, weights and copies that
 /// follow the flags) goes to the writer as runs, not a value a row.
-fn filter(k: u32, rows: &[FilterRows]) -> Vec<(&'static str, Col<'static>)> {
-    let n: usize = rows.iter().map(|r| r.decisions.len()).sum();
+fn filter<'a>(k: u32, rows: &[FilterRows], flagged: &'a [bool]) -> Vec<(&'static str, Col<'a>)> {
+    let n = flagged.len();
     let mut ids = Vec::with_capacity(rows.iter().map(|r| r.ids.len()).sum());
-    let mut flagged = Vec::with_capacity(n);
     for r in rows {
         for &(first, count) in &r.ids {
             crate::values::push_run(&mut ids, first, count);
         }
-        flagged.extend_from_slice(&r.decisions.flagged);
     }
-    let flag_runs = || {
-        let mut runs: Vec<(usize, bool)> = Vec::new();
-        for &f in &flagged {
-            match runs.last_mut() {
-                Some(last) if last.1 == f => last.0 += 1,
-                _ => runs.push((1, f)),
-            }
-        }
-        runs
-    };
     let score = if rows.iter().all(|r| r.decisions.scores.is_empty()) {
         Col::NullF64(n)
     } else {
@@ -266,13 +257,13 @@ fn filter(k: u32, rows: &[FilterRows]) -> Vec<(&'static str, Col<'static>)> {
     };
     let first = rows.first().and_then(by_flag);
     let weight = match first {
-        Some((kept, gone)) if rows.iter().all(|r| by_flag(r) == first) => Col::F64Runs(
-            flag_runs().into_iter().map(|(c, f)| (c, f64::from_bits(if f { gone } else { kept }))).collect(),
-        ),
+        Some((kept, gone)) if rows.iter().all(|r| by_flag(r) == first) => {
+            Col::F64ByFlag(flagged, [f64::from_bits(kept), f64::from_bits(gone)])
+        }
         _ => few_floats(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.weight(i)))),
     };
     let copies = if rows.iter().all(|r| r.decisions.copies.is_empty()) {
-        Col::U32Runs(flag_runs().into_iter().map(|(c, f)| (c, u32::from(!f))).collect())
+        Col::U32ByFlag(flagged, [1, 0])
     } else {
         Col::U32(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.copies(i))).collect())
     };

@@ -209,29 +209,23 @@ pub(super) fn runs_u32(x: &[u32], type_: &PrimitiveType) -> Option<Vec<Page>> {
     u32_runs(&runs, type_)
 }
 
-/// A column given as runs of one value (rows, value), as a run's filter
-/// table has them (a replicate's rows; copies and weights that follow
-/// the flags): a dictionary of its values in order of appearance and the
-/// keys from their runs ([`keys_page`]), without a value a row. `entry`
-/// writes a dictionary entry, `statistics` reads the distinct values.
-/// `None` when the values are many.
-fn dictionary_runs<T: Copy>(
-    runs: &[(usize, T)],
-    bits: impl Fn(T) -> u64,
-    entry: impl Fn(T) -> [u8; 8],
-    width: usize,
-    statistics: impl Fn(&[T]) -> ParquetStatistics,
-    type_: &PrimitiveType,
-) -> Option<Vec<Page>> {
+/// A u32 column given as runs of one value (rows, value), as a run's
+/// tables have them (a replicate's rows, a constant): a dictionary of its
+/// values in order of appearance, stored as INT32 (the UINT_32 logical
+/// type) as polars writes them, and the keys from their runs
+/// ([`keys_page`]), without a value a row. `None` when there are no rows
+/// or the values are many.
+pub(super) fn u32_runs(runs: &[(usize, u32)], type_: &PrimitiveType) -> Option<Vec<Page>> {
     let len: usize = runs.iter().map(|r| r.0).sum();
     if len == 0 {
         return None;
     }
     let mut keys: Vec<(usize, u32)> = Vec::with_capacity(runs.len());
-    let mut values: Vec<T> = Vec::new();
-    let mut index: PlHashMap<u64, u32> = PlHashMap::default();
+    let mut values: Vec<u32> = Vec::new();
+    // foldhash, not SipHash: four tables a generation look up a key per run.
+    let mut index: PlHashMap<u32, u32> = PlHashMap::default();
     for &(count, v) in runs.iter().filter(|r| r.0 > 0) {
-        let key = *index.entry(bits(v)).or_insert_with(|| {
+        let key = *index.entry(v).or_insert_with(|| {
             values.push(v);
             values.len() as u32 - 1
         });
@@ -243,29 +237,17 @@ fn dictionary_runs<T: Copy>(
             return None;
         }
     }
-    let dictionary: Vec<u8> = values.iter().flat_map(|&v| entry(v).into_iter().take(width)).collect();
-    let st = statistics(&values);
+    let dictionary: Vec<u8> = values.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
     Some(vec![
         Page::Dict(DictPage::new(CowBuffer::Owned(dictionary), values.len(), false)),
-        keys_page(&keys, values.len(), len, type_, st),
+        keys_page(&keys, values.len(), len, type_, int_stats(&values)),
     ])
 }
 
-/// [`dictionary_runs`] of u32 values, stored as INT32 (the UINT_32
-/// logical type) as polars writes them.
-pub(super) fn u32_runs(runs: &[(usize, u32)], type_: &PrimitiveType) -> Option<Vec<Page>> {
-    let statistics = |v: &[u32]| {
-        let (lo, hi) = (v.iter().min().copied().unwrap_or(0), v.iter().max().copied().unwrap_or(0));
-        stats((lo as i32).to_le_bytes().to_vec(), (hi as i32).to_le_bytes().to_vec())
-    };
-    // The low four bytes of a little-endian u64: the INT32's bytes.
-    dictionary_runs(runs, u64::from, |v| u64::from(v).to_le_bytes(), 4, statistics, type_)
-}
-
-/// [`dictionary_runs`] of floats (weights), with [`plain_f64`]'s
-/// statistics.
-pub(super) fn f64_runs(runs: &[(usize, f64)], type_: &PrimitiveType) -> Option<Vec<Page>> {
-    dictionary_runs(runs, f64::to_bits, f64::to_le_bytes, 8, float_stats, type_)
+/// Statistics of u32 values stored as INT32.
+fn int_stats(v: &[u32]) -> ParquetStatistics {
+    let (lo, hi) = (v.iter().min().copied().unwrap_or(0), v.iter().max().copied().unwrap_or(0));
+    stats((lo as i32).to_le_bytes().to_vec(), (hi as i32).to_le_bytes().to_vec())
 }
 
 /// DELTA_BINARY_PACKED, blocks of 128 deltas in four miniblocks of 32.
@@ -458,11 +440,54 @@ simd::wide! {
     }
 }
 
+/// Booleans a bit each, LSB first: PLAIN booleans and width-1 keys.
+fn pack_bits(x: &[bool], out: &mut Vec<u8>) {
+    out.extend(x.chunks(8).map(|c| c.iter().rev().fold(0u8, |byte, &v| (byte << 1) | u8::from(v))));
+}
+
+/// A column whose value follows a flag (`values`: unflagged, flagged;
+/// a filter's weights and copies under `drop`): a two-entry dictionary
+/// whose keys are the flags themselves, one bit-packed run; a constant
+/// where every flag is the same. `entry` writes a dictionary entry,
+/// `statistics` reads the values present.
+fn by_flag<T: Copy>(
+    flags: &[bool],
+    values: [T; 2],
+    entry: impl Fn(T) -> Vec<u8>,
+    statistics: impl Fn(&[T]) -> ParquetStatistics,
+    type_: &PrimitiveType,
+) -> Option<Vec<Page>> {
+    let (any_set, all_set) = (flags.iter().any(|&f| f), flags.iter().all(|&f| f));
+    if flags.is_empty() || !any_set || all_set || entry(values[0]) == entry(values[1]) {
+        let v = values[usize::from(any_set)];
+        return (!flags.is_empty()).then(|| constant(entry(v), statistics(&[v]), flags.len(), type_));
+    }
+    let mut out = page_buffer(flags.len(), type_, flags.len().div_ceil(8) + 8);
+    out.push(1);
+    uleb(&mut out, ((flags.len().div_ceil(8) as u64) << 1) | 1);
+    pack_bits(flags, &mut out);
+    let dictionary: Vec<u8> = values.iter().flat_map(|&v| entry(v)).collect();
+    Some(vec![
+        Page::Dict(DictPage::new(CowBuffer::Owned(dictionary), 2, false)),
+        data_page(out, flags.len(), Encoding::RleDictionary, statistics(&values), type_),
+    ])
+}
+
+/// [`by_flag`] of u32 values (copies), stored as INT32.
+pub(super) fn u32_by_flag(flags: &[bool], values: [u32; 2], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    by_flag(flags, values, |v| (v as i32).to_le_bytes().to_vec(), int_stats, type_)
+}
+
+/// [`by_flag`] of floats (weights).
+pub(super) fn f64_by_flag(flags: &[bool], values: [f64; 2], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    by_flag(flags, values, |v| v.to_le_bytes().to_vec(), float_stats, type_)
+}
+
 /// Booleans as PLAIN writes them, a bit a row (LSB first), with polars'
 /// statistics (a byte each for min and max).
 pub(super) fn plain_bool(x: &[bool], type_: &PrimitiveType) -> Page {
     let mut out = page_buffer(x.len(), type_, x.len().div_ceil(8));
-    out.extend(x.chunks(8).map(|c| c.iter().rev().fold(0u8, |byte, &v| (byte << 1) | u8::from(v))));
+    pack_bits(x, &mut out);
     let st = stats(vec![u8::from(x.iter().all(|&v| v))], vec![u8::from(x.iter().any(|&v| v))]);
     data_page(out, x.len(), Encoding::Plain, st, type_)
 }

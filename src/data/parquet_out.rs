@@ -250,14 +250,17 @@ pub enum Col<'a> {
     /// Floats of few values (a filter's weights): the values, then each
     /// row's index into them; a dictionary, not 8 bytes a row.
     F64Dict(Vec<f64>, Vec<u32>),
-    Bool(Vec<bool>),
+    Bool(&'a [bool]),
+    /// A u32 column whose value follows a flag: (flags, [unflagged,
+    /// flagged]).
+    U32ByFlag(&'a [bool], [u32; 2]),
+    /// A float column whose value follows a flag.
+    F64ByFlag(&'a [bool], [f64; 2]),
     /// A u32 column as runs of one value (rows, value): a replicate's
     /// rows, a constant, copies that follow the flags.
     U32Runs(Vec<(usize, u32)>),
     /// u64 ids as runs of consecutive values (first, count).
     U64Runs(Vec<(u64, u64)>),
-    /// A float column as runs of one value (rows, value).
-    F64Runs(Vec<(usize, f64)>),
     /// A float column of this many nulls.
     NullF64(usize),
     /// A string column of few values: the values, then each row's index
@@ -286,9 +289,9 @@ impl Col<'_> {
             Col::OptF64(v) => v.len(),
             Col::F64Dict(_, k) => k.len(),
             Col::Bool(v) => v.len(),
+            Col::U32ByFlag(f, _) | Col::F64ByFlag(f, _) => f.len(),
             Col::U32Runs(r) => r.iter().map(|r| r.0).sum(),
             Col::U64Runs(r) => r.iter().map(|r| r.1 as usize).sum(),
-            Col::F64Runs(r) => r.iter().map(|r| r.0).sum(),
             Col::NullF64(n) => *n,
             Col::Dict(_, k) => k.len(),
             Col::Text(v, _) => v.len(),
@@ -297,9 +300,9 @@ impl Col<'_> {
 
     fn arrow_type(&self) -> ArrowDataType {
         match self {
-            Col::U32(_) | Col::U32Runs(_) => ArrowDataType::UInt32,
+            Col::U32(_) | Col::U32Runs(_) | Col::U32ByFlag(..) => ArrowDataType::UInt32,
             Col::U64(_) | Col::U64Runs(_) => ArrowDataType::UInt64,
-            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) | Col::F64Runs(_) | Col::NullF64(_) => {
+            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) | Col::F64ByFlag(..) | Col::NullF64(_) => {
                 ArrowDataType::Float64
             }
             Col::Bool(_) => ArrowDataType::Boolean,
@@ -312,7 +315,7 @@ impl Col<'_> {
             Col::U32(_) => plan(&DataType::UInt32),
             Col::U64(_) | Col::U64Runs(_) => plan(&DataType::UInt64),
             Col::F64(_) | Col::OptF64(_) | Col::NullF64(_) => plan(&DataType::Float64),
-            Col::F64Dict(..) | Col::F64Runs(_) | Col::U32Runs(_) => {
+            Col::F64Dict(..) | Col::U32Runs(_) | Col::U32ByFlag(..) | Col::F64ByFlag(..) => {
                 Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy }
             }
             Col::Bool(_) => plan(&DataType::Boolean),
@@ -355,10 +358,11 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             (Col::F64(v), _) => Some(super::pages::plain_f64_pages(v, p)),
             (Col::U32Runs(r), _) => super::pages::u32_runs(r, p),
             (Col::U64Runs(r), _) => super::pages::delta_runs(r, p).map(|page| vec![page]),
-            (Col::F64Runs(r), _) => super::pages::f64_runs(r, p),
             (Col::NullF64(n), _) => super::pages::null_f64(*n, p).map(|page| vec![page]),
             (Col::OptF64(v), _) => super::pages::optional_f64_pages(v, p),
             (Col::Bool(v), _) => Some(vec![super::pages::plain_bool(v, p)]),
+            (Col::U32ByFlag(f, v), _) => super::pages::u32_by_flag(f, *v, p),
+            (Col::F64ByFlag(f, v), _) => super::pages::f64_by_flag(f, *v, p),
             _ => None,
         };
         if let Some(pages) = known {
@@ -369,8 +373,9 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
         let column = match column {
             Col::U32Runs(r) => Col::U32(r.into_iter().flat_map(|(n, v)| std::iter::repeat_n(v, n)).collect()),
             Col::U64Runs(r) => Col::U64(r.into_iter().flat_map(|(first, n)| first..first + n).collect()),
-            Col::F64Runs(r) => Col::F64(r.into_iter().flat_map(|(n, v)| std::iter::repeat_n(v, n)).collect()),
             Col::NullF64(n) => Col::OptF64(vec![None; n]),
+            Col::U32ByFlag(f, v) => Col::U32(f.iter().map(|&f| v[usize::from(f)]).collect()),
+            Col::F64ByFlag(f, v) => Col::F64(f.iter().map(|&f| v[usize::from(f)]).collect()),
             other => other,
         };
         let (array, statistics): (Box<dyn Array>, StatisticsOptions) = match column {
@@ -382,7 +387,7 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
                 (dictionary(PrimitiveArray::from_vec(values).boxed(), keys, None)?, StatisticsOptions::default())
             }
             Col::Bool(v) => (BooleanArray::from_slice(v).boxed(), StatisticsOptions::default()),
-            Col::U32Runs(_) | Col::U64Runs(_) | Col::F64Runs(_) | Col::NullF64(_) => {
+            Col::U32Runs(_) | Col::U64Runs(_) | Col::NullF64(_) | Col::U32ByFlag(..) | Col::F64ByFlag(..) => {
                 return Err(PolarsError::ComputeError("run columns are expanded above".into()))
             }
             Col::Dict(values, keys) => (
@@ -730,15 +735,17 @@ mod tests {
             }
             out
         };
-        let weights: Vec<(usize, f64)> = rows.iter().map(|r| (1, r.3)).collect();
+        let flags: Vec<bool> = rows.iter().map(|r| r.1).collect();
         let columns = vec![
             ("replicate", Col::U32Runs(runs(rows.iter().map(|r| r.0).collect()))),
             ("model_generation", Col::U32Runs(vec![(n, 9)])),
             ("nothing", Col::NullF64(n)),
             ("score", Col::OptF64(rows.iter().map(|r| r.2).collect())),
-            ("flagged", Col::Bool(rows.iter().map(|r| r.1).collect())),
-            ("weight", Col::F64Runs(weights)),
+            ("flagged", Col::Bool(&flags)),
+            ("weight", Col::F64(rows.iter().map(|r| r.3).collect())),
             ("copies", Col::U32Runs(runs(rows.iter().map(|r| r.4).collect()))),
+            ("flag_weight", Col::F64ByFlag(&flags, [1.0, 0.3])),
+            ("flag_copies", Col::U32ByFlag(&flags, [1, 0])),
         ];
         let mut bytes = Vec::new();
         write_columns(&mut bytes, columns).unwrap();
@@ -749,9 +756,11 @@ mod tests {
                 Column::new("model_generation".into(), vec![9u32; n]),
                 Column::new("nothing".into(), vec![None::<f64>; n]),
                 Column::new("score".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-                Column::new("flagged".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                Column::new("flagged".into(), flags.clone()),
                 Column::new("weight".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
                 Column::new("copies".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+                Column::new("flag_weight".into(), flags.iter().map(|&f| if f { 0.3 } else { 1.0 }).collect::<Vec<_>>()),
+                Column::new("flag_copies".into(), flags.iter().map(|&f| u32::from(!f)).collect::<Vec<_>>()),
             ],
         )
         .unwrap();
