@@ -579,13 +579,20 @@ impl Chain {
             }
             return Ok((candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect(), files));
         }
-        let mut values = self.d0.values.empty_like();
-        for (block, idx) in parts {
-            match idx {
-                Some(idx) => values.extend(&block.values.select(idx)),
-                None => values.extend(&block.values),
+        // One whole block (a replace run) is scored where it lies.
+        let values = match parts {
+            [(block, None)] => Cow::Borrowed(&block.values),
+            _ => {
+                let mut values = self.d0.values.empty_like();
+                for (block, idx) in parts {
+                    match idx {
+                        Some(idx) => values.extend(&block.values.select(idx)),
+                        None => values.extend(&block.values),
+                    }
+                }
+                Cow::Owned(values)
             }
-        }
+        };
         let scores = match &f.kind {
             crate::filter::FilterKind::Command { program, .. } => {
                 let p = ctx.pipeline;
@@ -667,11 +674,15 @@ impl Chain {
         let mut at = 0;
         for (block, idx) in parts.iter_mut() {
             let len = idx.as_ref().map_or(block.values.len(), Vec::len);
-            let mut keep = Vec::with_capacity(len);
-            for j in 0..len {
-                let i = idx.as_ref().map_or(j, |idx| idx[j]);
-                keep.extend(std::iter::repeat_n(i, decisions.copies(at + j) as usize));
-            }
+            let row = |j: usize| idx.as_ref().map_or(j, |idx| idx[j]);
+            let keep: Vec<usize> = if decisions.copies.is_empty() {
+                // Drop: the unflagged rows, once each.
+                let flags = &decisions.flagged[at..at + len];
+                (0..len).filter(|&j| !flags[j]).map(row).collect()
+            } else {
+                let copies = &decisions.copies[at..at + len];
+                (0..len).flat_map(|j| std::iter::repeat_n(row(j), copies[j] as usize)).collect()
+            };
             at += len;
             *idx = Some(keep);
         }

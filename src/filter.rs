@@ -312,21 +312,21 @@ impl Filter {
         }
         // Best of each group: every other member is flagged. Groups are
         // numbered from 0 within the newest block.
-        let groups_of = |i: usize| groups.get(i).copied().flatten();
-        let size = judged.iter().filter_map(|&i| groups_of(i)).max().map_or(0, |g| g as usize + 1);
-        let mut best: Vec<Option<usize>> = vec![None; size];
-        for &i in &judged {
-            if let Some(g) = groups_of(i) {
-                let b = &mut best[g as usize];
-                if b.is_none_or(|b| rank(i) < rank(b)) {
-                    *b = Some(i);
+        if !groups.is_empty() {
+            let size = groups.iter().flatten().max().map_or(0, |&g| g as usize + 1);
+            let mut best: Vec<Option<((u64, u64), usize)>> = vec![None; size];
+            for &i in &judged {
+                if let Some(g) = groups[i] {
+                    let r = rank(i);
+                    let b = &mut best[g as usize];
+                    if b.is_none_or(|(rb, _)| r < rb) {
+                        *b = Some((r, i));
+                    }
                 }
             }
-        }
-        for &i in &judged {
-            if let Some(g) = groups_of(i) {
-                if best[g as usize] != Some(i) {
-                    flagged[i] = true;
+            for &i in &judged {
+                if let Some(g) = groups[i] {
+                    flagged[i] |= best[g as usize].map(|b| b.1) != Some(i);
                 }
             }
         }

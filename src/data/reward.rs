@@ -123,11 +123,13 @@ pub fn scores(reward: &str, values: &Values) -> Result<Vec<f64>> {
         // table's provenance columns.
         Values::Vectors { d, data } => {
             let n = data.len() / (*d).max(1);
-            let columns: Vec<Column> = (0..*d)
-                .map(|j| {
-                    Column::new(format!("x{j}").into(), data.iter().skip(j).step_by(*d).copied().collect::<Vec<f64>>())
-                })
-                .collect();
+            let column = |j: usize| -> Vec<f64> {
+                match d {
+                    1 => data.clone(),
+                    _ => data.iter().skip(j).step_by(*d).copied().collect(),
+                }
+            };
+            let columns: Vec<Column> = (0..*d).map(|j| Column::new(format!("x{j}").into(), column(j))).collect();
             DataFrame::new(n, columns).map_err(bad)?
         }
         _ => {
@@ -155,7 +157,10 @@ pub fn scores(reward: &str, values: &Values) -> Result<Vec<f64>> {
     let df = df.lazy().select([expr.cast(DataType::Float64).alias("score")]).collect().map_err(bad)?;
     let score = df.column("score").and_then(|c| c.f64().cloned()).map_err(bad)?;
     // One zero: -0 and 0 rank apart under a total order.
-    Ok(score.iter().map(|s| s.map_or(f64::NAN, |v| v + 0.0)).collect())
+    Ok(match score.cont_slice() {
+        Ok(v) => v.iter().map(|v| v + 0.0).collect(),
+        Err(_) => score.iter().map(|s| s.map_or(f64::NAN, |v| v + 0.0)).collect(),
+    })
 }
 
 #[cfg(test)]
