@@ -249,7 +249,14 @@ fn filter<'a>(k: u32, rows: &[FilterRows], flagged: &'a [bool]) -> Vec<(&'static
     let score = if rows.iter().all(|r| r.decisions.scores.is_empty()) {
         Col::NullF64(n)
     } else {
-        Col::OptF64(rows.iter().flat_map(|r| (0..r.decisions.len()).map(|i| r.decisions.row(i).score)).collect())
+        let mut scores = Vec::with_capacity(n);
+        for r in rows {
+            match r.decisions.scores.is_empty() {
+                true => scores.extend(std::iter::repeat_n(None, r.decisions.len())),
+                false => scores.extend_from_slice(&r.decisions.scores),
+            }
+        }
+        Col::OptF64(scores)
     };
     let by_flag = |r: &FilterRows| match r.decisions.weights {
         Weights::ByFlag { kept, flagged } => Some((kept.to_bits(), flagged.to_bits())),

@@ -683,16 +683,25 @@ fn duckdb_and_pyarrow_read_the_filter_table_as_is() {
     let script = r#"
 import sys, duckdb, pyarrow.dataset as ds
 run = sys.argv[1]
-d = duckdb.sql(f"SELECT count(*), sum(copies), typeof(any_value(weight)), typeof(any_value(flagged)), typeof(any_value(score)) FROM read_parquet('{run}/filter/*/*.parquet')").fetchall()[0]
+d = duckdb.sql(f"SELECT count(*), sum(copies), typeof(any_value(weight)), typeof(any_value(flagged)), typeof(any_value(score)), round(sum(weight), 1), count(*) FILTER (WHERE flagged), count(*) FILTER (WHERE weight < 1 AND copies > 0), sum(sample_id % 1000) FROM read_parquet('{run}/filter/*/*.parquet')").fetchall()[0]
 t = ds.dataset(f"{run}/filter", format="parquet").to_table()
-print(d[0], d[1], d[2], d[3], d[4], t.num_rows, t.schema.field("weight").type, t.schema.field("flagged").type)
+print(*d, t.num_rows, t.schema.field("weight").type, t.schema.field("flagged").type)
 "#;
     let o = std::process::Command::new("python3").args(["-c", script, run.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let rows = query(&run, "SELECT count(*) AS n, sum(copies) AS c FROM filter");
-    let (n, c) = (f(&rows[0], "n") as u64, f(&rows[0], "c") as u64);
-    assert_eq!(line, format!("{n} {c} DOUBLE BOOLEAN DOUBLE {n} double bool"));
+    // The same table through collapse query (Polars): counts, the
+    // weights' sum, the flags, and predicates DuckDB may answer from the
+    // pages' statistics.
+    let rows = query(
+        &run,
+        "SELECT count(*) AS n, sum(copies) AS c, sum(weight) AS w, sum(CAST(flagged AS INT)) AS fl, \
+         sum(CASE WHEN weight < 1 AND copies > 0 THEN 1 ELSE 0 END) AS light, sum(sample_id % 1000) AS ids FROM filter",
+    );
+    let [n, c, fl, light, ids] = ["n", "c", "fl", "light", "ids"].map(|k| f(&rows[0], k) as u64);
+    let w = f(&rows[0], "w");
+    assert!(fl > 0 && light > 0, "the run flags rows and draws some flagged ones: {fl} {light}");
+    assert_eq!(line, format!("{n} {c} DOUBLE BOOLEAN DOUBLE {:.1} {fl} {light} {ids} {n} double bool", w));
 }
 
 /// The shipped detector study, shrunk: every cell filters, audits clean,
