@@ -238,6 +238,23 @@ n = 20
         assert_eq!(zipped[3].describe(), "mix.policy=\"fresh\", mix.real-fraction=0.2, seed=2");
     }
 
+    /// A whole table as the swept key: each value replaces it, so arms
+    /// whose keys differ (fresh takes real-fraction, accumulate none) sit
+    /// in one study; a key the policy does not take is named.
+    #[test]
+    fn a_whole_table_sweeps_arms_with_different_keys() {
+        let cells =
+            study("grid = { \"mix\" = [{ policy = \"fresh\", real-fraction = 0.3 }, { policy = \"accumulate\" }] }")
+                .unwrap();
+        let mixes: Vec<crate::mixing::MixPolicy> = cells.iter().map(|c| c.pipeline.mix.clone()).collect();
+        assert_eq!(
+            mixes,
+            [crate::mixing::MixPolicy::Fresh { real_fraction: 0.3 }, crate::mixing::MixPolicy::Accumulate]
+        );
+        let e = study("grid = { \"mix\" = [{ policy = \"accumulate\", real-fraction = 0.3 }] }").unwrap_err();
+        assert!(e.iter().any(|p| p.contains("real-fraction")), "{e:?}");
+    }
+
     /// A cell's id is the hash of its resolved pipeline: the same cell has
     /// the same id wherever it sits in the grid, and ids differ by cell.
     #[test]

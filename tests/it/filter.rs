@@ -730,9 +730,13 @@ fn the_detector_study_runs_and_its_filter_tables_are_queried_together() {
     let (code, text, err) = cli(&["audit", out.to_str().unwrap()], None);
     assert_eq!(code, 0, "{text}{err}");
     let cells = query(&out, "SELECT cell, count(*) AS n FROM filter GROUP BY cell");
-    assert_eq!(cells.len(), 18);
-    // Two candidate sets (models 1 and 2) of N = 100 rows for 2 replicates.
-    assert!(cells.iter().all(|r| f(r, "n") == 400.0), "{cells:?}");
+    assert_eq!(cells.len(), 27);
+    // Two candidate sets (models 1 and 2) for 2 replicates: N = 100 rows
+    // each under keep-real and fresh; D_0..D_k (200, then 300 rows) under
+    // accumulate, the arm a whole [mix] table sweeps in.
+    let mut sizes: Vec<u64> = cells.iter().map(|r| f(r, "n") as u64).collect();
+    sizes.sort();
+    assert_eq!(sizes, [vec![400; 18], vec![1000; 9]].concat(), "{cells:?}");
 }
 
 /// Every built-in model kind that reports real_nll scores rows for a
