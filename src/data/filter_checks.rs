@@ -82,7 +82,9 @@ impl Tally {
 }
 
 /// `models_to`: models 0 .. models_to are sealed; every one from 1 on must
-/// have filter rows.
+/// have filter rows. `gaussian`: the run's models are Gaussians of this
+/// dimension, whose parameters the `models` table holds (a likelihood
+/// filter's scores are then recomputed).
 #[allow(clippy::too_many_arguments)]
 pub fn check(
     root: &Path,
@@ -92,6 +94,7 @@ pub fn check(
     seed: u64,
     replicates: u32,
     models_to: u32,
+    gaussian: Option<usize>,
 ) -> Result<FilterFound> {
     let runs: &[SampleRun] = &runs.0;
     let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
@@ -230,10 +233,73 @@ pub fn check(
             Err(e) => out.violations.push(format!("filter: the rewards cannot be recomputed: {}", e.chain())),
         }
     }
+    // A likelihood under a Gaussian is a function of the row and the
+    // scoring model's stored parameters: every stored score recomputed.
+    if let (crate::filter::FilterKind::Likelihood { model: scorer, .. }, Some(d)) = (&filter.kind, gaussian) {
+        if let Err(e) = likelihoods(root, sealed, *scorer, d, &mut tally) {
+            out.violations.push(format!("filter: the likelihoods cannot be recomputed: {}", e.chain()));
+        }
+    }
     for (what, (n, (r, k, id))) in tally.0 {
         out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
     }
     Ok(out)
+}
+
+/// Recomputes every stored likelihood score from the row (`samples`) and
+/// the scoring model's parameters (`models`: model k - 1 for `current`,
+/// model 0 for `first`); a score off by more than 1e-9 of its size is
+/// tallied, as is one whose model is missing or unreadable.
+fn likelihoods(
+    root: &Path,
+    sealed: Option<u32>,
+    scorer: crate::filter::Scorer,
+    d: usize,
+    tally: &mut Tally,
+) -> Result<()> {
+    let models = super::query::frame_sealed(root, "SELECT replicate, model_generation, params FROM models", sealed)?;
+    let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&models, n));
+    let params = models.column("params").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
+    let mut by_model: BTreeMap<(u32, u32), crate::model::Gaussian> = BTreeMap::new();
+    for i in 0..models.height() {
+        let (Some(r), Some(m), Some(json)) = (rep[i], model[i], params.get(i)) else { continue };
+        if let Some(g) = crate::model::Gaussian::from_params_json(json) {
+            by_model.insert((r as u32, m as u32), g);
+        }
+    }
+    let xs: Vec<String> = (0..d).map(|j| format!("s.x{j}")).collect();
+    let sql = format!(
+        "SELECT f.replicate, f.model_generation, f.sample_id, f.score, {} \
+         FROM filter f JOIN samples s ON f.sample_id = s.sample_id WHERE f.score IS NOT NULL",
+        xs.join(", ")
+    );
+    let scored = super::query::frame_sealed(root, &sql, sealed)?;
+    let [rep, model, id] = ["replicate", "model_generation", "sample_id"].map(|n| u64_column(&scored, n));
+    let score = scored.column("score").and_then(|c| c.f64().cloned()).map_err(table_error("filter"))?;
+    let columns = (0..d)
+        .map(|j| scored.column(&format!("x{j}")).and_then(|c| c.f64().cloned()))
+        .collect::<PolarsResult<Vec<_>>>()
+        .map_err(table_error("samples"))?;
+    for i in 0..scored.height() {
+        let (Some(r), Some(k), Some(stored)) = (rep[i], model[i], score.get(i)) else { continue };
+        let (r, k) = (r as u32, k as u32);
+        let at = (r, k, id[i].unwrap_or(0));
+        let by = match scorer {
+            crate::filter::Scorer::Current => k.saturating_sub(1),
+            crate::filter::Scorer::First => 0,
+        };
+        let Some(g) = by_model.get(&(r, by)) else {
+            tally.add("scores whose scoring model is missing from the models table", at);
+            continue;
+        };
+        let row: Option<Vec<f64>> = columns.iter().map(|c| c.get(i)).collect();
+        let again = row.map(|x| g.row_log_likelihoods(&x)[0]).unwrap_or(f64::NAN);
+        let same = (stored - again).abs() <= 1e-9 * again.abs().max(1.0) || (stored.is_nan() && again.is_nan());
+        if !same {
+            tally.add("scores that disagree with the likelihood recomputed from samples and the scoring model", at);
+        }
+    }
+    Ok(())
 }
 
 /// Each (replicate, generation)'s synthetic rows as (first id, rows): the

@@ -232,6 +232,20 @@ impl Gaussian {
 
     /// `{"mean":[..],"cov":[[..],..]}`; a non-finite number is `null`, as
     /// serde_json writes it.
+    /// The model [`Gaussian::params_json`] wrote (a `models` row's
+    /// `params`): what the audit scores rows with. `None` when the text is
+    /// not one (a covariance not d x d, a non-finite value written null).
+    pub fn from_params_json(json: &str) -> Option<Gaussian> {
+        #[derive(serde::Deserialize)]
+        struct Json {
+            mean: Vec<f64>,
+            cov: Vec<Vec<f64>>,
+        }
+        let j: Json = serde_json::from_str(json).ok()?;
+        let d = j.mean.len();
+        (j.cov.len() == d && j.cov.iter().all(|r| r.len() == d)).then(|| Gaussian::new(j.mean, j.cov.concat()))
+    }
+
     pub fn params_json(&self) -> String {
         #[derive(serde::Serialize)]
         struct Json<'a> {
@@ -287,6 +301,16 @@ mod tests {
         for (a, b) in one.row_log_likelihoods(&xs).iter().zip(by_hand) {
             assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn params_read_back_as_the_model() {
+        let g = Gaussian::new(vec![0.5, -1.0 / 3.0], vec![2.0, 0.25, 0.25, 1.0 / 7.0]);
+        let back = Gaussian::from_params_json(&g.params_json()).unwrap();
+        let rows = [0.1, 0.2, -3.0, 1.0 / 3.0];
+        assert_eq!(back.row_log_likelihoods(&rows), g.row_log_likelihoods(&rows));
+        assert!(Gaussian::from_params_json("{\"mean\": [0.0], \"cov\": [[1.0, 0.0]]}").is_none());
+        assert!(Gaussian::from_params_json("not json").is_none());
     }
 
     #[test]

@@ -326,7 +326,8 @@ pub fn audit(root: &Path) -> Result<Report> {
     let filtered = match (&p.filter, &runs) {
         (Some(f), Ok(runs)) => {
             let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
-            match filter_checks::check(root, sealed, runs, f, p.seed, p.replicates, models_to) {
+            let gaussian = matches!(p.model, crate::pipeline::ModelSpec::Gaussian(_)).then(|| p.dim().unwrap_or(1));
+            match filter_checks::check(root, sealed, runs, f, p.seed, p.replicates, models_to, gaussian) {
                 Ok(found) => {
                     v.extend(found.violations.iter().cloned());
                     for (metric, values) in

@@ -347,6 +347,18 @@ fn a_likelihood_filter_truncates_the_tails_by_the_closed_form() {
     audit_clean(&run, "likelihood filter");
     let kept = query(&run, "SELECT min(value) AS lo, max(value) AS hi FROM metrics WHERE metric = 'filter_kept'");
     assert_eq!((f(&kept[0], "lo"), f(&kept[0], "hi")), (n, n));
+    // A Gaussian's likelihood is recomputed by the audit from the row and
+    // the scoring model's stored parameters: a changed score is named
+    // even where it moves no decision.
+    tamper(&run.join("filter/generation=2/part-0.parquet"), "score", 3);
+    let said = audit_lines(&run);
+    assert!(
+        said.contains("1 scores that disagree with the likelihood recomputed from samples and the scoring model"),
+        "{said}"
+    );
+    // Model 0 as the scorer (`first`): the audit scores with it, clean.
+    let first = filtered_gaussian("likelihood-first", 50, 4, 3, "kind = \"likelihood\"\nmodel = \"first\"\nkeep = 0.8");
+    audit_clean(&first.path("run"), "likelihood filter, model first");
 }
 
 /// Reward x with best-of-K under replace: each kept row is the largest of
