@@ -567,11 +567,12 @@ impl Chain {
                     scores.extend(std::iter::repeat_n(f64::NAN, n));
                     continue;
                 }
-                if !rewards.contains_key(&block.first_id) {
-                    let s = crate::data::reward::scores(reward, &block.values)?;
-                    rewards.insert(block.first_id, s);
-                }
-                let all = &rewards[&block.first_id];
+                let all = match rewards.entry(block.first_id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(crate::data::reward::scores(reward, &block.values)?)
+                    }
+                };
                 match idx {
                     Some(idx) => scores.extend(idx.iter().map(|&i| all[i])),
                     None => scores.extend_from_slice(all),

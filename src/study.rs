@@ -246,7 +246,7 @@ n = 20
         let cells =
             study("grid = { \"mix\" = [{ policy = \"fresh\", real-fraction = 0.3 }, { policy = \"accumulate\" }] }")
                 .unwrap();
-        let mixes: Vec<crate::mixing::MixPolicy> = cells.iter().map(|c| c.pipeline.mix.clone()).collect();
+        let mixes: Vec<crate::mixing::MixPolicy> = cells.iter().map(|c| c.pipeline.mix).collect();
         assert_eq!(
             mixes,
             [crate::mixing::MixPolicy::Fresh { real_fraction: 0.3 }, crate::mixing::MixPolicy::Accumulate]

@@ -110,7 +110,7 @@ pub fn check(
         }
     }
 
-    let newest = newest_blocks(&runs);
+    let newest = newest_blocks(runs);
     let mut out = FilterFound::default();
     let mut tally = Tally::default();
     for r in 0..replicates {
@@ -126,7 +126,7 @@ pub fn check(
         let mut candidates = Vec::with_capacity(rows.len());
         for row in rows {
             let mut found: Option<(u32, u32, bool)> = None;
-            let (missing, _) = walk(&runs, row.sample_id, row.sample_id + 1, |s: &SampleRun, _, _| {
+            let (missing, _) = walk(runs, row.sample_id, row.sample_id + 1, |s: &SampleRun, _, _| {
                 found = Some((s.replicate, s.generation, s.real))
             });
             let Some((replicate, generation, real)) = found.filter(|_| missing == 0) else {
