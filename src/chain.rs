@@ -248,7 +248,7 @@ impl Chain {
             metrics,
             weights,
             files: filter_files,
-            filter: filtered.map(Filtered::into_rows),
+            filter: filtered.map(|f| (f.ids, f.decisions)),
         })
     }
 
@@ -340,7 +340,7 @@ impl Chain {
             metrics,
             weights: None,
             files: out.files.into_iter().chain(filter_files).collect(),
-            filter: filtered.map(Filtered::into_rows),
+            filter: filtered.map(|f| (f.ids, f.decisions)),
         })
     }
 
@@ -697,12 +697,6 @@ struct Filtered {
     candidates: Vec<Candidate>,
     ids: Vec<(u64, u64)>,
     decisions: Decisions,
-}
-
-impl Filtered {
-    fn into_rows(self) -> (Vec<(u64, u64)>, Decisions) {
-        (self.ids, self.decisions)
-    }
 }
 
 /// Files for the run directory, by path in it.

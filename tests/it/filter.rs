@@ -3,12 +3,10 @@
 
 use super::*;
 
-/// A filtered 1-D Gaussian run (MLE variance, N = M = m, 50 held-out
-/// rows), through the runner; `filter` is the `[filter]` table's body.
-#[allow(clippy::too_many_arguments)]
-fn gaussian_run(tag: &str, seed: u64, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> Scratch {
-    let dir = Scratch::new(tag);
-    let text = format!(
+/// A filtered 1-D Gaussian pipeline (MLE variance, N = M = m, 50
+/// held-out rows); `filter` is the `[filter]` table's body.
+fn gaussian_text(tag: &str, seed: u64, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> String {
+    format!(
         r#"
 name = "{tag}"
 seed = {seed}
@@ -30,8 +28,14 @@ n = {m}
 [filter]
 {filter}
 "#
-    );
-    run_pipeline(&text, &dir.path("run"));
+    )
+}
+
+/// [`gaussian_text`], run through the runner.
+#[allow(clippy::too_many_arguments)]
+fn gaussian_run(tag: &str, seed: u64, m: usize, generations: u32, replicates: u32, mix: &str, filter: &str) -> Scratch {
+    let dir = Scratch::new(tag);
+    run_pipeline(&gaussian_text(tag, seed, m, generations, replicates, mix, filter), &dir.path("run"));
     dir
 }
 
@@ -508,28 +512,8 @@ fn a_command_filter_scores_through_the_users_program() {
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let pipeline = |command: &str| {
-        format!(
-            r#"
-name = "command-filter"
-seed = 8
-generations = 4
-replicates = 2
-[data]
-source = "gaussian"
-n = 50
-mean = [0.0]
-std = [1.0]
-[model]
-kind = "gaussian"
-variance = "mle"
-[generate]
-n = 50
-[filter]
-kind = "command"
-command = {command}
-keep = 0.8
-"#
-        )
+        let filter = format!("kind = \"command\"\ncommand = {command}\nkeep = 0.8");
+        gaussian_text("command-filter", 8, 50, 4, 2, "policy = \"replace\"", &filter)
     };
     // The shipped scorer, through the binary.
     let p = dir.path("good.toml");
