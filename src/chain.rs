@@ -634,7 +634,8 @@ impl Chain {
         parts: &mut [crate::mixing::Part<'_>],
     ) -> Result<(Filtered, Files)> {
         let p = ctx.pipeline;
-        let mut candidates = Vec::new();
+        let total: usize = parts.iter().map(|(block, idx)| idx.as_ref().map_or(block.values.len(), Vec::len)).sum();
+        let mut candidates = Vec::with_capacity(total);
         let mut ids = Vec::new();
         for (block, idx) in parts.iter() {
             let real = block.origin == Origin::Real;
@@ -663,7 +664,7 @@ impl Chain {
         let decisions = f
             .decide(p.seed, self.replicate, k, &candidates, scores, &groups)
             .ok_or_else(|| problem(format!("kept none of model {k}'s {} candidate rows", candidates.len())))?;
-        let kept = (0..decisions.len()).filter(|&i| decisions.copies(i) > 0).count();
+        let kept = decisions.kept();
         let min = p.min_train_rows();
         if kept < min {
             return Err(problem(format!(
@@ -679,7 +680,9 @@ impl Chain {
             let keep: Vec<usize> = if decisions.copies.is_empty() {
                 // Drop: the unflagged rows, once each.
                 let flags = &decisions.flagged[at..at + len];
-                (0..len).filter(|&j| !flags[j]).map(row).collect()
+                let mut keep = Vec::with_capacity(len);
+                keep.extend((0..len).filter(|&j| !flags[j]).map(row));
+                keep
             } else {
                 let copies = &decisions.copies[at..at + len];
                 (0..len).flat_map(|j| std::iter::repeat_n(row(j), copies[j] as usize)).collect()
@@ -720,22 +723,21 @@ impl TrainingSet<'_> {
     /// judged (each only where it judged some).
     fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
         let Some(Filtered { candidates, decisions, .. }) = &self.filtered else { return Vec::new() };
-        let (mut kept, mut kept_real) = (0usize, 0usize);
-        let (mut syn, mut syn_flagged, mut real, mut real_flagged) = (0usize, 0usize, 0usize, 0usize);
-        for (i, c) in candidates.iter().enumerate() {
-            let (is_real, flagged) = (c.real, decisions.flagged[i]);
-            if decisions.copies(i) > 0 {
-                kept += 1;
-                kept_real += usize::from(is_real);
-            }
-            if is_real {
-                real += 1;
-                real_flagged += usize::from(flagged);
-            } else {
-                syn += 1;
-                syn_flagged += usize::from(flagged);
-            }
+        // Counted without a branch a row: flags are coin flips.
+        let (mut kept, mut kept_real, mut real, mut flagged, mut real_flagged) = (0usize, 0, 0, 0, 0);
+        for (i, (c, &f)) in candidates.iter().zip(&decisions.flagged).enumerate() {
+            let (is_real, f) = (usize::from(c.real), usize::from(f));
+            let k = match decisions.copies.get(i) {
+                Some(&n) => usize::from(n > 0),
+                None => 1 - f,
+            };
+            kept += k;
+            kept_real += k & is_real;
+            real += is_real;
+            flagged += f;
+            real_flagged += f & is_real;
         }
+        let (syn, syn_flagged) = (candidates.len() - real, flagged - real_flagged);
         let mut out =
             vec![(names.filter_kept, kept as f64), (names.filter_kept_real_fraction, kept_real as f64 / kept as f64)];
         if syn > 0 {

@@ -191,17 +191,6 @@ impl Filter {
         format!("{kind}, {}, applies to {}", self.action_name(), self.applies_name())
     }
 
-    /// Whether a detector flags this candidate, given the (replicate, k)
-    /// filter stream's seed (score kinds flag by their cut: [`Self::decide`]).
-    fn flags_in(&self, stream: u64, c: Candidate) -> bool {
-        let FilterKind::Detector { tpr, fpr, .. } = self.kind else { return false };
-        if !self.judges(c) {
-            return false;
-        }
-        let p = if c.real { fpr } else { tpr };
-        row_uniform(stream, c.sample_id) < p
-    }
-
     /// A detector's row weights: (unflagged, flagged).
     fn flag_weights(&self) -> (f64, f64) {
         match (self.action, &self.kind) {
@@ -241,10 +230,17 @@ impl Filter {
     ) -> Decisions {
         let stream = stream_seed(seed, replicate, k, Purpose::Filter);
         let mut out = match &self.kind {
-            FilterKind::Detector { .. } => {
+            FilterKind::Detector { tpr, fpr, .. } => {
                 let (kept, flagged) = self.flag_weights();
+                // A row not judged is flagged with probability 0 (a uniform
+                // draw is never below it): one comparison a row, no branch.
+                let fpr = if self.applies_to == AppliesTo::Synthetic { 0.0 } else { *fpr };
+                let rate = [*tpr, fpr];
                 Decisions {
-                    flagged: candidates.iter().map(|&c| self.flags_in(stream, c)).collect(),
+                    flagged: candidates
+                        .iter()
+                        .map(|c| row_uniform(stream, c.sample_id) < rate[usize::from(c.real)])
+                        .collect(),
                     scores: Vec::new(),
                     weights: Weights::ByFlag { kept, flagged },
                     copies: Vec::new(),
@@ -414,13 +410,24 @@ impl Decisions {
         }
     }
 
+    /// Candidates in T_k at least once.
+    pub fn kept(&self) -> usize {
+        match self.copies.is_empty() {
+            true => self.flagged.iter().filter(|&&f| !f).count(),
+            false => self.copies.iter().filter(|&&c| c > 0).count(),
+        }
+    }
+
     pub fn copies(&self, i: usize) -> u32 {
         self.copies.get(i).copied().unwrap_or(u32::from(!self.flagged[i]))
     }
 
     /// Whether the filter keeps any candidate.
     pub fn kept_any(&self) -> bool {
-        (0..self.len()).any(|i| self.copies(i) > 0)
+        match self.copies.is_empty() {
+            true => self.flagged.iter().any(|&f| !f),
+            false => self.copies.iter().any(|&c| c > 0),
+        }
     }
 
     /// Candidate i's row of the `filter` table.

@@ -49,6 +49,8 @@ impl Values {
     /// The rows at `idx`, in that order.
     pub fn select(&self, idx: &[usize]) -> Values {
         match self {
+            // One column (the 1-D runs): a gather, not a slice copy a row.
+            Values::Vectors { d: 1, data } => Values::Vectors { d: 1, data: idx.iter().map(|&i| data[i]).collect() },
             Values::Vectors { d, data } => {
                 let mut out = Vec::with_capacity(idx.len() * d);
                 for &i in idx {
