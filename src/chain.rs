@@ -656,7 +656,7 @@ impl Chain {
         let (scores, files) =
             if f.scores() { self.scores(ctx, f, k, parts, &candidates)? } else { (Vec::new(), Vec::new()) };
         let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
-        let groups: Vec<Option<u64>> = if f.best_of() > 1 {
+        let groups: Vec<u32> = if f.best_of() > 1 {
             candidates.iter().map(|c| c.group(f.best_of(), newest)).collect()
         } else {
             Vec::new()

@@ -96,6 +96,9 @@ pub struct Filter {
     pub action: Action,
 }
 
+/// [`Candidate::group`] of a row in no best-of group.
+pub const NO_GROUP: u32 = u32::MAX;
+
 /// One candidate row of T_k.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
@@ -106,11 +109,18 @@ pub struct Candidate {
 impl Candidate {
     /// Its best-of group: rows of the newest generation, K consecutive ids
     /// from the start of their block (`newest`: that block's first id and
-    /// rows).
-    pub fn group(&self, best_of: u32, newest: Option<(u64, u64)>) -> Option<u64> {
-        let (first, rows) = newest?;
-        (best_of > 1 && !self.real && self.sample_id >= first && self.sample_id < first + rows)
-            .then(|| (self.sample_id - first) / u64::from(best_of))
+    /// rows); [`NO_GROUP`] for any other row.
+    pub fn group(&self, best_of: u32, newest: Option<(u64, u64)>) -> u32 {
+        match newest {
+            Some((first, rows))
+                if best_of > 1 && !self.real && self.sample_id >= first && self.sample_id < first + rows =>
+            {
+                // A block's rows are counted in u32 (`Values` lengths of one
+                // generation), so its groups fit.
+                ((self.sample_id - first) / u64::from(best_of)) as u32
+            }
+            _ => NO_GROUP,
+        }
     }
 }
 
@@ -209,7 +219,7 @@ impl Filter {
         k: u32,
         candidates: &[Candidate],
         scores: Vec<Option<f64>>,
-        groups: &[Option<u64>],
+        groups: &[u32],
     ) -> Option<Decisions> {
         let out = self.decide_all(seed, replicate, k, candidates, scores, groups);
         out.kept_any().then_some(out)
@@ -226,7 +236,7 @@ impl Filter {
         k: u32,
         candidates: &[Candidate],
         scores: Vec<Option<f64>>,
-        groups: &[Option<u64>],
+        groups: &[u32],
     ) -> Decisions {
         let stream = stream_seed(seed, replicate, k, Purpose::Filter);
         let mut out = match &self.kind {
@@ -264,34 +274,38 @@ impl Filter {
         &self,
         candidates: &[Candidate],
         mut scores: Vec<Option<f64>>,
-        groups: &[Option<u64>],
+        groups: &[u32],
         cut: Option<Cut>,
         bias: f64,
     ) -> Decisions {
-        scores.resize(candidates.len(), None);
+        let n = candidates.len();
+        scores.resize(n, None);
         for (s, c) in scores.iter_mut().zip(candidates) {
             if !self.judges(*c) {
                 *s = None;
             }
         }
-        // A NaN score ranks last and passes no threshold.
+        // Each row's rank key, smaller is better: the higher score first
+        // (a total order: -0 below +0; NaN and no score last), as one
+        // integer that sorts ascending, then the smaller sample id.
+        let key: Vec<u64> = scores
+            .iter()
+            .map(|s| {
+                let bits = s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY).to_bits();
+                !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 })
+            })
+            .collect();
         let value = |i: usize| scores[i].filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
-        let judged: Vec<usize> = (0..candidates.len()).filter(|&i| self.judges(candidates[i])).collect();
-        let mut flagged = vec![false; candidates.len()];
-        // Rank: the higher score first (total order: -0 below +0), then
-        // the smaller sample id; as one key that sorts ascending.
-        let rank = |i: usize| {
-            let bits = value(i).to_bits();
-            let ascending = if bits >> 63 == 1 { !bits } else { bits | 1 << 63 };
-            (!ascending, candidates[i].sample_id)
-        };
+        let rank = |i: usize| (key[i], candidates[i].sample_id);
+        let judged = |i: usize| self.judges(candidates[i]);
+        let mut flagged = vec![false; n];
         match cut {
             Some(Cut::Keep(q)) => {
-                let keep = ((q * judged.len() as f64).ceil() as usize).min(judged.len());
+                let mut order: Vec<((u64, u64), usize)> = (0..n).filter(|&i| judged(i)).map(|i| (rank(i), i)).collect();
+                let keep = ((q * order.len() as f64).ceil() as usize).min(order.len());
                 // Only which rows pass matters, not their order: a
                 // selection, O(n); keys are distinct (ids are), so the
                 // kept set is the sorted prefix.
-                let mut order: Vec<((u64, u64), usize)> = judged.iter().map(|&i| (rank(i), i)).collect();
                 if keep < order.len() {
                     order.select_nth_unstable(keep);
                     for &(_, i) in &order[keep..] {
@@ -300,39 +314,39 @@ impl Filter {
                 }
             }
             Some(Cut::MinScore(t)) => {
-                for &i in &judged {
-                    flagged[i] = !(value(i) >= t);
+                for (i, f) in flagged.iter_mut().enumerate() {
+                    *f = judged(i) && !(value(i) >= t);
                 }
             }
             None => {}
         }
-        // Best of each group: every other member is flagged. Groups are
-        // numbered from 0 within the newest block.
+        // Best of each group (numbered from 0 within the newest block):
+        // every other member is flagged. Only model-made rows have groups,
+        // and a filter judges every one of them.
         if !groups.is_empty() {
-            let size = groups.iter().flatten().max().map_or(0, |&g| g as usize + 1);
-            let mut best: Vec<Option<((u64, u64), usize)>> = vec![None; size];
-            for &i in &judged {
-                if let Some(g) = groups[i] {
-                    let r = rank(i);
+            let size = groups.iter().filter(|&&g| g != NO_GROUP).max().map_or(0, |&g| g as usize + 1);
+            let mut best = vec![usize::MAX; size];
+            for (i, &g) in groups.iter().enumerate() {
+                if g != NO_GROUP {
                     let b = &mut best[g as usize];
-                    if b.is_none_or(|(rb, _)| r < rb) {
-                        *b = Some((r, i));
+                    if *b == usize::MAX || rank(i) < rank(*b) {
+                        *b = i;
                     }
                 }
             }
-            for &i in &judged {
-                if let Some(g) = groups[i] {
-                    flagged[i] |= best[g as usize].map(|b| b.1) != Some(i);
+            for (i, &g) in groups.iter().enumerate() {
+                if g != NO_GROUP {
+                    flagged[i] |= best[g as usize] != i;
                 }
             }
         }
         let weights = match self.action {
             Action::Drop => Weights::ByFlag { kept: 1.0, flagged: 0.0 },
             Action::Resample => {
-                let top = judged.iter().filter(|&&i| !flagged[i]).map(|&i| value(i)).fold(f64::NEG_INFINITY, f64::max);
+                let top = (0..n).filter(|&i| judged(i) && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
                 Weights::Rows(
-                    (0..candidates.len())
-                        .map(|i| match (flagged[i], self.judges(candidates[i])) {
+                    (0..n)
+                        .map(|i| match (flagged[i], judged(i)) {
                             (true, _) => 0.0,
                             (false, false) => 1.0,
                             (false, true) => {
@@ -617,12 +631,57 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Best-of keeps of each group what a sort of its members would
+        /// put first (ties by the smaller id, NaN last, -0 below +0); rows
+        /// outside the newest block (older or real ones) are not grouped
+        /// and stay; a keep cut flags on top of it.
+        #[test]
+        fn best_of_keeps_what_a_sort_of_each_group_would(
+            cases in proptest::collection::vec((0usize..6, 0u64..40, proptest::prelude::any::<bool>()), 1..60),
+            k in 2u32..5,
+            cut in proptest::prelude::any::<bool>(),
+        ) {
+            let pool = [2.0, -0.0, 0.0, f64::NAN, -1.0, 2.0];
+            let mut seen = std::collections::BTreeSet::new();
+            let cases: Vec<_> = cases.into_iter().filter(|r| seen.insert(r.1)).collect();
+            // Ids 100.. are the newest block (24 rows); below it older rows.
+            let c: Vec<Candidate> = cases.iter().map(|r| Candidate { sample_id: 76 + r.1, real: r.2 && r.1 < 24 }).collect();
+            let scores: Vec<Option<f64>> = cases.iter().map(|r| Some(pool[r.0])).collect();
+            let groups: Vec<u32> = c.iter().map(|c| c.group(k, Some((100, 24)))).collect();
+            let f = Filter {
+                kind: FilterKind::Reward { reward: "x0".into(), best_of: k, cut: None, bias: 1.0 },
+                applies_to: AppliesTo::Synthetic,
+                action: Action::Drop,
+            };
+            let got: Vec<bool> = f.decide_all(1, 0, 1, &c, scores.clone(), &groups).flagged;
+            let value = |i: usize| if scores[i].unwrap().is_nan() { f64::NEG_INFINITY } else { scores[i].unwrap() };
+            let mut want = vec![false; c.len()];
+            for g in 0..(24 / k + 1) {
+                let mut members: Vec<usize> = (0..c.len()).filter(|&i| groups[i] == g).collect();
+                members.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(c[a].sample_id.cmp(&c[b].sample_id)));
+                for &i in members.iter().skip(1) {
+                    want[i] = true;
+                }
+            }
+            proptest::prop_assert_eq!(&got, &want);
+            proptest::prop_assert!(c.iter().zip(&groups).all(|(c, &g)| (g == NO_GROUP) == (c.real || c.sample_id < 100)));
+            if cut {
+                let keep = Filter { kind: FilterKind::Reward { reward: "x0".into(), best_of: k, cut: Some(Cut::Keep(0.5)), bias: 1.0 }, ..f };
+                let both = keep.decide_all(1, 0, 1, &c, scores.clone(), &groups).flagged;
+                let alone = keep.decide_all(1, 0, 1, &c, scores, &[]).flagged;
+                let union: Vec<bool> = want.iter().zip(&alone).map(|(a, b)| a | b).collect();
+                proptest::prop_assert_eq!(both, union);
+            }
+        }
+    }
+
     #[test]
     fn best_of_keeps_one_per_group_and_resample_weighs_by_exp_bias_score() {
         let mut c = candidates(8, 1000);
         c[0].real = false;
-        let groups: Vec<Option<u64>> = c.iter().map(|c| c.group(4, Some((1000, 8)))).collect();
-        assert_eq!(groups, [0, 0, 0, 0, 1, 1, 1, 1].map(Some));
+        let groups: Vec<u32> = c.iter().map(|c| c.group(4, Some((1000, 8)))).collect();
+        assert_eq!(groups, [0, 0, 0, 0, 1, 1, 1, 1]);
         let scores: Vec<Option<f64>> = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0].map(Some).to_vec();
         let f = Filter {
             kind: FilterKind::Reward { reward: "x0".into(), best_of: 4, cut: None, bias: 1.0 },

@@ -157,7 +157,7 @@ pub fn check(
         // Score kinds: the kept set from the stored scores and the rule.
         let scores: Vec<Option<f64>> = candidates.iter().map(|(_, d)| d.score).collect();
         let newest = newest.get(&(r, k)).copied();
-        let groups: Vec<Option<u64>> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
+        let groups: Vec<u32> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
         let derived = filter.decide_all(seed, r, k, &plain, scores, &groups);
         // What a disagreement is measured against: a detector's draws from
         // the seed, a score kind's stored scores and its rule.
