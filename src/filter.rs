@@ -301,14 +301,27 @@ impl Filter {
         let mut flagged = vec![false; n];
         match cut {
             Some(Cut::Keep(q)) => {
-                let mut order: Vec<((u64, u64), usize)> = (0..n).filter(|&i| judged(i)).map(|i| (rank(i), i)).collect();
-                let keep = ((q * order.len() as f64).ceil() as usize).min(order.len());
-                // Only which rows pass matters, not their order: a
-                // selection, O(n); keys are distinct (ids are), so the
-                // kept set is the sorted prefix.
-                if keep < order.len() {
-                    order.select_nth_unstable(keep);
-                    for &(_, i) in &order[keep..] {
+                let mut keys: Vec<u64> = (0..n).filter(|&i| judged(i)).map(|i| key[i]).collect();
+                let keep = ((q * keys.len() as f64).ceil() as usize).min(keys.len());
+                // Only which rows pass matters, not their order: the last
+                // kept key by a selection (O(n), on the keys alone), then
+                // every row above it flagged and its ties settled by id.
+                if keep < keys.len() {
+                    let last = match keep.checked_sub(1) {
+                        Some(j) => *keys.select_nth_unstable(j).1,
+                        None => 0,
+                    };
+                    let mut ties: Vec<(u64, usize)> = Vec::new();
+                    let mut below = 0;
+                    for i in (0..n).filter(|&i| judged(i)) {
+                        flagged[i] = keep == 0 || key[i] > last;
+                        below += usize::from(key[i] < last);
+                        if keep > 0 && key[i] == last {
+                            ties.push((candidates[i].sample_id, i));
+                        }
+                    }
+                    ties.sort_unstable();
+                    for &(_, i) in ties.iter().skip(keep - below.min(keep)) {
                         flagged[i] = true;
                     }
                 }

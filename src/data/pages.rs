@@ -533,8 +533,12 @@ fn levels_f64(defined: &[(usize, bool)], values: &[f64], type_: &PrimitiveType) 
     let mut out = Vec::with_capacity(4 + levels.len() + values.len() * 8);
     out.extend_from_slice(&(levels.len() as u32).to_le_bytes());
     out.extend_from_slice(&levels);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+    // Sized once and filled in place (a copy on little-endian machines),
+    // not a capacity check a value.
+    let start = out.len();
+    out.resize(start + values.len() * 8, 0);
+    for (o, v) in out[start..].chunks_exact_mut(8).zip(values) {
+        o.copy_from_slice(&v.to_le_bytes());
     }
     let nulls = Some((len - values.len()) as i64);
     let st = if values.is_empty() {
