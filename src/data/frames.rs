@@ -218,16 +218,17 @@ impl RowsTable {
 
 fn training(k: u32, rows: &[(u32, Vec<(u64, u64)>)]) -> Vec<(&'static str, Col<'static>)> {
     let n: usize = rows.iter().map(|r| r.1.len()).sum();
-    let (mut start, mut count) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for (_, runs) in rows {
+    let (mut rep, mut start, mut count) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (r, runs) in rows {
         for (s, c) in runs.iter() {
+            rep.push(*r);
             start.push(*s);
             count.push(*c);
         }
     }
     vec![
-        ("replicate", Col::U32Runs(rows.iter().map(|(r, runs)| (runs.len(), *r)).collect())),
-        ("model_generation", Col::U32Runs(vec![(n, k)])),
+        ("replicate", Col::U32(rep)),
+        ("model_generation", Col::U32(vec![k; n])),
         ("sample_id_start", Col::U64(start)),
         ("sample_count", Col::U64(count)),
     ]
