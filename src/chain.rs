@@ -725,12 +725,8 @@ impl TrainingSet<'_> {
         let Some(Filtered { candidates, decisions, .. }) = &self.filtered else { return Vec::new() };
         // Counted without a branch a row: flags are coin flips.
         let (mut kept, mut kept_real, mut real, mut flagged, mut real_flagged) = (0usize, 0, 0, 0, 0);
-        for (i, (c, &f)) in candidates.iter().zip(&decisions.flagged).enumerate() {
-            let (is_real, f) = (usize::from(c.real), usize::from(f));
-            let k = match decisions.copies.get(i) {
-                Some(&n) => usize::from(n > 0),
-                None => 1 - f,
-            };
+        for ((c, &f), k) in candidates.iter().zip(&decisions.flagged).zip(decisions.in_training()) {
+            let (is_real, f, k) = (usize::from(c.real), usize::from(f), usize::from(k));
             kept += k;
             kept_real += k & is_real;
             real += is_real;

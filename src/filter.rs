@@ -307,21 +307,20 @@ impl Filter {
                 // kept key by a selection (O(n), on the keys alone), then
                 // every row above it flagged and its ties settled by id.
                 if keep < keys.len() {
-                    let last = match keep.checked_sub(1) {
-                        Some(j) => *keys.select_nth_unstable(j).1,
-                        None => 0,
-                    };
+                    // keep >= 1: q > 0 (validated) and some row is judged.
+                    let last = *keys.select_nth_unstable(keep - 1).1;
                     let mut ties: Vec<(u64, usize)> = Vec::new();
                     let mut below = 0;
                     for i in (0..n).filter(|&i| judged(i)) {
-                        flagged[i] = keep == 0 || key[i] > last;
+                        flagged[i] = key[i] > last;
                         below += usize::from(key[i] < last);
-                        if keep > 0 && key[i] == last {
+                        if key[i] == last {
                             ties.push((candidates[i].sample_id, i));
                         }
                     }
+                    // Fewer than `keep` keys lie below the keep-th smallest.
                     ties.sort_unstable();
-                    for &(_, i) in ties.iter().skip(keep - below.min(keep)) {
+                    for &(_, i) in ties.iter().skip(keep - below) {
                         flagged[i] = true;
                     }
                 }
@@ -437,12 +436,19 @@ impl Decisions {
         }
     }
 
+    /// Whether each candidate is in T_k at least once, in candidate order.
+    pub fn in_training(&self) -> impl Iterator<Item = bool> + '_ {
+        // Without copies (`drop`) the unflagged rows are in, once each.
+        let (flags, copies) = match self.copies.is_empty() {
+            true => (&self.flagged[..], &[][..]),
+            false => (&[][..], &self.copies[..]),
+        };
+        flags.iter().map(|&f| !f).chain(copies.iter().map(|&c| c > 0))
+    }
+
     /// Candidates in T_k at least once.
     pub fn kept(&self) -> usize {
-        match self.copies.is_empty() {
-            true => self.flagged.iter().filter(|&&f| !f).count(),
-            false => self.copies.iter().filter(|&&c| c > 0).count(),
-        }
+        self.in_training().filter(|&k| k).count()
     }
 
     pub fn copies(&self, i: usize) -> u32 {
@@ -451,10 +457,7 @@ impl Decisions {
 
     /// Whether the filter keeps any candidate.
     pub fn kept_any(&self) -> bool {
-        match self.copies.is_empty() {
-            true => self.flagged.iter().any(|&f| !f),
-            false => self.copies.iter().any(|&c| c > 0),
-        }
+        self.in_training().any(|k| k)
     }
 
     /// Candidate i's row of the `filter` table.
