@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::filter::{Candidate, Decisions};
+use crate::filter::{Candidate, Decisions, InTraining};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -680,8 +680,15 @@ impl Chain {
             let keep: Vec<usize> = if decisions.copies.is_empty() {
                 // Drop: the unflagged rows, once each.
                 let flags = &decisions.flagged[at..at + len];
-                let mut keep = Vec::with_capacity(len);
-                keep.extend((0..len).filter(|&j| !flags[j]).map(row));
+                // Every row written, the end moved past the unflagged ones:
+                // no branch on a flag, which is a coin flip.
+                let mut keep = vec![0; len];
+                let mut n = 0;
+                for (j, &flag) in flags.iter().enumerate() {
+                    keep[n] = row(j);
+                    n += usize::from(!flag);
+                }
+                keep.truncate(n);
                 keep
             } else {
                 let copies = &decisions.copies[at..at + len];
@@ -723,16 +730,22 @@ impl TrainingSet<'_> {
     /// judged (each only where it judged some).
     fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
         let Some(Filtered { candidates, decisions, .. }) = &self.filtered else { return Vec::new() };
-        // Counted without a branch a row: flags are coin flips.
-        let (mut kept, mut kept_real, mut real, mut flagged, mut real_flagged) = (0usize, 0, 0, 0, 0);
-        for ((c, &f), k) in candidates.iter().zip(&decisions.flagged).zip(decisions.in_training()) {
-            let (is_real, f, k) = (usize::from(c.real), usize::from(f), usize::from(k));
-            kept += k;
-            kept_real += k & is_real;
+        // Counted without a branch a row (flags are coin flips), a slice
+        // pair at a time.
+        let (mut real, mut flagged, mut real_flagged) = (0usize, 0, 0);
+        for (c, &f) in candidates.iter().zip(&decisions.flagged) {
+            let (is_real, f) = (usize::from(c.real), usize::from(f));
             real += is_real;
             flagged += f;
             real_flagged += f & is_real;
         }
+        let (kept, kept_real) = match decisions.in_training() {
+            InTraining::Unflagged(_) => (candidates.len() - flagged, real - real_flagged),
+            InTraining::Copies(copies) => candidates.iter().zip(copies).fold((0usize, 0usize), |(n, r), (c, &k)| {
+                let k = usize::from(k > 0);
+                (n + k, r + (k & usize::from(c.real)))
+            }),
+        };
         let (syn, syn_flagged) = (candidates.len() - real, flagged - real_flagged);
         let mut out =
             vec![(names.filter_kept, kept as f64), (names.filter_kept_real_fraction, kept_real as f64 / kept as f64)];

@@ -405,6 +405,15 @@ pub struct FilterRows {
     pub decisions: Decisions,
 }
 
+/// Which candidates are in T_k ([`Decisions::in_training`]), as the slice
+/// that says it, so that a count over it is a plain loop over one slice.
+pub enum InTraining<'a> {
+    /// In T_k where not flagged.
+    Unflagged(&'a [bool]),
+    /// In T_k where copied at least once.
+    Copies(&'a [u32]),
+}
+
 /// The candidates' resampling weights.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Weights {
@@ -436,19 +445,21 @@ impl Decisions {
         }
     }
 
-    /// Whether each candidate is in T_k at least once, in candidate order.
-    pub fn in_training(&self) -> impl Iterator<Item = bool> + '_ {
-        // Without copies (`drop`) the unflagged rows are in, once each.
-        let (flags, copies) = match self.copies.is_empty() {
-            true => (&self.flagged[..], &[][..]),
-            false => (&[][..], &self.copies[..]),
-        };
-        flags.iter().map(|&f| !f).chain(copies.iter().map(|&c| c > 0))
+    /// Which candidates are in T_k at least once.
+    pub fn in_training(&self) -> InTraining<'_> {
+        match self.copies.is_empty() {
+            // `drop`: the unflagged rows are in, once each.
+            true => InTraining::Unflagged(&self.flagged),
+            false => InTraining::Copies(&self.copies),
+        }
     }
 
     /// Candidates in T_k at least once.
     pub fn kept(&self) -> usize {
-        self.in_training().filter(|&k| k).count()
+        match self.in_training() {
+            InTraining::Unflagged(flags) => flags.iter().filter(|&&f| !f).count(),
+            InTraining::Copies(copies) => copies.iter().filter(|&&c| c > 0).count(),
+        }
     }
 
     pub fn copies(&self, i: usize) -> u32 {
@@ -457,7 +468,7 @@ impl Decisions {
 
     /// Whether the filter keeps any candidate.
     pub fn kept_any(&self) -> bool {
-        self.in_training().any(|k| k)
+        self.kept() > 0
     }
 
     /// Candidate i's row of the `filter` table.

@@ -152,13 +152,23 @@ pub fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
 /// [`push_run`] of each row `idx` picks from a block whose first id is
 /// `first`, a run of consecutive rows at a time.
 pub fn push_rows(ranges: &mut Vec<(u64, u64)>, first: u64, idx: &[usize]) {
-    let mut j = 0;
-    while j < idx.len() {
-        let mut end = j + 1;
-        while end < idx.len() && idx[end] == idx[end - 1] + 1 {
-            end += 1;
-        }
-        push_run(ranges, first + idx[j] as u64, (end - j) as u64);
-        j = end;
+    let Some((&head, rest)) = idx.split_first() else { return };
+    push_run(ranges, first + head as u64, 1);
+    // The last run is rewritten every row and a new one begins where a row
+    // does not follow the one before, by selects rather than branches: a
+    // filter's runs end at random.
+    let mut r = ranges.len() - 1;
+    let (mut start, mut count) = ranges[r];
+    ranges.resize(r + 1 + rest.len(), (0, 0));
+    let mut prev = head;
+    for &i in rest {
+        let next = usize::from(i != prev.wrapping_add(1));
+        ranges[r] = (start, count);
+        r += next;
+        start = if next == 1 { first + i as u64 } else { start };
+        count = if next == 1 { 1 } else { count + 1 };
+        prev = i;
     }
+    ranges[r] = (start, count);
+    ranges.truncate(r + 1);
 }
