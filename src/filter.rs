@@ -280,54 +280,55 @@ impl Filter {
     ) -> Decisions {
         let n = candidates.len();
         scores.resize(n, None);
-        for (s, c) in scores.iter_mut().zip(candidates) {
-            if !self.judges(*c) {
-                *s = None;
-            }
-        }
+        let judged: Vec<bool> = candidates.iter().map(|&c| self.judges(c)).collect();
         // Each row's rank key, smaller is better: the higher score first
         // (a total order: -0 below +0; NaN and no score last), as one
         // integer that sorts ascending, then the smaller sample id.
-        let key: Vec<u64> = scores
-            .iter()
-            .map(|s| {
-                let bits = s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY).to_bits();
-                !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 })
-            })
-            .collect();
+        let mut key = vec![0u64; n];
+        for ((s, k), &j) in scores.iter_mut().zip(&mut key).zip(&judged) {
+            if !j {
+                *s = None;
+            }
+            let bits = s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY).to_bits();
+            *k = !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 });
+        }
         let value = |i: usize| scores[i].filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
         let rank = |i: usize| (key[i], candidates[i].sample_id);
-        let judged = |i: usize| self.judges(candidates[i]);
         let mut flagged = vec![false; n];
         match cut {
             Some(Cut::Keep(q)) => {
-                let mut keys: Vec<u64> = (0..n).filter(|&i| judged(i)).map(|i| key[i]).collect();
+                let mut keys: Vec<u64> = key.iter().zip(&judged).filter(|(_, &j)| j).map(|(&k, _)| k).collect();
                 let keep = ((q * keys.len() as f64).ceil() as usize).min(keys.len());
                 // Only which rows pass matters, not their order: the last
                 // kept key by a selection (O(n), on the keys alone), then
-                // every row above it flagged and its ties settled by id.
+                // every judged row above it flagged (one pass, no branch a
+                // row) and its ties settled by id.
                 if keep < keys.len() {
                     // keep >= 1: q > 0 (validated) and some row is judged.
                     let last = *keys.select_nth_unstable(keep - 1).1;
-                    let mut ties: Vec<(u64, usize)> = Vec::new();
-                    let mut below = 0;
-                    for i in (0..n).filter(|&i| judged(i)) {
-                        flagged[i] = key[i] > last;
-                        below += usize::from(key[i] < last);
-                        if key[i] == last {
-                            ties.push((candidates[i].sample_id, i));
-                        }
+                    let (mut below, mut tied) = (0usize, 0usize);
+                    for ((f, &k), &j) in flagged.iter_mut().zip(&key).zip(&judged) {
+                        *f = j & (k > last);
+                        below += usize::from(j & (k < last));
+                        tied += usize::from(j & (k == last));
                     }
-                    // Fewer than `keep` keys lie below the keep-th smallest.
-                    ties.sort_unstable();
-                    for &(_, i) in ties.iter().skip(keep - below) {
-                        flagged[i] = true;
+                    // Fewer than `keep` keys lie below the keep-th smallest,
+                    // and it is tied with itself: usually the one tie, kept.
+                    if tied > keep - below {
+                        let mut ties: Vec<(u64, usize)> = (0..n)
+                            .filter(|&i| judged[i] && key[i] == last)
+                            .map(|i| (candidates[i].sample_id, i))
+                            .collect();
+                        ties.sort_unstable();
+                        for &(_, i) in ties.iter().skip(keep - below) {
+                            flagged[i] = true;
+                        }
                     }
                 }
             }
             Some(Cut::MinScore(t)) => {
                 for (i, f) in flagged.iter_mut().enumerate() {
-                    *f = judged(i) && !(value(i) >= t);
+                    *f = judged[i] && !(value(i) >= t);
                 }
             }
             None => {}
@@ -355,10 +356,10 @@ impl Filter {
         let weights = match self.action {
             Action::Drop => Weights::ByFlag { kept: 1.0, flagged: 0.0 },
             Action::Resample => {
-                let top = (0..n).filter(|&i| judged(i) && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
+                let top = (0..n).filter(|&i| judged[i] && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
                 Weights::Rows(
                     (0..n)
-                        .map(|i| match (flagged[i], judged(i)) {
+                        .map(|i| match (flagged[i], judged[i]) {
                             (true, _) => 0.0,
                             (false, false) => 1.0,
                             (false, true) => {
