@@ -561,10 +561,12 @@ impl Chain {
             let mut scores = Vec::with_capacity(candidates.len());
             let mut rewards = self.rewards.borrow_mut();
             for (block, idx) in parts {
-                if block.origin == Origin::Real && f.applies_to == crate::filter::AppliesTo::Synthetic {
-                    // Not judged: no score needed.
+                // A block's rows share their origin, so the filter judges
+                // all of them or none.
+                let judged = f.judges(Candidate { sample_id: block.first_id, real: block.origin == Origin::Real });
+                if !judged {
                     let n = idx.as_ref().map_or(block.values.len(), Vec::len);
-                    scores.extend(std::iter::repeat_n(f64::NAN, n));
+                    scores.extend(std::iter::repeat_n(None, n));
                     continue;
                 }
                 let all = match rewards.entry(block.first_id) {
@@ -574,11 +576,11 @@ impl Chain {
                     }
                 };
                 match idx {
-                    Some(idx) => scores.extend(idx.iter().map(|&i| all[i])),
-                    None => scores.extend_from_slice(all),
+                    Some(idx) => scores.extend(idx.iter().map(|&i| Some(all[i]))),
+                    None => scores.extend(all.iter().map(|&s| Some(s))),
                 }
             }
-            return Ok((candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect(), files));
+            return Ok((scores, files));
         }
         // One whole block (a replace run) is scored where it lies.
         let values = match parts {

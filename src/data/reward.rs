@@ -57,14 +57,9 @@ pub fn scores_many(reward: &str, blocks: &[&Values]) -> Result<Vec<Vec<f64>>> {
     for b in blocks {
         all.extend(b);
     }
-    let scores = scores(reward, &all)?;
-    let mut out = Vec::with_capacity(blocks.len());
-    let mut at = 0;
-    for b in blocks {
-        out.push(scores[at..at + b.len()].to_vec());
-        at += b.len();
-    }
-    Ok(out)
+    let score = evaluate(reward, all)?;
+    let lens: Vec<usize> = blocks.iter().map(|b| b.len()).collect();
+    Ok(split(&score, &lens))
 }
 
 /// Whether `expr` scores each row by that row alone: three rows scored
@@ -117,22 +112,34 @@ fn same(a: Option<f64>, b: Option<f64>) -> bool {
 
 /// Each row's reward, in row order.
 pub fn scores(reward: &str, values: &Values) -> Result<Vec<f64>> {
+    let score = evaluate(reward, values.clone())?;
+    Ok(split(&score, &[values.len()]).pop().unwrap_or_default())
+}
+
+/// `reward` over `values`' rows, which move into the frame (a generation's
+/// candidates of every chain: copying them again cost as much as the
+/// arithmetic).
+fn evaluate(reward: &str, values: Values) -> Result<Float64Chunked> {
     let bad = |e: PolarsError| Error::table("filter reward", e);
     let df = match values {
         // Vector rows straight to their columns, without the samples
         // table's provenance columns.
         Values::Vectors { d, data } => {
-            let n = data.len() / (*d).max(1);
-            let column = |j: usize| -> Vec<f64> {
-                match d {
-                    1 => data.clone(),
-                    _ => data.iter().skip(j).step_by(*d).copied().collect(),
-                }
+            let n = data.len() / d.max(1);
+            let columns: Vec<Column> = match d {
+                1 => vec![Column::new("x0".into(), data)],
+                _ => (0..d)
+                    .map(|j| {
+                        Column::new(
+                            format!("x{j}").into(),
+                            data.iter().skip(j).step_by(d).copied().collect::<Vec<f64>>(),
+                        )
+                    })
+                    .collect(),
             };
-            let columns: Vec<Column> = (0..*d).map(|j| Column::new(format!("x{j}").into(), column(j))).collect();
             DataFrame::new(n, columns).map_err(bad)?
         }
-        _ => {
+        values => {
             let block = Block {
                 first_id: 0,
                 replicate: 0,
@@ -140,7 +147,7 @@ pub fn scores(reward: &str, values: &Values) -> Result<Vec<f64>> {
                 origin: Origin::Synthetic,
                 model_generation: None,
                 split: Split::Train,
-                values: values.clone(),
+                values,
             };
             SamplesTable::new(&[&block])?.df
         }
@@ -155,12 +162,25 @@ pub fn scores(reward: &str, values: &Values) -> Result<Vec<f64>> {
         }
     };
     let df = df.lazy().select([expr.cast(DataType::Float64).alias("score")]).collect().map_err(bad)?;
-    let score = df.column("score").and_then(|c| c.f64().cloned()).map_err(bad)?;
-    // One zero: -0 and 0 rank apart under a total order.
-    Ok(match score.cont_slice() {
-        Ok(v) => v.iter().map(|v| v + 0.0).collect(),
-        Err(_) => score.iter().map(|s| s.map_or(f64::NAN, |v| v + 0.0)).collect(),
-    })
+    df.column("score").and_then(|c| c.f64().cloned()).map_err(bad)
+}
+
+/// `score` cut into consecutive pieces of `lens` rows (which sum to its
+/// length), a missing score as NaN and one zero: -0 and 0 rank apart
+/// under a total order.
+fn split(score: &Float64Chunked, lens: &[usize]) -> Vec<Vec<f64>> {
+    let whole: std::borrow::Cow<[f64]> = match score.cont_slice() {
+        Ok(v) => std::borrow::Cow::Borrowed(v),
+        Err(_) => std::borrow::Cow::Owned(score.iter().map(|s| s.unwrap_or(f64::NAN)).collect()),
+    };
+    let mut at = 0;
+    lens.iter()
+        .map(|&len| {
+            let piece = whole[at..at + len].iter().map(|v| v + 0.0).collect();
+            at += len;
+            piece
+        })
+        .collect()
 }
 
 #[cfg(test)]
