@@ -33,6 +33,33 @@ impl Values {
         }
     }
 
+    /// `parts`' rows one after another, in one allocation (growing a
+    /// vector by doubling copied a generation's rewards' input twice over);
+    /// `None` when there is no part.
+    pub fn concat(parts: &[&Values]) -> Option<Values> {
+        let first = parts.first()?;
+        let rows: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = match first {
+            Values::Vectors { d, .. } => Values::Vectors { d: *d, data: Vec::with_capacity(rows * d) },
+            Values::Tokens(_) => Values::Tokens(Vec::with_capacity(rows)),
+            Values::Images { h, w, .. } => Values::Images {
+                h: *h,
+                w: *w,
+                pixels: Vec::with_capacity(rows * h * w),
+                labels: Vec::with_capacity(rows),
+            },
+            Values::Texts { .. } => Values::Texts {
+                text: Vec::with_capacity(rows),
+                ids: Vec::with_capacity(rows),
+                gen0_ppl: Vec::with_capacity(rows),
+            },
+        };
+        for p in parts {
+            out.extend(p);
+        }
+        Some(out)
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Values::Vectors { d, data } => data.len() / d,
@@ -156,7 +183,7 @@ pub fn push_rows(ranges: &mut Vec<(u64, u64)>, first: u64, idx: &[usize]) {
     push_run(ranges, first + head as u64, 1);
     // The last run is rewritten every row and a new one begins where a row
     // does not follow the one before, by selects rather than branches: a
-    // filter's runs end at random.
+    // filter's runs end at random. (push_run of one row leaves a run.)
     let mut r = ranges.len() - 1;
     let (mut start, mut count) = ranges[r];
     ranges.resize(r + 1 + rest.len(), (0, 0));
@@ -171,4 +198,38 @@ pub fn push_rows(ranges: &mut Vec<(u64, u64)>, first: u64, idx: &[usize]) {
     }
     ranges[r] = (start, count);
     ranges.truncate(r + 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One allocation or many, the rows are the same: each kind's parts
+    /// concatenated equal them appended one by one, in order.
+    #[test]
+    fn concat_is_extend_in_order() {
+        let kinds = [
+            vec![
+                Values::Vectors { d: 2, data: vec![1.0, 2.0, 3.0, 4.0] },
+                Values::Vectors { d: 2, data: vec![5.0, 6.0] },
+            ],
+            vec![Values::Tokens(vec![3, 1]), Values::Tokens(vec![]), Values::Tokens(vec![7])],
+            vec![
+                Values::Images { h: 1, w: 2, pixels: vec![1, 2], labels: vec![Some(0)] },
+                Values::Images { h: 1, w: 2, pixels: vec![3, 4, 5, 6], labels: vec![None, Some(9)] },
+            ],
+            vec![Values::texts(vec!["a b".into()], vec![vec![0, 1]]), Values::texts(vec!["c".into()], vec![vec![2]])],
+        ];
+        for parts in kinds {
+            let refs: Vec<&Values> = parts.iter().collect();
+            let mut appended = parts[0].empty_like();
+            for p in &parts {
+                appended.extend(p);
+            }
+            let joined = Values::concat(&refs).unwrap();
+            assert_eq!(joined.len(), parts.iter().map(Values::len).sum::<usize>());
+            assert_eq!(joined, appended);
+        }
+        assert_eq!(Values::concat(&[]), None);
+    }
 }

@@ -52,11 +52,7 @@ thread_local! {
 /// newest rows of every chain): one Polars evaluation instead of one a
 /// chain, whose fixed cost was most of a best-of run.
 pub fn scores_many(reward: &str, blocks: &[&Values]) -> Result<Vec<Vec<f64>>> {
-    let Some(first) = blocks.first() else { return Ok(Vec::new()) };
-    let mut all = first.empty_like();
-    for b in blocks {
-        all.extend(b);
-    }
+    let Some(all) = Values::concat(blocks) else { return Ok(Vec::new()) };
     let score = evaluate(reward, all)?;
     let lens: Vec<usize> = blocks.iter().map(|b| b.len()).collect();
     Ok(split(&score, &lens))
