@@ -563,8 +563,7 @@ impl Chain {
             for (block, idx) in parts {
                 // A block's rows share their origin, so the filter judges
                 // all of them or none.
-                let judged = f.judges(Candidate { sample_id: block.first_id, real: block.origin == Origin::Real });
-                if !judged {
+                if !f.judges_origin(block.origin == Origin::Real) {
                     let n = idx.as_ref().map_or(block.values.len(), Vec::len);
                     scores.extend(std::iter::repeat_n(None, n));
                     continue;

@@ -124,6 +124,12 @@ impl Candidate {
     }
 }
 
+/// A score as the cuts rank it: NaN and no score rank last and pass no
+/// threshold.
+fn score_value(s: Option<f64>) -> f64 {
+    s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY)
+}
+
 /// What the filter did with one candidate: one row of the `filter` table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
@@ -162,7 +168,13 @@ impl Filter {
 
     /// Whether this candidate is judged at all.
     pub fn judges(&self, c: Candidate) -> bool {
-        !(c.real && self.applies_to == AppliesTo::Synthetic)
+        self.judges_origin(c.real)
+    }
+
+    /// Whether the filter judges rows of this origin (every row of a
+    /// block shares one).
+    pub fn judges_origin(&self, real: bool) -> bool {
+        !(real && self.applies_to == AppliesTo::Synthetic)
     }
 
     pub fn applies_name(&self) -> &'static str {
@@ -244,7 +256,7 @@ impl Filter {
                 let (kept, flagged) = self.flag_weights();
                 // A row not judged is flagged with probability 0 (a uniform
                 // draw is never below it): one comparison a row, no branch.
-                let fpr = if self.applies_to == AppliesTo::Synthetic { 0.0 } else { *fpr };
+                let fpr = if self.judges_origin(true) { *fpr } else { 0.0 };
                 let rate = [*tpr, fpr];
                 Decisions {
                     flagged: candidates
@@ -289,10 +301,10 @@ impl Filter {
             if !j {
                 *s = None;
             }
-            let bits = s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY).to_bits();
+            let bits = score_value(*s).to_bits();
             *k = !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 });
         }
-        let value = |i: usize| scores[i].filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
+        let value = |i: usize| score_value(scores[i]);
         let rank = |i: usize| (key[i], candidates[i].sample_id);
         let mut flagged = vec![false; n];
         match cut {

@@ -25,21 +25,12 @@ impl Values {
     }
 
     pub fn empty_like(&self) -> Values {
-        match self {
-            Values::Vectors { d, .. } => Values::Vectors { d: *d, data: Vec::new() },
-            Values::Tokens(_) => Values::Tokens(Vec::new()),
-            Values::Images { h, w, .. } => Values::Images { h: *h, w: *w, pixels: Vec::new(), labels: Vec::new() },
-            Values::Texts { .. } => Values::texts(Vec::new(), Vec::new()),
-        }
+        self.empty_with_room(0)
     }
 
-    /// `parts`' rows one after another, in one allocation (growing a
-    /// vector by doubling copied a generation's rewards' input twice over);
-    /// `None` when there is no part.
-    pub fn concat(parts: &[&Values]) -> Option<Values> {
-        let first = parts.first()?;
-        let rows: usize = parts.iter().map(|p| p.len()).sum();
-        let mut out = match first {
+    /// No rows, of this kind and shape, with room for `rows` of them.
+    fn empty_with_room(&self, rows: usize) -> Values {
+        match self {
             Values::Vectors { d, .. } => Values::Vectors { d: *d, data: Vec::with_capacity(rows * d) },
             Values::Tokens(_) => Values::Tokens(Vec::with_capacity(rows)),
             Values::Images { h, w, .. } => Values::Images {
@@ -53,7 +44,15 @@ impl Values {
                 ids: Vec::with_capacity(rows),
                 gen0_ppl: Vec::with_capacity(rows),
             },
-        };
+        }
+    }
+
+    /// `parts`' rows one after another, in one allocation (growing a
+    /// vector by doubling copied a generation's rewards' input twice over);
+    /// `None` when there is no part.
+    pub fn concat(parts: &[&Values]) -> Option<Values> {
+        let first = parts.first()?;
+        let mut out = first.empty_with_room(parts.iter().map(|p| p.len()).sum());
         for p in parts {
             out.extend(p);
         }
