@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::filter::{Candidate, Decisions, InTraining};
+use crate::filter::{Candidate, Decisions, InTraining, RowIds};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -636,41 +636,57 @@ impl Chain {
     ) -> Result<(Filtered, Files)> {
         let p = ctx.pipeline;
         let total: usize = parts.iter().map(|(block, idx)| idx.as_ref().map_or(block.values.len(), Vec::len)).sum();
-        let mut candidates = Vec::with_capacity(total);
         let mut ids = Vec::new();
+        let mut spans = Vec::with_capacity(parts.len());
         for (block, idx) in parts.iter() {
-            let real = block.origin == Origin::Real;
-            let id = |i: usize| Candidate { sample_id: block.first_id + i as u64, real };
             match idx {
-                Some(idx) => {
-                    candidates.extend(idx.iter().map(|&i| id(i)));
-                    push_rows(&mut ids, block.first_id, idx);
-                }
-                None => {
-                    candidates.extend((0..block.values.len()).map(id));
-                    push_run(&mut ids, block.first_id, block.values.len() as u64);
-                }
+                Some(idx) => push_rows(&mut ids, block.first_id, idx),
+                None => push_run(&mut ids, block.first_id, block.values.len() as u64),
             }
+            spans.push((idx.as_ref().map_or(block.values.len(), Vec::len), block.origin == Origin::Real));
         }
         let problem =
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
-        let (scores, files) =
-            if f.scores() { self.scores(ctx, f, k, parts, &candidates)? } else { (Vec::new(), Vec::new()) };
-        let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
-        let groups: Vec<u32> = if f.best_of() > 1 {
-            candidates.iter().map(|c| c.group(f.best_of(), newest)).collect()
+        let none_kept = || problem(format!("kept none of model {k}'s {total} candidate rows"));
+        let (decisions, files) = if f.scores() {
+            let mut candidates = Vec::with_capacity(total);
+            for (block, idx) in parts.iter() {
+                let real = block.origin == Origin::Real;
+                let id = |i: usize| Candidate { sample_id: block.first_id + i as u64, real };
+                match idx {
+                    Some(idx) => candidates.extend(idx.iter().map(|&i| id(i))),
+                    None => candidates.extend((0..block.values.len()).map(id)),
+                }
+            }
+            let (scores, files) = self.scores(ctx, f, k, parts, &candidates)?;
+            let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
+            let groups: Vec<u32> = if f.best_of() > 1 {
+                candidates.iter().map(|c| c.group(f.best_of(), newest)).collect()
+            } else {
+                Vec::new()
+            };
+            let decisions = f.decide(p.seed, self.replicate, k, &candidates, scores, &groups).ok_or_else(none_kept)?;
+            (decisions, files)
         } else {
-            Vec::new()
+            // A detector flags a block's rows by their ids alone: no
+            // candidate list, the flags written a part at a time.
+            let stream = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Filter);
+            let mut flagged = Vec::with_capacity(total);
+            for (block, idx) in parts.iter() {
+                let (real, first) = (block.origin == Origin::Real, block.first_id);
+                let ids = match idx {
+                    Some(idx) => RowIds::Picked { first, idx },
+                    None => RowIds::Run { first, len: block.values.len() as u64 },
+                };
+                f.flag_rows(stream, real, ids, &mut flagged);
+            }
+            (f.detect(p.seed, self.replicate, k, flagged).ok_or_else(none_kept)?, Vec::new())
         };
-        let decisions = f
-            .decide(p.seed, self.replicate, k, &candidates, scores, &groups)
-            .ok_or_else(|| problem(format!("kept none of model {k}'s {} candidate rows", candidates.len())))?;
         let kept = decisions.kept();
         let min = p.min_train_rows();
         if kept < min {
             return Err(problem(format!(
-                "kept {kept} distinct rows of {}; model {k} ({}) needs at least {min}",
-                candidates.len(),
+                "kept {kept} distinct rows of {total}; model {k} ({}) needs at least {min}",
                 p.model.name()
             )));
         }
@@ -698,14 +714,15 @@ impl Chain {
             at += len;
             *idx = Some(keep);
         }
-        Ok((Filtered { candidates, ids, decisions }, files))
+        Ok((Filtered { spans, ids, decisions }, files))
     }
 }
 
-/// T_k's candidates (their ids also as runs, for the `filter` table) and
-/// what the filter did with each.
+/// T_k's candidates (their ids as runs, for the `filter` table) and what
+/// the filter did with each.
 struct Filtered {
-    candidates: Vec<Candidate>,
+    /// The candidates a part at a time: how many, and whether real.
+    spans: Vec<(usize, bool)>,
     ids: Vec<(u64, u64)>,
     decisions: Decisions,
 }
@@ -730,24 +747,28 @@ impl TrainingSet<'_> {
     /// share of them, and the detector's realized rates over the rows it
     /// judged (each only where it judged some).
     fn filter_metrics(&self, names: &StageNames) -> Vec<(MetricName, f64)> {
-        let Some(Filtered { candidates, decisions, .. }) = &self.filtered else { return Vec::new() };
-        // Counted without a branch a row (flags are coin flips), a slice
-        // pair at a time.
-        let (mut real, mut flagged, mut real_flagged) = (0usize, 0, 0);
-        for (c, &f) in candidates.iter().zip(&decisions.flagged) {
-            let (is_real, f) = (usize::from(c.real), usize::from(f));
-            real += is_real;
+        let Some(Filtered { spans, decisions, .. }) = &self.filtered else { return Vec::new() };
+        // Counted a part at a time (a part's rows share their origin), each
+        // a plain count over a slice.
+        let (mut total, mut real, mut flagged, mut real_flagged, mut kept, mut kept_real) = (0usize, 0, 0, 0, 0, 0);
+        let in_training = decisions.in_training();
+        for &(len, is_real) in spans {
+            let range = total..total + len;
+            let f = decisions.flagged[range.clone()].iter().filter(|&&f| f).count();
+            let n = match in_training {
+                InTraining::Unflagged(_) => len - f,
+                InTraining::Copies(copies) => copies[range].iter().filter(|&&c| c > 0).count(),
+            };
+            total += len;
             flagged += f;
-            real_flagged += f & is_real;
+            kept += n;
+            if is_real {
+                real += len;
+                real_flagged += f;
+                kept_real += n;
+            }
         }
-        let (kept, kept_real) = match decisions.in_training() {
-            InTraining::Unflagged(_) => (candidates.len() - flagged, real - real_flagged),
-            InTraining::Copies(copies) => candidates.iter().zip(copies).fold((0usize, 0usize), |(n, r), (c, &k)| {
-                let k = usize::from(k > 0);
-                (n + k, r + (k & usize::from(c.real)))
-            }),
-        };
-        let (syn, syn_flagged) = (candidates.len() - real, flagged - real_flagged);
+        let (syn, syn_flagged) = (total - real, flagged - real_flagged);
         let mut out =
             vec![(names.filter_kept, kept as f64), (names.filter_kept_real_fraction, kept_real as f64 / kept as f64)];
         if syn > 0 {

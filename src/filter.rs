@@ -32,7 +32,7 @@
 //! T_0 (model 0's training set, D_0) is never filtered: no model has
 //! generated anything yet.
 
-use crate::rng::{row_uniform, stream_seed, Purpose, Rng};
+use crate::rng::{stream_seed, Purpose, Rng};
 
 /// Which candidates the filter judges.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,6 +94,14 @@ pub struct Filter {
     pub kind: FilterKind,
     pub applies_to: AppliesTo,
     pub action: Action,
+}
+
+/// Rows of one block by sample id: a run of them, or the rows at `idx`
+/// of a block whose first id is `first`.
+#[derive(Clone, Copy, Debug)]
+pub enum RowIds<'a> {
+    Run { first: u64, len: u64 },
+    Picked { first: u64, idx: &'a [usize] },
 }
 
 /// [`Candidate::group`] of a row in no best-of group.
@@ -250,33 +258,63 @@ impl Filter {
         scores: Vec<Option<f64>>,
         groups: &[u32],
     ) -> Decisions {
-        let stream = stream_seed(seed, replicate, k, Purpose::Filter);
-        let mut out = match &self.kind {
-            FilterKind::Detector { tpr, fpr, .. } => {
-                let (kept, flagged) = self.flag_weights();
-                // A row not judged is flagged with probability 0 (a uniform
-                // draw is never below it): one comparison a row, no branch.
-                let fpr = if self.judges_origin(true) { *fpr } else { 0.0 };
-                let rate = [*tpr, fpr];
-                Decisions {
-                    flagged: candidates
-                        .iter()
-                        .map(|c| row_uniform(stream, c.sample_id) < rate[usize::from(c.real)])
-                        .collect(),
-                    scores: Vec::new(),
-                    weights: Weights::ByFlag { kept, flagged },
-                    copies: Vec::new(),
+        let out = match &self.kind {
+            FilterKind::Detector { .. } => {
+                let stream = stream_seed(seed, replicate, k, Purpose::Filter);
+                let mut flagged = Vec::with_capacity(candidates.len());
+                for c in candidates {
+                    self.flag_rows(stream, c.real, RowIds::Run { first: c.sample_id, len: 1 }, &mut flagged);
                 }
+                self.flagged(flagged)
             }
             FilterKind::Likelihood { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
             FilterKind::Reward { cut, bias, .. } => self.by_score(candidates, scores, groups, *cut, *bias),
             FilterKind::Command { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
         };
+        self.resampled(seed, replicate, k, out)
+    }
+
+    /// A detector's decisions from its flags, in candidate order (the chain
+    /// flags its candidates a block at a time with [`Self::flag_rows`]);
+    /// `None` when it keeps nothing, as [`Self::decide`].
+    pub fn detect(&self, seed: u64, replicate: u32, k: u32, flagged: Vec<bool>) -> Option<Decisions> {
+        let out = self.resampled(seed, replicate, k, self.flagged(flagged));
+        out.kept_any().then_some(out)
+    }
+
+    /// A detector's flags of rows of one origin, by their sample ids, after
+    /// `out`'s: a row is flagged when its own uniform draw (of the filter's
+    /// (replicate, k) `stream`) falls below its origin's rate.
+    pub fn flag_rows(&self, stream: u64, real: bool, ids: RowIds<'_>, out: &mut Vec<bool>) {
+        let FilterKind::Detector { tpr, fpr, .. } = self.kind else { return };
+        // A row not judged is flagged with probability 0 (a uniform draw is
+        // never below it), so every row takes the one comparison.
+        let rate = match (real, self.judges_origin(real)) {
+            (false, _) => tpr,
+            (true, true) => fpr,
+            (true, false) => 0.0,
+        };
+        let t = crate::rng::row_threshold(rate);
+        match ids {
+            RowIds::Run { first, len } => crate::rng::rows_below(stream, first, len, t, out),
+            RowIds::Picked { first, idx } => crate::rng::picked_below(stream, first, idx, t, out),
+        }
+    }
+
+    /// A detector's decisions before any resampling.
+    fn flagged(&self, flagged: Vec<bool>) -> Decisions {
+        let (kept, gone) = self.flag_weights();
+        Decisions { flagged, scores: Vec::new(), weights: Weights::ByFlag { kept, flagged: gone }, copies: Vec::new() }
+    }
+
+    /// Under `resample`, `out` with each candidate's copies drawn from its
+    /// weight (as many draws as candidates); otherwise `out` as it is.
+    fn resampled(&self, seed: u64, replicate: u32, k: u32, mut out: Decisions) -> Decisions {
         if self.action == Action::Resample {
             let weights: Vec<f64> = (0..out.len()).map(|i| out.weight(i)).collect();
             let mut rng = Rng::stream(seed, replicate, k, Purpose::Filter);
             // No weight at all: nothing is drawn.
-            out.copies = resample(&mut rng, &weights, candidates.len()).unwrap_or_else(|| vec![0; weights.len()]);
+            out.copies = resample(&mut rng, &weights, out.len()).unwrap_or_else(|| vec![0; weights.len()]);
         }
         out
     }
@@ -481,7 +519,10 @@ impl Decisions {
 
     /// Whether the filter keeps any candidate.
     pub fn kept_any(&self) -> bool {
-        self.kept() > 0
+        match self.in_training() {
+            InTraining::Unflagged(flags) => flags.contains(&false),
+            InTraining::Copies(copies) => copies.iter().any(|&c| c > 0),
+        }
     }
 
     /// Candidate i's row of the `filter` table.

@@ -10,8 +10,8 @@
 //! or on a module the list does not place.
 //!
 //! ```text
-//! layer 0: error
-//! layer 1: fault fasthash rng special linalg progress gzip hashing simd
+//! layer 0: error simd
+//! layer 1: fault fasthash rng special linalg progress gzip hashing
 //! layer 2: values metric_name keys
 //! layer 3: text mixing
 //! layer 4: model
@@ -27,8 +27,8 @@
 //! layer 14: status
 //! ```
 //!
-//! Bottom up: the error type; utilities with no domain (random streams,
-//! hashing, SIMD loops, progress); plain records (a block of rows and its
+//! Bottom up: the error type and the SIMD loop macro (which imports
+//! nothing); utilities with no domain (random streams, hashing, progress); plain records (a block of rows and its
 //! values, metric names); the text tokenizer and corpus, and the mixing
 //! policies (what T_k is made of); fitted models and
 //! their settings; the curation filter (what of T_k is kept); the Parquet store and table frames; the metrics;

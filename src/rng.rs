@@ -48,7 +48,37 @@ pub fn stream_seed(master: u64, replicate: u32, generation: u32, purpose: Purpos
 /// seed and the row's sample id alone, so a row's draw is the same
 /// whatever else is drawn, and an audit re-derives it from the id.
 pub fn row_uniform(stream: u64, sample_id: u64) -> f64 {
-    (mix64(stream ^ mix64(sample_id.wrapping_add(0x9e37_79b9_7f4a_7c15))) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    row_draw(stream, sample_id) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// The integer m behind a row's uniform m / 2^53.
+#[inline(always)]
+fn row_draw(stream: u64, sample_id: u64) -> u64 {
+    mix64(stream ^ mix64(sample_id.wrapping_add(0x9e37_79b9_7f4a_7c15))) >> 11
+}
+
+/// The threshold t for which `row_uniform(s, id) < p` is `m < t`: m / 2^53
+/// (exact) is below p exactly when the integer m is below ceil(p 2^53)
+/// (p 2^53 is exact too: a power of two scales it). `p` in [0, 1].
+pub fn row_threshold(p: f64) -> u64 {
+    (p * (1u64 << 53) as f64).ceil() as u64
+}
+
+crate::simd::wide! {
+    /// Whether each row of a run of sample ids (`first`, then `len` more
+    /// counting up) draws below `threshold` ([`row_threshold`]), appended
+    /// to `out`: `row_uniform(stream, id) < p` a row, in integers, so
+    /// that a block's flags are one loop of lanes.
+    pub fn rows_below / rows_below_plain(stream: u64, first: u64, len: u64, threshold: u64, out: &mut Vec<bool>) {
+        out.extend((first..first + len).map(|id| row_draw(stream, id) < threshold));
+    }
+}
+
+crate::simd::wide! {
+    /// [`rows_below`] of the rows at `idx` of a block whose first id is `first`.
+    pub fn picked_below / picked_below_plain(stream: u64, first: u64, idx: &[usize], threshold: u64, out: &mut Vec<bool>) {
+        out.extend(idx.iter().map(|&i| row_draw(stream, first + i as u64) < threshold));
+    }
 }
 
 pub struct Rng {
@@ -213,6 +243,48 @@ fn zig() -> &'static Zig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The integer comparison is the float one, at rates that are
+        /// exact binary fractions, just above or below them, and 0 and 1;
+        /// both builds of the loops agree.
+        #[test]
+        fn integer_thresholds_are_the_float_comparison(
+            stream in proptest::prelude::any::<u64>(),
+            first in 0u64..u64::MAX / 2,
+            p in 0.0f64..1.0,
+            which in 0usize..6,
+        ) {
+            let p = [p, 0.0, 1.0, 0.5, 0.5f64.next_up(), 0.1f64.next_down()][which];
+            let t = row_threshold(p);
+            let want: Vec<bool> = (first..first + 300).map(|id| row_uniform(stream, id) < p).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            rows_below(stream, first, 300, t, &mut a);
+            rows_below_plain(stream, first, 300, t, &mut b);
+            proptest::prop_assert_eq!(&a, &want);
+            proptest::prop_assert_eq!(&b, &want);
+            let idx: Vec<usize> = (0..300).step_by(7).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            picked_below(stream, first, &idx, t, &mut a);
+            picked_below_plain(stream, first, &idx, t, &mut b);
+            let want: Vec<bool> = idx.iter().map(|&i| want[i]).collect();
+            proptest::prop_assert_eq!(&a, &want);
+            proptest::prop_assert_eq!(&b, &want);
+        }
+    }
+
+    /// Near a threshold the two comparisons still agree: m / 2^53 against
+    /// p for the m on either side of p 2^53.
+    #[test]
+    fn thresholds_split_draws_where_the_floats_do() {
+        for p in [0.1, 0.3, 0.5, 0.9, 1e-9, 1.0 - 1e-12] {
+            let t = row_threshold(p);
+            for m in t.saturating_sub(2)..=(t + 2).min(1 << 53) {
+                let u = m as f64 * (1.0 / (1u64 << 53) as f64);
+                assert_eq!(m < t, u < p, "p {p}, m {m}");
+            }
+        }
+    }
 
     #[test]
     fn normal_moments_match_the_standard_normal() {

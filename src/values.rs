@@ -178,30 +178,73 @@ pub fn push_run(ranges: &mut Vec<(u64, u64)>, start: u64, count: u64) {
 /// [`push_run`] of each row `idx` picks from a block whose first id is
 /// `first`, a run of consecutive rows at a time.
 pub fn push_rows(ranges: &mut Vec<(u64, u64)>, first: u64, idx: &[usize]) {
-    let Some((&head, rest)) = idx.split_first() else { return };
-    push_run(ranges, first + head as u64, 1);
-    // The last run is rewritten every row and a new one begins where a row
-    // does not follow the one before, by selects rather than branches: a
-    // filter's runs end at random. (push_run of one row leaves a run.)
-    let mut r = ranges.len() - 1;
-    let (mut start, mut count) = ranges[r];
-    ranges.resize(r + 1 + rest.len(), (0, 0));
-    let mut prev = head;
-    for &i in rest {
-        let next = usize::from(i != prev.wrapping_add(1));
-        ranges[r] = (start, count);
-        r += next;
-        start = if next == 1 { first + i as u64 } else { start };
-        count = if next == 1 { 1 } else { count + 1 };
-        prev = i;
+    if idx.is_empty() {
+        return;
     }
-    ranges[r] = (start, count);
-    ranges.truncate(r + 1);
+    // A run ends where a row does not follow the one before. A filter's
+    // runs end at random, so those rows are found 64 at a time as a bit
+    // mask, a loop without branches, and a run is pushed per set bit.
+    let mut start = 0;
+    let mut at = 1;
+    while at < idx.len() {
+        let end = (at + 64).min(idx.len());
+        let mut mask = match <&[usize; 65]>::try_from(&idx[at - 1..end]) {
+            Ok(w) => breaks64(w),
+            Err(_) => breaks(&idx[at - 1..end]),
+        };
+        while mask != 0 {
+            let j = at + mask.trailing_zeros() as usize;
+            push_run(ranges, first + idx[start] as u64, (j - start) as u64);
+            start = j;
+            mask &= mask - 1;
+        }
+        at = end;
+    }
+    push_run(ranges, first + idx[start] as u64, (idx.len() - start) as u64);
+}
+
+/// Bit j set where `w[j + 1]` does not follow `w[j]` (up to 65 rows).
+fn breaks(w: &[usize]) -> u64 {
+    w.windows(2).enumerate().fold(0, |mask, (j, p)| mask | u64::from(p[1] != p[0].wrapping_add(1)) << j)
+}
+
+crate::simd::wide! {
+    /// [`breaks`] of 65 rows: a fixed count, so the compares become one
+    /// mask of lanes.
+    fn breaks64 / breaks64_plain(w: &[usize; 65]) -> u64 {
+        let mut mask = 0u64;
+        for j in 0..64 {
+            mask |= u64::from(w[j + 1] != w[j].wrapping_add(1)) << j;
+        }
+        mask
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Long runs (past the 64-row masks), repeats, steps back: the
+        /// runs pushed are those of one row at a time, and both builds of
+        /// the mask agree.
+        #[test]
+        fn long_runs_push_as_their_rows(pieces in proptest::collection::vec((0usize..400, 1usize..150), 0..10), first in 0u64..100) {
+            let idx: Vec<usize> = pieces.iter().flat_map(|&(s, n)| s..s + n).collect();
+            let mut a = vec![(first + 3, 2)];
+            let mut b = a.clone();
+            push_rows(&mut a, first + 5, &idx);
+            for &i in &idx {
+                push_run(&mut b, first + 5 + i as u64, 1);
+            }
+            proptest::prop_assert_eq!(a, b);
+            for w in idx.windows(65) {
+                let w: &[usize; 65] = w.try_into().unwrap();
+                proptest::prop_assert_eq!(breaks64(w), breaks(w));
+                proptest::prop_assert_eq!(breaks64_plain(w), breaks(w));
+            }
+        }
+    }
 
     /// One allocation or many, the rows are the same: each kind's parts
     /// concatenated equal them appended one by one, in order.
