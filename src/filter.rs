@@ -138,6 +138,32 @@ fn score_value(s: Option<f64>) -> f64 {
     s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY)
 }
 
+/// The most keys [`rth_smallest`] holds.
+const FEW: usize = 16;
+
+/// The r-th smallest of `keys` (1 <= r <= [`FEW`] <= their count), from
+/// one pass that holds the r smallest seen so far, sorted: a key smaller
+/// than the largest held is put in its place; the others (most, once the
+/// first few are in) cost one compare.
+fn rth_smallest(keys: impl Iterator<Item = u64>, r: usize) -> u64 {
+    let mut held = [u64::MAX; FEW];
+    let mut len = 0;
+    for x in keys {
+        if len == r && x >= held[r - 1] {
+            continue;
+        }
+        // An insertion step: a few moves, where `copy_within` called memmove.
+        len = (len + 1).min(r);
+        let mut at = len - 1;
+        while at > 0 && held[at - 1] > x {
+            held[at] = held[at - 1];
+            at -= 1;
+        }
+        held[at] = x;
+    }
+    held[r - 1]
+}
+
 /// What the filter did with one candidate: one row of the `filter` table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
@@ -347,15 +373,28 @@ impl Filter {
         let mut flagged = vec![false; n];
         match cut {
             Some(Cut::Keep(q)) => {
-                let mut keys: Vec<u64> = key.iter().zip(&judged).filter(|(_, &j)| j).map(|(&k, _)| k).collect();
-                let keep = ((q * keys.len() as f64).ceil() as usize).min(keys.len());
+                let judged_keys = || key.iter().zip(&judged).filter(|(_, &j)| j).map(|(&k, _)| k);
+                let n_judged = judged.iter().filter(|&&j| j).count();
+                let keep = ((q * n_judged as f64).ceil() as usize).min(n_judged);
                 // Only which rows pass matters, not their order: the last
                 // kept key by a selection (O(n), on the keys alone), then
                 // every judged row above it flagged (one pass, no branch a
                 // row) and its ties settled by id.
-                if keep < keys.len() {
+                if keep < n_judged {
                     // keep >= 1: q > 0 (validated) and some row is judged.
-                    let last = *keys.select_nth_unstable(keep - 1).1;
+                    // Keeping few or dropping few (keep 0.95: 5 rows of
+                    // 100), the last kept key is the keep-th smallest or the
+                    // (n - keep + 1)-th largest (the smallest of !key) of a
+                    // few held while the keys stream past; else a selection
+                    // over a copy of them.
+                    let last = if keep <= FEW {
+                        rth_smallest(judged_keys(), keep)
+                    } else if n_judged - keep < FEW {
+                        !rth_smallest(judged_keys().map(|k| !k), n_judged - keep + 1)
+                    } else {
+                        let mut keys: Vec<u64> = judged_keys().collect();
+                        *keys.select_nth_unstable(keep - 1).1
+                    };
                     let (mut below, mut tied) = (0usize, 0usize);
                     for ((f, &k), &j) in flagged.iter_mut().zip(&key).zip(&judged) {
                         *f = j & (k > last);
@@ -657,6 +696,17 @@ mod tests {
 
     fn scored(cut: Option<Cut>, action: Action, applies_to: AppliesTo) -> Filter {
         Filter { kind: FilterKind::Likelihood { model: Scorer::Current, cut, bias: 1.0 }, applies_to, action }
+    }
+
+    proptest::proptest! {
+        /// The r-th smallest is the sorted keys' (r - 1)-th, with repeats.
+        #[test]
+        fn rth_smallest_is_the_sorted_rth(keys in proptest::collection::vec(0u64..20, 1..200), r in 1usize..=FEW) {
+            let r = r.min(keys.len());
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            proptest::prop_assert_eq!(rth_smallest(keys.iter().copied(), r), sorted[r - 1]);
+        }
     }
 
     #[test]
