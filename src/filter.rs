@@ -138,6 +138,43 @@ fn score_value(s: Option<f64>) -> f64 {
     s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY)
 }
 
+/// Best-of where each group's members are adjacent: flags every member
+/// of a group but its best (smallest rank key, then sample id) and
+/// returns true; returns false, flags as they were, when some group's
+/// members are not one run (its runs' group ids are not increasing).
+fn best_of_runs(groups: &[u32], key: &[u64], candidates: &[Candidate], flagged: &mut [bool]) -> bool {
+    // One plain pass, flagging as it goes; a group out of order puts the
+    // flags back. Which member wins is a coin flip, so it is picked by
+    // arithmetic, not a branch (a mispredicted branch a group of two
+    // was half of a best-of-2 filter's time).
+    let before = flagged.to_vec();
+    let mut last = None;
+    let mut i = 0;
+    while i < groups.len() {
+        let g = groups[i];
+        let mut best = i;
+        let mut j = i + 1;
+        while j < groups.len() && groups[j] == g {
+            let (a, b) = ((key[j], candidates[j].sample_id), (key[best], candidates[best].sample_id));
+            let less = usize::from(a.0 < b.0) | (usize::from(a.0 == b.0) & usize::from(a.1 < b.1));
+            best += (j - best) * less;
+            j += 1;
+        }
+        if g != NO_GROUP {
+            if last.is_some_and(|l| l >= g) {
+                flagged.copy_from_slice(&before);
+                return false;
+            }
+            last = Some(g);
+            for (t, f) in flagged[i..j].iter_mut().enumerate() {
+                *f |= i + t != best;
+            }
+        }
+        i = j;
+    }
+    true
+}
+
 /// The most keys [`rth_smallest`] holds.
 const FEW: usize = 16;
 
@@ -425,7 +462,10 @@ impl Filter {
         // Best of each group (numbered from 0 within the newest block):
         // every other member is flagged. Only model-made rows have groups,
         // and a filter judges every one of them.
-        if !groups.is_empty() {
+        // A chain's groups lie each in one run of adjacent candidates (its
+        // parts' rows come in id order, whole groups picked): each run's
+        // best is found in place. Any other order takes the general way.
+        if !groups.is_empty() && !best_of_runs(groups, &key, candidates, &mut flagged) {
             let size = groups.iter().filter(|&&g| g != NO_GROUP).max().map_or(0, |&g| g as usize + 1);
             let mut best = vec![usize::MAX; size];
             for (i, &g) in groups.iter().enumerate() {
@@ -803,6 +843,40 @@ mod tests {
                 let alone = keep.decide_all(1, 0, 1, &c, scores, &[]).flagged;
                 let union: Vec<bool> = want.iter().zip(&alone).map(|(a, b)| a | b).collect();
                 proptest::prop_assert_eq!(both, union);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Groups in runs (with ungrouped rows between them): each run's
+        /// best is the member of smallest (key, sample id), as over the
+        /// whole column; a group split in two runs is left to the general way.
+        #[test]
+        fn best_of_runs_flags_all_but_each_groups_best(
+            groups_of in proptest::collection::vec((1usize..5, proptest::prelude::any::<bool>()), 0..30),
+            keys in proptest::collection::vec(0u64..4, 160),
+        ) {
+            let mut groups = Vec::new();
+            for (g, &(size, gap)) in groups_of.iter().enumerate() {
+                if gap {
+                    groups.push(NO_GROUP);
+                }
+                groups.extend(std::iter::repeat_n(g as u32, size));
+            }
+            let c: Vec<Candidate> = (0..keys.len()).map(|i| Candidate { sample_id: (i as u64 * 7919) % 1009, real: false }).collect();
+            let rank = |i: usize| (keys[i], c[i].sample_id);
+            let mut got = vec![false; groups.len()];
+            proptest::prop_assert!(best_of_runs(&groups, &keys, &c, &mut got));
+            for (i, &g) in groups.iter().enumerate() {
+                let best = (0..groups.len()).filter(|&j| groups[j] == g).min_by_key(|&j| rank(j)).unwrap();
+                proptest::prop_assert_eq!(got[i], g != NO_GROUP && i != best);
+            }
+            if groups_of.len() > 1 {
+                let mut split = groups.clone();
+                split.push(0);
+                let mut none = vec![false; split.len()];
+                proptest::prop_assert!(!best_of_runs(&split, &keys, &c, &mut none));
+                proptest::prop_assert!(none.iter().all(|&f| !f));
             }
         }
     }
