@@ -324,9 +324,21 @@ impl Filter {
         let out = match &self.kind {
             FilterKind::Detector { .. } => {
                 let stream = stream_seed(seed, replicate, k, Purpose::Filter);
+                // A row's flag depends on its id and origin alone, so runs
+                // of consecutive ids of one origin are flagged as one.
                 let mut flagged = Vec::with_capacity(candidates.len());
-                for c in candidates {
-                    self.flag_rows(stream, c.real, RowIds::Run { first: c.sample_id, len: 1 }, &mut flagged);
+                let mut rest = candidates;
+                while let Some(first) = rest.first() {
+                    let len = rest
+                        .iter()
+                        .zip(0u64..)
+                        .take_while(|(c, i)| {
+                            first.sample_id.checked_add(*i) == Some(c.sample_id) && c.real == first.real
+                        })
+                        .count();
+                    let ids = RowIds::Run { first: first.sample_id, len: len as u64 };
+                    self.flag_rows(stream, first.real, ids, &mut flagged);
+                    rest = &rest[len..];
                 }
                 self.flagged(flagged)
             }
@@ -694,6 +706,22 @@ mod tests {
         assert_eq!(&all[40..60], &some[..]);
         // Another generation draws again.
         assert_ne!(all, rows(half.decide(1, 0, 2, &c, Vec::new(), &[]).unwrap()));
+    }
+
+    /// The audit's candidates come in any order: runs of ids are flagged
+    /// as one, every row as its own draw says, to the last id there is.
+    #[test]
+    fn flags_of_candidates_in_any_order_are_each_rows_draw() {
+        let f = detector(0.5, 0.3, AppliesTo::All, Action::Drop);
+        let mut c: Vec<Candidate> = (0..300u64).map(|i| Candidate { sample_id: 5000 + i, real: i % 7 < 2 }).collect();
+        c.swap(10, 200);
+        c.reverse();
+        c.extend([u64::MAX - 2, u64::MAX - 1, u64::MAX, 0, 1].map(|id| Candidate { sample_id: id, real: false }));
+        let got = f.decide_all(9, 4, 2, &c, Vec::new(), &[]).flagged;
+        let stream = stream_seed(9, 4, 2, Purpose::Filter);
+        let want: Vec<bool> =
+            c.iter().map(|c| crate::rng::row_uniform(stream, c.sample_id) < if c.real { 0.3 } else { 0.5 }).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

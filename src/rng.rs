@@ -70,7 +70,8 @@ crate::simd::wide! {
     /// to `out`: `row_uniform(stream, id) < p` a row, in integers, so
     /// that a block's flags are one loop of lanes.
     pub fn rows_below / rows_below_plain(stream: u64, first: u64, len: u64, threshold: u64, out: &mut Vec<bool>) {
-        out.extend((first..first + len).map(|id| row_draw(stream, id) < threshold));
+        // Offsets, not `first..first + len`: a run may end at u64::MAX.
+        out.extend((0..len).map(|i| row_draw(stream, first.wrapping_add(i)) < threshold));
     }
 }
 
