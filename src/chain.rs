@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::filter::{Candidate, Decisions, InTraining, RowIds};
+use crate::filter::{Candidate, Decisions, InTraining, RowIds, Scores};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -545,27 +545,28 @@ impl Chain {
         Ok(TrainingSet { values, ranges, rows, real, filtered, files })
     }
 
-    /// Each candidate's score (`None` where the filter does not judge it):
-    /// its log-likelihood under the scoring model, its reward, or what the
-    /// user's program said; and the files to seal (the program's log).
+    /// Each candidate's score where the filter judges it (`parts`' rows
+    /// in order, `ids` their sample ids): its log-likelihood under the
+    /// scoring model, its reward, or what the user's program said; and the
+    /// files to seal (the program's log).
     fn scores(
         &self,
         ctx: &Context,
         f: &crate::filter::Filter,
         k: u32,
         parts: &[crate::mixing::Part<'_>],
-        candidates: &[Candidate],
-    ) -> Result<(Vec<Option<f64>>, Files)> {
+        ids: &[u64],
+    ) -> Result<(Scores, Files)> {
         let mut files = Vec::new();
+        let mut scores = Scores { values: Vec::with_capacity(ids.len()), judged: Vec::new() };
         if let crate::filter::FilterKind::Reward { reward, .. } = &f.kind {
-            let mut scores = Vec::with_capacity(candidates.len());
             let mut rewards = self.rewards.borrow_mut();
             for (block, idx) in parts {
                 // A block's rows share their origin, so the filter judges
                 // all of them or none.
                 if !f.judges_origin(block.origin == Origin::Real) {
                     let n = idx.as_ref().map_or(block.values.len(), Vec::len);
-                    scores.extend(std::iter::repeat_n(None, n));
+                    scores.push(false, std::iter::repeat_n(0.0, n));
                     continue;
                 }
                 let all = match rewards.entry(block.first_id) {
@@ -575,8 +576,8 @@ impl Chain {
                     }
                 };
                 match idx {
-                    Some(idx) => scores.extend(idx.iter().map(|&i| Some(all[i]))),
-                    None => scores.extend(all.iter().map(|&s| Some(s))),
+                    Some(idx) => scores.push(true, idx.iter().map(|&i| all[i])),
+                    None => scores.push(true, all.iter().copied()),
                 }
             }
             return Ok((scores, files));
@@ -595,13 +596,12 @@ impl Chain {
                 Cow::Owned(values)
             }
         };
-        let scores = match &f.kind {
+        let rows = match &f.kind {
             crate::filter::FilterKind::Command { program, .. } => {
                 let p = ctx.pipeline;
                 let seed = crate::rng::stream_seed(p.seed, self.replicate, k, Purpose::Filter);
-                let ids: Vec<u64> = candidates.iter().map(|c| c.sample_id).collect();
                 let (scores, log) =
-                    crate::stage::run_filter(program, p, ctx.slots, ctx.root, k, self.replicate, seed, &ids, &values)?;
+                    crate::stage::run_filter(program, p, ctx.slots, ctx.root, k, self.replicate, seed, ids, &values)?;
                 files.push(log);
                 scores
             }
@@ -620,7 +620,17 @@ impl Chain {
                 })?
             }
         };
-        Ok((candidates.iter().zip(scores).map(|(c, s)| f.judges(*c).then_some(s)).collect(), files))
+        // Every row was scored; a row not judged keeps none.
+        if parts.iter().all(|(block, _)| f.judges_origin(block.origin == Origin::Real)) {
+            let judged = if rows.is_empty() { Vec::new() } else { vec![(rows.len(), true)] };
+            return Ok((Scores { values: rows, judged }, files));
+        }
+        let mut all = rows.into_iter();
+        for (block, idx) in parts {
+            let n = idx.as_ref().map_or(block.values.len(), Vec::len);
+            scores.push(f.judges_origin(block.origin == Origin::Real), all.by_ref().take(n));
+        }
+        Ok((scores, files))
     }
 
     /// The curation filter over T_k's candidates (`parts`, as the policy
@@ -649,23 +659,27 @@ impl Chain {
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
         let none_kept = || problem(format!("kept none of model {k}'s {total} candidate rows"));
         let (decisions, files) = if f.scores() {
-            let mut candidates = Vec::with_capacity(total);
-            for (block, idx) in parts.iter() {
-                let real = block.origin == Origin::Real;
-                let id = |i: usize| Candidate { sample_id: block.first_id + i as u64, real };
-                match idx {
-                    Some(idx) => candidates.extend(idx.iter().map(|&i| id(i))),
-                    None => candidates.extend((0..block.values.len()).map(id)),
+            let mut sample_ids = Vec::with_capacity(total);
+            for &(first, count) in &ids {
+                sample_ids.extend(first..first + count);
+            }
+            let (scores, files) = self.scores(ctx, f, k, parts, &sample_ids)?;
+            // Best-of groups: the newest block's rows, a part at a time.
+            let mut groups = Vec::new();
+            if f.best_of() > 1 {
+                let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
+                groups.reserve(total);
+                for (block, idx) in parts.iter() {
+                    let real = block.origin == Origin::Real;
+                    let group =
+                        |i: usize| Candidate { sample_id: block.first_id + i as u64, real }.group(f.best_of(), newest);
+                    match idx {
+                        Some(idx) => groups.extend(idx.iter().map(|&i| group(i))),
+                        None => groups.extend((0..block.values.len()).map(group)),
+                    }
                 }
             }
-            let (scores, files) = self.scores(ctx, f, k, parts, &candidates)?;
-            let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
-            let groups: Vec<u32> = if f.best_of() > 1 {
-                candidates.iter().map(|c| c.group(f.best_of(), newest)).collect()
-            } else {
-                Vec::new()
-            };
-            let decisions = f.decide(p.seed, self.replicate, k, &candidates, scores, &groups).ok_or_else(none_kept)?;
+            let decisions = f.judge(p.seed, self.replicate, k, &sample_ids, scores, &groups).ok_or_else(none_kept)?;
             (decisions, files)
         } else {
             // A detector flags a block's rows by their ids alone: no

@@ -132,17 +132,105 @@ impl Candidate {
     }
 }
 
-/// A score as the cuts rank it: NaN and no score rank last and pass no
-/// threshold.
-fn score_value(s: Option<f64>) -> f64 {
-    s.filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY)
+/// A score as the cuts rank it: NaN ranks last and passes no threshold.
+fn score_value(s: f64) -> f64 {
+    if s.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        s
+    }
+}
+
+/// A judged row's rank key, smaller is better: the higher score first, as
+/// one integer that sorts ascending (a total order: -0 below +0; NaN
+/// last). Never [`UNJUDGED`]: NaN ranks as -inf, whose key is below it.
+fn rank_key(s: f64) -> u64 {
+    let bits = score_value(s).to_bits();
+    !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 })
+}
+
+/// The rank key of a row the filter does not judge: after every other.
+const UNJUDGED: u64 = u64::MAX;
+
+/// Each candidate's score where the filter judged it (the `filter`
+/// table's score column: null where it did not), as plain floats with
+/// the judged rows as runs, so that a pass over them is a plain loop.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scores {
+    /// One a candidate; 0 where not judged (never read as a score).
+    pub values: Vec<f64>,
+    /// The candidates as runs (count, judged), in candidate order: no
+    /// empty run, no two neighbours alike.
+    pub judged: Vec<(usize, bool)>,
+}
+
+impl Scores {
+    /// Appends `values` (taking every one), judged or not (then stored
+    /// as 0).
+    pub fn push(&mut self, judged: bool, values: impl ExactSizeIterator<Item = f64>) {
+        let n = values.len();
+        match judged {
+            true => self.values.extend(values),
+            false => self.values.extend(values.map(|_| 0.0)),
+        }
+        self.push_run(n, judged);
+    }
+
+    /// Marks the next `n` candidates judged or not (their values pushed
+    /// by the caller).
+    pub fn push_run(&mut self, n: usize, judged: bool) {
+        match self.judged.last_mut() {
+            _ if n == 0 => {}
+            Some(last) if last.1 == judged => last.0 += n,
+            _ => self.judged.push((n, judged)),
+        }
+    }
+
+    /// The scores of `candidates` as `filter` judges them: `scores[i]`
+    /// where judged (no score there ranks as NaN), null elsewhere.
+    pub fn of(filter: &Filter, candidates: &[Candidate], scores: &[Option<f64>]) -> Scores {
+        let mut out = Scores { values: Vec::with_capacity(candidates.len()), judged: Vec::new() };
+        for (i, c) in candidates.iter().enumerate() {
+            let judged = filter.judges(*c);
+            let s = scores.get(i).copied().flatten().unwrap_or(f64::NAN);
+            out.push(judged, std::iter::once(s));
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Each candidate's score, `None` where not judged.
+    pub fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.judged.iter().flat_map(|&(n, j)| std::iter::repeat_n(j, n)).zip(&self.values).map(|(j, &v)| j.then_some(v))
+    }
+
+    /// Exactly `n` candidates: values past the end are NaN (ranked last)
+    /// and judged, runs cut or extended to match (a caller's scores are
+    /// one a candidate; this keeps a short list from reading past it).
+    fn fit(&mut self, n: usize) {
+        self.values.resize(n, f64::NAN);
+        let mut total = 0;
+        self.judged.retain_mut(|r| {
+            r.0 = r.0.min(n - total);
+            total += r.0;
+            r.0 > 0
+        });
+        self.push_run(n - total, true);
+    }
 }
 
 /// Best-of where each group's members are adjacent: flags every member
 /// of a group but its best (smallest rank key, then sample id) and
 /// returns true; returns false, flags as they were, when some group's
 /// members are not one run (its runs' group ids are not increasing).
-fn best_of_runs(groups: &[u32], key: &[u64], candidates: &[Candidate], flagged: &mut [bool]) -> bool {
+fn best_of_runs(groups: &[u32], key: &[u64], ids: &[u64], flagged: &mut [bool]) -> bool {
     // One plain pass, flagging as it goes; a group out of order puts the
     // flags back. Which member wins is a coin flip, so it is picked by
     // arithmetic, not a branch (a mispredicted branch a group of two
@@ -155,7 +243,7 @@ fn best_of_runs(groups: &[u32], key: &[u64], candidates: &[Candidate], flagged: 
         let mut best = i;
         let mut j = i + 1;
         while j < groups.len() && groups[j] == g {
-            let (a, b) = ((key[j], candidates[j].sample_id), (key[best], candidates[best].sample_id));
+            let (a, b) = ((key[j], ids[j]), (key[best], ids[best]));
             let less = usize::from(a.0 < b.0) | (usize::from(a.0 == b.0) & usize::from(a.1 < b.1));
             best += (j - best) * less;
             j += 1;
@@ -342,9 +430,10 @@ impl Filter {
                 }
                 self.flagged(flagged)
             }
-            FilterKind::Likelihood { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
-            FilterKind::Reward { cut, bias, .. } => self.by_score(candidates, scores, groups, *cut, *bias),
-            FilterKind::Command { cut, bias, .. } => self.by_score(candidates, scores, &[], *cut, *bias),
+            _ => {
+                let ids: Vec<u64> = candidates.iter().map(|c| c.sample_id).collect();
+                self.by_score(&ids, Scores::of(self, candidates, &scores), groups)
+            }
         };
         self.resampled(seed, replicate, k, out)
     }
@@ -354,6 +443,22 @@ impl Filter {
     /// `None` when it keeps nothing, as [`Self::decide`].
     pub fn detect(&self, seed: u64, replicate: u32, k: u32, flagged: Vec<bool>) -> Option<Decisions> {
         let out = self.resampled(seed, replicate, k, self.flagged(flagged));
+        out.kept_any().then_some(out)
+    }
+
+    /// A score kind's decisions on candidates by sample id, each scored
+    /// where judged, with best-of groups as [`Self::decide_all`]'s (the
+    /// chain's path: no candidate list); `None` when it keeps nothing.
+    pub fn judge(
+        &self,
+        seed: u64,
+        replicate: u32,
+        k: u32,
+        ids: &[u64],
+        scores: Scores,
+        groups: &[u32],
+    ) -> Option<Decisions> {
+        let out = self.resampled(seed, replicate, k, self.by_score(ids, scores, groups));
         out.kept_any().then_some(out)
     }
 
@@ -379,7 +484,12 @@ impl Filter {
     /// A detector's decisions before any resampling.
     fn flagged(&self, flagged: Vec<bool>) -> Decisions {
         let (kept, gone) = self.flag_weights();
-        Decisions { flagged, scores: Vec::new(), weights: Weights::ByFlag { kept, flagged: gone }, copies: Vec::new() }
+        Decisions {
+            flagged,
+            scores: Scores::default(),
+            weights: Weights::ByFlag { kept, flagged: gone },
+            copies: Vec::new(),
+        }
     }
 
     /// Under `resample`, `out` with each candidate's copies drawn from its
@@ -394,36 +504,38 @@ impl Filter {
         out
     }
 
-    /// Decisions of a score kind (see the module doc).
-    fn by_score(
-        &self,
-        candidates: &[Candidate],
-        mut scores: Vec<Option<f64>>,
-        groups: &[u32],
-        cut: Option<Cut>,
-        bias: f64,
-    ) -> Decisions {
-        let n = candidates.len();
-        scores.resize(n, None);
-        let judged: Vec<bool> = candidates.iter().map(|&c| self.judges(c)).collect();
-        // Each row's rank key, smaller is better: the higher score first
-        // (a total order: -0 below +0; NaN and no score last), as one
-        // integer that sorts ascending, then the smaller sample id.
-        let mut key = vec![0u64; n];
-        for ((s, k), &j) in scores.iter_mut().zip(&mut key).zip(&judged) {
-            if !j {
-                *s = None;
+    /// Decisions of a score kind (see the module doc) on candidates by
+    /// sample id.
+    fn by_score(&self, ids: &[u64], mut scores: Scores, groups: &[u32]) -> Decisions {
+        let (cut, bias) = match &self.kind {
+            FilterKind::Detector { .. } => (None, 0.0),
+            FilterKind::Likelihood { cut, bias, .. }
+            | FilterKind::Reward { cut, bias, .. }
+            | FilterKind::Command { cut, bias, .. } => (*cut, *bias),
+        };
+        let n = ids.len();
+        scores.fit(n);
+        // Each row's rank key (smaller is better, then the smaller sample
+        // id); a row not judged keys after every judged one.
+        let mut key = vec![UNJUDGED; n];
+        let mut at = 0;
+        for &(len, judged) in &scores.judged {
+            if judged {
+                for (k, &s) in key[at..at + len].iter_mut().zip(&scores.values[at..at + len]) {
+                    *k = rank_key(s);
+                }
+            } else {
+                scores.values[at..at + len].fill(0.0);
             }
-            let bits = score_value(*s).to_bits();
-            *k = !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 });
+            at += len;
         }
-        let value = |i: usize| score_value(scores[i]);
-        let rank = |i: usize| (key[i], candidates[i].sample_id);
+        let values = &scores.values;
+        let value = |i: usize| score_value(values[i]);
+        let rank = |i: usize| (key[i], ids[i]);
         let mut flagged = vec![false; n];
         match cut {
             Some(Cut::Keep(q)) => {
-                let judged_keys = || key.iter().zip(&judged).filter(|(_, &j)| j).map(|(&k, _)| k);
-                let n_judged = judged.iter().filter(|&&j| j).count();
+                let n_judged: usize = scores.judged.iter().filter(|r| r.1).map(|r| r.0).sum();
                 let keep = ((q * n_judged as f64).ceil() as usize).min(n_judged);
                 // Only which rows pass matters, not their order: the last
                 // kept key by a selection (O(n), on the keys alone), then
@@ -431,32 +543,33 @@ impl Filter {
                 // row) and its ties settled by id.
                 if keep < n_judged {
                     // keep >= 1: q > 0 (validated) and some row is judged.
+                    // A row not judged keys after every judged one, so the
+                    // keep-th smallest key of all rows is the judged rows'.
                     // Keeping few or dropping few (keep 0.95: 5 rows of
-                    // 100), the last kept key is the keep-th smallest or the
-                    // (n - keep + 1)-th largest (the smallest of !key) of a
-                    // few held while the keys stream past; else a selection
-                    // over a copy of them.
+                    // 100), it is the keep-th smallest or the (n - keep +
+                    // 1)-th largest (the smallest of !key) of a few held
+                    // while the keys stream past; else a selection over a
+                    // copy of them.
                     let last = if keep <= FEW {
-                        rth_smallest(judged_keys(), keep)
-                    } else if n_judged - keep < FEW {
-                        !rth_smallest(judged_keys().map(|k| !k), n_judged - keep + 1)
+                        rth_smallest(key.iter().copied(), keep)
+                    } else if n - keep < FEW {
+                        !rth_smallest(key.iter().map(|k| !k), n - keep + 1)
                     } else {
-                        let mut keys: Vec<u64> = judged_keys().collect();
+                        let mut keys = key.clone();
                         *keys.select_nth_unstable(keep - 1).1
                     };
+                    // `last` is a judged row's key, so below UNJUDGED.
                     let (mut below, mut tied) = (0usize, 0usize);
-                    for ((f, &k), &j) in flagged.iter_mut().zip(&key).zip(&judged) {
-                        *f = j & (k > last);
-                        below += usize::from(j & (k < last));
-                        tied += usize::from(j & (k == last));
+                    for (f, &k) in flagged.iter_mut().zip(&key) {
+                        *f = (k > last) & (k != UNJUDGED);
+                        below += usize::from(k < last);
+                        tied += usize::from(k == last);
                     }
                     // Fewer than `keep` keys lie below the keep-th smallest,
                     // and it is tied with itself: usually the one tie, kept.
                     if tied > keep - below {
-                        let mut ties: Vec<(u64, usize)> = (0..n)
-                            .filter(|&i| judged[i] && key[i] == last)
-                            .map(|i| (candidates[i].sample_id, i))
-                            .collect();
+                        let mut ties: Vec<(u64, usize)> =
+                            (0..n).filter(|&i| key[i] == last).map(|i| (ids[i], i)).collect();
                         ties.sort_unstable();
                         for &(_, i) in ties.iter().skip(keep - below) {
                             flagged[i] = true;
@@ -466,7 +579,7 @@ impl Filter {
             }
             Some(Cut::MinScore(t)) => {
                 for (i, f) in flagged.iter_mut().enumerate() {
-                    *f = judged[i] && !(value(i) >= t);
+                    *f = key[i] != UNJUDGED && !(value(i) >= t);
                 }
             }
             None => {}
@@ -477,7 +590,7 @@ impl Filter {
         // A chain's groups lie each in one run of adjacent candidates (its
         // parts' rows come in id order, whole groups picked): each run's
         // best is found in place. Any other order takes the general way.
-        if !groups.is_empty() && !best_of_runs(groups, &key, candidates, &mut flagged) {
+        if !groups.is_empty() && !best_of_runs(groups, &key, ids, &mut flagged) {
             let size = groups.iter().filter(|&&g| g != NO_GROUP).max().map_or(0, |&g| g as usize + 1);
             let mut best = vec![usize::MAX; size];
             for (i, &g) in groups.iter().enumerate() {
@@ -497,10 +610,11 @@ impl Filter {
         let weights = match self.action {
             Action::Drop => Weights::ByFlag { kept: 1.0, flagged: 0.0 },
             Action::Resample => {
-                let top = (0..n).filter(|&i| judged[i] && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
+                let judged = |i: usize| key[i] != UNJUDGED;
+                let top = (0..n).filter(|&i| judged(i) && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
                 Weights::Rows(
                     (0..n)
-                        .map(|i| match (flagged[i], judged[i]) {
+                        .map(|i| match (flagged[i], judged(i)) {
                             (true, _) => 0.0,
                             (false, false) => 1.0,
                             (false, true) => {
@@ -529,9 +643,9 @@ impl Filter {
 pub struct Decisions {
     /// Each candidate's flag: the filter judged against it.
     pub flagged: Vec<bool>,
-    /// Each candidate's score (`None` where not judged); empty for a
-    /// detector, which scores nothing.
-    pub scores: Vec<Option<f64>>,
+    /// Each candidate's score where judged; empty for a detector, which
+    /// scores nothing.
+    pub scores: Scores,
     pub weights: Weights,
     /// How many times each candidate is in T_k; empty: once when
     /// unflagged, never when flagged (`drop`).
@@ -616,19 +730,15 @@ impl Decisions {
         }
     }
 
-    /// Candidate i's row of the `filter` table.
-    pub fn row(&self, i: usize) -> Decision {
-        Decision {
-            score: self.scores.get(i).copied().flatten(),
+    /// Every candidate's row of the `filter` table, in candidate order.
+    pub fn rows(&self) -> impl Iterator<Item = Decision> + '_ {
+        let scores = self.scores.iter().chain(std::iter::repeat(None));
+        (0..self.len()).zip(scores).map(|(i, score)| Decision {
+            score,
             flagged: self.flagged[i],
             weight: self.weight(i),
             copies: self.copies(i),
-        }
-    }
-
-    /// Every candidate's row, in candidate order.
-    pub fn rows(&self) -> impl Iterator<Item = Decision> + '_ {
-        (0..self.len()).map(|i| self.row(i))
+        })
     }
 }
 
@@ -722,6 +832,32 @@ mod tests {
         let want: Vec<bool> =
             c.iter().map(|c| crate::rng::row_uniform(stream, c.sample_id) < if c.real { 0.3 } else { 0.5 }).collect();
         assert_eq!(got, want);
+    }
+
+    /// Runs stay canonical (no empty run, neighbours unlike), rows not
+    /// judged read as null, and `fit` cuts or pads to the candidates.
+    #[test]
+    fn scores_are_runs_of_judged_rows() {
+        let mut s = Scores::default();
+        s.push(true, [1.0, 2.0].into_iter());
+        s.push(true, std::iter::empty());
+        s.push(false, [7.0].into_iter());
+        let mut rest = [8.0, 9.0, 10.0].into_iter();
+        s.push(false, rest.by_ref().take(2));
+        assert_eq!(rest.next(), Some(10.0), "the rows not judged are taken too");
+        s.push(true, [f64::NAN].into_iter());
+        assert_eq!(s.judged, vec![(2, true), (3, false), (1, true)]);
+        assert_eq!(&s.values[..5], &[1.0, 2.0, 0.0, 0.0, 0.0]);
+        let got: Vec<Option<u64>> = s.iter().map(|v| v.map(f64::to_bits)).collect();
+        let want = [Some(1.0), Some(2.0), None, None, None, Some(f64::NAN)].map(|v| v.map(f64::to_bits));
+        assert_eq!(got, want);
+        let mut short = s.clone();
+        short.fit(3);
+        assert_eq!((short.values.len(), short.judged), (3, vec![(2, true), (1, false)]));
+        let mut long = s.clone();
+        long.fit(8);
+        assert_eq!(long.judged, vec![(2, true), (3, false), (3, true)]);
+        assert!(long.values[6..].iter().all(|v| v.is_nan()), "missing scores rank last");
     }
 
     #[test]
@@ -891,10 +1027,10 @@ mod tests {
                 }
                 groups.extend(std::iter::repeat_n(g as u32, size));
             }
-            let c: Vec<Candidate> = (0..keys.len()).map(|i| Candidate { sample_id: (i as u64 * 7919) % 1009, real: false }).collect();
-            let rank = |i: usize| (keys[i], c[i].sample_id);
+            let ids: Vec<u64> = (0..keys.len()).map(|i| (i as u64 * 7919) % 1009).collect();
+            let rank = |i: usize| (keys[i], ids[i]);
             let mut got = vec![false; groups.len()];
-            proptest::prop_assert!(best_of_runs(&groups, &keys, &c, &mut got));
+            proptest::prop_assert!(best_of_runs(&groups, &keys, &ids, &mut got));
             for (i, &g) in groups.iter().enumerate() {
                 let best = (0..groups.len()).filter(|&j| groups[j] == g).min_by_key(|&j| rank(j)).unwrap();
                 proptest::prop_assert_eq!(got[i], g != NO_GROUP && i != best);
@@ -903,7 +1039,7 @@ mod tests {
                 let mut split = groups.clone();
                 split.push(0);
                 let mut none = vec![false; split.len()];
-                proptest::prop_assert!(!best_of_runs(&split, &keys, &c, &mut none));
+                proptest::prop_assert!(!best_of_runs(&split, &keys, &ids, &mut none));
                 proptest::prop_assert!(none.iter().all(|&f| !f));
             }
         }

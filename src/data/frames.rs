@@ -249,14 +249,19 @@ fn filter<'a>(k: u32, rows: &[FilterRows], flagged: &'a [bool]) -> Vec<(&'static
     let score = if rows.iter().all(|r| r.decisions.scores.is_empty()) {
         Col::NullF64(n)
     } else {
-        let mut scores = Vec::with_capacity(n);
+        let mut scores = crate::filter::Scores { values: Vec::with_capacity(n), judged: Vec::new() };
         for r in rows {
             match r.decisions.scores.is_empty() {
-                true => scores.extend(std::iter::repeat_n(None, r.decisions.len())),
-                false => scores.extend_from_slice(&r.decisions.scores),
+                true => scores.push(false, std::iter::repeat_n(0.0, r.decisions.len())),
+                false => {
+                    scores.values.extend_from_slice(&r.decisions.scores.values);
+                    for &(count, judged) in &r.decisions.scores.judged {
+                        scores.push_run(count, judged);
+                    }
+                }
             }
         }
-        Col::OptF64(scores)
+        Col::OptF64(scores.values, scores.judged)
     };
     let by_flag = |r: &FilterRows| match r.decisions.weights {
         Weights::ByFlag { kept, flagged } => Some((kept.to_bits(), flagged.to_bits())),

@@ -494,31 +494,44 @@ pub(super) fn plain_bool(x: &[bool], type_: &PrimitiveType) -> Page {
 
 /// Floats with nulls (a filter's scores, null where it judged nothing):
 /// definition levels as RLE runs, the values PLAIN, statistics as
-/// [`plain_f64`] takes them over the values. `None` for a required
-/// field, which has no levels to mark a null with.
-fn optional_f64(x: &[Option<f64>], type_: &PrimitiveType) -> Option<Page> {
-    let mut defined: Vec<(usize, bool)> = Vec::new();
-    for v in x {
-        match defined.last_mut() {
-            Some(last) if last.1 == v.is_some() => last.0 += 1,
-            _ => defined.push((1, v.is_some())),
+/// [`plain_f64`] takes them over the values; in pages of
+/// `FLOAT_PAGE_ROWS`. `x` holds a value a row, `defined` the rows as runs
+/// (count, defined) in order (rows past its runs are null). `None` for a
+/// required field, which has no levels to mark a null with.
+pub(super) fn optional_f64_pages(x: &[f64], defined: &[(usize, bool)], type_: &PrimitiveType) -> Option<Vec<Page>> {
+    let mut runs = defined.iter().copied().filter(|r| r.0 > 0);
+    let mut carry = None;
+    let mut pages = Vec::with_capacity(x.len().div_ceil(FLOAT_PAGE_ROWS));
+    for chunk in x.chunks(FLOAT_PAGE_ROWS) {
+        let mut levels: Vec<(usize, bool)> = Vec::new();
+        let mut values = Vec::with_capacity(chunk.len());
+        let mut at = 0;
+        while at < chunk.len() {
+            let (n, d) = carry.take().or_else(|| runs.next()).unwrap_or((chunk.len() - at, false));
+            let take = n.min(chunk.len() - at);
+            if take < n {
+                carry = Some((n - take, d));
+            }
+            match levels.last_mut() {
+                Some(last) if last.1 == d => last.0 += take,
+                _ => levels.push((take, d)),
+            }
+            if d {
+                values.extend_from_slice(&chunk[at..at + take]);
+            }
+            at += take;
         }
+        pages.push(levels_f64(&levels, &values, type_)?);
     }
-    let values: Vec<f64> = x.iter().flatten().copied().collect();
-    levels_f64(&defined, &values, type_)
+    Some(pages)
 }
 
-/// [`optional_f64`] in pages of `FLOAT_PAGE_ROWS`.
-pub(super) fn optional_f64_pages(x: &[Option<f64>], type_: &PrimitiveType) -> Option<Vec<Page>> {
-    x.chunks(FLOAT_PAGE_ROWS).map(|c| optional_f64(c, type_)).collect()
-}
-
-/// [`optional_f64`] of `len` nulls (a detector's scores).
+/// [`optional_f64_pages`]' page of `len` nulls (a detector's scores).
 pub(super) fn null_f64(len: usize, type_: &PrimitiveType) -> Option<Page> {
     levels_f64(&[(len, false)], &[], type_)
 }
 
-/// The page of [`optional_f64`] from its definition levels as runs
+/// A page of [`optional_f64_pages`] from its definition levels as runs
 /// (rows, defined) and the defined values.
 fn levels_f64(defined: &[(usize, bool)], values: &[f64], type_: &PrimitiveType) -> Option<Page> {
     if type_.field_info.repetition != Repetition::Optional {

@@ -249,8 +249,10 @@ pub enum Col<'a> {
     U32(Vec<u32>),
     U64(Vec<u64>),
     F64(Vec<f64>),
-    /// Floats with nulls (a filter's score where it has none).
-    OptF64(Vec<Option<f64>>),
+    /// Floats with nulls (a filter's score where it has none): a value a
+    /// row, and the rows as runs (count, defined) in order; a value where
+    /// the row is null is not written.
+    OptF64(Vec<f64>, Vec<(usize, bool)>),
     /// Floats of few values (a filter's weights): the values, then each
     /// row's index into them; a dictionary, not 8 bytes a row.
     F64Dict(Vec<f64>, Vec<u32>),
@@ -290,7 +292,7 @@ impl Col<'_> {
             Col::U32(v) => v.len(),
             Col::U64(v) => v.len(),
             Col::F64(v) => v.len(),
-            Col::OptF64(v) => v.len(),
+            Col::OptF64(v, _) => v.len(),
             Col::F64Dict(_, k) => k.len(),
             Col::Bool(v) => v.len(),
             Col::U32ByFlag(f, _) | Col::F64ByFlag(f, _) => f.len(),
@@ -306,7 +308,7 @@ impl Col<'_> {
         match self {
             Col::U32(_) | Col::U32Runs(_) | Col::U32ByFlag(..) => ArrowDataType::UInt32,
             Col::U64(_) | Col::U64Runs(_) => ArrowDataType::UInt64,
-            Col::F64(_) | Col::OptF64(_) | Col::F64Dict(..) | Col::F64ByFlag(..) | Col::NullF64(_) => {
+            Col::F64(_) | Col::OptF64(..) | Col::F64Dict(..) | Col::F64ByFlag(..) | Col::NullF64(_) => {
                 ArrowDataType::Float64
             }
             Col::Bool(_) => ArrowDataType::Boolean,
@@ -318,7 +320,7 @@ impl Col<'_> {
         match self {
             Col::U32(_) => plan(&DataType::UInt32),
             Col::U64(_) | Col::U64Runs(_) => plan(&DataType::UInt64),
-            Col::F64(_) | Col::OptF64(_) | Col::NullF64(_) => plan(&DataType::Float64),
+            Col::F64(_) | Col::OptF64(..) | Col::NullF64(_) => plan(&DataType::Float64),
             Col::F64Dict(..) | Col::U32Runs(_) => {
                 Plan { encoding: Encoding::RleDictionary, compression: CompressionOptions::Snappy }
             }
@@ -366,7 +368,7 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             (Col::U32Runs(r), _) => super::pages::u32_runs(r, p),
             (Col::U64Runs(r), _) => super::pages::delta_runs(r, p).map(|page| vec![page]),
             (Col::NullF64(n), _) => super::pages::null_f64(*n, p).map(|page| vec![page]),
-            (Col::OptF64(v), _) => super::pages::optional_f64_pages(v, p),
+            (Col::OptF64(v, defined), _) => super::pages::optional_f64_pages(v, defined, p),
             (Col::Bool(v), _) => Some(vec![super::pages::plain_bool(v, p)]),
             (Col::U32ByFlag(f, v), _) => super::pages::u32_by_flag(f, *v, p),
             (Col::F64ByFlag(f, v), _) => super::pages::f64_by_flag(f, *v, p),
@@ -380,7 +382,7 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
         let column = match column {
             Col::U32Runs(r) => Col::U32(r.into_iter().flat_map(|(n, v)| std::iter::repeat_n(v, n)).collect()),
             Col::U64Runs(r) => Col::U64(r.into_iter().flat_map(|(first, n)| first..first + n).collect()),
-            Col::NullF64(n) => Col::OptF64(vec![None; n]),
+            Col::NullF64(n) => Col::OptF64(vec![0.0; n], vec![(n, false)]),
             Col::U32ByFlag(f, v) => Col::U32(f.iter().map(|&f| v[usize::from(f)]).collect()),
             Col::F64ByFlag(f, v) => Col::F64(f.iter().map(|&f| v[usize::from(f)]).collect()),
             other => other,
@@ -389,7 +391,11 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
             Col::U32(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::U64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
             Col::F64(v) => (PrimitiveArray::from_vec(v).boxed(), StatisticsOptions::default()),
-            Col::OptF64(v) => (PrimitiveArray::<f64>::from(v).boxed(), StatisticsOptions::default()),
+            Col::OptF64(v, defined) => {
+                let rows = defined.iter().flat_map(|&(n, d)| std::iter::repeat_n(d, n));
+                let v: Vec<Option<f64>> = rows.zip(v).map(|(d, v)| d.then_some(v)).collect();
+                (PrimitiveArray::<f64>::from(v).boxed(), StatisticsOptions::default())
+            }
             Col::F64Dict(values, keys) => {
                 (dictionary(PrimitiveArray::from_vec(values).boxed(), keys, None)?, StatisticsOptions::default())
             }
@@ -747,7 +753,13 @@ mod tests {
             ("replicate", Col::U32Runs(runs(rows.iter().map(|r| r.0).collect()))),
             ("model_generation", Col::U32Runs(vec![(n, 9)])),
             ("nothing", Col::NullF64(n)),
-            ("score", Col::OptF64(rows.iter().map(|r| r.2).collect())),
+            ("score", {
+                let mut scores = crate::filter::Scores::default();
+                for r in rows {
+                    scores.push(r.2.is_some(), std::iter::once(r.2.unwrap_or(0.0)));
+                }
+                Col::OptF64(scores.values, scores.judged)
+            }),
             ("flagged", Col::Bool(&flags)),
             ("weight", Col::F64(rows.iter().map(|r| r.3).collect())),
             ("copies", Col::U32Runs(runs(rows.iter().map(|r| r.4).collect()))),
@@ -835,6 +847,24 @@ mod tests {
             (0..50).map(|i| (0, i % 2 == 0, None, 1.0, 1)).collect();
         filter_columns_against_polars(&all_null);
         filter_columns_against_polars(&all_null[..1]);
+        // Scores in two pages (2^17 rows a page), a run of nulls across
+        // the cut and one ending right at it.
+        let cut = 1usize << 17;
+        let paged: Vec<(u32, bool, Option<f64>, f64, u32)> = (0..cut + 300)
+            .map(|i| {
+                let null = (cut - 100..cut + 50).contains(&i) || (cut - 400..cut - 200).contains(&i);
+                (0, i % 3 == 0, (!null).then(|| (i as f64 * 0.01).cos()), 1.0, 1)
+            })
+            .collect();
+        filter_columns_against_polars(&paged);
+        let mut at_cut = paged.clone();
+        for r in &mut at_cut[cut - 10..cut + 50] {
+            r.2 = Some(2.5);
+        }
+        for r in &mut at_cut[cut - 30..cut] {
+            r.2 = None;
+        }
+        filter_columns_against_polars(&at_cut);
     }
 
     /// A file whose ids come as runs and one whose ids come as a column.

@@ -169,6 +169,33 @@ fn the_audit_rederives_every_decision_and_names_tampering() {
     }
 }
 
+/// Score filters over candidates from several parts, some of them not
+/// judged (real rows under `applies-to = "synthetic"`): every stored
+/// score is the one of its own row (the audit recomputes each Gaussian
+/// likelihood and reward from `samples`), and the kept set follows.
+#[test]
+fn score_filters_over_several_parts_audit_clean() {
+    let cases = [
+        ("policy = \"accumulate\"", "kind = \"likelihood\"\nkeep = 0.6"),
+        (
+            "policy = \"keep-real\"\nreal-fraction = 0.3",
+            "kind = \"likelihood\"\nmin-score = -1.5\naction = \"resample\"",
+        ),
+        (
+            "policy = \"fresh\"\nreal-fraction = 0.2",
+            "kind = \"reward\"\nreward = \"x0\"\nkeep = 0.5\napplies-to = \"all\"",
+        ),
+        ("policy = \"accumulate-subsample\"", "kind = \"reward\"\nreward = \"-x0 * x0\"\nkeep = 0.4"),
+    ];
+    for (i, (mix, filter)) in cases.iter().enumerate() {
+        let dir = gaussian_run(&format!("score-parts-{i}"), 7, 40, 4, 2, mix, filter);
+        let run = dir.path("run");
+        audit_clean(&run, &format!("{mix} / {filter}"));
+        let judged = query(&run, "SELECT count(score) AS n, count(*) AS all FROM filter");
+        assert!(f(&judged[0], "n") > 0.0, "{filter}: some rows scored");
+    }
+}
+
 /// Each `[filter]` body appended to the quickstart pipeline must fail
 /// `validate` with exit 2, naming every needle; validate writes nothing.
 fn refused(dir: &Scratch, cases: &[(&str, &[&str])]) {
