@@ -266,27 +266,92 @@ fn best_of_runs(groups: &[u32], key: &[u64], ids: &[u64], flagged: &mut [bool]) 
 /// The most keys [`rth_smallest`] holds.
 const FEW: usize = 16;
 
-/// The r-th smallest of `keys` (1 <= r <= [`FEW`] <= their count), from
-/// one pass that holds the r smallest seen so far, sorted: a key smaller
-/// than the largest held is put in its place; the others (most, once the
-/// first few are in) cost one compare.
-fn rth_smallest(keys: impl Iterator<Item = u64>, r: usize) -> u64 {
-    let mut held = [u64::MAX; FEW];
-    let mut len = 0;
-    for x in keys {
-        if len == r && x >= held[r - 1] {
-            continue;
+/// Lanes of [`rth_smallest`]: one AVX-512 register of keys.
+const LANES: usize = 8;
+
+crate::simd::wide! {
+    /// The r-th smallest of `keys` each xor `flip` (1 <= r <= [`FEW`] <=
+    /// their count; flip u64::MAX: the r-th largest, flipped). Each of 8
+    /// lanes keeps the r smallest of its keys, sorted, a key passed down
+    /// the list by min and max (no branch: which keys are kept is a coin
+    /// flip); the r smallest of all are among the lanes' and the keys past
+    /// the last whole 8, which one scalar pass then sorts through.
+    fn rth_smallest / rth_smallest_plain(keys: &[u64], flip: u64, r: usize) -> u64 {
+        let mut held = [u64::MAX; FEW];
+        let mut len = 0;
+        // Few keys per lane held: the lanes' lists cost more than they save.
+        if keys.len() < 2 * LANES * r {
+            for &x in keys {
+                hold(&mut held, &mut len, r, x ^ flip);
+            }
+            return held[r - 1];
         }
-        // An insertion step: a few moves, where `copy_within` called memmove.
-        len = (len + 1).min(r);
-        let mut at = len - 1;
-        while at > 0 && held[at - 1] > x {
-            held[at] = held[at - 1];
-            at -= 1;
+        let mut lanes = [[u64::MAX; LANES]; FEW];
+        let mut chunks = keys.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            let mut x = [0u64; LANES];
+            for (x, &k) in x.iter_mut().zip(chunk) {
+                *x = k ^ flip;
+            }
+            for h in lanes.iter_mut().take(r) {
+                for (h, x) in h.iter_mut().zip(x.iter_mut()) {
+                    let low = (*h).min(*x);
+                    *x = (*h).max(*x);
+                    *h = low;
+                }
+            }
         }
-        held[at] = x;
+        // A lane's list is padded with u64::MAX; at least r keys come
+        // before any padding, so it never moves the r-th smallest.
+        for &x in lanes.iter().take(r).flatten() {
+            hold(&mut held, &mut len, r, x);
+        }
+        for &x in chunks.remainder() {
+            hold(&mut held, &mut len, r, x ^ flip);
+        }
+        held[r - 1]
     }
-    held[r - 1]
+}
+
+/// One step of [`rth_smallest`]'s scalar pass: `held[..len]` are the r
+/// smallest so far, sorted; `x` goes in its place if it is smaller than
+/// the largest of them (a few moves, where `copy_within` called memmove).
+#[inline(always)]
+fn hold(held: &mut [u64; FEW], len: &mut usize, r: usize, x: u64) {
+    if *len == r && x >= held[r - 1] {
+        return;
+    }
+    *len = (*len + 1).min(r);
+    let mut at = *len - 1;
+    while at > 0 && held[at - 1] > x {
+        held[at] = held[at - 1];
+        at -= 1;
+    }
+    held[at] = x;
+}
+
+crate::simd::wide! {
+    /// The keep cut's flags: every judged row keyed after `last` (the last
+    /// kept key, a judged row's), and how many keys lie below it and how
+    /// many are tied with it: one loop of lanes, no branch a row.
+    fn flag_after / flag_after_plain(key: &[u64], last: u64, flagged: &mut [bool]) -> (usize, usize) {
+        let (mut below, mut tied) = (0usize, 0usize);
+        for (f, &k) in flagged.iter_mut().zip(key) {
+            *f = (k > last) & (k != UNJUDGED);
+            below += usize::from(k < last);
+            tied += usize::from(k == last);
+        }
+        (below, tied)
+    }
+}
+
+crate::simd::wide! {
+    /// Each judged row's rank key ([`rank_key`]).
+    fn rank_keys / rank_keys_plain(values: &[f64], key: &mut [u64]) {
+        for (k, &s) in key.iter_mut().zip(values) {
+            *k = rank_key(s);
+        }
+    }
 }
 
 /// What the filter did with one candidate: one row of the `filter` table.
@@ -521,9 +586,7 @@ impl Filter {
         let mut at = 0;
         for &(len, judged) in &scores.judged {
             if judged {
-                for (k, &s) in key[at..at + len].iter_mut().zip(&scores.values[at..at + len]) {
-                    *k = rank_key(s);
-                }
+                rank_keys(&scores.values[at..at + len], &mut key[at..at + len]);
             } else {
                 scores.values[at..at + len].fill(0.0);
             }
@@ -551,20 +614,15 @@ impl Filter {
                     // while the keys stream past; else a selection over a
                     // copy of them.
                     let last = if keep <= FEW {
-                        rth_smallest(key.iter().copied(), keep)
+                        rth_smallest(&key, 0, keep)
                     } else if n - keep < FEW {
-                        !rth_smallest(key.iter().map(|k| !k), n - keep + 1)
+                        !rth_smallest(&key, u64::MAX, n - keep + 1)
                     } else {
                         let mut keys = key.clone();
                         *keys.select_nth_unstable(keep - 1).1
                     };
                     // `last` is a judged row's key, so below UNJUDGED.
-                    let (mut below, mut tied) = (0usize, 0usize);
-                    for (f, &k) in flagged.iter_mut().zip(&key) {
-                        *f = (k > last) & (k != UNJUDGED);
-                        below += usize::from(k < last);
-                        tied += usize::from(k == last);
-                    }
+                    let (below, tied) = flag_after(&key, last, &mut flagged);
                     // Fewer than `keep` keys lie below the keep-th smallest,
                     // and it is tied with itself: usually the one tie, kept.
                     if tied > keep - below {
@@ -905,11 +963,39 @@ mod tests {
     proptest::proptest! {
         /// The r-th smallest is the sorted keys' (r - 1)-th, with repeats.
         #[test]
-        fn rth_smallest_is_the_sorted_rth(keys in proptest::collection::vec(0u64..20, 1..200), r in 1usize..=FEW) {
+        fn rth_smallest_is_the_sorted_rth(
+            keys in proptest::collection::vec(proptest::prop_oneof![0u64..20, proptest::strategy::Just(u64::MAX), proptest::strategy::Just(0)], 1..700),
+            r in 1usize..=FEW,
+        ) {
             let r = r.min(keys.len());
             let mut sorted = keys.clone();
             sorted.sort_unstable();
-            proptest::prop_assert_eq!(rth_smallest(keys.iter().copied(), r), sorted[r - 1]);
+            proptest::prop_assert_eq!(rth_smallest(&keys, 0, r), sorted[r - 1]);
+            proptest::prop_assert_eq!(rth_smallest_plain(&keys, 0, r), sorted[r - 1]);
+            proptest::prop_assert_eq!(!rth_smallest(&keys, u64::MAX, r), sorted[keys.len() - r]);
+            proptest::prop_assert_eq!(!rth_smallest_plain(&keys, u64::MAX, r), sorted[keys.len() - r]);
+        }
+
+        /// The keep cut's flag pass and rank keys: the same from both
+        /// builds, and as a row-at-a-time reading of their rule.
+        #[test]
+        fn flag_after_and_rank_keys_are_the_same_from_both_builds(
+            keys in proptest::collection::vec(proptest::prop_oneof![0u64..6, proptest::strategy::Just(UNJUDGED)], 0..300),
+            last in 0u64..6,
+            values in proptest::collection::vec(proptest::prop_oneof![proptest::num::f64::ANY, proptest::strategy::Just(f64::NAN)], 0..100),
+        ) {
+            let (mut wide, mut plain) = (vec![false; keys.len()], vec![false; keys.len()]);
+            let counts = flag_after(&keys, last, &mut wide);
+            proptest::prop_assert_eq!(counts, flag_after_plain(&keys, last, &mut plain));
+            proptest::prop_assert_eq!(&wide, &plain);
+            let want: Vec<bool> = keys.iter().map(|&k| k != UNJUDGED && k > last).collect();
+            proptest::prop_assert_eq!(&wide, &want);
+            proptest::prop_assert_eq!(counts, (keys.iter().filter(|&&k| k < last).count(), keys.iter().filter(|&&k| k == last).count()));
+            let (mut a, mut b) = (vec![0u64; values.len()], vec![0u64; values.len()]);
+            rank_keys(&values, &mut a);
+            rank_keys_plain(&values, &mut b);
+            proptest::prop_assert_eq!(&a, &b);
+            proptest::prop_assert!(a.iter().all(|&k| k != UNJUDGED));
         }
     }
 
