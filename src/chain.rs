@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::filter::{Candidate, Decisions, InTraining, RowIds, Scores};
+use crate::filter::{push_groups, Decisions, InTraining, RowIds, Scores};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
@@ -577,7 +577,10 @@ impl Chain {
                 };
                 match idx {
                     Some(idx) => scores.push(true, idx.iter().map(|&i| all[i])),
-                    None => scores.push(true, all.iter().copied()),
+                    None => {
+                        scores.values.extend_from_slice(all);
+                        scores.push_run(all.len(), true);
+                    }
                 }
             }
             return Ok((scores, files));
@@ -670,13 +673,8 @@ impl Chain {
                 let newest = self.synthetic.last().map(|b| (b.first_id, b.values.len() as u64));
                 groups.reserve(total);
                 for (block, idx) in parts.iter() {
-                    let real = block.origin == Origin::Real;
-                    let group =
-                        |i: usize| Candidate { sample_id: block.first_id + i as u64, real }.group(f.best_of(), newest);
-                    match idx {
-                        Some(idx) => groups.extend(idx.iter().map(|&i| group(i))),
-                        None => groups.extend((0..block.values.len()).map(group)),
-                    }
+                    let (real, len) = (block.origin == Origin::Real, block.values.len());
+                    push_groups(f.best_of(), newest, block.first_id, real, idx.as_deref(), len, &mut groups);
                 }
             }
             let decisions = f.judge(p.seed, self.replicate, k, &sample_ids, scores, &groups).ok_or_else(none_kept)?;
@@ -711,16 +709,10 @@ impl Chain {
             let keep: Vec<usize> = if decisions.copies.is_empty() {
                 // Drop: the unflagged rows, once each.
                 let flags = &decisions.flagged[at..at + len];
-                // Every row written, the end moved past the unflagged ones:
-                // no branch on a flag, which is a coin flip.
-                let mut keep = vec![0; len];
-                let mut n = 0;
-                for (j, &flag) in flags.iter().enumerate() {
-                    keep[n] = row(j);
-                    n += usize::from(!flag);
+                match idx {
+                    Some(idx) => unflagged(flags, idx.iter().copied()),
+                    None => unflagged(flags, 0..len),
                 }
-                keep.truncate(n);
-                keep
             } else {
                 let copies = &decisions.copies[at..at + len];
                 (0..len).flat_map(|j| std::iter::repeat_n(row(j), copies[j] as usize)).collect()
@@ -730,6 +722,21 @@ impl Chain {
         }
         Ok((Filtered { spans, ids, decisions }, files))
     }
+}
+
+/// The `rows` whose flag is not set, in order. Every row is written and
+/// the end moved past the unflagged ones: no branch on a flag, which is a
+/// coin flip.
+fn unflagged(flags: &[bool], rows: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut keep = vec![0; flags.len()];
+    let mut n = 0;
+    for (&flag, row) in flags.iter().zip(rows) {
+        // n counts the unflagged rows before this one: below flags.len().
+        keep[n] = row;
+        n += usize::from(!flag);
+    }
+    keep.truncate(n);
+    keep
 }
 
 /// T_k's candidates (their ids as runs, for the `filter` table) and what

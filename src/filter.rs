@@ -132,6 +132,38 @@ impl Candidate {
     }
 }
 
+/// [`Candidate::group`] of rows of one block (first id `first`, all of
+/// one origin): the rows at `idx`, or all `len` of them, appended to `out`.
+/// The newest block's own rows are numbered by position, K at a time,
+/// without a division a row.
+pub fn push_groups(
+    best_of: u32,
+    newest: Option<(u64, u64)>,
+    first: u64,
+    real: bool,
+    idx: Option<&[usize]>,
+    len: usize,
+    out: &mut Vec<u32>,
+) {
+    let candidate = |i: usize| Candidate { sample_id: first + i as u64, real };
+    match (newest, idx) {
+        (Some((newest_first, rows)), None) if best_of > 1 && !real && newest_first == first && len as u64 <= rows => {
+            // Row i's group is i / K, counted up K rows at a time.
+            let (mut g, mut c) = (0u32, 0u32);
+            out.extend((0..len).map(|_| {
+                let group = g;
+                c += 1;
+                let wrap = u32::from(c == best_of);
+                g += wrap;
+                c -= wrap * best_of;
+                group
+            }));
+        }
+        (_, None) => out.extend((0..len).map(|i| candidate(i).group(best_of, newest))),
+        (_, Some(idx)) => out.extend(idx.iter().map(|&i| candidate(i).group(best_of, newest))),
+    }
+}
+
 /// A score as the cuts rank it: NaN ranks last and passes no threshold.
 fn score_value(s: f64) -> f64 {
     if s.is_nan() {
@@ -1127,6 +1159,31 @@ mod tests {
                 let mut none = vec![false; split.len()];
                 proptest::prop_assert!(!best_of_runs(&split, &keys, &ids, &mut none));
                 proptest::prop_assert!(none.iter().all(|&f| !f));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A block's groups, a block at a time, are each row's own.
+        #[test]
+        fn push_groups_is_each_rows_group(
+            len in 0usize..60,
+            k in 1u32..5,
+            real in proptest::prelude::any::<bool>(),
+            at in 0u64..3,
+            rows in 0u64..80,
+            picked in proptest::collection::btree_set(0usize..60, 0..20),
+        ) {
+            let newest = Some((1000 + at * 30, rows));
+            let idx: Vec<usize> = picked.into_iter().filter(|&i| i < len).collect();
+            for which in [None, Some(idx.as_slice())] {
+                let mut got = vec![7];
+                push_groups(k, newest, 1000, real, which, len, &mut got);
+                let ids: Vec<usize> = which.map_or((0..len).collect(), <[usize]>::to_vec);
+                let want: Vec<u32> = std::iter::once(7)
+                    .chain(ids.iter().map(|&i| Candidate { sample_id: 1000 + i as u64, real }.group(k, newest)))
+                    .collect();
+                proptest::prop_assert_eq!(got, want);
             }
         }
     }
