@@ -3,7 +3,8 @@
 # (200 replicates, pipelines/gaussian-1d-replace.toml): round-robin over the
 # unfiltered run and one run per filter kind (set with --set, so the
 # pipeline is otherwise the same), each round running every variant with
-# every binary given, the run directory removed before each run. Prints
+# every binary given (their order flipped every other round), the run
+# directory removed before each run. Prints
 # each binary's times per variant, the median and its ratio to the same
 # binary's unfiltered median. Give an old and a new binary to compare them
 # in one round-robin: this VM's speed drifts between runs, so only ratios
@@ -37,9 +38,16 @@ declare -A sets=(
   [best-of-4]="--set filter.kind=reward --set filter.reward=-x0*x0 --set filter.best-of=4"
 )
 declare -A seen
-for _ in $(seq "$rounds"); do
+for r in $(seq "$rounds"); do
+  # The binaries' order flips every round: a run right after another run
+  # of the same variant was measured faster (tmpfs pages just freed), which
+  # favoured whichever binary came second.
+  order=("${!bins[@]}")
+  if [ $((r % 2)) -eq 0 ]; then
+    order=($(printf '%s\n' "${order[@]}" | tac))
+  fi
   for v in "${names[@]}"; do
-    for b in "${!bins[@]}"; do
+    for b in "${order[@]}"; do
       rm -rf "$out/run"
       # shellcheck disable=SC2086
       seconds=$( { time "${bins[$b]}" run pipelines/gaussian-1d-replace.toml --out "$out/run" --quiet ${sets[$v]} "$@" >/dev/null; } 2>&1 )
