@@ -558,8 +558,9 @@ impl Chain {
         ids: &[u64],
     ) -> Result<(Scores, Files)> {
         let mut files = Vec::new();
-        let mut scores = Scores { values: Vec::with_capacity(ids.len()), judged: Vec::new() };
+        let mut scores = Scores::default();
         if let crate::filter::FilterKind::Reward { reward, .. } = &f.kind {
+            scores.values.reserve(ids.len());
             let mut rewards = self.rewards.borrow_mut();
             for (block, idx) in parts {
                 // A block's rows share their origin, so the filter judges
@@ -628,6 +629,7 @@ impl Chain {
             let judged = if rows.is_empty() { Vec::new() } else { vec![(rows.len(), true)] };
             return Ok((Scores { values: rows, judged }, files));
         }
+        scores.values.reserve(ids.len());
         let mut all = rows.into_iter();
         for (block, idx) in parts {
             let n = idx.as_ref().map_or(block.values.len(), Vec::len);
