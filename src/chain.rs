@@ -10,6 +10,7 @@ use crate::filter::{push_groups, Decisions, InTraining, RowIds, Scores};
 use crate::linalg;
 use crate::metrics::text::{self as text_metrics, TextReference};
 use crate::metrics::{empirical_w2, MetricName, StageNames};
+use crate::mixing::part_rows;
 use crate::model::{Gaussian, GaussianSettings, Model, Moments, ParamsCell};
 use crate::pipeline::{MixPolicy, ModelSpec, Pipeline};
 use crate::rng::{Purpose, Rng};
@@ -562,12 +563,11 @@ impl Chain {
         if let crate::filter::FilterKind::Reward { reward, .. } = &f.kind {
             scores.values.reserve(ids.len());
             let mut rewards = self.rewards.borrow_mut();
-            for (block, idx) in parts {
+            for part @ (block, idx) in parts {
                 // A block's rows share their origin, so the filter judges
                 // all of them or none.
                 if !f.judges_origin(block.origin == Origin::Real) {
-                    let n = idx.as_ref().map_or(block.values.len(), Vec::len);
-                    scores.push(false, std::iter::repeat_n(0.0, n));
+                    scores.push(false, std::iter::repeat_n(0.0, part_rows(part)));
                     continue;
                 }
                 let all = match rewards.entry(block.first_id) {
@@ -631,9 +631,8 @@ impl Chain {
         }
         scores.values.reserve(ids.len());
         let mut all = rows.into_iter();
-        for (block, idx) in parts {
-            let n = idx.as_ref().map_or(block.values.len(), Vec::len);
-            scores.push(f.judges_origin(block.origin == Origin::Real), all.by_ref().take(n));
+        for part @ (block, _) in parts {
+            scores.push(f.judges_origin(block.origin == Origin::Real), all.by_ref().take(part_rows(part)));
         }
         Ok((scores, files))
     }
@@ -650,15 +649,15 @@ impl Chain {
         parts: &mut [crate::mixing::Part<'_>],
     ) -> Result<(Filtered, Files)> {
         let p = ctx.pipeline;
-        let total: usize = parts.iter().map(|(block, idx)| idx.as_ref().map_or(block.values.len(), Vec::len)).sum();
+        let total: usize = parts.iter().map(part_rows).sum();
         let mut ids = Vec::new();
         let mut spans = Vec::with_capacity(parts.len());
-        for (block, idx) in parts.iter() {
+        for part @ (block, idx) in parts.iter() {
             match idx {
                 Some(idx) => push_rows(&mut ids, block.first_id, idx),
                 None => push_run(&mut ids, block.first_id, block.values.len() as u64),
             }
-            spans.push((idx.as_ref().map_or(block.values.len(), Vec::len), block.origin == Origin::Real));
+            spans.push((part_rows(part), block.origin == Origin::Real));
         }
         let problem =
             |message: String| Error::Filter { generation: k, replicate: self.replicate, filter: f.describe(), message };
@@ -705,8 +704,9 @@ impl Chain {
             )));
         }
         let mut at = 0;
-        for (block, idx) in parts.iter_mut() {
-            let len = idx.as_ref().map_or(block.values.len(), Vec::len);
+        for part in parts.iter_mut() {
+            let len = part_rows(part);
+            let (_, idx) = part;
             let row = |j: usize| idx.as_ref().map_or(j, |idx| idx[j]);
             let keep: Vec<usize> = if decisions.copies.is_empty() {
                 // Drop: the unflagged rows, once each.

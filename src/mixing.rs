@@ -58,6 +58,11 @@ impl MixPolicy {
 /// indices.
 pub type Part<'a> = (&'a Block, Option<Vec<usize>>);
 
+/// How many rows a part puts in T_k.
+pub fn part_rows((block, idx): &Part<'_>) -> usize {
+    idx.as_ref().map_or(block.values.len(), Vec::len)
+}
+
 /// What T_k must be made of, per source of rows; `None` where the policy
 /// leaves a count to chance (accumulate-subsample's draw from the pool).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
