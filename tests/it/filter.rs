@@ -196,6 +196,21 @@ fn score_filters_over_several_parts_audit_clean() {
     }
 }
 
+/// A likelihood filter keeping half the rows collapses the variance by
+/// g(0.674) = 0.143 a generation, to sigma ~ 1e-8 within 40 generations.
+/// There a score's quadratic term rests on x - mu of ~1e-8, so the audit's
+/// recomputation holds only if the models table reads back the model bit
+/// for bit (a mean one ulp off moved 1,178 scores past the tolerance).
+#[test]
+fn likelihood_scores_audit_clean_after_collapse() {
+    let dir =
+        gaussian_run("lik-collapsed", 2023, 100, 40, 4, "policy = \"replace\"", "kind = \"likelihood\"\nkeep = 0.5");
+    let run = dir.path("run");
+    audit_clean(&run, "keep 0.5 over 40 generations");
+    let last = query(&run, "SELECT max(value) AS v FROM metrics WHERE metric = 'var' AND generation = 40");
+    assert!(f(&last[0], "v") < 1e-12, "the variance collapsed into the regime the test is about");
+}
+
 /// Each `[filter]` body appended to the quickstart pipeline must fail
 /// `validate` with exit 2, naming every needle; validate writes nothing.
 fn refused(dir: &Scratch, cases: &[(&str, &[&str])]) {
