@@ -6,13 +6,13 @@
 //! made of, which the mixing policy must explain (instead of T_k, which
 //! the filter has thinned).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
 use super::checks::{scan_file, u64_column, Composition};
-use super::ranges::{partitions, training_runs, walk, SampleRun, SampleRuns};
+use super::ranges::{locate, partitions, training_runs, SampleRun, SampleRuns};
 use super::table_error;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
@@ -85,6 +85,10 @@ impl Tally {
 /// have filter rows. `gaussian`: the run's models are Gaussians of this
 /// dimension, whose parameters the `models` table holds (a likelihood
 /// filter's scores are then recomputed).
+///
+/// One generation at a time: its filter rows, its training runs and the
+/// samples its scores are recomputed from. Read whole, a 1,000-generation
+/// best-of-2 run's 40 M filter rows and their join to samples took 8.5 GB.
 #[allow(clippy::too_many_arguments)]
 pub fn check(
     root: &Path,
@@ -97,43 +101,101 @@ pub fn check(
     gaussian: Option<usize>,
 ) -> Result<FilterFound> {
     let runs: &[SampleRun] = &runs.0;
-    let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
-    for (_, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
-        for row in rows_of(&path).map_err(table_error("filter"))? {
-            by_model.entry((row.replicate, row.model)).or_default().push(row);
-        }
-    }
-    let mut training: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
-    for (_, path) in partitions(root, "training", sealed)? {
-        for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
-            training.entry((rep, mg)).or_default().push((s, e - s));
-        }
-    }
-
+    let training: BTreeMap<u32, PathBuf> = partitions(root, "training", sealed)?.into_iter().collect();
+    let mut rescore = Rescore::of(root, sealed, filter, gaussian)?;
     let newest = newest_blocks(runs);
     let mut out = FilterFound::default();
     let mut tally = Tally::default();
+    let mut seen: BTreeSet<(u32, u32)> = BTreeSet::new();
+    let mut found = Vec::new();
+    for (k, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
+        let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
+        for row in rows_of(&path).map_err(table_error("filter"))? {
+            by_model.entry((row.replicate, row.model)).or_default().push(row);
+        }
+        let mut trained: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
+        if let Some(t) = training.get(&k) {
+            for (rep, mg, s, e) in training_runs(t).map_err(table_error("training"))? {
+                trained.entry((rep, mg)).or_default().push((s, e - s));
+            }
+        }
+        let mut scored = Vec::new();
+        for (&(r, m), rows) in &by_model {
+            seen.insert((r, m));
+            let model = Model { replicate: r, model: m, rows, newest: newest.get(&(r, m)).copied() };
+            let training = trained.get(&(r, m)).map(Vec::as_slice).unwrap_or_default();
+            model.check(runs, filter, seed, training, &mut out, &mut tally, &mut scored, &mut found);
+        }
+        // A samples or models file that cannot be read is named once, and
+        // the scores after it are left unchecked.
+        let failed = rescore.as_mut().and_then(|rs| {
+            let e = rs.check(&scored, &mut tally).err()?;
+            Some(format!("filter: the {} cannot be recomputed: {}", rs.what(), e.chain()))
+        });
+        if let Some(failed) = failed {
+            found.push(failed);
+            rescore = None;
+        }
+    }
     for r in 0..replicates {
         for k in 1..models_to {
-            if !by_model.contains_key(&(r, k)) {
+            if !seen.contains(&(r, k)) {
                 out.violations.push(format!("filter: replicate {r} model {k} has no filter rows"));
             }
         }
     }
-    for (&(r, k), rows) in &by_model {
+    out.violations.extend(found);
+    for (what, (n, (r, k, id))) in tally.0 {
+        out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
+    }
+    Ok(out)
+}
+
+/// One model's filter rows, to be checked.
+struct Model<'a> {
+    replicate: u32,
+    model: u32,
+    rows: &'a [Row],
+    /// The newest block of the model's generation (best-of groups).
+    newest: Option<(u64, u64)>,
+}
+
+/// A stored score to recompute: where its row is in samples, and where
+/// it is in the filter table.
+struct Scored {
+    generation: u32,
+    row: u64,
+    score: f64,
+    at: (u32, u32, u64),
+}
+
+impl Model<'_> {
+    /// Every decision re-derived, the training runs against the kept
+    /// rows; the composition and metrics go to `out`, the stored scores to
+    /// `scored`, a whole-model problem to `found`.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        runs: &[SampleRun],
+        filter: &Filter,
+        seed: u64,
+        training: &[(u64, u64)],
+        out: &mut FilterFound,
+        tally: &mut Tally,
+        scored: &mut Vec<Scored>,
+        found: &mut Vec<String>,
+    ) {
+        let (r, k) = (self.replicate, self.model);
         let mut comp = Composition { replicate: r, model_generation: k, ..Composition::default() };
         // Each candidate's origin, from the samples run that holds it.
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut found: Option<(u32, u32, bool)> = None;
-            let (missing, _) = walk(runs, row.sample_id, row.sample_id + 1, |s: &SampleRun, _, _| {
-                found = Some((s.replicate, s.generation, s.real))
-            });
-            let Some((replicate, generation, real)) = found.filter(|_| missing == 0) else {
+        let mut candidates = Vec::with_capacity(self.rows.len());
+        let mut hint = 0;
+        for row in self.rows {
+            let Some(s) = locate(runs, row.sample_id, &mut hint) else {
                 tally.add("filter rows whose sample_id is not in samples", (r, k, row.sample_id));
                 continue;
             };
-            if replicate != r || generation > k {
+            if s.replicate != r || s.generation > k {
                 tally.add(
                     "filter rows of another replicate or of a later generation than the model",
                     (r, k, row.sample_id),
@@ -141,23 +203,26 @@ pub fn check(
             }
             comp.rows += 1;
             comp.distinct += 1;
-            match (real, generation) {
+            match (s.real, s.generation) {
                 (true, 0) => comp.real_gen0 += 1,
                 (true, g) if g == k => comp.real_own += 1,
                 (false, g) if g == k => comp.synthetic_own += 1,
                 (false, g) if g < k => comp.synthetic_earlier += 1,
                 _ => {}
             }
-            candidates.push((Candidate { sample_id: row.sample_id, real }, &row.decision));
+            if let Some(score) = row.decision.score {
+                let row_in_file = s.row + (row.sample_id - s.start);
+                scored.push(Scored { generation: s.generation, row: row_in_file, score, at: (r, k, row.sample_id) });
+            }
+            candidates.push((Candidate { sample_id: row.sample_id, real: s.real }, &row.decision));
         }
-        if candidates.len() != rows.len() {
-            continue;
+        if candidates.len() != self.rows.len() {
+            return;
         }
         let plain: Vec<Candidate> = candidates.iter().map(|(c, _)| *c).collect();
         // Score kinds: the kept set from the stored scores and the rule.
         let scores: Vec<Option<f64>> = candidates.iter().map(|(_, d)| d.score).collect();
-        let newest = newest.get(&(r, k)).copied();
-        let groups: Vec<u32> = plain.iter().map(|c| c.group(filter.best_of(), newest)).collect();
+        let groups: Vec<u32> = plain.iter().map(|c| c.group(filter.best_of(), self.newest)).collect();
         let derived = filter.decide_all(seed, r, k, &plain, scores, &groups);
         // What a disagreement is measured against: a detector's draws from
         // the seed, a score kind's stored scores and its rule.
@@ -195,111 +260,170 @@ pub fn check(
                 crate::values::push_run(&mut want, c.sample_id, 1);
             }
         }
-        let got = training.get(&(r, k)).map(Vec::as_slice).unwrap_or_default();
-        if got != want.as_slice() {
+        if training != want.as_slice() {
             let rows = |runs: &[(u64, u64)]| runs.iter().map(|x| x.1).sum::<u64>();
-            out.violations.push(format!(
+            found.push(format!(
                 "filter: replicate {r} model {k}: the training table's {} rows are not the {} the filter table kept (with their copies)",
-                rows(got),
+                rows(training),
                 rows(&want)
             ));
         }
         out.metrics.insert((r, k), metrics(&candidates));
         out.candidates.insert((r, k), comp);
     }
-    // A reward is a function of the row: every stored score recomputed
-    // from samples.
-    if let crate::filter::FilterKind::Reward { reward, .. } = &filter.kind {
-        let sql = format!(
-            "SELECT f.replicate, f.model_generation, f.sample_id, f.score, CAST(({reward}) AS DOUBLE) AS recomputed \
-             FROM filter f JOIN samples s ON f.sample_id = s.sample_id WHERE f.score IS NOT NULL"
-        );
-        match super::query::frame_sealed(root, &sql, sealed) {
-            Ok(df) => {
-                let [rep, model, id] = ["replicate", "model_generation", "sample_id"].map(|n| u64_column(&df, n));
-                let stored = df.column("score").and_then(|c| c.f64().cloned());
-                let again = df.column("recomputed").and_then(|c| c.f64().cloned());
-                if let (Ok(stored), Ok(again)) = (stored, again) {
-                    for i in 0..df.height() {
-                        let (Some(a), b) = (stored.get(i), again.get(i).unwrap_or(f64::NAN)) else { continue };
-                        // The run stores one zero (+0); the query may give -0.
-                        if a != b && !(a.is_nan() && b.is_nan()) {
-                            let at = (rep[i].unwrap_or(0) as u32, model[i].unwrap_or(0) as u32, id[i].unwrap_or(0));
-                            tally.add("scores that disagree with the reward recomputed from samples", at);
-                        }
-                    }
-                }
-            }
-            Err(e) => out.violations.push(format!("filter: the rewards cannot be recomputed: {}", e.chain())),
-        }
-    }
-    // A likelihood under a Gaussian is a function of the row and the
-    // scoring model's stored parameters: every stored score recomputed.
-    if let (crate::filter::FilterKind::Likelihood { model: scorer, .. }, Some(d)) = (&filter.kind, gaussian) {
-        if let Err(e) = likelihoods(root, sealed, *scorer, d, &mut tally) {
-            out.violations.push(format!("filter: the likelihoods cannot be recomputed: {}", e.chain()));
-        }
-    }
-    for (what, (n, (r, k, id))) in tally.0 {
-        out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
-    }
-    Ok(out)
 }
 
-/// Recomputes every stored likelihood score from the row (`samples`) and
-/// the scoring model's parameters (`models`: model k - 1 for `current`,
-/// model 0 for `first`); a score off by more than 1e-9 of its size is
-/// tallied, as is one whose model is missing or unreadable.
-fn likelihoods(
-    root: &Path,
-    sealed: Option<u32>,
-    scorer: crate::filter::Scorer,
-    d: usize,
-    tally: &mut Tally,
-) -> Result<()> {
-    let models = super::query::frame_sealed(root, "SELECT replicate, model_generation, params FROM models", sealed)?;
-    let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&models, n));
-    let params = models.column("params").and_then(|c| c.str().cloned()).map_err(table_error("models"))?;
-    let mut by_model: BTreeMap<(u32, u32), crate::model::Gaussian> = BTreeMap::new();
-    for i in 0..models.height() {
-        let (Some(r), Some(m), Some(json)) = (rep[i], model[i], params.get(i)) else { continue };
-        if let Some(g) = crate::model::Gaussian::from_params_json(json) {
-            by_model.insert((r as u32, m as u32), g);
+/// What a stored score is recomputed from.
+enum Rescorer {
+    /// A reward is a function of the row: each samples file's rewards.
+    Reward(String),
+    /// A Gaussian likelihood is a function of the row (its `d` columns)
+    /// and the scoring model's stored parameters.
+    Likelihood { scorer: crate::filter::Scorer, d: usize },
+}
+
+/// The recomputation of every stored score, a generation at a time: the
+/// samples files (and models) the generation's scores need are read once
+/// and kept while the next generation needs them too (under accumulate,
+/// every earlier one; under replace, the newest).
+struct Rescore {
+    by: Rescorer,
+    samples: BTreeMap<u32, PathBuf>,
+    models: BTreeMap<u32, PathBuf>,
+    /// Per samples generation: each row's reward, or its `d` columns.
+    rows: BTreeMap<u32, Vec<f64>>,
+    /// Per models generation: (replicate -> model).
+    fitted: BTreeMap<u32, BTreeMap<u32, crate::model::Gaussian>>,
+}
+
+impl Rescore {
+    fn of(root: &Path, sealed: Option<u32>, filter: &Filter, gaussian: Option<usize>) -> Result<Option<Rescore>> {
+        let by = match (&filter.kind, gaussian) {
+            (crate::filter::FilterKind::Reward { reward, .. }, _) => Rescorer::Reward(reward.clone()),
+            (crate::filter::FilterKind::Likelihood { model, .. }, Some(d)) => {
+                Rescorer::Likelihood { scorer: *model, d }
+            }
+            _ => return Ok(None),
+        };
+        let models = match by {
+            Rescorer::Likelihood { .. } => partitions(root, "models", sealed)?.into_iter().collect(),
+            Rescorer::Reward(_) => BTreeMap::new(),
+        };
+        let samples = partitions(root, "samples", sealed)?.into_iter().collect();
+        Ok(Some(Rescore { by, samples, models, rows: BTreeMap::new(), fitted: BTreeMap::new() }))
+    }
+
+    fn what(&self) -> &'static str {
+        match self.by {
+            Rescorer::Reward(_) => "rewards",
+            Rescorer::Likelihood { .. } => "likelihoods",
         }
     }
-    let xs: Vec<String> = (0..d).map(|j| format!("s.x{j}")).collect();
-    let sql = format!(
-        "SELECT f.replicate, f.model_generation, f.sample_id, f.score, {} \
-         FROM filter f JOIN samples s ON f.sample_id = s.sample_id WHERE f.score IS NOT NULL",
-        xs.join(", ")
-    );
-    let scored = super::query::frame_sealed(root, &sql, sealed)?;
-    let [rep, model, id] = ["replicate", "model_generation", "sample_id"].map(|n| u64_column(&scored, n));
-    let score = scored.column("score").and_then(|c| c.f64().cloned()).map_err(table_error("filter"))?;
-    let columns = (0..d)
-        .map(|j| scored.column(&format!("x{j}")).and_then(|c| c.f64().cloned()))
-        .collect::<PolarsResult<Vec<_>>>()
-        .map_err(table_error("samples"))?;
-    for i in 0..scored.height() {
-        let (Some(r), Some(k), Some(stored)) = (rep[i], model[i], score.get(i)) else { continue };
-        let (r, k) = (r as u32, k as u32);
-        let at = (r, k, id[i].unwrap_or(0));
-        let by = match scorer {
+
+    /// Tallies each of `scored` that its recomputation does not give: a
+    /// reward exactly (the run stores +0 where Polars may give -0), a
+    /// likelihood within 1e-9 of its size; and a score whose scoring model
+    /// is missing.
+    fn check(&mut self, scored: &[Scored], tally: &mut Tally) -> Result<()> {
+        let used: BTreeSet<u32> = scored.iter().map(|s| s.generation).collect();
+        self.rows.retain(|g, _| used.contains(g));
+        for &g in &used {
+            if self.rows.contains_key(&g) {
+                continue;
+            }
+            let Some(path) = self.samples.get(&g) else { continue };
+            let values = match &self.by {
+                Rescorer::Reward(reward) => rewards_of(path, reward),
+                Rescorer::Likelihood { d, .. } => columns_of(path, *d),
+            };
+            self.rows.insert(g, values.map_err(table_error("samples"))?);
+        }
+        let Rescorer::Likelihood { scorer, d } = self.by else {
+            for s in scored {
+                let again = self.rows.get(&s.generation).and_then(|v| v.get(s.row as usize)).copied();
+                let again = again.unwrap_or(f64::NAN);
+                if s.score != again && !(s.score.is_nan() && again.is_nan()) {
+                    tally.add("scores that disagree with the reward recomputed from samples", s.at);
+                }
+            }
+            return Ok(());
+        };
+        let by = |k: u32| match scorer {
             crate::filter::Scorer::Current => k.saturating_sub(1),
             crate::filter::Scorer::First => 0,
         };
-        let Some(g) = by_model.get(&(r, by)) else {
-            tally.add("scores whose scoring model is missing from the models table", at);
-            continue;
-        };
-        let row: Option<Vec<f64>> = columns.iter().map(|c| c.get(i)).collect();
-        let again = row.map(|x| g.row_log_likelihoods(&x)[0]).unwrap_or(f64::NAN);
-        let same = (stored - again).abs() <= 1e-9 * again.abs().max(1.0) || (stored.is_nan() && again.is_nan());
-        if !same {
-            tally.add("scores that disagree with the likelihood recomputed from samples and the scoring model", at);
+        let wanted: BTreeSet<u32> = scored.iter().map(|s| by(s.at.1)).collect();
+        self.fitted.retain(|g, _| wanted.contains(g));
+        for &g in &wanted {
+            if !self.fitted.contains_key(&g) {
+                let fitted = match self.models.get(&g) {
+                    Some(path) => gaussians_of(path, g).map_err(table_error("models"))?,
+                    None => BTreeMap::new(),
+                };
+                self.fitted.insert(g, fitted);
+            }
+        }
+        for s in scored {
+            let (r, k, _) = s.at;
+            let Some(g) = self.fitted.get(&by(k)).and_then(|m| m.get(&r)) else {
+                tally.add("scores whose scoring model is missing from the models table", s.at);
+                continue;
+            };
+            let at = s.row as usize * d;
+            let x = self.rows.get(&s.generation).and_then(|v| v.get(at..at + d));
+            let again = x.map(|x| g.row_log_likelihoods(x)[0]).unwrap_or(f64::NAN);
+            let same = (s.score - again).abs() <= 1e-9 * again.abs().max(1.0) || (s.score.is_nan() && again.is_nan());
+            if !same {
+                tally.add(
+                    "scores that disagree with the likelihood recomputed from samples and the scoring model",
+                    s.at,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each row's reward in a samples file, in row order (NaN where the
+/// expression gives nothing).
+fn rewards_of(path: &Path, reward: &str) -> PolarsResult<Vec<f64>> {
+    let expr = polars::sql::sql_expr(reward)?;
+    let df = scan_file(path)?.select([expr.cast(DataType::Float64).alias("score")]).collect()?;
+    Ok(df.column("score")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// A samples file's `x0 .. x{d-1}` as row-major rows (NaN for a null).
+fn columns_of(path: &Path, d: usize) -> PolarsResult<Vec<f64>> {
+    let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+    let df = scan_file(path)?
+        .select(names.iter().map(|n| col(n.as_str()).cast(DataType::Float64)).collect::<Vec<_>>())
+        .collect()?;
+    let columns = names.iter().map(|n| df.column(n)?.f64().cloned()).collect::<PolarsResult<Vec<_>>>()?;
+    let mut rows = vec![f64::NAN; df.height() * d];
+    for (j, c) in columns.iter().enumerate() {
+        for (i, v) in c.iter().enumerate() {
+            rows[i * d + j] = v.unwrap_or(f64::NAN);
         }
     }
-    Ok(())
+    Ok(rows)
+}
+
+/// The models of generation `g` in a models file, by replicate.
+fn gaussians_of(path: &Path, g: u32) -> PolarsResult<BTreeMap<u32, crate::model::Gaussian>> {
+    let df = scan_file(path)?.select([col("replicate"), col("model_generation"), col("params")]).collect()?;
+    let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
+    let params = df.column("params")?.str()?;
+    let mut out = BTreeMap::new();
+    for i in 0..df.height() {
+        let (Some(r), Some(m), Some(json)) = (rep[i], model[i], params.get(i)) else { continue };
+        if m != u64::from(g) {
+            continue;
+        }
+        if let Some(fitted) = crate::model::Gaussian::from_params_json(json) {
+            out.insert(r as u32, fitted);
+        }
+    }
+    Ok(out)
 }
 
 /// Each (replicate, generation)'s synthetic rows as (first id, rows): the

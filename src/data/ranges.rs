@@ -26,6 +26,9 @@ pub(super) struct SampleRun {
     model: Option<u32>,
     pub(super) real: bool,
     train: bool,
+    /// The row of `start` in its samples file: the run's ids are that
+    /// file's consecutive rows from here.
+    pub(super) row: u64,
 }
 
 /// A model's composition so far and its training runs.
@@ -90,14 +93,16 @@ fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Po
     let real = df.column("real")?.bool()?;
     let train = df.column("train")?.bool()?;
     let first = runs.len();
-    for ((((id, rep), model), real), train) in
-        ids.iter().zip(reps.iter()).zip(models.iter()).zip(real.iter()).zip(train.iter())
+    for (row, ((((id, rep), model), real), train)) in
+        ids.iter().zip(reps.iter()).zip(models.iter()).zip(real.iter()).zip(train.iter()).enumerate()
     {
         // Rows with nulls are reported by the row-level SQL; they join nothing.
         let (Some(id), Some(replicate), Some(real), Some(train)) = (id, rep, real, train) else { continue };
+        let row = row as u64;
         match runs[first..].last_mut() {
             Some(r)
                 if r.end == id
+                    && r.row + (r.end - r.start) == row
                     && r.replicate == replicate
                     && r.model == model
                     && r.real == real
@@ -105,7 +110,7 @@ fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Po
             {
                 r.end += 1
             }
-            _ => runs.push(SampleRun { start: id, end: id + 1, replicate, generation, model, real, train }),
+            _ => runs.push(SampleRun { start: id, end: id + 1, replicate, generation, model, real, train, row }),
         }
     }
     Ok(())
@@ -171,6 +176,17 @@ pub(super) fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&Sample
         first = first.min(cursor);
     }
     (missing, first)
+}
+
+/// The run that holds `id`, if any. `hint` is the index of the last run
+/// found: a model's candidates come in id order, so the next is mostly in
+/// the same run or the one after, and the binary search is the fallback.
+pub(super) fn locate<'a>(runs: &'a [SampleRun], id: u64, hint: &mut usize) -> Option<&'a SampleRun> {
+    let holds = |i: usize| runs.get(i).is_some_and(|r| r.start <= id && id < r.end);
+    if !holds(*hint) {
+        *hint = if holds(*hint + 1) { *hint + 1 } else { runs.partition_point(|r| r.end <= id) };
+    }
+    runs.get(*hint).filter(|r| r.start <= id && id < r.end)
 }
 
 /// Every samples file's runs of ids, sorted by first id: read once for the
@@ -278,7 +294,7 @@ mod tests {
     use super::*;
 
     fn run(start: u64, end: u64, replicate: u32, generation: u32, real: bool) -> SampleRun {
-        SampleRun { start, end, replicate, generation, model: None, real, train: true }
+        SampleRun { start, end, replicate, generation, model: None, real, train: true, row: 0 }
     }
 
     #[test]

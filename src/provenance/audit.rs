@@ -323,6 +323,12 @@ pub fn audit(root: &Path) -> Result<Report> {
     let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
     // Samples as runs of ids, read once for the filter's and the range checks.
     let runs = ranges::SampleRuns::read(root, sealed);
+    // The metrics the checks below hold to the tables, in one scan.
+    let mut wanted = vec!["train_rows", "train_real_fraction"];
+    if p.filter.is_some() {
+        wanted.extend(filter_metric_names());
+    }
+    let metric_values = checks::metric_values(root, &wanted, sealed);
     let filtered = match (&p.filter, &runs) {
         (Some(f), Ok(runs)) => {
             let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
@@ -330,10 +336,8 @@ pub fn audit(root: &Path) -> Result<Report> {
             match filter_checks::check(root, sealed, runs, f, p.seed, p.replicates, models_to, gaussian) {
                 Ok(found) => {
                     v.extend(found.violations.iter().cloned());
-                    for (metric, values) in
-                        filter_metric_names().iter().map(|m| (*m, checks::metric_values(root, m, sealed)))
-                    {
-                        let Ok(values) = values else { continue };
+                    for metric in filter_metric_names() {
+                        let Some(values) = metric_values.as_ref().ok().and_then(|m| m.get(metric)) else { continue };
                         for (&(r, k), want) in &found.metrics {
                             let expected = want.iter().find(|(name, _)| *name == metric).map(|x| x.1);
                             let got = values.get(&(r, k)).copied();
@@ -379,10 +383,8 @@ pub fn audit(root: &Path) -> Result<Report> {
                 None => found.compositions.clone(),
             };
             v.extend(mixing(&p, &picked, &found.sizes, sealed));
-            if let (Ok(rows), Ok(frac)) = (
-                checks::metric_values(root, "train_rows", sealed),
-                checks::metric_values(root, "train_real_fraction", sealed),
-            ) {
+            let train = |m: &str| metric_values.as_ref().ok().and_then(|v| v.get(m));
+            if let (Some(rows), Some(frac)) = (train("train_rows"), train("train_real_fraction")) {
                 for c in &found.compositions {
                     let key = (c.replicate, c.model_generation);
                     let real = (c.real_gen0 + c.real_own) as f64;
