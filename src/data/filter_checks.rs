@@ -372,7 +372,11 @@ impl Rescore {
             let at = s.row as usize * d;
             let x = self.rows.get(&s.generation).and_then(|v| v.get(at..at + d));
             let again = x.map(|x| g.row_log_likelihoods(x)[0]).unwrap_or(f64::NAN);
-            let same = (s.score - again).abs() <= 1e-9 * again.abs().max(1.0) || (s.score.is_nan() && again.is_nan());
+            // A model collapsed to a point scores -inf: equal, though the
+            // difference of the two is NaN.
+            let same = s.score == again
+                || (s.score - again).abs() <= 1e-9 * again.abs().max(1.0)
+                || (s.score.is_nan() && again.is_nan());
             if !same {
                 tally.add(
                     "scores that disagree with the likelihood recomputed from samples and the scoring model",
