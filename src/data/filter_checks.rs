@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::checks::{scan_file, u64_column, Composition};
+use super::checks::{read_columns, scan_file, u64_column, Composition};
 use super::ranges::{locate, partitions, training_runs, SampleRun, SampleRuns};
 use super::table_error;
 use crate::error::Result;
@@ -37,21 +37,13 @@ struct Row {
 }
 
 fn rows_of(path: &Path) -> PolarsResult<Vec<Row>> {
-    let df = scan_file(path)?
-        .select([
-            col("replicate"),
-            col("model_generation"),
-            col("sample_id"),
-            col("score").cast(DataType::Float64),
-            col("flagged").cast(DataType::Boolean),
-            col("weight").cast(DataType::Float64),
-            col("copies"),
-        ])
-        .collect()?;
+    let df =
+        read_columns(path, &["replicate", "model_generation", "sample_id", "score", "flagged", "weight", "copies"])?;
     let [rep, model, id, copies] = ["replicate", "model_generation", "sample_id", "copies"].map(|n| u64_column(&df, n));
-    let score = df.column("score")?.f64()?;
-    let flagged = df.column("flagged")?.bool()?;
-    let weight = df.column("weight")?.f64()?;
+    let score = df.column("score")?.cast(&DataType::Float64)?;
+    let flagged = df.column("flagged")?.cast(&DataType::Boolean)?;
+    let weight = df.column("weight")?.cast(&DataType::Float64)?;
+    let (score, flagged, weight) = (score.f64()?, flagged.bool()?, weight.f64()?);
     Ok((0..df.height())
         .filter_map(|i| {
             Some(Row {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::checks::{finding, scan_file, u64_column, Composition, BY_HAND};
+use super::checks::{finding, read_columns, u64_column, Composition, BY_HAND};
 use super::{query, store, table_error};
 use crate::error::Result;
 
@@ -78,24 +78,18 @@ pub(super) fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Resul
 }
 
 fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {
-    let df = scan_file(path)?
-        .select([
-            col("sample_id").cast(DataType::UInt64),
-            col("replicate").cast(DataType::UInt32),
-            col("model_generation").cast(DataType::UInt32),
-            col("origin").eq(lit("real")).alias("real"),
-            col("split").eq(lit("train")).alias("train"),
-        ])
-        .collect()?;
-    let ids = df.column("sample_id")?.u64()?;
-    let reps = df.column("replicate")?.u32()?;
-    let models = df.column("model_generation")?.u32()?;
-    let real = df.column("real")?.bool()?;
-    let train = df.column("train")?.bool()?;
+    let df = read_columns(path, &["sample_id", "replicate", "model_generation", "origin", "split"])?;
+    let [ids, reps, models] = ["sample_id", "replicate", "model_generation"].map(|n| u64_column(&df, n));
+    let is = |name: &str, value: &str| -> PolarsResult<Vec<Option<bool>>> {
+        Ok(df.column(name)?.str()?.iter().map(|v| v.map(|v| v == value)).collect())
+    };
+    let (real, train) = (is("origin", "real")?, is("split", "train")?);
+    let ids = ids.iter().copied();
+    let reps = reps.iter().map(|r| r.and_then(|r| u32::try_from(r).ok()));
+    let models = models.iter().map(|m| m.and_then(|m| u32::try_from(m).ok()));
+    let (real, train) = (real.into_iter(), train.into_iter());
     let first = runs.len();
-    for (row, ((((id, rep), model), real), train)) in
-        ids.iter().zip(reps.iter()).zip(models.iter()).zip(real.iter()).zip(train.iter()).enumerate()
-    {
+    for (row, ((((id, rep), model), real), train)) in ids.zip(reps).zip(models).zip(real).zip(train).enumerate() {
         // Rows with nulls are reported by the row-level SQL; they join nothing.
         let (Some(id), Some(replicate), Some(real), Some(train)) = (id, rep, real, train) else { continue };
         let row = row as u64;
@@ -118,9 +112,7 @@ fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Po
 
 /// (replicate, model_generation, start, end) of every run in a training file.
 pub(super) fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
-    let df = scan_file(path)?
-        .select([col("replicate"), col("model_generation"), col("sample_id_start"), col("sample_count")])
-        .collect()?;
+    let df = read_columns(path, &["replicate", "model_generation", "sample_id_start", "sample_count"])?;
     let [rep, gen, start, count] =
         ["replicate", "model_generation", "sample_id_start", "sample_count"].map(|n| u64_column(&df, n));
     Ok((0..df.height())
