@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::checks::{read_columns, scan_file, u64_column, Composition};
-use super::ranges::{locate, partitions, training_runs, SampleRun, SampleRuns};
+use super::ranges::{partitions, training_runs, walk_from, SampleRun, SampleRuns};
 use super::table_error;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
@@ -183,7 +183,9 @@ impl Model<'_> {
         let mut candidates = Vec::with_capacity(self.rows.len());
         let mut hint = 0;
         for row in self.rows {
-            let Some(s) = locate(runs, row.sample_id, &mut hint) else {
+            let mut found = None;
+            let (missing, _) = walk_from(runs, row.sample_id, row.sample_id + 1, &mut hint, |s, _, _| found = Some(s));
+            let Some(s) = found.filter(|_| missing == 0) else {
                 tally.add("filter rows whose sample_id is not in samples", (r, k, row.sample_id));
                 continue;
             };

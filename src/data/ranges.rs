@@ -145,13 +145,33 @@ fn depth(intervals: &[(u64, u64)]) -> (u64, u64, Option<u64>) {
 
 /// Calls `f(run, lo, hi)` for each part [lo, hi) of [s, e) that a sample
 /// run holds; returns the ids no run holds (count, first).
-pub(super) fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&SampleRun, u64, u64)) -> (u64, u64) {
+///
+/// It starts from the run at `hint` where that is the first run that
+/// ends past `s` (or the one after it), else from a binary search;
+/// `hint` is left at the last run walked. A model's training runs come in
+/// id order, so each mostly starts where the last one ended: a best-of-2
+/// run's 20 M one-row training runs took a binary search each.
+pub(super) fn walk_from<'a>(
+    runs: &'a [SampleRun],
+    s: u64,
+    e: u64,
+    hint: &mut usize,
+    mut f: impl FnMut(&'a SampleRun, u64, u64),
+) -> (u64, u64) {
+    let first = |i: usize| runs.get(i).is_some_and(|r| r.end > s) && (i == 0 || runs[i - 1].end <= s);
+    let from = match *hint {
+        h if first(h) => h,
+        h if first(h + 1) => h + 1,
+        _ => runs.partition_point(|r| r.end <= s),
+    };
+    *hint = from;
     let mut cursor = s;
     let (mut missing, mut first) = (0, u64::MAX);
-    for r in &runs[runs.partition_point(|r| r.end <= s)..] {
+    for (i, r) in runs.iter().enumerate().skip(from) {
         if r.start >= e {
             break;
         }
+        *hint = i;
         let (lo, hi) = (s.max(r.start), e.min(r.end));
         if hi <= lo {
             continue;
@@ -168,17 +188,6 @@ pub(super) fn walk(runs: &[SampleRun], s: u64, e: u64, mut f: impl FnMut(&Sample
         first = first.min(cursor);
     }
     (missing, first)
-}
-
-/// The run that holds `id`, if any. `hint` is the index of the last run
-/// found: a model's candidates come in id order, so the next is mostly in
-/// the same run or the one after, and the binary search is the fallback.
-pub(super) fn locate<'a>(runs: &'a [SampleRun], id: u64, hint: &mut usize) -> Option<&'a SampleRun> {
-    let holds = |i: usize| runs.get(i).is_some_and(|r| r.start <= id && id < r.end);
-    if !holds(*hint) {
-        *hint = if holds(*hint + 1) { *hint + 1 } else { runs.partition_point(|r| r.end <= id) };
-    }
-    runs.get(*hint).filter(|r| r.start <= id && id < r.end)
 }
 
 /// Every samples file's runs of ids, sorted by first id: read once for the
@@ -226,10 +235,11 @@ pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns)
         }
     }
 
-    let (mut missing, mut wrong, mut unknown_model, mut twice_training) =
-        (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+    let (mut missing, mut wrong, mut unknown_model) = (Tally::default(), Tally::default(), Tally::default());
     let mut by_model: BTreeMap<(u32, u32), ModelRanges> = BTreeMap::new();
-    for (_, path) in partitions(root, "training", sealed)? {
+    let mut twice_training = Tally::default();
+    let mut hint = 0;
+    for (k, path) in partitions(root, "training", sealed)? {
         for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
             if !models.contains(&(rep, mg)) {
                 unknown_model.add(e - s, s);
@@ -238,7 +248,7 @@ pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns)
                 (Composition { replicate: rep, model_generation: mg, ..Composition::default() }, Vec::new())
             });
             ranges.push((s, e));
-            let (gap, first) = walk(&runs, s, e, |r, lo, hi| {
+            let (gap, first) = walk_from(runs, s, e, &mut hint, |r, lo, hi| {
                 let len = hi - lo;
                 c.rows += len;
                 if r.replicate != rep || r.generation > mg || !r.train {
@@ -254,31 +264,48 @@ pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns)
             });
             missing.add(gap, first);
         }
-    }
-    for (_, (mut c, ranges)) in by_model {
-        if !repeats {
-            let (_, twice, first) = depth(&ranges);
-            twice_training.add(twice, first.unwrap_or(0));
-        }
-        // Distinct ids that match a sample: the union of the model's runs,
-        // walked once.
-        let mut merged: Vec<(u64, u64)> = Vec::new();
-        let mut sorted = ranges;
-        sorted.sort_unstable();
-        for (s, e) in sorted {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+        // A generation's models are done with its partition (a row of
+        // another model's in it is a violation of its own, found above
+        // by its generation range): their runs need not wait in memory.
+        let done: Vec<(u32, u32)> = by_model.keys().filter(|(_, mg)| *mg == k).copied().collect();
+        for key in done {
+            if let Some(model) = by_model.remove(&key) {
+                out.compositions.push(finish(model, runs, repeats, &mut twice_training));
             }
         }
-        c.distinct = merged.iter().map(|&(s, e)| (e - s) - walk(&runs, s, e, |_, _, _| {}).0).sum();
-        out.compositions.push(c);
     }
+    for model in std::mem::take(&mut by_model).into_values() {
+        out.compositions.push(finish(model, runs, repeats, &mut twice_training));
+    }
+    out.compositions.sort_by_key(|c| (c.replicate, c.model_generation));
 
     // In `BY_HAND`'s order, worded as its checks are.
     let tallies = [twice_samples, orphans, missing, wrong, unknown_model, twice_training];
     out.violations = BY_HAND.iter().zip(tallies).filter_map(|((what, _), t)| finding(t.n, what, t.example)).collect();
     Ok(out)
+}
+
+/// A model's composition with its distinct ids, once all its training
+/// runs are in; ids it holds twice go to `twice` unless the run `repeats`.
+fn finish((mut c, ranges): ModelRanges, runs: &[SampleRun], repeats: bool, twice: &mut Tally) -> Composition {
+    if !repeats {
+        let (_, n, first) = depth(&ranges);
+        twice.add(n, first.unwrap_or(0));
+    }
+    // Distinct ids that match a sample: the union of the model's runs,
+    // walked once.
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    let mut sorted = ranges;
+    sorted.sort_unstable();
+    for (s, e) in sorted {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut hint = 0;
+    c.distinct = merged.iter().map(|&(s, e)| (e - s) - walk_from(runs, s, e, &mut hint, |_, _, _| {}).0).sum();
+    c
 }
 
 #[cfg(test)]
@@ -304,9 +331,37 @@ mod tests {
     fn walk_splits_a_range_over_runs_and_reports_the_gaps() {
         let runs = vec![run(0, 10, 0, 0, true), run(12, 20, 0, 1, false), run(20, 30, 1, 1, false)];
         let mut seen = Vec::new();
-        let (missing, first) = walk(&runs, 5, 25, |r, lo, hi| seen.push((r.start, lo, hi)));
+        let (missing, first) = walk_from(&runs, 5, 25, &mut 0, |r, lo, hi| seen.push((r.start, lo, hi)));
         assert_eq!(seen, vec![(0, 5, 10), (12, 12, 20), (20, 20, 25)]);
         assert_eq!((missing, first), (2, 10));
-        assert_eq!(walk(&runs, 40, 45, |_, _, _| {}), (5, 40), "nothing holds it");
+        assert_eq!(walk_from(&runs, 40, 45, &mut 0, |_, _, _| {}), (5, 40), "nothing holds it");
+    }
+
+    /// Whatever the hint, a walk sees the same parts and gaps as one from
+    /// the binary search, and leaves the hint where the next range in id
+    /// order starts.
+    #[test]
+    fn a_walk_is_the_same_from_any_hint() {
+        let runs: Vec<SampleRun> =
+            [(0, 3), (3, 4), (6, 9), (9, 10), (12, 20), (25, 26)].iter().map(|&(s, e)| run(s, e, 0, 0, true)).collect();
+        let parts = |s: u64, e: u64, hint: &mut usize| {
+            let mut seen = Vec::new();
+            let gaps = walk_from(&runs, s, e, hint, |r, lo, hi| seen.push((r.start, lo, hi)));
+            (seen, gaps)
+        };
+        for s in 0..28 {
+            for e in s + 1..30 {
+                let want = parts(s, e, &mut runs.partition_point(|r| r.end <= s));
+                for h in 0..runs.len() + 2 {
+                    assert_eq!(parts(s, e, &mut h.clone()), want, "[{s}, {e}) from hint {h}");
+                }
+            }
+        }
+        // In id order, each walk after the first starts from its hint.
+        let mut hint = 0;
+        for (s, e) in [(1, 2), (2, 7), (9, 13), (19, 26)] {
+            parts(s, e, &mut hint);
+            assert!(runs[hint].start < e && (hint + 1 == runs.len() || runs[hint + 1].start >= e));
+        }
     }
 }
