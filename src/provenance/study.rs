@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::audit::{audit, Report};
 use crate::error::Result;
 
@@ -66,6 +68,7 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
     let mut violations = Vec::new();
     let mut cells = Vec::new();
+    let mut audited = Vec::new();
     for c in crate::data::plan::read(dir)? {
         let shown = c.describe();
         let (id, values) = (c.id, c.values);
@@ -93,14 +96,23 @@ pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
             }
             None => violations.push(format!("runs/{id}/pipeline.toml: not readable TOML")),
         }
-        let report = match audit(&run) {
-            Ok(r) => r,
-            Err(e) => Report {
-                violations: vec![format!("runs/{id}: cannot be audited: {}", e.chain())],
+        audited.push(cells.len());
+        cells.push(CellAudit { id, values: shown, run, report: None });
+    }
+    // The cells' audits side by side (an audit reads its files on one
+    // thread), each report put back in its cell.
+    let reports: Vec<Report> = audited
+        .par_iter()
+        .map(|&i| {
+            let c = &cells[i];
+            audit(&c.run).unwrap_or_else(|e| Report {
+                violations: vec![format!("runs/{}: cannot be audited: {}", c.id, e.chain())],
                 ..Default::default()
-            },
-        };
-        cells.push(CellAudit { id, values: shown, run, report: Some(report) });
+            })
+        })
+        .collect();
+    for (i, r) in audited.into_iter().zip(reports) {
+        cells[i].report = Some(r);
     }
     // A run directory the plan does not name: a changed study's leftover
     // or a copy that does not belong.
