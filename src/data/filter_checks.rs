@@ -36,29 +36,33 @@ struct Row {
     decision: Decision,
 }
 
+/// A filter file's rows, in (replicate, model) order and, within a
+/// model, in file order (the order its decisions were made in).
 fn rows_of(path: &Path) -> PolarsResult<Vec<Row>> {
     let df =
         read_columns(path, &["replicate", "model_generation", "sample_id", "score", "flagged", "weight", "copies"])?;
-    let [rep, model, id, copies] = ["replicate", "model_generation", "sample_id", "copies"].map(|n| u64_column(&df, n));
-    let score = df.column("score")?.cast(&DataType::Float64)?;
-    let flagged = df.column("flagged")?.cast(&DataType::Boolean)?;
-    let weight = df.column("weight")?.cast(&DataType::Float64)?;
-    let (score, flagged, weight) = (score.f64()?, flagged.bool()?, weight.f64()?);
-    Ok((0..df.height())
-        .filter_map(|i| {
+    let cast = |name: &str, to: &DataType| df.column(name).and_then(|c| c.cast(to));
+    let [rep, model, id, copies] =
+        ["replicate", "model_generation", "sample_id", "copies"].map(|n| cast(n, &DataType::UInt64));
+    let (rep, model, id, copies) = (rep?, model?, id?, copies?);
+    let (score, flagged, weight) =
+        (cast("score", &DataType::Float64)?, cast("flagged", &DataType::Boolean)?, cast("weight", &DataType::Float64)?);
+    let columns = rep.u64()?.iter().zip(model.u64()?.iter()).zip(id.u64()?.iter()).zip(copies.u64()?.iter());
+    let decisions = score.f64()?.iter().zip(flagged.bool()?.iter()).zip(weight.f64()?.iter());
+    let mut rows: Vec<Row> = columns
+        .zip(decisions)
+        .filter_map(|((((rep, model), id), copies), ((score, flagged), weight))| {
             Some(Row {
-                replicate: rep[i]? as u32,
-                model: model[i]? as u32,
-                sample_id: id[i]?,
-                decision: Decision {
-                    score: score.get(i),
-                    flagged: flagged.get(i)?,
-                    weight: weight.get(i)?,
-                    copies: u32::try_from(copies[i]?).ok()?,
-                },
+                replicate: rep? as u32,
+                model: model? as u32,
+                sample_id: id?,
+                decision: Decision { score, flagged: flagged?, weight: weight?, copies: u32::try_from(copies?).ok()? },
             })
         })
-        .collect())
+        .collect();
+    // Stable, and linear on the file's own order.
+    rows.sort_by_key(|r| (r.replicate, r.model));
+    Ok(rows)
 }
 
 /// Per kind of disagreement: how many rows, and the first (replicate,
@@ -101,10 +105,7 @@ pub fn check(
     let mut seen: BTreeSet<(u32, u32)> = BTreeSet::new();
     let mut found = Vec::new();
     for (k, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
-        let mut by_model: BTreeMap<(u32, u32), Vec<Row>> = BTreeMap::new();
-        for row in rows_of(&path).map_err(table_error("filter"))? {
-            by_model.entry((row.replicate, row.model)).or_default().push(row);
-        }
+        let rows = rows_of(&path).map_err(table_error("filter"))?;
         let mut trained: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
         if let Some(t) = training.get(&k) {
             for (rep, mg, s, e) in training_runs(t).map_err(table_error("training"))? {
@@ -112,7 +113,9 @@ pub fn check(
             }
         }
         let mut scored = Vec::new();
-        for (&(r, m), rows) in &by_model {
+        for rows in rows.chunk_by(|a, b| (a.replicate, a.model) == (b.replicate, b.model)) {
+            // chunk_by never yields an empty slice.
+            let (r, m) = (rows[0].replicate, rows[0].model);
             seen.insert((r, m));
             let model = Model { replicate: r, model: m, rows, newest: newest.get(&(r, m)).copied() };
             let training = trained.get(&(r, m)).map(Vec::as_slice).unwrap_or_default();
