@@ -36,10 +36,7 @@ for v in "${names[@]}"; do
 done
 declare -A wall rss
 for r in $(seq "$rounds"); do
-  order=("${!bins[@]}")
-  if [ $((r % 2)) -eq 0 ]; then
-    order=($(printf '%s\n' "${order[@]}" | tac))
-  fi
+  order=($(round_order "$r" "${#bins[@]}"))
   for v in "${names[@]}"; do
     for b in "${order[@]}"; do
       /usr/bin/time -o "$out/time" -f "%e %M" "${bins[$b]}" audit "$out/$v" >"$out/report-$b-$v" 2>&1 || true

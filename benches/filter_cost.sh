@@ -39,13 +39,7 @@ declare -A sets=(
 )
 declare -A seen
 for r in $(seq "$rounds"); do
-  # The binaries' order flips every round: a run right after another run
-  # of the same variant was measured faster (tmpfs pages just freed), which
-  # favoured whichever binary came second.
-  order=("${!bins[@]}")
-  if [ $((r % 2)) -eq 0 ]; then
-    order=($(printf '%s\n' "${order[@]}" | tac))
-  fi
+  order=($(round_order "$r" "${#bins[@]}"))
   for v in "${names[@]}"; do
     for b in "${order[@]}"; do
       rm -rf "$out/run"
