@@ -396,13 +396,11 @@ fn rewards_of(path: &Path, reward: &str) -> PolarsResult<Vec<f64>> {
 /// A samples file's `x0 .. x{d-1}` as row-major rows (NaN for a null).
 fn columns_of(path: &Path, d: usize) -> PolarsResult<Vec<f64>> {
     let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
-    let df = scan_file(path)?
-        .select(names.iter().map(|n| col(n.as_str()).cast(DataType::Float64)).collect::<Vec<_>>())
-        .collect()?;
-    let columns = names.iter().map(|n| df.column(n)?.f64().cloned()).collect::<PolarsResult<Vec<_>>>()?;
+    let df = read_columns(path, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let columns = names.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
     let mut rows = vec![f64::NAN; df.height() * d];
     for (j, c) in columns.iter().enumerate() {
-        for (i, v) in c.iter().enumerate() {
+        for (i, v) in c.f64()?.iter().enumerate() {
             rows[i * d + j] = v.unwrap_or(f64::NAN);
         }
     }
@@ -411,7 +409,7 @@ fn columns_of(path: &Path, d: usize) -> PolarsResult<Vec<f64>> {
 
 /// The models of generation `g` in a models file, by replicate.
 fn gaussians_of(path: &Path, g: u32) -> PolarsResult<BTreeMap<u32, crate::model::Gaussian>> {
-    let df = scan_file(path)?.select([col("replicate"), col("model_generation"), col("params")]).collect()?;
+    let df = read_columns(path, &["replicate", "model_generation", "params"])?;
     let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
     let params = df.column("params")?.str()?;
     let mut out = BTreeMap::new();
