@@ -39,7 +39,7 @@ for r in $(seq "$rounds"); do
   order=($(round_order "$r" "${#bins[@]}"))
   for v in "${names[@]}"; do
     for b in "${order[@]}"; do
-      /usr/bin/time -o "$out/time" -f "%e %M" "${bins[$b]}" audit "$out/$v" >"$out/report-$b-$v" 2>&1 || true
+      /usr/bin/time -o "$out/time" -f "%e %M" "${bins[$b]}" audit "$out/$v" --quiet --format json >"$out/report-$b-$v" 2>&1 || true
       # A failing audit (a violation found) puts a line before the figures.
       read -r s kb < <(tail -n 1 "$out/time")
       wall[$b/$v]+="$s "

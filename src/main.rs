@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use collapse::data::query::{self, Format};
 use collapse::data::store::Durability;
 use collapse::progress::{self, Progress};
+use collapse::provenance::audit::{Checked, Step};
 use collapse::runner::{self, Options};
 
 /// mimalloc keeps freed large blocks for reuse, where glibc hands every
@@ -287,6 +288,71 @@ fn progress_display(terminal: bool) -> progress::Display {
         let (prefix, detail) = describe_progress(&p);
         eprintln!("{prefix} ({:.0}%)  {detail}", (100.0 * p.fraction).floor());
     })
+}
+
+/// An audit's progress on stderr: on a terminal a bar for the step under
+/// way, cleared when the audit ends; otherwise a line when a step begins,
+/// at each tenth of it and at least every 30 s.
+struct AuditDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    last: std::sync::Mutex<(Option<Step>, usize, std::time::Instant)>,
+}
+
+impl AuditDisplay {
+    fn new(terminal: bool) -> AuditDisplay {
+        let bar = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new(1000);
+            let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:20}] {percent:>3}%  {msg}")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        AuditDisplay { bar, last: std::sync::Mutex::new((None, usize::MAX, std::time::Instant::now())) }
+    }
+
+    fn show(&self, c: Checked) {
+        let (what, unit) = match c.step {
+            Step::Files => ("audit: files and hashes", "generations"),
+            Step::Tables => ("audit: lineage over the tables", "table reads"),
+            Step::TrainingSets => ("audit: training sets and mixing", "generations"),
+        };
+        let fraction = c.done as f64 / c.of.max(1) as f64;
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(what);
+            bar.set_message(format!("{}/{} {unit}", c.done, c.of));
+            bar.set_position((fraction * 1000.0).round() as u64);
+            return;
+        }
+        let Ok(mut last) = self.last.lock() else { return };
+        let tenth = (10.0 * fraction).floor() as usize;
+        if last.0 == Some(c.step) && last.1 == tenth && last.2.elapsed().as_secs_f64() < 30.0 {
+            return;
+        }
+        *last = (Some(c.step), tenth, std::time::Instant::now());
+        eprintln!("{what} ({:.0}%)  {}/{} {unit}", (100.0 * fraction).floor(), c.done, c.of);
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A study audit's progress on stderr after each cell: on a terminal one
+/// line rewritten in place, otherwise a line per cell.
+fn study_audit_progress(terminal: bool) -> impl Fn(usize, usize) + Sync {
+    let start = std::time::Instant::now();
+    move |done: usize, of: usize| {
+        let line = format!("audit: {done}/{of} cells, {} elapsed", human_seconds(start.elapsed().as_secs_f64()));
+        if terminal {
+            let end = if done == of { "\n" } else { "" };
+            eprint!("\r\x1b[2K{line}{end}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// A study's progress on stderr after each cell: on a terminal one line
@@ -690,7 +756,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&status_text(&cells, format))?;
         }
         Command::Audit { run_dir, format } if collapse::data::plan::is_study(&run_dir) => {
-            let s = collapse::provenance::study::audit_study(&run_dir)?;
+            let s = if cli.quiet {
+                collapse::provenance::study::audit_study(&run_dir)?
+            } else {
+                let show = study_audit_progress(std::io::stderr().is_terminal());
+                collapse::provenance::study::audit_study_watched(&run_dir, &show)?
+            };
             if let AuditFormat::Json = format {
                 emit(&format!("{:#}\n", s.to_json()))?;
             } else {
@@ -748,7 +819,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit { run_dir, format } => {
-            let r = collapse::provenance::audit::audit(&run_dir)?;
+            let r = if cli.quiet {
+                collapse::provenance::audit::audit(&run_dir)?
+            } else {
+                let display = AuditDisplay::new(std::io::stderr().is_terminal());
+                let r = collapse::provenance::audit::audit_watched(&run_dir, &|c| display.show(c));
+                display.finish();
+                r?
+            };
             for n in &r.notes {
                 eprintln!("note: {n}");
             }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::checks::{read_columns, scan_file, u64_column, Composition};
-use super::ranges::{partitions, training_runs, walk_from, SampleRun, SampleRuns};
+use super::ranges::{partitions, walk_from, SampleRun, SampleRuns, TrainingRun};
 use super::table_error;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
@@ -77,73 +77,102 @@ impl Tally {
     }
 }
 
-/// `models_to`: models 0 .. models_to are sealed; every one from 1 on must
-/// have filter rows. `gaussian`: the run's models are Gaussians of this
-/// dimension, whose parameters the `models` table holds (a likelihood
-/// filter's scores are then recomputed).
-///
-/// One generation at a time: its filter rows, its training runs and the
-/// samples its scores are recomputed from. Read whole, a 1,000-generation
-/// best-of-2 run's 40 M filter rows and their join to samples took 8.5 GB.
-#[allow(clippy::too_many_arguments)]
-pub fn check(
-    root: &Path,
-    sealed: Option<u32>,
-    runs: &SampleRuns,
-    filter: &Filter,
+/// The filter checks, told one generation at a time, in generation
+/// order: its filter file and its training partition's runs (read once
+/// by the audit for these and the range checks). Whole, a
+/// 1,000-generation best-of-2 run's 40 M filter rows and their join to
+/// samples took 8.5 GB.
+pub struct FilterCheck<'a> {
+    runs: &'a [SampleRun],
+    filter: &'a Filter,
     seed: u64,
     replicates: u32,
     models_to: u32,
-    gaussian: Option<usize>,
-) -> Result<FilterFound> {
-    let runs: &[SampleRun] = &runs.0;
-    let training: BTreeMap<u32, PathBuf> = partitions(root, "training", sealed)?.into_iter().collect();
-    let mut rescore = Rescore::of(root, sealed, filter, gaussian)?;
-    let newest = newest_blocks(runs);
-    let mut out = FilterFound::default();
-    let mut tally = Tally::default();
-    let mut seen: BTreeSet<(u32, u32)> = BTreeSet::new();
-    let mut found = Vec::new();
-    for (k, path) in partitions(root, super::store::FILTER_DIR, sealed)? {
-        let rows = rows_of(&path).map_err(table_error("filter"))?;
+    /// None once a samples or models file could not be read (named once
+    /// in `found`; the scores after it are left unchecked).
+    rescore: Option<Rescore>,
+    newest: BTreeMap<(u32, u32), (u64, u64)>,
+    out: FilterFound,
+    tally: Tally,
+    seen: BTreeSet<(u32, u32)>,
+    found: Vec<String>,
+}
+
+impl<'a> FilterCheck<'a> {
+    /// `models_to`: models 0 .. models_to are sealed; every one from 1 on
+    /// must have filter rows. `gaussian`: the run's models are Gaussians
+    /// of this dimension, whose parameters the `models` table holds (a
+    /// likelihood filter's scores are then recomputed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        root: &Path,
+        sealed: Option<u32>,
+        runs: &'a SampleRuns,
+        filter: &'a Filter,
+        seed: u64,
+        replicates: u32,
+        models_to: u32,
+        gaussian: Option<usize>,
+    ) -> Result<FilterCheck<'a>> {
+        let runs: &[SampleRun] = &runs.0;
+        Ok(FilterCheck {
+            runs,
+            filter,
+            seed,
+            replicates,
+            models_to,
+            rescore: Rescore::of(root, sealed, filter, gaussian)?,
+            newest: newest_blocks(runs),
+            out: FilterFound::default(),
+            tally: Tally::default(),
+            seen: BTreeSet::new(),
+            found: Vec::new(),
+        })
+    }
+
+    /// Generation `k`'s filter file and training runs.
+    pub fn generation(&mut self, path: &Path, training: &[TrainingRun]) -> Result<()> {
+        let rows = rows_of(path).map_err(table_error("filter"))?;
         let mut trained: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
-        if let Some(t) = training.get(&k) {
-            for (rep, mg, s, e) in training_runs(t).map_err(table_error("training"))? {
-                trained.entry((rep, mg)).or_default().push((s, e - s));
-            }
+        for &(rep, mg, s, e) in training {
+            trained.entry((rep, mg)).or_default().push((s, e - s));
         }
         let mut scored = Vec::new();
         for rows in rows.chunk_by(|a, b| (a.replicate, a.model) == (b.replicate, b.model)) {
             // chunk_by never yields an empty slice.
             let (r, m) = (rows[0].replicate, rows[0].model);
-            seen.insert((r, m));
-            let model = Model { replicate: r, model: m, rows, newest: newest.get(&(r, m)).copied() };
+            self.seen.insert((r, m));
+            let model = Model { replicate: r, model: m, rows, newest: self.newest.get(&(r, m)).copied() };
             let training = trained.get(&(r, m)).map(Vec::as_slice).unwrap_or_default();
-            model.check(runs, filter, seed, training, &mut out, &mut tally, &mut scored, &mut found);
+            let (out, tally, found) = (&mut self.out, &mut self.tally, &mut self.found);
+            model.check(self.runs, self.filter, self.seed, training, out, tally, &mut scored, found);
         }
-        // A samples or models file that cannot be read is named once, and
-        // the scores after it are left unchecked.
-        let failed = rescore.as_mut().and_then(|rs| {
-            let e = rs.check(&scored, &mut tally).err()?;
+        let failed = self.rescore.as_mut().and_then(|rs| {
+            let e = rs.check(&scored, &mut self.tally).err()?;
             Some(format!("filter: the {} cannot be recomputed: {}", rs.what(), e.chain()))
         });
         if let Some(failed) = failed {
-            found.push(failed);
-            rescore = None;
+            self.found.push(failed);
+            self.rescore = None;
         }
+        Ok(())
     }
-    for r in 0..replicates {
-        for k in 1..models_to {
-            if !seen.contains(&(r, k)) {
-                out.violations.push(format!("filter: replicate {r} model {k} has no filter rows"));
+
+    pub fn finish(self) -> FilterFound {
+        let mut out = self.out;
+        for r in 0..self.replicates {
+            for k in 1..self.models_to {
+                if !self.seen.contains(&(r, k)) {
+                    out.violations.push(format!("filter: replicate {r} model {k} has no filter rows"));
+                }
             }
         }
+        out.violations.extend(self.found);
+        for (what, (n, (r, k, id))) in self.tally.0 {
+            out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
+        }
+        out
     }
-    out.violations.extend(found);
-    for (what, (n, (r, k, id))) in tally.0 {
-        out.violations.push(format!("filter: {n} {what} (e.g. replicate {r} model {k} sample_id {id})"));
-    }
-    Ok(out)
 }
 
 /// One model's filter rows, to be checked.

@@ -21,6 +21,7 @@ pub mod reward;
 pub mod sql;
 pub mod stage_io;
 pub mod store;
+pub mod training_pass;
 
 use crate::error::Error;
 

@@ -63,7 +63,7 @@ impl Tally {
 
 /// (K, path) of the `table/generation=K/part-0.parquet` files of a run, in
 /// generation order.
-pub(super) fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
+pub fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
     let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
         .into_iter()
         .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
@@ -110,8 +110,12 @@ fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Po
     Ok(())
 }
 
-/// (replicate, model_generation, start, end) of every run in a training file.
-pub(super) fn training_runs(path: &Path) -> PolarsResult<Vec<(u32, u32, u64, u64)>> {
+/// Every run of a training file.
+pub fn training_runs(path: &Path) -> Result<Vec<TrainingRun>> {
+    training_runs_of(path).map_err(table_error("training"))
+}
+
+fn training_runs_of(path: &Path) -> PolarsResult<Vec<TrainingRun>> {
     let df = read_columns(path, &["replicate", "model_generation", "sample_id_start", "sample_count"])?;
     let [rep, gen, start, count] =
         ["replicate", "model_generation", "sample_id_start", "sample_count"].map(|n| u64_column(&df, n));
@@ -206,49 +210,96 @@ impl SampleRuns {
     }
 }
 
+/// (replicate, model_generation, first id, end id) of one run of a
+/// training file.
+pub type TrainingRun = (u32, u32, u64, u64);
+
 /// `sealed`: only generations (and models) below it, for an unfinished run.
 /// `repeats`: a training set may hold a row more than once (a resampling
 /// filter's copies, which `filter_checks` holds to the filter table).
 pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns) -> Result<Ranges> {
-    let runs: &[SampleRun] = &runs.0;
-    let models: BTreeSet<(u32, u32)> = {
-        let df = query::frame_sealed(root, "SELECT replicate, model_generation FROM models", sealed)?;
-        let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
-        rep.iter().zip(&gen).filter_map(|(r, g)| Some(((*r)? as u32, (*g)? as u32))).collect()
-    };
+    let mut c = RangeCheck::new(root, sealed, repeats, runs)?;
+    for (k, path) in partitions(root, "training", sealed)? {
+        c.partition(k, &training_runs(&path)?);
+    }
+    Ok(c.finish())
+}
 
-    let mut out = Ranges::default();
-    let (mut twice_samples, mut orphans) = (Tally::default(), Tally::default());
-    let (_, twice, first) = depth(&runs.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>());
-    twice_samples.add(twice, first.unwrap_or(0));
-    for r in runs {
-        let sizes = out.sizes.entry((r.replicate, r.generation)).or_default();
-        let len = r.end - r.start;
-        if r.real && r.train {
-            sizes.0 += len;
-        }
-        if !r.real {
-            sizes.1 += len;
-            if !r.model.is_some_and(|m| models.contains(&(r.replicate, m))) {
-                orphans.add(len, r.start);
+/// The range checks, told one training partition at a time, in
+/// generation order (the audit reads each partition once for these and
+/// for a filtered run's checks).
+pub struct RangeCheck<'a> {
+    runs: &'a [SampleRun],
+    models: BTreeSet<(u32, u32)>,
+    repeats: bool,
+    out: Ranges,
+    /// In `BY_HAND`'s order.
+    twice_samples: Tally,
+    orphans: Tally,
+    missing: Tally,
+    wrong: Tally,
+    unknown_model: Tally,
+    twice_training: Tally,
+    /// Models whose partition is not finished yet.
+    by_model: BTreeMap<(u32, u32), ModelRanges>,
+    hint: usize,
+}
+
+impl<'a> RangeCheck<'a> {
+    /// Reads the models table; checks the samples' runs on their own.
+    pub fn new(root: &Path, sealed: Option<u32>, repeats: bool, runs: &'a SampleRuns) -> Result<RangeCheck<'a>> {
+        let runs: &[SampleRun] = &runs.0;
+        let models: BTreeSet<(u32, u32)> = {
+            let df = query::frame_sealed(root, "SELECT replicate, model_generation FROM models", sealed)?;
+            let [rep, gen] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
+            rep.iter().zip(&gen).filter_map(|(r, g)| Some(((*r)? as u32, (*g)? as u32))).collect()
+        };
+        let mut out = Ranges::default();
+        let (mut twice_samples, mut orphans) = (Tally::default(), Tally::default());
+        let (_, twice, first) = depth(&runs.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>());
+        twice_samples.add(twice, first.unwrap_or(0));
+        for r in runs {
+            let sizes = out.sizes.entry((r.replicate, r.generation)).or_default();
+            let len = r.end - r.start;
+            if r.real && r.train {
+                sizes.0 += len;
+            }
+            if !r.real {
+                sizes.1 += len;
+                if !r.model.is_some_and(|m| models.contains(&(r.replicate, m))) {
+                    orphans.add(len, r.start);
+                }
             }
         }
+        Ok(RangeCheck {
+            runs,
+            models,
+            repeats,
+            out,
+            twice_samples,
+            orphans,
+            missing: Tally::default(),
+            wrong: Tally::default(),
+            unknown_model: Tally::default(),
+            twice_training: Tally::default(),
+            by_model: BTreeMap::new(),
+            hint: 0,
+        })
     }
 
-    let (mut missing, mut wrong, mut unknown_model) = (Tally::default(), Tally::default(), Tally::default());
-    let mut by_model: BTreeMap<(u32, u32), ModelRanges> = BTreeMap::new();
-    let mut twice_training = Tally::default();
-    let mut hint = 0;
-    for (k, path) in partitions(root, "training", sealed)? {
-        for (rep, mg, s, e) in training_runs(&path).map_err(table_error("training"))? {
-            if !models.contains(&(rep, mg)) {
-                unknown_model.add(e - s, s);
+    /// Training partition `k`'s runs.
+    pub fn partition(&mut self, k: u32, training: &[TrainingRun]) {
+        let runs = self.runs;
+        for &(rep, mg, s, e) in training {
+            if !self.models.contains(&(rep, mg)) {
+                self.unknown_model.add(e - s, s);
             }
-            let (c, ranges) = by_model.entry((rep, mg)).or_insert_with(|| {
+            let (c, ranges) = self.by_model.entry((rep, mg)).or_insert_with(|| {
                 (Composition { replicate: rep, model_generation: mg, ..Composition::default() }, Vec::new())
             });
             ranges.push((s, e));
-            let (gap, first) = walk_from(runs, s, e, &mut hint, |r, lo, hi| {
+            let wrong = &mut self.wrong;
+            let (gap, first) = walk_from(runs, s, e, &mut self.hint, |r, lo, hi| {
                 let len = hi - lo;
                 c.rows += len;
                 if r.replicate != rep || r.generation > mg || !r.train {
@@ -262,27 +313,32 @@ pub fn check(root: &Path, sealed: Option<u32>, repeats: bool, runs: &SampleRuns)
                     _ => {}
                 }
             });
-            missing.add(gap, first);
+            self.missing.add(gap, first);
         }
         // A generation's models are done with its partition (a row of
         // another model's in it is a violation of its own, found above
         // by its generation range): their runs need not wait in memory.
-        let done: Vec<(u32, u32)> = by_model.keys().filter(|(_, mg)| *mg == k).copied().collect();
+        let done: Vec<(u32, u32)> = self.by_model.keys().filter(|(_, mg)| *mg == k).copied().collect();
         for key in done {
-            if let Some(model) = by_model.remove(&key) {
-                out.compositions.push(finish(model, runs, repeats, &mut twice_training));
+            if let Some(model) = self.by_model.remove(&key) {
+                self.out.compositions.push(finish(model, runs, self.repeats, &mut self.twice_training));
             }
         }
     }
-    for model in std::mem::take(&mut by_model).into_values() {
-        out.compositions.push(finish(model, runs, repeats, &mut twice_training));
-    }
-    out.compositions.sort_by_key(|c| (c.replicate, c.model_generation));
 
-    // In `BY_HAND`'s order, worded as its checks are.
-    let tallies = [twice_samples, orphans, missing, wrong, unknown_model, twice_training];
-    out.violations = BY_HAND.iter().zip(tallies).filter_map(|((what, _), t)| finding(t.n, what, t.example)).collect();
-    Ok(out)
+    pub fn finish(mut self) -> Ranges {
+        for model in std::mem::take(&mut self.by_model).into_values() {
+            self.out.compositions.push(finish(model, self.runs, self.repeats, &mut self.twice_training));
+        }
+        let mut out = self.out;
+        out.compositions.sort_by_key(|c| (c.replicate, c.model_generation));
+        // In `BY_HAND`'s order, worded as its checks are.
+        let tallies =
+            [self.twice_samples, self.orphans, self.missing, self.wrong, self.unknown_model, self.twice_training];
+        out.violations =
+            BY_HAND.iter().zip(tallies).filter_map(|((what, _), t)| finding(t.n, what, t.example)).collect();
+        out
+    }
 }
 
 /// A model's composition with its distinct ids, once all its training

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::manifest::{hash_file, Manifest};
 use crate::data::checks::{self, Composition};
 use crate::data::store::{self, RunDir};
-use crate::data::{filter_checks, ranges};
+use crate::data::{filter_checks, ranges, training_pass};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Pipeline};
 use crate::rng::replicate_seed;
@@ -108,7 +108,35 @@ pub fn source_path(root: &Path, written: &str) -> PathBuf {
     }
 }
 
+/// What the audit is doing, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Each generation's manifest and the files it names, hashed.
+    Files,
+    /// The tables read together: lineage, samples as runs of ids, metrics.
+    Tables,
+    /// Each generation's training sets (and filter decisions) against
+    /// samples.
+    TrainingSets,
+}
+
+/// Where the audit stands: `done` of `of` in its step (generations; the
+/// tables are one piece of work).
+#[derive(Clone, Copy, Debug)]
+pub struct Checked {
+    pub step: Step,
+    pub done: usize,
+    pub of: usize,
+}
+
+pub type Watch<'a> = &'a (dyn Fn(Checked) + Sync);
+
 pub fn audit(root: &Path) -> Result<Report> {
+    audit_watched(root, &|_| {})
+}
+
+/// [`audit`], telling `watch` where it stands.
+pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
     let pipeline_path = root.join("pipeline.toml");
     if !pipeline_path.is_file() {
         return Err(Error::Input(format!(
@@ -134,7 +162,9 @@ pub fn audit(root: &Path) -> Result<Report> {
     let mut listed: BTreeSet<PathBuf> = BTreeSet::new();
     let mut recorded: BTreeMap<String, String> = BTreeMap::new();
     let mut previous: Option<String> = None;
+    let tell = |step, done, of| watch(Checked { step, done, of });
     for k in 0..=p.generations {
+        tell(Step::Files, k as usize, p.generations as usize + 1);
         let (m, hash) = match Manifest::read(root, k) {
             Ok(x) => x,
             Err(_) if !complete => {
@@ -263,6 +293,7 @@ pub fn audit(root: &Path) -> Result<Report> {
         }
         previous = Some(hash);
     }
+    tell(Step::Files, p.generations as usize + 1, p.generations as usize + 1);
     if !complete && sealed.is_none() {
         sealed = Some(p.generations + 1);
     }
@@ -313,6 +344,7 @@ pub fn audit(root: &Path) -> Result<Report> {
         Err(e) => v.push(format!("models: the table cannot be read: {}", e.chain())),
     }
 
+    tell(Step::Tables, 0, 3);
     // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them:
     // row by row where a check reads samples alone, over id ranges where it
     // joins training sets to samples.
@@ -320,52 +352,62 @@ pub fn audit(root: &Path) -> Result<Report> {
         Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
         Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
     }
+    tell(Step::Tables, 1, 3);
     let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
     // Samples as runs of ids, read once for the filter's and the range checks.
     let runs = ranges::SampleRuns::read(root, sealed);
+    tell(Step::Tables, 2, 3);
     // The metrics the checks below hold to the tables, in one scan.
     let mut wanted = vec!["train_rows", "train_real_fraction"];
     if p.filter.is_some() {
         wanted.extend(filter_metric_names());
     }
     let metric_values = checks::metric_values(root, &wanted, sealed);
-    let filtered = match (&p.filter, &runs) {
-        (Some(f), Ok(runs)) => {
-            let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
-            let gaussian = matches!(p.model, crate::pipeline::ModelSpec::Gaussian(_)).then(|| p.dim().unwrap_or(1));
-            match filter_checks::check(root, sealed, runs, f, p.seed, p.replicates, models_to, gaussian) {
-                Ok(found) => {
-                    v.extend(found.violations.iter().cloned());
-                    for metric in filter_metric_names() {
-                        let Some(values) = metric_values.as_ref().ok().and_then(|m| m.get(metric)) else { continue };
-                        for (&(r, k), want) in &found.metrics {
-                            let expected = want.iter().find(|(name, _)| *name == metric).map(|x| x.1);
-                            let got = values.get(&(r, k)).copied();
-                            let same = match (got, expected) {
-                                (Some(g), Some(e)) => (g - e).abs() <= 1e-12,
-                                (None, None) => true,
-                                _ => false,
-                            };
-                            if !same {
-                                v.push(format!(
-                                    "metrics: {metric} of replicate {r} model {k} is {}, the filter table says {}",
-                                    got.map_or("missing".to_string(), |g| g.to_string()),
-                                    expected.map_or("nothing (no such rows)".to_string(), |e| e.to_string())
-                                ));
-                            }
-                        }
+    tell(Step::Tables, 3, 3);
+    let found = match &runs {
+        Ok(runs) => {
+            let ranges = ranges::RangeCheck::new(root, sealed, resamples, runs);
+            let filter = p.filter.as_ref().map(|f| {
+                let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
+                let gaussian = matches!(p.model, crate::pipeline::ModelSpec::Gaussian(_)).then(|| p.dim().unwrap_or(1));
+                filter_checks::FilterCheck::new(root, sealed, runs, f, p.seed, p.replicates, models_to, gaussian)
+            });
+            tell(Step::TrainingSets, 0, p.generations as usize);
+            training_pass::check(root, sealed, ranges, filter, &mut |done, of| tell(Step::TrainingSets, done, of))
+        }
+        Err(e) => training_pass::Found { ranges: Err(e.chain()), filter: None },
+    };
+    let filtered = match found.filter {
+        Some(Ok(found)) => {
+            v.extend(found.violations.iter().cloned());
+            for metric in filter_metric_names() {
+                let Some(values) = metric_values.as_ref().ok().and_then(|m| m.get(metric)) else { continue };
+                for (&(r, k), want) in &found.metrics {
+                    let expected = want.iter().find(|(name, _)| *name == metric).map(|x| x.1);
+                    let got = values.get(&(r, k)).copied();
+                    let same = match (got, expected) {
+                        (Some(g), Some(e)) => (g - e).abs() <= 1e-12,
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !same {
+                        v.push(format!(
+                            "metrics: {metric} of replicate {r} model {k} is {}, the filter table says {}",
+                            got.map_or("missing".to_string(), |g| g.to_string()),
+                            expected.map_or("nothing (no such rows)".to_string(), |e| e.to_string())
+                        ));
                     }
-                    Some(found.candidates)
-                }
-                Err(e) => {
-                    v.push(format!("filter: the tables cannot be read together: {}", e.chain()));
-                    None
                 }
             }
+            Some(found.candidates)
         }
-        _ => None,
+        Some(Err(e)) => {
+            v.push(format!("filter: the tables cannot be read together: {e}"));
+            None
+        }
+        None => None,
     };
-    match runs.and_then(|runs| ranges::check(root, sealed, resamples, &runs)) {
+    match found.ranges {
         Ok(found) => {
             v.extend(found.violations.iter().map(|s| format!("lineage: {s}")));
             report.models = found.compositions.len();
@@ -399,7 +441,7 @@ pub fn audit(root: &Path) -> Result<Report> {
                 }
             }
         }
-        Err(e) => v.push(format!("mixing: the tables cannot be read together: {}", e.chain())),
+        Err(e) => v.push(format!("mixing: the tables cannot be read together: {e}")),
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 //! one. Needs nothing outside the study directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -66,6 +67,11 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
+    audit_study_watched(dir, &|_, _| {})
+}
+
+/// [`audit_study`], telling `watch(done, of)` after each cell's audit.
+pub fn audit_study_watched(dir: &Path, watch: &(dyn Fn(usize, usize) + Sync)) -> Result<StudyAudit> {
     let mut violations = Vec::new();
     let mut cells = Vec::new();
     let mut audited = Vec::new();
@@ -101,14 +107,18 @@ pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
     }
     // The cells' audits side by side (an audit reads its files on one
     // thread), each report put back in its cell.
+    let done = AtomicUsize::new(0);
+    watch(0, audited.len());
     let reports: Vec<Report> = audited
         .par_iter()
         .map(|&i| {
             let c = &cells[i];
-            audit(&c.run).unwrap_or_else(|e| Report {
+            let r = audit(&c.run).unwrap_or_else(|e| Report {
                 violations: vec![format!("runs/{}: cannot be audited: {}", c.id, e.chain())],
                 ..Default::default()
-            })
+            });
+            watch(done.fetch_add(1, Ordering::Relaxed) + 1, audited.len());
+            r
         })
         .collect();
     for (i, r) in audited.into_iter().zip(reports) {

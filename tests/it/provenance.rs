@@ -92,6 +92,36 @@ fn assert_caught(r: &Report, needles: &[&str]) {
     }
 }
 
+/// Not a terminal: the audit writes a line as each step begins, at each
+/// tenth of it and as it ends, steps in order, never going back; with
+/// --quiet nothing.
+#[test]
+fn audits_report_progress_on_stderr_unless_quiet() {
+    let dir = audited_run("audit-progress");
+    let run = dir.path("run");
+    let (code, out, err) = cli(&["audit", run.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok: 5 manifests"), "the result goes to stdout: {out}");
+    let steps = ["audit: files and hashes", "audit: lineage over the tables", "audit: training sets and mixing"];
+    let mut last = (0, 0.0);
+    for line in err.lines() {
+        let step = steps.iter().position(|s| line.starts_with(s)).unwrap_or_else(|| panic!("{line:?} in\n{err}"));
+        let percent: f64 = line.split(['(', '%']).nth(1).and_then(|p| p.parse().ok()).unwrap();
+        assert!((step, percent) >= last, "progress went back at {line:?}:\n{err}");
+        last = (step, percent);
+    }
+    for (step, ends) in [(0, "(100%)  5/5 generations"), (1, "(100%)  3/3 table reads"), (2, "(100%)  4/4 generations")]
+    {
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with(steps[step])).collect();
+        assert!(lines.first().is_some_and(|l| l.contains("(0%)")), "{err}");
+        assert!(lines.last().is_some_and(|l| l.ends_with(ends)), "{ends:?} last in\n{err}");
+        assert!(lines.len() <= 11, "a line per tenth at most: {err}");
+    }
+    let (code, out, err) = cli(&["audit", run.to_str().unwrap(), "--quiet"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty() && err.is_empty(), "--quiet prints nothing: {out}{err}");
+}
+
 #[test]
 fn a_clean_run_audits_ok_through_the_cli() {
     let dir = audited_run("clean");

@@ -502,6 +502,10 @@ fn a_study_audits_every_cell_and_its_plan() {
     let (code, text, err) = cli(&["audit", moved.to_str().unwrap()], None);
     assert_eq!(code, 0, "{text}{err}");
     assert!(text.contains("4 cells: 4 ok (0 of them unfinished), 0 with violations, 0 pending; plan: ok"), "{text}");
+    // Not a terminal: a line per cell audited.
+    let done: Vec<&str> = err.lines().filter(|l| l.starts_with("audit: ") && l.contains(" cells, ")).collect();
+    assert_eq!(done.len(), 5, "0 of 4, then one line per cell: {err}");
+    assert!(done[4].starts_with("audit: 4/4 cells"), "{err}");
 
     let (code, json, _) = cli(&["audit", moved.to_str().unwrap(), "--format", "json"], None);
     assert_eq!(code, 0);
