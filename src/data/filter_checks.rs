@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::checks::{read_columns, scan_file, u64_column, Composition};
+use super::file_error;
 use super::ranges::{partitions, walk_from, SampleRun, SampleRuns, TrainingRun};
-use super::table_error;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
 
@@ -27,6 +27,9 @@ pub struct FilterFound {
     pub metrics: BTreeMap<(u32, u32), Vec<(&'static str, f64)>>,
     pub violations: Vec<String>,
 }
+
+/// A filter file's rows, as [`FilterCheck::read`] gives them.
+pub struct FilterRows(Vec<Row>);
 
 /// One row of a filter file.
 struct Row {
@@ -130,9 +133,15 @@ impl<'a> FilterCheck<'a> {
         })
     }
 
-    /// Generation `k`'s filter file and training runs.
-    pub fn generation(&mut self, path: &Path, training: &[TrainingRun]) -> Result<()> {
-        let rows = rows_of(path).map_err(table_error("filter"))?;
+    /// A generation's filter file, read for [`FilterCheck::generation`]
+    /// (on another thread, while the one before is checked).
+    pub fn read(path: &Path) -> Result<FilterRows> {
+        Ok(FilterRows(rows_of(path).map_err(file_error(path))?))
+    }
+
+    /// A generation's filter rows and training runs.
+    pub fn generation(&mut self, rows: &FilterRows, training: &[TrainingRun]) {
+        let rows = &rows.0;
         let mut trained: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
         for &(rep, mg, s, e) in training {
             trained.entry((rep, mg)).or_default().push((s, e - s));
@@ -155,7 +164,6 @@ impl<'a> FilterCheck<'a> {
             self.found.push(failed);
             self.rescore = None;
         }
-        Ok(())
     }
 
     pub fn finish(self) -> FilterFound {
@@ -362,7 +370,7 @@ impl Rescore {
                 Rescorer::Reward(reward) => rewards_of(path, reward),
                 Rescorer::Likelihood { d, .. } => columns_of(path, *d),
             };
-            self.rows.insert(g, values.map_err(table_error("samples"))?);
+            self.rows.insert(g, values.map_err(file_error(path))?);
         }
         let Rescorer::Likelihood { scorer, d } = self.by else {
             for s in scored {
@@ -383,7 +391,7 @@ impl Rescore {
         for &g in &wanted {
             if !self.fitted.contains_key(&g) {
                 let fitted = match self.models.get(&g) {
-                    Some(path) => gaussians_of(path, g).map_err(table_error("models"))?,
+                    Some(path) => gaussians_of(path, g).map_err(file_error(path))?,
                     None => BTreeMap::new(),
                 };
                 self.fitted.insert(g, fitted);

@@ -30,6 +30,11 @@ pub(crate) fn table_error(context: &'static str) -> impl Fn(polars::error::Polar
     move |e| Error::table(context, e)
 }
 
+/// Wraps a Polars error with the file that was being read.
+pub(crate) fn file_error(path: &std::path::Path) -> impl Fn(polars::error::PolarsError) -> Error + '_ {
+    move |e| Error::table(path.display().to_string(), e)
+}
+
 pub(crate) use crate::gzip::open_maybe_gz;
 
 /// Length of the run of equal values that starts at `x[start]` (0 past

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::checks::{finding, read_columns, u64_column, Composition, BY_HAND};
-use super::{query, store, table_error};
+use super::{file_error, query, store};
 use crate::error::Result;
 
 /// Consecutive sample ids of one block of one samples file.
@@ -112,7 +112,7 @@ fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> Po
 
 /// Every run of a training file.
 pub fn training_runs(path: &Path) -> Result<Vec<TrainingRun>> {
-    training_runs_of(path).map_err(table_error("training"))
+    training_runs_of(path).map_err(file_error(path))
 }
 
 fn training_runs_of(path: &Path) -> PolarsResult<Vec<TrainingRun>> {
@@ -203,7 +203,7 @@ impl SampleRuns {
     pub fn read(root: &Path, sealed: Option<u32>) -> Result<SampleRuns> {
         let mut runs = Vec::new();
         for (k, path) in partitions(root, "samples", sealed)? {
-            sample_runs_of(&path, k, &mut runs).map_err(table_error("samples"))?;
+            sample_runs_of(&path, k, &mut runs).map_err(file_error(&path))?;
         }
         runs.sort_by_key(|r| r.start);
         Ok(SampleRuns(runs))

@@ -2,13 +2,14 @@
 //! order: each partition is read once and told to the range checks and,
 //! in a filtered run, to the filter checks beside that generation's filter
 //! file. Read by each check apart, every training partition was read
-//! twice (0.9 s of a 1,000-generation best-of-2 run's 10 s audit).
+//! twice (0.9 s of a 1,000-generation best-of-2 run's 10 s audit). The
+//! reading runs ahead on a thread of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::filter_checks::{FilterCheck, FilterFound};
-use super::ranges::{partitions, training_runs, RangeCheck, Ranges};
+use super::filter_checks::{FilterCheck, FilterFound, FilterRows};
+use super::ranges::{partitions, training_runs, RangeCheck, Ranges, TrainingRun};
 use super::store::FILTER_DIR;
 
 /// What each check found, or why it could not finish (the error's chain).
@@ -18,7 +19,12 @@ pub struct Found {
     pub filter: Option<Result<FilterFound, String>>,
 }
 
-/// `watch(done, of)` after each generation.
+/// A generation's reads: its training runs, and its filter rows where
+/// the run has a filter file there.
+type Reads = (crate::error::Result<Vec<TrainingRun>>, Option<crate::error::Result<FilterRows>>);
+
+/// `watch(done, of)` after each generation. The files are read on a
+/// thread of their own, a generation or two ahead of the checks.
 pub fn check(
     root: &Path,
     sealed: Option<u32>,
@@ -33,30 +39,50 @@ pub fn check(
     };
     let training = listed("training");
     let filters = match &filter {
-        Some(_) => listed(FILTER_DIR),
-        None => Ok(BTreeMap::new()),
+        Some(Ok(_)) => listed(FILTER_DIR),
+        _ => Ok(BTreeMap::new()),
     };
     let (training, filters) = match (training, filters) {
         (Ok(t), Ok(f)) => (t, f),
         (Err(e), _) | (_, Err(e)) => return fail(ranges, filter, &e),
     };
-    let generations: BTreeSet<u32> = training.keys().chain(filters.keys()).copied().collect();
-    for (i, &k) in generations.iter().enumerate() {
-        let runs = match training.get(&k).map(|p| training_runs(p)).transpose() {
-            Ok(runs) => runs.unwrap_or_default(),
-            Err(e) => return fail(ranges, filter, &e.chain()),
-        };
-        if let Ok(r) = &mut ranges {
-            r.partition(k, &runs);
-        }
-        if let (Some(Ok(f)), Some(path)) = (&mut filter, filters.get(&k)) {
-            if let Err(e) = f.generation(path, &runs) {
-                filter = Some(Err(e.chain()));
+    let generations: Vec<u32> =
+        training.keys().chain(filters.keys()).copied().collect::<BTreeSet<u32>>().into_iter().collect();
+    let (send, receive) = std::sync::mpsc::sync_channel::<Reads>(2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Owned here, so that the checks' loop ends when this does.
+            let send = send;
+            for k in &generations {
+                let runs = training.get(k).map(|p| training_runs(p)).transpose().map(Option::unwrap_or_default);
+                let stop = runs.is_err();
+                // The checks gone (they stopped at an error): stop too.
+                if send.send((runs, filters.get(k).map(|p| FilterCheck::read(p)))).is_err() || stop {
+                    break;
+                }
             }
+        });
+        // Owned here, so that a return below drops it and the reader,
+        // whose send then fails, stops instead of waiting on a full channel.
+        let receive = receive;
+        for (i, (runs, rows)) in receive.iter().enumerate() {
+            let runs = match runs {
+                Ok(runs) => runs,
+                Err(e) => return fail(ranges, filter, &e.chain()),
+            };
+            if let Ok(r) = &mut ranges {
+                r.partition(generations[i], &runs);
+            }
+            if let (Some(Ok(f)), Some(rows)) = (&mut filter, rows) {
+                match rows {
+                    Ok(rows) => f.generation(&rows, &runs),
+                    Err(e) => filter = Some(Err(e.chain())),
+                }
+            }
+            watch(i + 1, generations.len());
         }
-        watch(i + 1, generations.len());
-    }
-    Found { ranges: ranges.map(RangeCheck::finish), filter: filter.map(|f| f.map(FilterCheck::finish)) }
+        Found { ranges: ranges.map(RangeCheck::finish), filter: filter.map(|f| f.map(FilterCheck::finish)) }
+    })
 }
 
 /// A failure both checks share: each reports it.

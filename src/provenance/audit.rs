@@ -344,26 +344,34 @@ pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
         Err(e) => v.push(format!("models: the table cannot be read: {}", e.chain())),
     }
 
-    tell(Step::Tables, 0, 3);
     // 3. Lineage and 4. mixing, over the tables as `collapse query` sees them:
     // row by row where a check reads samples alone, over id ranges where it
-    // joins training sets to samples.
-    match checks::lineage(root, sealed) {
-        Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
-        Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
-    }
-    tell(Step::Tables, 1, 3);
-    let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
-    // Samples as runs of ids, read once for the filter's and the range checks.
-    let runs = ranges::SampleRuns::read(root, sealed);
-    tell(Step::Tables, 2, 3);
-    // The metrics the checks below hold to the tables, in one scan.
+    // joins training sets to samples. The three reads are independent:
+    // side by side (the last two read on one thread each).
+    tell(Step::Tables, 0, 3);
+    let read = std::sync::atomic::AtomicUsize::new(0);
+    let one_read = || tell(Step::Tables, read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, 3);
     let mut wanted = vec!["train_rows", "train_real_fraction"];
     if p.filter.is_some() {
         wanted.extend(filter_metric_names());
     }
-    let metric_values = checks::metric_values(root, &wanted, sealed);
-    tell(Step::Tables, 3, 3);
+    let ((lineage, runs), metric_values) = rayon::join(
+        || {
+            rayon::join(
+                || (checks::lineage(root, sealed), one_read()).0,
+                // Samples as runs of ids, read once for the filter's and the
+                // range checks.
+                || (ranges::SampleRuns::read(root, sealed), one_read()).0,
+            )
+        },
+        // The metrics the checks below hold to the tables, in one pass.
+        || (checks::metric_values(root, &wanted, sealed), one_read()).0,
+    );
+    match lineage {
+        Ok(found) => v.extend(found.into_iter().map(|s| format!("lineage: {s}"))),
+        Err(e) => v.push(format!("lineage: the tables cannot be read together: {}", e.chain())),
+    }
+    let resamples = p.filter.as_ref().is_some_and(|f| f.action == crate::filter::Action::Resample);
     let found = match &runs {
         Ok(runs) => {
             let ranges = ranges::RangeCheck::new(root, sealed, resamples, runs);
@@ -413,18 +421,26 @@ pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
             report.models = found.compositions.len();
             // A filtered model's candidates are what the policy picked; its
             // training set is what the filter kept of them.
-            let picked: Vec<Composition> = match &filtered {
-                Some(candidates) => found
-                    .compositions
-                    .iter()
-                    .map(|c| match candidates.get(&(c.replicate, c.model_generation)) {
-                        Some(cand) if c.model_generation > 0 => cand.clone(),
-                        _ => c.clone(),
-                    })
-                    .collect(),
-                None => found.compositions.clone(),
+            // Where the filter's checks could not finish, the candidates
+            // are unknown, and the thinned training sets would each read
+            // as a policy broken: the filter's violation says why instead.
+            let picked: Option<Vec<Composition>> = match (&filtered, &p.filter) {
+                (Some(candidates), _) => Some(
+                    found
+                        .compositions
+                        .iter()
+                        .map(|c| match candidates.get(&(c.replicate, c.model_generation)) {
+                            Some(cand) if c.model_generation > 0 => cand.clone(),
+                            _ => c.clone(),
+                        })
+                        .collect(),
+                ),
+                (None, None) => Some(found.compositions.clone()),
+                (None, Some(_)) => None,
             };
-            v.extend(mixing(&p, &picked, &found.sizes, sealed));
+            if let Some(picked) = picked {
+                v.extend(mixing(&p, &picked, &found.sizes, sealed));
+            }
             let train = |m: &str| metric_values.as_ref().ok().and_then(|v| v.get(m));
             if let (Some(rows), Some(frac)) = (train("train_rows"), train("train_real_fraction")) {
                 for c in &found.compositions {

@@ -127,6 +127,49 @@ fn audit_lines(run: &Path) -> String {
     format!("{text}{err}")
 }
 
+/// A training or filter partition that is not Parquet stops the checks
+/// that read it, each naming it, while the files are read ahead on a
+/// thread of their own: the audit ends (within two minutes, else the
+/// reader is stuck) and a filter file's failure leaves the range checks
+/// running to the end.
+#[test]
+fn an_unreadable_partition_ends_the_audit_naming_it() {
+    let audit_within = |run: PathBuf| {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || send.send(collapse::provenance::audit::audit(&run).unwrap()));
+        receive.recv_timeout(std::time::Duration::from_secs(120)).expect("the audit did not end")
+    };
+    for (table, fails, holds) in [
+        (
+            "training",
+            vec!["mixing: the tables cannot be read together", "filter: the tables cannot be read together"],
+            None,
+        ),
+        (
+            "filter",
+            vec!["filter: the tables cannot be read together"],
+            Some("mixing: the tables cannot be read together"),
+        ),
+    ] {
+        let dir = detector_run(&format!("filter-unreadable-{table}"), 20, 40, 2, "policy = \"replace\"", "tpr = 0.5");
+        let run = dir.path("run");
+        std::fs::write(run.join(format!("{table}/generation=3/part-0.parquet")), b"not parquet").unwrap();
+        let r = audit_within(run);
+        let text = r.violations.join("\n");
+        for want in fails {
+            assert!(
+                r.violations.iter().any(|v| v.starts_with(want) && v.contains(&format!("{table}/generation=3"))),
+                "{want} naming the file in:\n{text}"
+            );
+        }
+        if let Some(absent) = holds {
+            assert!(!text.contains(absent), "the range checks go on past a filter file:\n{text}");
+            assert!(!text.contains("policy replace expects"), "no policy is judged on thinned sets:\n{text}");
+            assert!(r.models > 0, "{text}");
+        }
+    }
+}
+
 /// Every decision is re-derived by the audit: drop and resample, real
 /// rows judged (`applies-to = "all"`), under two policies; then a flipped
 /// flag, a changed weight and an extra copy are each named.
