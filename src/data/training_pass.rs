@@ -3,7 +3,7 @@
 //! in a filtered run, to the filter checks beside that generation's filter
 //! file. Read by each check apart, every training partition was read
 //! twice (0.9 s of a 1,000-generation best-of-2 run's 10 s audit). The
-//! reading runs ahead on a thread of its own.
+//! reading runs one generation ahead, on a thread of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,8 @@ pub struct Found {
 type Reads = (crate::error::Result<Vec<TrainingRun>>, Option<crate::error::Result<FilterRows>>);
 
 /// `watch(done, of)` after each generation. The files are read on a
-/// thread of their own, a generation or two ahead of the checks.
+/// thread of their own, one generation ahead of the checks (a rendezvous: under
+/// accumulate a generation's filter rows grow to tens of MB).
 pub fn check(
     root: &Path,
     sealed: Option<u32>,
@@ -48,7 +49,7 @@ pub fn check(
     };
     let generations: Vec<u32> =
         training.keys().chain(filters.keys()).copied().collect::<BTreeSet<u32>>().into_iter().collect();
-    let (send, receive) = std::sync::mpsc::sync_channel::<Reads>(2);
+    let (send, receive) = std::sync::mpsc::sync_channel::<Reads>(0);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             // Owned here, so that the checks' loop ends when this does.
