@@ -64,7 +64,7 @@ pub fn check(
             }
         });
         // Owned here, so that a return below drops it and the reader,
-        // whose send then fails, stops instead of waiting on a full channel.
+        // whose send then fails, stops instead of waiting for a taker.
         let receive = receive;
         for (i, (runs, rows)) in receive.iter().enumerate() {
             let runs = match runs {
