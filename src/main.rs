@@ -253,11 +253,7 @@ fn main() -> ExitCode {
 /// work and at least every 30 s, for logs of long runs.
 fn progress_display(terminal: bool) -> progress::Display {
     if terminal {
-        let bar = indicatif::ProgressBar::new(1000);
-        let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:20}] {percent:>3}%  {msg}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
+        let bar = progress_bar();
         let phase = std::sync::Mutex::new(None);
         return Box::new(move |p: Progress| {
             if let Ok(mut last) = phase.lock() {
@@ -276,18 +272,59 @@ fn progress_display(terminal: bool) -> progress::Display {
             }
         });
     }
-    let last = std::sync::Mutex::new((progress::Phase::Base, u32::MAX, std::time::Instant::now()));
+    let pace = LinePace::default();
     Box::new(move |p: Progress| {
-        let Ok(mut last) = last.lock() else { return };
-        let tenth = (10.0 * p.fraction).floor() as u32;
-        let quiet_for = last.2.elapsed().as_secs_f64();
-        if last.0 == p.phase && tenth == last.1 && quiet_for < 30.0 && !p.finished() {
+        if !pace.due(p.phase, p.fraction, p.finished()) {
             return;
         }
-        *last = (p.phase, tenth, std::time::Instant::now());
         let (prefix, detail) = describe_progress(&p);
         eprintln!("{prefix} ({:.0}%)  {detail}", (100.0 * p.fraction).floor());
     })
+}
+
+/// A bar of 1,000 steps: "{prefix} [=====>   ]  42%  {msg}".
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(1000);
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:20}] {percent:>3}%  {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// When a plain progress line is due: as a part of the work (a phase, a
+/// step) begins, at each tenth of it, at least every 30 s, and at the end.
+struct LinePace<K> {
+    last: std::sync::Mutex<(Option<K>, u32, std::time::Instant)>,
+}
+
+impl<K> Default for LinePace<K> {
+    fn default() -> Self {
+        LinePace { last: std::sync::Mutex::new((None, u32::MAX, std::time::Instant::now())) }
+    }
+}
+
+impl<K: PartialEq> LinePace<K> {
+    fn due(&self, part: K, fraction: f64, end: bool) -> bool {
+        let Ok(mut last) = self.last.lock() else { return false };
+        let tenth = (10.0 * fraction).floor() as u32;
+        if last.0.as_ref() == Some(&part) && last.1 == tenth && last.2.elapsed().as_secs_f64() < 30.0 && !end {
+            return false;
+        }
+        *last = (Some(part), tenth, std::time::Instant::now());
+        true
+    }
+}
+
+/// A line of a study's progress: on a terminal rewritten in place (ended
+/// at the `last`), otherwise a line of its own.
+fn cell_line(terminal: bool, line: &str, last: bool) {
+    if terminal {
+        let end = if last { "\n" } else { "" };
+        eprint!("\r\x1b[2K{line}{end}");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 /// An audit's progress on stderr: on a terminal a bar for the step under
@@ -295,20 +332,12 @@ fn progress_display(terminal: bool) -> progress::Display {
 /// at each tenth of it and at least every 30 s.
 struct AuditDisplay {
     bar: Option<indicatif::ProgressBar>,
-    last: std::sync::Mutex<(Option<Step>, usize, std::time::Instant)>,
+    pace: LinePace<Step>,
 }
 
 impl AuditDisplay {
     fn new(terminal: bool) -> AuditDisplay {
-        let bar = terminal.then(|| {
-            let bar = indicatif::ProgressBar::new(1000);
-            let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:20}] {percent:>3}%  {msg}")
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        });
-        AuditDisplay { bar, last: std::sync::Mutex::new((None, usize::MAX, std::time::Instant::now())) }
+        AuditDisplay { bar: terminal.then(progress_bar), pace: LinePace::default() }
     }
 
     fn show(&self, c: Checked) {
@@ -324,13 +353,9 @@ impl AuditDisplay {
             bar.set_position((fraction * 1000.0).round() as u64);
             return;
         }
-        let Ok(mut last) = self.last.lock() else { return };
-        let tenth = (10.0 * fraction).floor() as usize;
-        if last.0 == Some(c.step) && last.1 == tenth && last.2.elapsed().as_secs_f64() < 30.0 {
-            return;
+        if self.pace.due(c.step, fraction, false) {
+            eprintln!("{what} ({:.0}%)  {}/{} {unit}", (100.0 * fraction).floor(), c.done, c.of);
         }
-        *last = (Some(c.step), tenth, std::time::Instant::now());
-        eprintln!("{what} ({:.0}%)  {}/{} {unit}", (100.0 * fraction).floor(), c.done, c.of);
     }
 
     fn finish(&self) {
@@ -346,12 +371,7 @@ fn study_audit_progress(terminal: bool) -> impl Fn(usize, usize) + Sync {
     let start = std::time::Instant::now();
     move |done: usize, of: usize| {
         let line = format!("audit: {done}/{of} cells, {} elapsed", human_seconds(start.elapsed().as_secs_f64()));
-        if terminal {
-            let end = if done == of { "\n" } else { "" };
-            eprint!("\r\x1b[2K{line}{end}");
-        } else {
-            eprintln!("{line}");
-        }
+        cell_line(terminal, &line, done == of);
     }
 }
 
@@ -363,12 +383,7 @@ fn study_progress(terminal: bool) -> Box<dyn Fn(collapse::sweep::StudyProgress) 
         let failed = if p.failed > 0 { format!(", {} failed", p.failed) } else { String::new() };
         let line =
             format!("study: {}/{} cells done{failed}, {} elapsed, {eta}", p.done, p.cells, human_seconds(p.seconds));
-        if terminal {
-            let end = if p.done + p.failed == p.cells { "\n" } else { "" };
-            eprint!("\r\x1b[2K{line}{end}");
-        } else {
-            eprintln!("{line}");
-        }
+        cell_line(terminal, &line, p.done + p.failed == p.cells);
     })
 }
 

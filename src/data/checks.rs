@@ -283,29 +283,26 @@ pub type MetricValues = BTreeMap<String, BTreeMap<(u32, u32), f64>>;
 /// those generations (a later one may be half-written).
 pub fn metric_values(run: &Path, metrics: &[&str], sealed: Option<u32>) -> Result<MetricValues> {
     let mut out: MetricValues = metrics.iter().map(|m| (m.to_string(), BTreeMap::new())).collect();
-    for rel in super::store::table_files(run)? {
-        let Some(k) = rel.starts_with("metrics").then(|| super::store::file_generation(&rel)).flatten() else {
-            continue;
-        };
-        if sealed.is_some_and(|s| k >= s) || rel.extension().is_none_or(|e| e != "parquet") {
-            continue;
-        }
-        let path = run.join(&rel);
-        let df = read_columns(&path, &["metric", "replicate", "generation", "value"]).map_err(file_error(&path))?;
-        let values = df.column("value").and_then(|c| c.cast(&DataType::Float64)).map_err(file_error(&path))?;
-        let values = values.f64().map_err(file_error(&path))?;
-        let metric = df.column("metric").and_then(|c| c.str().cloned()).map_err(file_error(&path))?;
-        let (rep, gen) = (u64_column(&df, "replicate"), u64_column(&df, "generation"));
-        let rows = metric.iter().zip(rep).zip(gen).zip(values.iter());
-        for (((m, r), g), v) in rows {
-            let (Some(m), Some(r), Some(g), Some(v)) = (m, r, g, v) else { continue };
-            if sealed.is_some_and(|s| g >= u64::from(s)) {
-                continue;
-            }
-            if let Some(by) = out.get_mut(m) {
-                by.insert((r as u32, g as u32), v);
-            }
-        }
+    for (_, path) in super::store::partitions(run, "metrics", sealed)? {
+        add_metric_rows(&path, sealed, &mut out).map_err(file_error(&path))?;
     }
     Ok(out)
+}
+
+/// A metrics file's values of the metrics `out` holds.
+fn add_metric_rows(path: &Path, sealed: Option<u32>, out: &mut MetricValues) -> PolarsResult<()> {
+    let df = read_columns(path, &["metric", "replicate", "generation", "value"])?;
+    let values = df.column("value")?.cast(&DataType::Float64)?;
+    let metric = df.column("metric")?.str()?;
+    let (rep, gen) = (u64_column(&df, "replicate"), u64_column(&df, "generation"));
+    for (((m, r), g), v) in metric.iter().zip(rep).zip(gen).zip(values.f64()?.iter()) {
+        let (Some(m), Some(r), Some(g), Some(v)) = (m, r, g, v) else { continue };
+        if sealed.is_some_and(|s| g >= u64::from(s)) {
+            continue;
+        }
+        if let Some(by) = out.get_mut(m) {
+            by.insert((r as u32, g as u32), v);
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,8 @@ use polars::prelude::*;
 
 use super::checks::{read_columns, scan_file, u64_column, Composition};
 use super::file_error;
-use super::ranges::{partitions, walk_from, SampleRun, SampleRuns, TrainingRun};
+use super::ranges::{walk_from, SampleRun, SampleRuns, TrainingRun};
+use super::store::partitions;
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
 

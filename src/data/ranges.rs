@@ -8,12 +8,13 @@
 //! rows are 10^10 (model, row) pairs, which no join holds in memory.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 
 use super::checks::{finding, read_columns, u64_column, Composition, BY_HAND};
-use super::{file_error, query, store};
+use super::store::partitions;
+use super::{file_error, query};
 use crate::error::Result;
 
 /// Consecutive sample ids of one block of one samples file.
@@ -59,22 +60,6 @@ impl Tally {
             self.example = Some(self.example.map_or(first, |e| e.min(first)));
         }
     }
-}
-
-/// (K, path) of the `table/generation=K/part-0.parquet` files of a run, in
-/// generation order.
-pub fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
-    let mut files: Vec<(u32, PathBuf)> = store::table_files(root)?
-        .into_iter()
-        .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
-        .filter_map(|p| {
-            let k = p.parent()?.file_name()?.to_str()?.strip_prefix("generation=")?.parse().ok()?;
-            Some((k, root.join(p)))
-        })
-        .collect();
-    files.retain(|(k, _)| sealed.is_none_or(|s| *k < s));
-    files.sort();
-    Ok(files)
 }
 
 fn sample_runs_of(path: &Path, generation: u32, runs: &mut Vec<SampleRun>) -> PolarsResult<()> {

@@ -440,6 +440,20 @@ pub fn file_generation(rel: &Path) -> Option<u32> {
     })
 }
 
+/// (K, path) of a table's Parquet files, one per generation K
+/// (`table/generation=K/part-0.parquet`, `metrics/generation-K.parquet`),
+/// in generation order. `sealed`: only generations below it.
+pub fn partitions(root: &Path, table: &str, sealed: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
+    let mut files: Vec<(u32, PathBuf)> = table_files(root)?
+        .into_iter()
+        .filter(|p| p.starts_with(table) && p.extension().is_some_and(|e| e == "parquet"))
+        .filter_map(|p| Some((file_generation(&p)?, root.join(p))))
+        .filter(|(k, _)| sealed.is_none_or(|s| *k < s))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Every file under a run's table folders, relative to `root`, sorted.
 /// Takes no lock: reading is safe while a run writes.
 pub fn table_files(root: &Path) -> Result<Vec<PathBuf>> {

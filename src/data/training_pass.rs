@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::filter_checks::{FilterCheck, FilterFound, FilterRows};
-use super::ranges::{partitions, training_runs, RangeCheck, Ranges, TrainingRun};
-use super::store::FILTER_DIR;
+use super::ranges::{training_runs, RangeCheck, Ranges, TrainingRun};
+use super::store::{partitions, FILTER_DIR};
 
 /// What each check found, or why it could not finish (the error's chain).
 pub struct Found {
