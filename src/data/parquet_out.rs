@@ -53,7 +53,7 @@ const TINY_COLUMN: usize = 256;
 const SMALL_DICTIONARY: usize = 64;
 
 /// How one column is written.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 struct Plan {
     encoding: Encoding,
     compression: CompressionOptions,
@@ -95,7 +95,7 @@ fn runs_within(ids: &[(u64, u64)], offset: usize, len: usize) -> Vec<(u64, u64)>
 }
 
 /// What a file of one schema needs before its first row, made once per
-/// schema and thread: the Parquet schema, the Arrow schema as the footer's
+/// schema, plans and thread: the Parquet schema, the Arrow schema as the footer's
 /// `ARROW:schema` entry (an IPC message, base64), each column's plan.
 /// Derived for every file, these were a third of writing a 200-row table.
 struct Layout {
@@ -110,16 +110,16 @@ thread_local! {
     static LAYOUTS: RefCell<Vec<Rc<Layout>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn layout(arrow: ArrowSchema, plans: impl FnOnce() -> Vec<Plan>) -> PolarsResult<Rc<Layout>> {
-    if let Some(found) = LAYOUTS.with_borrow(|all| all.iter().find(|l| l.arrow == arrow).cloned()) {
+/// The layout of `arrow` written with `plans`. Both are the key: one
+/// schema is written with other plans where its columns come as other
+/// kinds (`Col::F64` or `Col::F64Dict` are both Float64), and a file's
+/// encoding must follow its own columns, not what the thread wrote before.
+fn layout(arrow: ArrowSchema, plans: Vec<Plan>) -> PolarsResult<Rc<Layout>> {
+    if let Some(found) = LAYOUTS.with_borrow(|all| all.iter().find(|l| l.arrow == arrow && l.plans == plans).cloned()) {
         return Ok(found);
     }
-    let made = Rc::new(Layout {
-        descriptor: to_parquet_schema(&arrow)?,
-        key: schema_to_metadata_key(&arrow),
-        plans: plans(),
-        arrow,
-    });
+    let made =
+        Rc::new(Layout { descriptor: to_parquet_schema(&arrow)?, key: schema_to_metadata_key(&arrow), plans, arrow });
     LAYOUTS.with_borrow_mut(|all| {
         // A bound for callers that write many schemas (tests): the run's few stay.
         if all.len() >= 32 {
@@ -139,7 +139,7 @@ fn write_groups<W: Write>(w: W, df: &mut DataFrame, ids: Option<&[(u64, u64)]>, 
         .map(|f| (f.name.clone(), f))
         .collect();
     let id_plan = ids.map(|_| plan(&DataType::UInt64));
-    let layout = layout(arrow, || id_plan.into_iter().chain(df.columns().iter().map(|c| plan(c.dtype()))).collect())?;
+    let layout = layout(arrow, id_plan.into_iter().chain(df.columns().iter().map(|c| plan(c.dtype()))).collect())?;
     let (id_type, fields) = match ids {
         Some(_) => layout.descriptor.fields().split_first().map(|(f, rest)| (Some(f), rest)).unwrap_or((None, &[])),
         None => (None, layout.descriptor.fields()),
@@ -353,7 +353,7 @@ pub fn write_columns<W: Write>(w: W, columns: Vec<(&str, Col<'_>)>) -> PolarsRes
         .map(|(name, c)| Field::new((*name).into(), c.arrow_type(), true))
         .map(|f| (f.name.clone(), f))
         .collect();
-    let layout = layout(arrow, || columns.iter().map(|(_, c)| c.plan()).collect())?;
+    let layout = layout(arrow, columns.iter().map(|(_, c)| c.plan()).collect())?;
     let mut writer = file_writer(w, &layout);
     let mut encoded_columns = Vec::with_capacity(columns.len());
     for (((_, column), type_), plan) in columns.into_iter().zip(layout.descriptor.fields()).zip(&layout.plans) {
@@ -562,6 +562,51 @@ mod tests {
 
     fn read_back(bytes: &[u8]) -> DataFrame {
         ParquetReader::new(std::io::Cursor::new(bytes.to_vec())).finish().unwrap()
+    }
+
+    /// The same schema written as different kinds of column (a `filter`
+    /// table's weights: a dictionary of a few values in one generation,
+    /// plain floats in another; text as a dictionary or plain) reads back
+    /// right in either order on one thread, and each file's bytes do not
+    /// depend on what the thread wrote before: a resumed run, or a study
+    /// cell on another rayon worker, writes the same file.
+    #[test]
+    fn a_file_does_not_depend_on_what_its_thread_wrote_before() {
+        fn table(kind: usize) -> Vec<(&'static str, Col<'static>)> {
+            let n = 300;
+            let (weight, text) = match kind {
+                0 => {
+                    (Col::F64((0..n).map(|i| (i as f64 * 0.1).exp()).collect()), Col::Dict(vec!["a", "b"], vec![1; n]))
+                }
+                _ => (
+                    Col::F64Dict(vec![0.0, 1.0], (0..n as u32).map(|i| i % 2).collect()),
+                    Col::Text(vec![Some("a"); n], Squeeze::Raw),
+                ),
+            };
+            vec![("weight", weight), ("kind", text)]
+        }
+        let fresh = |kind: usize| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                write_columns(&mut out, table(kind)).unwrap();
+                out
+            })
+            .join()
+            .unwrap()
+        };
+        let alone = [fresh(0), fresh(1)];
+        for first in [0, 1] {
+            let after = std::thread::spawn(move || {
+                let mut out = Vec::new();
+                write_columns(&mut Vec::new(), table(first)).unwrap();
+                write_columns(&mut out, table(1 - first)).map(|_| out)
+            })
+            .join()
+            .unwrap();
+            let after = after.unwrap_or_else(|e| panic!("kind {} after kind {first}: {e}", 1 - first));
+            assert!(after == alone[1 - first], "kind {} after kind {first}: other bytes than alone", 1 - first);
+            assert_eq!(read_back(&after).height(), 300);
+        }
     }
 
     /// Tables written from vectors read back as the DataFrame of the same
