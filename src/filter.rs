@@ -25,9 +25,11 @@
 //! `min-score = t` the rows scoring at least t; with `best-of = K` (reward)
 //! the rows of the newest generation come in groups of K consecutive ids
 //! (as the model generated them) and the best of each group is kept.
-//! Under `resample` a judged row's weight is exp(bias (s - s_max)), s_max
-//! the best judged score (so T_k is drawn from p e^{bias r}, Ferbach et
-//! al. 2024), and 0 for a row the cut (keep, min-score, best-of) flags.
+//! Under `resample` a judged row's weight is exp(bias (s - s_top)), s_top
+//! the best kept score for the bias's sign (the highest for bias >= 0, the
+//! lowest below), so T_k is drawn from p e^{bias r} (Ferbach et al. 2024)
+//! with no weight above 1; 0 for a row the cut (keep, min-score, best-of)
+//! flags or whose score is NaN.
 //!
 //! T_0 (model 0's training set, D_0) is never filtered: no model has
 //! generated anything yet.
@@ -179,6 +181,26 @@ fn score_value(s: f64) -> f64 {
 fn rank_key(s: f64) -> u64 {
     let bits = score_value(s).to_bits();
     !(if bits >> 63 == 1 { !bits } else { bits | 1 << 63 })
+}
+
+/// A judged, kept row's weight under `resample`: exp(bias (s - top)), `top`
+/// the kept rows' best score for the bias's sign, so the weights are
+/// exp(bias s) scaled, none above 1. A row at `top` weighs 1 even where
+/// `top` is infinite (a model collapsed to a point scores the rows there
+/// +inf): the limit of rows tied at the best score. NaN weighs 0.
+fn resample_weight(bias: f64, s: f64, top: f64) -> f64 {
+    if s.is_nan() {
+        return 0.0;
+    }
+    if s == top {
+        return 1.0;
+    }
+    let w = (bias * (s - top)).exp();
+    if w.is_finite() {
+        w
+    } else {
+        0.0
+    }
 }
 
 /// The rank key of a row the filter does not judge: after every other.
@@ -701,20 +723,20 @@ impl Filter {
             Action::Drop => Weights::ByFlag { kept: 1.0, flagged: 0.0 },
             Action::Resample => {
                 let judged = |i: usize| key[i] != UNJUDGED;
-                let top = (0..n).filter(|&i| judged(i) && !flagged[i]).map(value).fold(f64::NEG_INFINITY, f64::max);
+                let kept = (0..n).filter(|&i| judged(i) && !flagged[i]).map(|i| values[i]).filter(|s| !s.is_nan());
+                // The score that weighs 1: the best for the bias's sign, so
+                // no weight overflows whatever the scores' range.
+                let top = if bias >= 0.0 {
+                    kept.fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    kept.fold(f64::INFINITY, f64::min)
+                };
                 Weights::Rows(
                     (0..n)
                         .map(|i| match (flagged[i], judged(i)) {
                             (true, _) => 0.0,
                             (false, false) => 1.0,
-                            (false, true) => {
-                                let w = (bias * (value(i) - top)).exp();
-                                if w.is_finite() {
-                                    w
-                                } else {
-                                    0.0
-                                }
-                            }
+                            (false, true) => resample_weight(bias, values[i], top),
                         })
                         .collect(),
                 )
@@ -990,6 +1012,56 @@ mod tests {
 
     fn scored(cut: Option<Cut>, action: Action, applies_to: AppliesTo) -> Filter {
         Filter { kind: FilterKind::Likelihood { model: Scorer::Current, cut, bias: 1.0 }, applies_to, action }
+    }
+
+    fn resample_weights(bias: f64, scores: &[f64]) -> Vec<f64> {
+        let f = Filter {
+            kind: FilterKind::Likelihood { model: Scorer::Current, cut: None, bias },
+            applies_to: AppliesTo::All,
+            action: Action::Resample,
+        };
+        // Every row judged (row 0 is real).
+        let c = candidates(scores.len() as u64, 1000);
+        rows(f.decide_all(1, 0, 1, &c, scores.iter().map(|&s| Some(s)).collect(), &[]))
+            .iter()
+            .map(|d| d.weight)
+            .collect()
+    }
+
+    /// Resampling weights are exp(bias s) scaled so that the best score for
+    /// the bias's sign weighs 1: a negative bias (favouring low scores)
+    /// over log-likelihoods a thousand nats apart gives the lowest weight 1,
+    /// not exp(1000) = inf (which a weight of 0 once stood for).
+    #[test]
+    fn resample_weights_scale_by_the_best_score_for_the_bias_sign() {
+        let s = [-1000.0, -500.0, -1.0, 0.0];
+        let w = resample_weights(-1.0, &s);
+        assert_eq!(w[0], 1.0);
+        for (wi, si) in w.iter().zip(s) {
+            assert!((wi - (-(si + 1000.0)).exp()).abs() <= 1e-15, "{w:?}");
+        }
+        let w = resample_weights(2.5, &s);
+        assert_eq!(w[3], 1.0);
+        for (wi, si) in w.iter().zip(s) {
+            assert!((wi - (2.5 * si).exp()).abs() <= 1e-15, "{w:?}");
+        }
+        // Bias 0: every scored row alike.
+        assert_eq!(resample_weights(0.0, &[-3.0, 7.0, 1e300]), [1.0; 3]);
+        // NaN weighs nothing, whatever the bias.
+        assert_eq!(resample_weights(-1.0, &[f64::NAN, 2.0])[0], 0.0);
+        assert_eq!(resample_weights(1.0, &[f64::NAN, 2.0])[0], 0.0);
+    }
+
+    /// A model collapsed to a point scores the rows at the point +inf and
+    /// the rest -inf: the rows at the point weigh 1 (the limit of tied best
+    /// scores, where exp(inf - inf) is NaN), the rest 0; and rows all at
+    /// -inf are tied, so they weigh alike rather than leaving nothing to draw.
+    #[test]
+    fn resample_weights_of_infinite_scores_are_their_limit() {
+        let inf = f64::INFINITY;
+        assert_eq!(resample_weights(1.0, &[inf, -inf, inf, -2.0]), [1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(resample_weights(-1.0, &[inf, -inf, 3.0]), [0.0, 1.0, 0.0]);
+        assert_eq!(resample_weights(1.0, &[-inf, -inf]), [1.0, 1.0]);
     }
 
     proptest::proptest! {

@@ -407,8 +407,8 @@ impl Rescore {
             let at = s.row as usize * d;
             let x = self.rows.get(&s.generation).and_then(|v| v.get(at..at + d));
             let again = x.map(|x| g.row_log_likelihoods(x)[0]).unwrap_or(f64::NAN);
-            // A model collapsed to a point scores -inf: equal, though the
-            // difference of the two is NaN.
+            // A model collapsed to a point scores +inf or -inf: equal,
+            // though the difference of the two is NaN.
             let same = s.score == again
                 || (s.score - again).abs() <= 1e-9 * again.abs().max(1.0)
                 || (s.score.is_nan() && again.is_nan());

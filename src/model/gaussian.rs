@@ -168,10 +168,14 @@ impl Gaussian {
         out
     }
 
-    /// Each row's log-likelihood (nats); -inf once the covariance is singular.
+    /// Each row's log-likelihood (nats). A model collapsed to a point (a
+    /// zero covariance) is a point mass: +inf at its mean, -inf elsewhere,
+    /// the limit of a shrinking covariance, so a likelihood filter ranks
+    /// the rows at the point first. Under any other singular covariance
+    /// every row scores -inf.
     pub fn row_log_likelihoods(&self, data: &[f64]) -> Vec<f64> {
         let d = self.dim();
-        let Some(l) = &self.chol else { return vec![f64::NEG_INFINITY; data.len() / d.max(1)] };
+        let Some(l) = &self.chol else { return point_mass_log_likelihoods(data, d, &self.cov, [&self.mean[..]]) };
         let half_log_norm = 0.5 * (d as f64 * (2.0 * std::f64::consts::PI).ln() + linalg::logdet_from_cholesky(l, d));
         if d == 1 {
             // The loop below for one dimension, without its per-row
@@ -252,6 +256,21 @@ impl Gaussian {
     }
 }
 
+/// Each row's log-likelihood under a model with no density: where every
+/// entry of its (kernel) covariance `cov` is zero it is a point mass at each
+/// of `points` (a row there: +inf), else no row has a density (-inf).
+pub fn point_mass_log_likelihoods<'a>(
+    data: &[f64],
+    d: usize,
+    cov: &[f64],
+    points: impl IntoIterator<Item = &'a [f64]> + Clone,
+) -> Vec<f64> {
+    let point = cov.iter().all(|&c| c == 0.0);
+    data.chunks_exact(d.max(1))
+        .map(|x| if point && points.clone().into_iter().any(|p| p == x) { f64::INFINITY } else { f64::NEG_INFINITY })
+        .collect()
+}
+
 crate::simd::wide! {
     /// Each row's log-density under N(m, s^2), given half the log of the
     /// normalising constant: a filter scores every candidate with it.
@@ -268,6 +287,24 @@ crate::simd::wide! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zero covariance is a point mass: the rows at its mean score +inf
+    /// and every other row -inf, in one dimension and in two, fitted or
+    /// read back from the models table; a singular covariance that is not
+    /// zero (a line) gives no row a density.
+    #[test]
+    fn a_point_mass_scores_its_point_first() {
+        let inf = f64::INFINITY;
+        let one = Gaussian::fit(&[2.0; 100], 1, Variance::Mle);
+        assert_eq!(one.cov, [0.0]);
+        assert_eq!(one.row_log_likelihoods(&[2.0, 2.0 + 1e-12, -1.0]), [inf, -inf, -inf]);
+        let back = Gaussian::from_params_json(&one.params_json()).unwrap();
+        assert_eq!(back.row_log_likelihoods(&[2.0, 3.0]), [inf, -inf]);
+        let two = Gaussian::new(vec![1.0, -1.0], vec![0.0; 4]);
+        assert_eq!(two.row_log_likelihoods(&[1.0, -1.0, 1.0, 0.0, 0.0, -1.0]), [inf, -inf, -inf]);
+        let line = Gaussian::new(vec![0.0, 0.0], vec![1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(line.row_log_likelihoods(&[0.0, 0.0, 1.0, 1.0]), [-inf, -inf]);
+    }
 
     /// Both builds of the 1-D log-density give the same bits.
     #[test]

@@ -68,10 +68,14 @@ impl Kde {
     }
 
     /// Each row's log-density (nats): log of the mean kernel over the
-    /// training rows; -inf once the kernel is singular.
+    /// training rows. Once the kernel is zero (every training row the
+    /// same) the estimate is a point mass, as [`Gaussian`]'s: +inf at the
+    /// point, -inf elsewhere; under any other singular kernel, -inf.
     pub fn row_log_likelihoods(&self, data: &[f64]) -> Vec<f64> {
         let d = self.d;
-        let Some(l) = &self.chol else { return vec![f64::NEG_INFINITY; data.len() / d.max(1)] };
+        let Some(l) = &self.chol else {
+            return super::gaussian::point_mass_log_likelihoods(data, d, &self.kernel_cov, self.rows.chunks_exact(d));
+        };
         let log_const = self.log_const(l);
         data.par_chunks(CHUNK_ROWS * d)
             .flat_map_iter(|chunk| {
@@ -147,6 +151,16 @@ impl Kde {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Identical training rows make the kernel zero: the estimate is a
+    /// point mass, scoring the rows at the point +inf and the rest -inf.
+    #[test]
+    fn a_zero_kernel_is_a_point_mass() {
+        let inf = f64::INFINITY;
+        let k = Kde::fit(&[3.0, -1.0, 3.0, -1.0, 3.0, -1.0], 2, Bandwidth::Scott);
+        assert_eq!(k.row_log_likelihoods(&[3.0, -1.0, 3.0, 0.0]), [inf, -inf]);
+        assert_eq!(k.mean_nll(&[3.0, 0.0]), inf);
+    }
 
     #[test]
     fn factors_match_scipy() {

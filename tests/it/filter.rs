@@ -253,10 +253,50 @@ fn likelihood_scores_audit_clean_after_collapse() {
         gaussian_run("lik-collapsed", 2023, 100, 60, 4, "policy = \"replace\"", "kind = \"likelihood\"\nkeep = 0.5");
     let run = dir.path("run");
     audit_clean(&run, "keep 0.5 over 60 generations");
-    let points = query(&run, "SELECT count(*) AS n FROM filter WHERE score = '-inf'::double");
+    let points = query(&run, "SELECT count(*) AS n FROM filter WHERE score = 'inf'::double");
     assert!(f(&points[0], "n") > 0.0, "some model collapsed to a point: the case the test is about");
     let tiny = query(&run, "SELECT max(value) AS v FROM metrics WHERE metric = 'var' AND generation = 40");
     assert!(f(&tiny[0], "v") < 1e-12, "the variance collapsed into the regime the test is about");
+}
+
+/// A model collapsed to a point (zero variance) is a point mass: it scores
+/// the rows it made +inf and every other row -inf, so a likelihood filter
+/// judging real rows too (keep-real, applies-to all) keeps the rows at the
+/// point. Scoring every row -inf, as it once did, tied them all, and the
+/// tie-break by sample id then kept the real rows first (their ids are the
+/// smallest), as though the collapsed model preferred them. Resampling
+/// weighs the rows at the point 1 and the rest 0.
+#[test]
+fn a_point_mass_model_keeps_the_rows_at_its_point() {
+    let mix = "policy = \"keep-real\"\nreal-fraction = 0.2";
+    for (tag, action) in [("point-drop", "keep = 0.5"), ("point-resample", "keep = 0.5\naction = \"resample\"")] {
+        let dir =
+            gaussian_run(tag, 2023, 100, 60, 4, mix, &format!("kind = \"likelihood\"\napplies-to = \"all\"\n{action}"));
+        let run = dir.path("run");
+        audit_clean(&run, tag);
+        // The models collapsed to a point: a zero variance, read from
+        // their parameters, not from the scores under test. Model k - 1
+        // scored model k's candidates.
+        let points = "WITH points AS (SELECT DISTINCT replicate, model_generation + 1 AS model_generation \
+                      FROM models WHERE params LIKE '%\"cov\":[[0.0]]%')";
+        let n = query(&run, &format!("{points} SELECT count(*) AS n FROM points"));
+        assert!(f(&n[0], "n") > 0.0, "{tag}: some model collapsed to a point: the case the test is about");
+        // Where the scoring model is a point mass, every row kept (or
+        // drawn) is at the point, and no real row is.
+        let kept = query(
+            &run,
+            &format!(
+                "{points} SELECT count(*) AS n, count(*) FILTER (WHERE f.score < 'inf'::double) AS off_point, \
+                        count(*) FILTER (WHERE s.origin = 'real') AS real \
+                 FROM filter f JOIN points USING (replicate, model_generation) \
+                 JOIN samples s ON s.sample_id = f.sample_id \
+                 WHERE f.copies > 0"
+            ),
+        );
+        assert!(f(&kept[0], "n") > 0.0, "{tag}: {kept:?}");
+        assert_eq!(f(&kept[0], "off_point"), 0.0, "{tag}: rows off the point kept: {kept:?}");
+        assert_eq!(f(&kept[0], "real"), 0.0, "{tag}: real rows kept beside a point mass: {kept:?}");
+    }
 }
 
 /// Each `[filter]` body appended to the quickstart pipeline must fail
