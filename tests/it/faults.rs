@@ -10,22 +10,43 @@ use super::*;
 
 const GENS: u32 = 6;
 
-/// Writes a pipeline into `dir`: gaussian + accumulate, or a CSV source
-/// with fresh real rows (so the resumed chain must also know which file
-/// rows it already used).
-fn pipeline(dir: &Scratch, csv: bool) -> PathBuf {
-    let data = if csv {
+/// The runs the resume tests run.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// gaussian + accumulate.
+    Accumulate,
+    /// A CSV source with fresh real rows (so the resumed chain must also
+    /// know which file rows it already used).
+    Fresh,
+    /// gaussian + accumulate with a likelihood filter that resamples: its
+    /// `filter` table's weights are a few-value dictionary in the first
+    /// generations and plain floats once the candidates outnumber 64, so a
+    /// resumed writer meets the later kind first.
+    Filtered,
+}
+
+/// Writes the pipeline of `variant` into `dir`.
+fn pipeline(dir: &Scratch, variant: Variant) -> PathBuf {
+    let data = if variant == Variant::Fresh {
         let rows: String = (0..400).map(|i| format!("{}\n", (f64::from(i) * 0.37).sin() * 10.0)).collect();
         std::fs::write(dir.path("real.csv"), format!("v\n{rows}")).unwrap();
         "source = \"csv\"\npath = \"real.csv\"\ncolumns = [\"v\"]\nn = 20\nholdout = 10".to_string()
     } else {
         "source = \"gaussian\"\nn = 20\nholdout = 10\nmean = [1.0]\nstd = [2.0]".to_string()
     };
-    let mix = if csv { "policy = \"fresh\"\nreal-fraction = 0.25" } else { "policy = \"accumulate\"" };
+    let (mix, filter, file) = match variant {
+        Variant::Accumulate => ("policy = \"accumulate\"", "", "acc.toml"),
+        Variant::Fresh => ("policy = \"fresh\"\nreal-fraction = 0.25", "", "csv.toml"),
+        Variant::Filtered => (
+            "policy = \"accumulate\"",
+            "[filter]\nkind = \"likelihood\"\nkeep = 0.5\naction = \"resample\"\n",
+            "filtered.toml",
+        ),
+    };
     let text = format!(
-        "name = \"f\"\nseed = 77\ngenerations = {GENS}\nreplicates = 3\n[data]\n{data}\n[model]\nkind = \"gaussian\"\n[generate]\nn = 20\n[mix]\n{mix}\n"
+        "name = \"f\"\nseed = 77\ngenerations = {GENS}\nreplicates = 3\n[data]\n{data}\n[model]\nkind = \"gaussian\"\n[generate]\nn = 20\n[mix]\n{mix}\n{filter}"
     );
-    let p = dir.path(if csv { "csv.toml" } else { "acc.toml" });
+    let p = dir.path(file);
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -70,9 +91,11 @@ fn start_paused(pipeline: &Path, out: &Path, fault: &str) -> Child {
 
 #[test]
 fn killed_runs_resume_to_the_same_bytes() {
-    for csv in [false, true] {
-        let dir = Scratch::new(if csv { "kill-csv" } else { "kill-acc" });
-        let p = pipeline(&dir, csv);
+    for (variant, tag) in
+        [(Variant::Accumulate, "kill-acc"), (Variant::Fresh, "kill-csv"), (Variant::Filtered, "kill-filter")]
+    {
+        let dir = Scratch::new(tag);
+        let p = pipeline(&dir, variant);
         let reference = dir.path("reference");
         assert!(run_cli(&p, &reference, &[], None).status.success());
         let want = contents(&reference);
@@ -107,7 +130,7 @@ fn killed_runs_resume_to_the_same_bytes() {
 #[test]
 fn a_live_run_holds_its_directory() {
     let dir = Scratch::new("lock");
-    let p = pipeline(&dir, false);
+    let p = pipeline(&dir, Variant::Accumulate);
     let out = dir.path("run");
     let mut child = start_paused(&p, &out, "pause-between:1");
     for extra in [&[][..], &["--resume"][..]] {
@@ -125,7 +148,7 @@ fn a_live_run_holds_its_directory() {
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_earlier_generations() {
     let dir = Scratch::new("enospc");
-    let p = pipeline(&dir, false);
+    let p = pipeline(&dir, Variant::Accumulate);
     let (reference, out) = (dir.path("reference"), dir.path("run"));
     assert!(run_cli(&p, &reference, &[], None).status.success());
     let failed = run_cli(&p, &out, &[], Some("enospc:3"));
@@ -154,7 +177,7 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_generations() {
 #[test]
 fn unusable_output_paths_and_resume_mistakes_are_clear() {
     let dir = Scratch::new("paths");
-    let p = pipeline(&dir, false);
+    let p = pipeline(&dir, Variant::Accumulate);
     std::fs::write(dir.path("a-file"), "x").unwrap();
     let bad = run_cli(&p, &dir.path("a-file/run"), &[], None);
     assert_eq!(bad.status.code(), Some(1));
@@ -218,7 +241,7 @@ fn runs_do_not_depend_on_the_folder_they_were_made_in() {
     let b = Scratch::new("folder-b");
     let deep = b.path("x/y/checkout");
     std::fs::create_dir_all(&deep).unwrap();
-    let pa = pipeline(&a, true);
+    let pa = pipeline(&a, Variant::Fresh);
     let pb = deep.join("csv.toml");
     std::fs::copy(&pa, &pb).unwrap();
     std::fs::copy(a.path("real.csv"), deep.join("real.csv")).unwrap();
@@ -263,9 +286,9 @@ fn runs_do_not_depend_on_the_folder_they_were_made_in() {
 /// not the last). The first generations' manifests keep their bytes.
 #[test]
 fn a_finished_run_extends_to_the_run_it_would_have_been() {
-    for csv in [true, false] {
-        let dir = Scratch::new(if csv { "extend-fresh" } else { "extend-acc" });
-        let p = pipeline(&dir, csv);
+    for (variant, tag) in [(Variant::Fresh, "extend-fresh"), (Variant::Accumulate, "extend-acc")] {
+        let dir = Scratch::new(tag);
+        let p = pipeline(&dir, variant);
         let (short, long) = (dir.path("short"), dir.path("long"));
         assert!(run_cli(&p, &short, &["--set", "generations=3"], None).status.success());
         assert!(run_cli(&p, &long, &[], None).status.success());
@@ -273,7 +296,7 @@ fn a_finished_run_extends_to_the_run_it_would_have_been() {
             (0..3).map(|k| std::fs::read(short.join(format!("manifests/generation={k}.json"))).unwrap()).collect();
         let out = run_cli(&p, &short, &["--resume", "--set", &format!("generations={GENS}")], None);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(contents(&short), contents(&long), "csv={csv}");
+        assert_eq!(contents(&short), contents(&long), "{tag}");
         for (k, bytes) in before.iter().enumerate() {
             let now = std::fs::read(short.join(format!("manifests/generation={k}.json"))).unwrap();
             assert!(*bytes == now, "manifest {k} changed when the run was extended");
@@ -290,7 +313,7 @@ fn a_finished_run_extends_to_the_run_it_would_have_been() {
 #[test]
 fn a_resume_that_changes_the_pipeline_names_what_changed() {
     let dir = Scratch::new("extend-refused");
-    let p = pipeline(&dir, false);
+    let p = pipeline(&dir, Variant::Accumulate);
     let out = dir.path("run");
     assert!(run_cli(&p, &out, &[], None).status.success());
     let kept = contents(&out);
