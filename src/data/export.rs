@@ -72,7 +72,7 @@ pub fn arrow_stream(df: &DataFrame) -> Result<Vec<u8>> {
 pub fn parquet_file(df: &DataFrame) -> Result<Vec<u8>> {
     let batch = record_batch(df)?;
     let props = parquet::file::properties::WriterProperties::builder()
-        .set_created_by(format!("collapse version {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(super::parquet_out::CREATED_BY.to_string())
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
     let mut out = Vec::new();

@@ -45,6 +45,10 @@ use polars_parquet::write::{
     StatisticsOptions, Version, WriteOptions,
 };
 
+/// The footer's `created_by`, in the "<application> version <version>"
+/// form that Parquet readers parse: the files name their writer.
+pub const CREATED_BY: &str = concat!("collapse version ", env!("CARGO_PKG_VERSION"));
+
 /// Rows per row group: every generation of the shipped pipelines fits in one.
 const ROW_GROUP: usize = 1 << 20;
 /// Columns of fewer bytes than this are not compressed (`pages_column`).
@@ -201,7 +205,7 @@ fn array_options(statistics: StatisticsOptions) -> WriteOptions {
 /// small file's time).
 fn file_writer<W: Write>(w: W, layout: &Layout) -> ParquetFileWriter<W> {
     let options = FileWriteOptions { version: Version::V1, write_statistics: false };
-    ParquetFileWriter::new(w, layout.descriptor.clone(), options, Some("Polars".to_string()))
+    ParquetFileWriter::new(w, layout.descriptor.clone(), options, Some(CREATED_BY.to_string()))
 }
 
 type EncodedColumn = PolarsResult<DynStreamingIterator<'static, CompressedPage, PolarsError>>;
@@ -665,6 +669,8 @@ mod tests {
             assert_eq!(bytes, again, "same columns, same bytes");
             if n == 2000 {
                 let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+                assert_eq!(meta.created_by.as_deref(), Some(CREATED_BY));
+                assert!(CREATED_BY.starts_with("collapse version 0."), "{CREATED_BY}");
                 let chunks = meta.row_groups[0].parquet_columns();
                 let codec: Vec<Compression> = chunks.iter().map(|c| c.compression()).collect();
                 use Compression::{Snappy, Uncompressed};

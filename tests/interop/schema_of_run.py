@@ -3,7 +3,8 @@
 DuckDB, as-is, and prints, per reader and table (the folder under the run:
 samples, training, models, metrics, ...), the total row count and each
 column's type in one vocabulary (u32, u64, i64, f64, str, bytes), as JSON:
-{"pyarrow": {"samples": {"rows": N, "columns": {"x0": "f64", ...}}}, "duckdb": ...}.
+{"pyarrow": {"samples": {"rows": N, "columns": {"x0": "f64", ...}}}, "duckdb": ...,
+"created_by": [the distinct writers the files' footers name, as pyarrow reads them]}.
 A table whose files disagree on their columns is reported as such.
 Exit 3 when pyarrow or duckdb is missing (the caller skips)."""
 import glob
@@ -31,12 +32,14 @@ for path in sorted(glob.glob(os.path.join(run, "**", "*.parquet"), recursive=Tru
     tables.setdefault(rel.split(os.sep)[0], []).append(path)
 
 out = {"pyarrow": {}, "duckdb": {}}
+writers = set()
 con = duckdb.connect()
 for table, files in tables.items():
     rows, columns = 0, None
     for f in files:
         pf = pq.ParquetFile(f)
         rows += pf.metadata.num_rows
+        writers.add(pf.metadata.created_by)
         cols = {field.name: ARROW.get(str(field.type), str(field.type)) for field in pf.schema_arrow}
         if columns is None:
             columns = cols
@@ -49,4 +52,5 @@ for table, files in tables.items():
     n = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0]
     described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
     out["duckdb"][table] = {"rows": n, "columns": {r[0]: DUCK.get(r[1], r[1]) for r in described}}
+out["created_by"] = sorted(writers)
 print(json.dumps(out, sort_keys=True))

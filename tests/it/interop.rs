@@ -200,6 +200,8 @@ fn every_kind_of_run_reads_alike_in_duckdb_pyarrow_and_polars() {
         for reader in ["pyarrow", "duckdb"] {
             assert_eq!(peers[reader], polars, "{file}: {reader} and polars read different tables");
         }
+        let writer = concat!("collapse version ", env!("CARGO_PKG_VERSION"));
+        assert_eq!(peers["created_by"], serde_json::json!([writer]), "{file}: the footers name their writer");
         for (table, seen) in polars.as_object().unwrap() {
             let want: serde_json::Map<String, serde_json::Value> =
                 design_columns(table, kind).into_iter().map(|(c, t)| (c.to_string(), t.into())).collect();
