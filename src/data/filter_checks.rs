@@ -104,9 +104,9 @@ pub struct FilterCheck<'a> {
 
 impl<'a> FilterCheck<'a> {
     /// `models_to`: models 0 .. models_to are sealed; every one from 1 on
-    /// must have filter rows. `gaussian`: the run's models are Gaussians
-    /// of this dimension, whose parameters the `models` table holds (a
-    /// likelihood filter's scores are then recomputed).
+    /// must have filter rows. `rescorable`: the run's models are of a kind
+    /// whose `models` rows hold all a likelihood needs (a likelihood
+    /// filter's scores are then recomputed).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         root: &Path,
@@ -116,7 +116,7 @@ impl<'a> FilterCheck<'a> {
         seed: u64,
         replicates: u32,
         models_to: u32,
-        gaussian: Option<usize>,
+        rescorable: Option<Rescorable>,
     ) -> Result<FilterCheck<'a>> {
         let runs: &[SampleRun] = &runs.0;
         Ok(FilterCheck {
@@ -125,7 +125,7 @@ impl<'a> FilterCheck<'a> {
             seed,
             replicates,
             models_to,
-            rescore: Rescore::of(root, sealed, filter, gaussian)?,
+            rescore: Rescore::of(root, sealed, filter, rescorable)?,
             newest: newest_blocks(runs),
             out: FilterFound::default(),
             tally: Tally::default(),
@@ -308,13 +308,68 @@ impl Model<'_> {
     }
 }
 
+/// The model kinds whose likelihood of a row is a function of the row and
+/// the model's `models` row alone (its `params`), so the audit recomputes
+/// a likelihood filter's every score. The others need the model's weights
+/// or its training rows: their scores are held by the hashes and the
+/// kept-set check.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rescorable {
+    /// A Gaussian of `d` dimensions (columns x0..).
+    Gaussian(usize),
+    /// A Gaussian mixture of `d` dimensions.
+    Gmm(usize),
+    /// Frequencies over symbols (the `token` column).
+    Categorical,
+}
+
+impl Rescorable {
+    /// How many values a row is (its data columns).
+    fn width(self) -> usize {
+        match self {
+            Rescorable::Gaussian(d) | Rescorable::Gmm(d) => d,
+            Rescorable::Categorical => 1,
+        }
+    }
+}
+
+/// A scoring model read back from its `params`.
+enum Scoring {
+    Gaussian(crate::model::Gaussian),
+    Gmm(crate::model::Gmm),
+    Categorical(crate::model::Categorical),
+}
+
+impl Scoring {
+    fn from_params(kind: Rescorable, json: &str) -> Option<Scoring> {
+        match kind {
+            Rescorable::Gaussian(_) => crate::model::Gaussian::from_params_json(json).map(Scoring::Gaussian),
+            Rescorable::Gmm(_) => crate::model::Gmm::from_params_json(json).map(Scoring::Gmm),
+            Rescorable::Categorical => crate::model::Categorical::from_params_json(json).map(Scoring::Categorical),
+        }
+    }
+
+    /// One row's log-likelihood; a token row is its id as a float (exact
+    /// below 2^53), NaN where the column was null.
+    fn row_log_likelihood(&self, row: &[f64]) -> f64 {
+        match self {
+            Scoring::Gaussian(g) => g.row_log_likelihoods(row)[0],
+            Scoring::Gmm(g) => g.row_log_likelihoods(row)[0],
+            Scoring::Categorical(c) => match row[0] {
+                t if t >= 0.0 && t <= f64::from(u32::MAX) && t.fract() == 0.0 => c.row_log_likelihoods(&[t as u32])[0],
+                _ => f64::NAN,
+            },
+        }
+    }
+}
+
 /// What a stored score is recomputed from.
 enum Rescorer {
     /// A reward is a function of the row: each samples file's rewards.
     Reward(String),
-    /// A Gaussian likelihood is a function of the row (its `d` columns)
-    /// and the scoring model's stored parameters.
-    Likelihood { scorer: crate::filter::Scorer, d: usize },
+    /// A likelihood is a function of the row (its data columns) and the
+    /// scoring model's stored parameters.
+    Likelihood { scorer: crate::filter::Scorer, kind: Rescorable },
 }
 
 /// The recomputation of every stored score, a generation at a time: the
@@ -325,18 +380,23 @@ struct Rescore {
     by: Rescorer,
     samples: BTreeMap<u32, PathBuf>,
     models: BTreeMap<u32, PathBuf>,
-    /// Per samples generation: each row's reward, or its `d` columns.
+    /// Per samples generation: each row's reward, or its data columns.
     rows: BTreeMap<u32, Vec<f64>>,
     /// Per models generation: (replicate -> model).
-    fitted: BTreeMap<u32, BTreeMap<u32, crate::model::Gaussian>>,
+    fitted: BTreeMap<u32, BTreeMap<u32, Scoring>>,
 }
 
 impl Rescore {
-    fn of(root: &Path, sealed: Option<u32>, filter: &Filter, gaussian: Option<usize>) -> Result<Option<Rescore>> {
-        let by = match (&filter.kind, gaussian) {
+    fn of(
+        root: &Path,
+        sealed: Option<u32>,
+        filter: &Filter,
+        rescorable: Option<Rescorable>,
+    ) -> Result<Option<Rescore>> {
+        let by = match (&filter.kind, rescorable) {
             (crate::filter::FilterKind::Reward { reward, .. }, _) => Rescorer::Reward(reward.clone()),
-            (crate::filter::FilterKind::Likelihood { model, .. }, Some(d)) => {
-                Rescorer::Likelihood { scorer: *model, d }
+            (crate::filter::FilterKind::Likelihood { model, .. }, Some(kind)) => {
+                Rescorer::Likelihood { scorer: *model, kind }
             }
             _ => return Ok(None),
         };
@@ -369,11 +429,11 @@ impl Rescore {
             let Some(path) = self.samples.get(&g) else { continue };
             let values = match &self.by {
                 Rescorer::Reward(reward) => rewards_of(path, reward),
-                Rescorer::Likelihood { d, .. } => columns_of(path, *d),
+                Rescorer::Likelihood { kind, .. } => columns_of(path, *kind),
             };
             self.rows.insert(g, values.map_err(file_error(path))?);
         }
-        let Rescorer::Likelihood { scorer, d } = self.by else {
+        let Rescorer::Likelihood { scorer, kind } = self.by else {
             for s in scored {
                 let again = self.rows.get(&s.generation).and_then(|v| v.get(s.row as usize)).copied();
                 let again = again.unwrap_or(f64::NAN);
@@ -392,7 +452,7 @@ impl Rescore {
         for &g in &wanted {
             if !self.fitted.contains_key(&g) {
                 let fitted = match self.models.get(&g) {
-                    Some(path) => gaussians_of(path, g).map_err(file_error(path))?,
+                    Some(path) => models_of(path, g, kind).map_err(file_error(path))?,
                     None => BTreeMap::new(),
                 };
                 self.fitted.insert(g, fitted);
@@ -404,9 +464,10 @@ impl Rescore {
                 tally.add("scores whose scoring model is missing from the models table", s.at);
                 continue;
             };
+            let d = kind.width();
             let at = s.row as usize * d;
             let x = self.rows.get(&s.generation).and_then(|v| v.get(at..at + d));
-            let again = x.map(|x| g.row_log_likelihoods(x)[0]).unwrap_or(f64::NAN);
+            let again = x.map(|x| g.row_log_likelihood(x)).unwrap_or(f64::NAN);
             // A model collapsed to a point scores +inf or -inf: equal,
             // though the difference of the two is NaN.
             let same = s.score == again
@@ -431,9 +492,14 @@ fn rewards_of(path: &Path, reward: &str) -> PolarsResult<Vec<f64>> {
     Ok(df.column("score")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-/// A samples file's `x0 .. x{d-1}` as row-major rows (NaN for a null).
-fn columns_of(path: &Path, d: usize) -> PolarsResult<Vec<f64>> {
-    let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+/// Each row's data columns in a samples file, row-major: `x0..` as
+/// floats, or the `token` as a float (NaN where null).
+fn columns_of(path: &Path, kind: Rescorable) -> PolarsResult<Vec<f64>> {
+    let names: Vec<String> = match kind {
+        Rescorable::Gaussian(d) | Rescorable::Gmm(d) => (0..d).map(|j| format!("x{j}")).collect(),
+        Rescorable::Categorical => vec!["token".to_string()],
+    };
+    let d = names.len();
     let df = read_columns(path, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
     let columns = names.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
     let mut rows = vec![f64::NAN; df.height() * d];
@@ -445,8 +511,10 @@ fn columns_of(path: &Path, d: usize) -> PolarsResult<Vec<f64>> {
     Ok(rows)
 }
 
-/// The models of generation `g` in a models file, by replicate.
-fn gaussians_of(path: &Path, g: u32) -> PolarsResult<BTreeMap<u32, crate::model::Gaussian>> {
+/// The models of generation `g` in a models file, by replicate (a row
+/// whose params do not read back as a `kind` model is left out: its
+/// scores are then named as having no scoring model).
+fn models_of(path: &Path, g: u32, kind: Rescorable) -> PolarsResult<BTreeMap<u32, Scoring>> {
     let df = read_columns(path, &["replicate", "model_generation", "params"])?;
     let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
     let params = df.column("params")?.str()?;
@@ -456,7 +524,7 @@ fn gaussians_of(path: &Path, g: u32) -> PolarsResult<BTreeMap<u32, crate::model:
         if m != u64::from(g) {
             continue;
         }
-        if let Some(fitted) = crate::model::Gaussian::from_params_json(json) {
+        if let Some(fitted) = Scoring::from_params(kind, json) {
             out.insert(r as u32, fitted);
         }
     }

@@ -60,6 +60,24 @@ impl Categorical {
         -tokens.iter().map(|&t| self.probs[t as usize].ln()).sum::<f64>() / tokens.len() as f64
     }
 
+    /// The model [`Categorical::params_json`] wrote (a `models` row's
+    /// `params`), the same bits: what the audit rescores tokens with.
+    /// `None` when the text is not one (a symbol out of range, a
+    /// probability written null).
+    pub fn from_params_json(json: &str) -> Option<Categorical> {
+        #[derive(serde::Deserialize)]
+        struct Json {
+            symbols: usize,
+            probs: Vec<(usize, f64)>,
+        }
+        let j: Json = serde_json::from_str(json).ok()?;
+        let mut probs = vec![0.0; j.symbols];
+        for (i, p) in j.probs {
+            *probs.get_mut(i)? = p;
+        }
+        Some(Categorical::new(probs))
+    }
+
     pub fn params_json(&self) -> serde_json::Value {
         // Only symbols with mass: K can be large and most may be gone.
         let support: Vec<(usize, f64)> =
@@ -71,6 +89,19 @@ impl Categorical {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read back from its params, a model scores every token with the
+    /// same bits, lost symbols (-inf) and symbols past the end included.
+    #[test]
+    fn params_json_reads_back_the_same_model() {
+        let c = Categorical::fit(&[0, 0, 2, 2, 2, 4, 5, 5, 5, 5, 5, 5, 5], 7, 0.0);
+        let back = Categorical::from_params_json(&c.params_json().to_string()).unwrap();
+        let tokens: Vec<u32> = (0..9).collect();
+        let (a, b) = (c.row_log_likelihoods(&tokens), back.row_log_likelihoods(&tokens));
+        assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "{a:?} != {b:?}");
+        assert_eq!(a[1], f64::NEG_INFINITY);
+        assert!(Categorical::from_params_json(r#"{"symbols": 2, "probs": [[2, 0.5]]}"#).is_none());
+    }
 
     #[test]
     fn zero_mass_symbols_are_never_drawn() {

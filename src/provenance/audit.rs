@@ -371,8 +371,15 @@ pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
             let ranges = ranges::RangeCheck::new(root, sealed, resamples, runs);
             let filter = p.filter.as_ref().map(|f| {
                 let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
-                let gaussian = matches!(p.model, crate::pipeline::ModelSpec::Gaussian(_)).then(|| p.dim().unwrap_or(1));
-                filter_checks::FilterCheck::new(root, sealed, runs, f, p.seed, p.replicates, models_to, gaussian)
+                use crate::pipeline::ModelSpec;
+                let d = p.dim().unwrap_or(1);
+                let rescorable = match p.model {
+                    ModelSpec::Gaussian(_) => Some(filter_checks::Rescorable::Gaussian(d)),
+                    ModelSpec::Gmm(_) => Some(filter_checks::Rescorable::Gmm(d)),
+                    ModelSpec::Categorical(_) => Some(filter_checks::Rescorable::Categorical),
+                    _ => None,
+                };
+                filter_checks::FilterCheck::new(root, sealed, runs, f, p.seed, p.replicates, models_to, rescorable)
             });
             tell(Step::TrainingSets, 0, p.generations as usize);
             training_pass::check(root, sealed, ranges, filter, &mut |done, of| tell(Step::TrainingSets, done, of))

@@ -495,6 +495,37 @@ fn a_likelihood_filter_truncates_the_tails_by_the_closed_form() {
     audit_clean(&first.path("run"), "likelihood filter, model first");
 }
 
+/// A mixture's and a categorical model's likelihoods are recomputed by
+/// the audit from the samples and the scoring model's `params` alone, as a
+/// Gaussian's are: each run audits clean, with the current model and with
+/// model 0 as the scorer, and a changed score is named even where it moves
+/// no decision.
+#[test]
+fn mixture_and_categorical_likelihoods_are_recomputed_by_the_audit() {
+    let dir = Scratch::new("rescore-kinds");
+    for (file, sets) in [
+        ("paper-gmm-two.toml", &["generations=4", "replicates=2", "data.n=300", "generate.n=300"][..]),
+        ("zipf-replace.toml", &["generations=4", "replicates=3"][..]),
+    ] {
+        for model in ["current", "first"] {
+            let run = dir.path(&format!("{file}-{model}"));
+            let mut all = sets.to_vec();
+            let scorer = format!("filter.model=\"{model}\"");
+            all.extend(["filter.kind=\"likelihood\"", "filter.keep=0.8", scorer.as_str()]);
+            super::run_shipped(file, &run, &all);
+            audit_clean(&run, &format!("{file}, likelihood filter, model {model}"));
+            tamper(&run.join("filter/generation=2/part-0.parquet"), "score", 3);
+            let said = audit_lines(&run);
+            assert!(
+                said.contains(
+                    "1 scores that disagree with the likelihood recomputed from samples and the scoring model"
+                ),
+                "{file}, model {model}: {said}"
+            );
+        }
+    }
+}
+
 /// Reward x with best-of-K under replace: each kept row is the largest of
 /// K draws of model j - 1, so the fitted mean moves by sigma E[max of K
 /// standard normals] and the MLE variance is sigma^2 Var[max] (M - 1) / M.

@@ -216,6 +216,36 @@ impl Gmm {
         s
     }
 
+    /// The mixture [`Gmm::params_json`] wrote (a `models` row's `params`;
+    /// other keys ignored), the same bits: what the audit rescores rows
+    /// with. `None` when the text is not one (lengths that disagree, a
+    /// value written null, an unknown covariance type).
+    pub fn from_params_json(json: &str) -> Option<Gmm> {
+        #[derive(serde::Deserialize)]
+        struct Json {
+            #[serde(rename = "covariance-type")]
+            covariance: String,
+            weights: Vec<f64>,
+            means: Vec<Vec<f64>>,
+            covs: Vec<Vec<Vec<f64>>>,
+        }
+        let j: Json = serde_json::from_str(json).ok()?;
+        let covariance = [CovarianceType::Full, CovarianceType::Diag, CovarianceType::Spherical]
+            .into_iter()
+            .find(|c| c.name() == j.covariance)?;
+        let k = j.weights.len();
+        let d = j.means.first().map_or(0, Vec::len);
+        let square = |c: &Vec<Vec<f64>>| c.len() == d && c.iter().all(|r| r.len() == d);
+        if k == 0 || j.means.len() != k || j.covs.len() != k || j.means.iter().any(|m| m.len() != d) {
+            return None;
+        }
+        if !j.covs.iter().all(square) {
+            return None;
+        }
+        let covs: Vec<f64> = j.covs.concat().concat();
+        Some(Gmm::new(j.weights, &j.means.concat(), &covs, covariance))
+    }
+
     pub fn params_json(&self, extra: serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
         let d = self.d;
         let means: Vec<&Vec<f64>> = self.components.iter().map(|c| &c.mean).collect();
@@ -258,6 +288,36 @@ fn inner(f: &Gmm, g: &Gmm) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read back from its params (as the models table holds them, extra
+    /// keys beside), a mixture scores every row with the same bits.
+    #[test]
+    fn params_json_reads_back_the_same_mixture() {
+        let mut rng = Rng::from_seed(17);
+        let mut u = || rng.uniform();
+        let means: Vec<f64> = (0..6).map(|_| 4.0 * u() - 2.0).collect();
+        let covs: Vec<f64> = (0..3)
+            .flat_map(|_| {
+                let (a, b, c) = (0.5 + u(), 0.3 * u(), 0.4 + u());
+                [a, b, b, c]
+            })
+            .collect();
+        let g = Gmm::new(vec![0.2 + u() / 10.0, 0.3, 0.5 - u() / 10.0], &means, &covs, CovarianceType::Full);
+        let mut extra = serde_json::Map::new();
+        extra.insert("n-iter".into(), 12.into());
+        let back = Gmm::from_params_json(&g.params_json(extra).to_string()).unwrap();
+        let rows: Vec<f64> = (0..400).map(|_| 6.0 * u() - 3.0).collect();
+        let (a, b) = (g.row_log_likelihoods(&rows), back.row_log_likelihoods(&rows));
+        assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()));
+        for bad in [
+            r#"{"covariance-type": "full", "weights": [1.0], "means": [[0.0, 1.0]], "covs": [[[1.0]]]}"#,
+            r#"{"covariance-type": "tied", "weights": [1.0], "means": [[0.0]], "covs": [[[1.0]]]}"#,
+            r#"{"covariance-type": "full", "weights": [0.5, 0.5], "means": [[0.0]], "covs": [[[1.0]]]}"#,
+            r#"{"covariance-type": "full", "weights": [1.0], "means": [[null]], "covs": [[[1.0]]]}"#,
+        ] {
+            assert!(Gmm::from_params_json(bad).is_none(), "{bad}");
+        }
+    }
 
     fn standard(d: usize, mean: f64, var: f64) -> Gmm {
         let mut cov = vec![0.0; d * d];
