@@ -77,6 +77,11 @@ enum Command {
         /// text: a summary, or at most 20 violations of each kind; json: everything.
         #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
         format: AuditFormat,
+        /// Also draw every synthetic row again from its model's stored
+        /// parameters and the run's seed (Gaussian, GMM and categorical
+        /// models), naming the rows that differ.
+        #[arg(long)]
+        replay: bool,
     },
     /// Export a run's lineage (OpenLineage RunEvents as JSON lines).
     Lineage {
@@ -345,6 +350,7 @@ impl AuditDisplay {
             Step::Files => ("audit: files and hashes", "generations"),
             Step::Tables => ("audit: lineage over the tables", "table reads"),
             Step::TrainingSets => ("audit: training sets and mixing", "generations"),
+            Step::Replay => ("audit: rows drawn again", "models' generations"),
         };
         let fraction = c.done as f64 / c.of.max(1) as f64;
         if let Some(bar) = &self.bar {
@@ -770,7 +776,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cells = collapse::status::status(&dir)?;
             emit(&status_text(&cells, format))?;
         }
-        Command::Audit { run_dir, format } if collapse::data::plan::is_study(&run_dir) => {
+        Command::Audit { run_dir, format, replay } if collapse::data::plan::is_study(&run_dir) => {
+            if replay {
+                return Err(collapse::Error::Input(format!(
+                    "{}: --replay audits one run; pass a cell's run directory (runs/<cell id>)",
+                    run_dir.display()
+                ))
+                .into());
+            }
             let s = if cli.quiet {
                 collapse::provenance::study::audit_study(&run_dir)?
             } else {
@@ -833,12 +846,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Err(collapse::Error::Audit { run: run_dir.clone(), violations }.into());
             }
         }
-        Command::Audit { run_dir, format } => {
+        Command::Audit { run_dir, format, replay } => {
+            let options = collapse::provenance::audit::Options { replay };
             let r = if cli.quiet {
-                collapse::provenance::audit::audit(&run_dir)?
+                collapse::provenance::audit::audit_with(&run_dir, options, &|_| {})?
             } else {
                 let display = AuditDisplay::new(std::io::stderr().is_terminal());
-                let r = collapse::provenance::audit::audit_watched(&run_dir, &|c| display.show(c));
+                let r = collapse::provenance::audit::audit_with(&run_dir, options, &|c| display.show(c));
                 display.finish();
                 r?
             };
@@ -864,6 +878,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         r.sample_rows,
                         r.models
                     );
+                    if let Some((models, rows)) = r.replayed {
+                        println!("replayed: {rows} synthetic rows of {models} models are the draws their models make from the run's seed");
+                    }
                 }
             } else {
                 let mut text = String::new();

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::checks::{read_columns, scan_file, u64_column, Composition};
+use super::checks::{read_columns, scan_file, Composition};
 use super::file_error;
 use super::ranges::{walk_from, SampleRun, SampleRuns, TrainingRun};
 use super::store::partitions;
+pub use super::stored_models::Rescorable;
+use super::stored_models::{columns_of, models_of, Stored};
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
 
@@ -308,61 +310,6 @@ impl Model<'_> {
     }
 }
 
-/// The model kinds whose likelihood of a row is a function of the row and
-/// the model's `models` row alone (its `params`), so the audit recomputes
-/// a likelihood filter's every score. The others need the model's weights
-/// or its training rows: their scores are held by the hashes and the
-/// kept-set check.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Rescorable {
-    /// A Gaussian of `d` dimensions (columns x0..).
-    Gaussian(usize),
-    /// A Gaussian mixture of `d` dimensions.
-    Gmm(usize),
-    /// Frequencies over symbols (the `token` column).
-    Categorical,
-}
-
-impl Rescorable {
-    /// How many values a row is (its data columns).
-    fn width(self) -> usize {
-        match self {
-            Rescorable::Gaussian(d) | Rescorable::Gmm(d) => d,
-            Rescorable::Categorical => 1,
-        }
-    }
-}
-
-/// A scoring model read back from its `params`.
-enum Scoring {
-    Gaussian(crate::model::Gaussian),
-    Gmm(crate::model::Gmm),
-    Categorical(crate::model::Categorical),
-}
-
-impl Scoring {
-    fn from_params(kind: Rescorable, json: &str) -> Option<Scoring> {
-        match kind {
-            Rescorable::Gaussian(_) => crate::model::Gaussian::from_params_json(json).map(Scoring::Gaussian),
-            Rescorable::Gmm(_) => crate::model::Gmm::from_params_json(json).map(Scoring::Gmm),
-            Rescorable::Categorical => crate::model::Categorical::from_params_json(json).map(Scoring::Categorical),
-        }
-    }
-
-    /// One row's log-likelihood; a token row is its id as a float (exact
-    /// below 2^53), NaN where the column was null.
-    fn row_log_likelihood(&self, row: &[f64]) -> f64 {
-        match self {
-            Scoring::Gaussian(g) => g.row_log_likelihoods(row)[0],
-            Scoring::Gmm(g) => g.row_log_likelihoods(row)[0],
-            Scoring::Categorical(c) => match row[0] {
-                t if t >= 0.0 && t <= f64::from(u32::MAX) && t.fract() == 0.0 => c.row_log_likelihoods(&[t as u32])[0],
-                _ => f64::NAN,
-            },
-        }
-    }
-}
-
 /// What a stored score is recomputed from.
 enum Rescorer {
     /// A reward is a function of the row: each samples file's rewards.
@@ -383,7 +330,7 @@ struct Rescore {
     /// Per samples generation: each row's reward, or its data columns.
     rows: BTreeMap<u32, Vec<f64>>,
     /// Per models generation: (replicate -> model).
-    fitted: BTreeMap<u32, BTreeMap<u32, Scoring>>,
+    fitted: BTreeMap<u32, BTreeMap<u32, Stored>>,
 }
 
 impl Rescore {
@@ -490,45 +437,6 @@ fn rewards_of(path: &Path, reward: &str) -> PolarsResult<Vec<f64>> {
     let expr = polars::sql::sql_expr(reward)?;
     let df = scan_file(path)?.select([expr.cast(DataType::Float64).alias("score")]).collect()?;
     Ok(df.column("score")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-}
-
-/// Each row's data columns in a samples file, row-major: `x0..` as
-/// floats, or the `token` as a float (NaN where null).
-fn columns_of(path: &Path, kind: Rescorable) -> PolarsResult<Vec<f64>> {
-    let names: Vec<String> = match kind {
-        Rescorable::Gaussian(d) | Rescorable::Gmm(d) => (0..d).map(|j| format!("x{j}")).collect(),
-        Rescorable::Categorical => vec!["token".to_string()],
-    };
-    let d = names.len();
-    let df = read_columns(path, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let columns = names.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
-    let mut rows = vec![f64::NAN; df.height() * d];
-    for (j, c) in columns.iter().enumerate() {
-        for (i, v) in c.f64()?.iter().enumerate() {
-            rows[i * d + j] = v.unwrap_or(f64::NAN);
-        }
-    }
-    Ok(rows)
-}
-
-/// The models of generation `g` in a models file, by replicate (a row
-/// whose params do not read back as a `kind` model is left out: its
-/// scores are then named as having no scoring model).
-fn models_of(path: &Path, g: u32, kind: Rescorable) -> PolarsResult<BTreeMap<u32, Scoring>> {
-    let df = read_columns(path, &["replicate", "model_generation", "params"])?;
-    let [rep, model] = ["replicate", "model_generation"].map(|n| u64_column(&df, n));
-    let params = df.column("params")?.str()?;
-    let mut out = BTreeMap::new();
-    for i in 0..df.height() {
-        let (Some(r), Some(m), Some(json)) = (rep[i], model[i], params.get(i)) else { continue };
-        if m != u64::from(g) {
-            continue;
-        }
-        if let Some(fitted) = Scoring::from_params(kind, json) {
-            out.insert(r as u32, fitted);
-        }
-    }
-    Ok(out)
 }
 
 /// Each (replicate, generation)'s synthetic rows as (first id, rows): the

@@ -16,11 +16,13 @@ pub mod plan;
 mod pool;
 pub mod query;
 pub mod ranges;
+pub mod replay;
 pub mod report;
 pub mod reward;
 pub mod sql;
 pub mod stage_io;
 pub mod store;
+pub mod stored_models;
 pub mod training_pass;
 
 use crate::error::Error;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::manifest::{hash_file, Manifest};
 use crate::data::checks::{self, Composition};
 use crate::data::store::{self, RunDir};
-use crate::data::{filter_checks, ranges, training_pass};
+use crate::data::stored_models::Rescorable;
+use crate::data::{filter_checks, ranges, replay, training_pass};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Pipeline};
 use crate::rng::replicate_seed;
@@ -29,6 +30,9 @@ pub struct Report {
     /// An unfinished run (run.json not complete): generations 0 ..
     /// `sealed` - 1 have manifests and were audited; the rest were not.
     pub incomplete: Option<u32>,
+    /// With `--replay`: the models whose rows were drawn again, and the
+    /// rows compared.
+    pub replayed: Option<(u64, u64)>,
 }
 
 impl Report {
@@ -72,6 +76,7 @@ impl Report {
             "complete": self.incomplete.is_none(),
             "violations": self.violations.iter().map(|v| serde_json::json!({"kind": kind(v), "message": v})).collect::<Vec<_>>(),
             "notes": self.notes,
+            "replayed": self.replayed.map(|(models, rows)| serde_json::json!({"models": models, "rows": rows})),
         })
     }
 }
@@ -118,6 +123,18 @@ pub enum Step {
     /// Each generation's training sets (and filter decisions) against
     /// samples.
     TrainingSets,
+    /// `--replay`: each model's rows drawn again from its seed.
+    Replay,
+}
+
+/// What an audit does beyond its default checks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Draw every synthetic row again from its model's stored parameters
+    /// and the run's seed (models their params make again: Gaussian, GMM,
+    /// categorical), and name the rows that differ. It costs about what
+    /// sampling cost the run.
+    pub replay: bool,
 }
 
 /// Where the audit stands: `done` of `of` in its step (generations; the
@@ -137,6 +154,11 @@ pub fn audit(root: &Path) -> Result<Report> {
 
 /// [`audit`], telling `watch` where it stands.
 pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
+    audit_with(root, Options::default(), watch)
+}
+
+/// [`audit_watched`] with `options`.
+pub fn audit_with(root: &Path, options: Options, watch: Watch<'_>) -> Result<Report> {
     let pipeline_path = root.join("pipeline.toml");
     if !pipeline_path.is_file() {
         return Err(Error::Input(format!(
@@ -371,15 +393,7 @@ pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
             let ranges = ranges::RangeCheck::new(root, sealed, resamples, runs);
             let filter = p.filter.as_ref().map(|f| {
                 let models_to = sealed.map_or(p.generations, |s| s.min(p.generations));
-                use crate::pipeline::ModelSpec;
-                let d = p.dim().unwrap_or(1);
-                let rescorable = match p.model {
-                    ModelSpec::Gaussian(_) => Some(filter_checks::Rescorable::Gaussian(d)),
-                    ModelSpec::Gmm(_) => Some(filter_checks::Rescorable::Gmm(d)),
-                    ModelSpec::Categorical(_) => Some(filter_checks::Rescorable::Categorical),
-                    _ => None,
-                };
-                filter_checks::FilterCheck::new(root, sealed, runs, f, p.seed, p.replicates, models_to, rescorable)
+                filter_checks::FilterCheck::new(root, sealed, runs, f, p.seed, p.replicates, models_to, rescorable(&p))
             });
             tell(Step::TrainingSets, 0, p.generations as usize);
             training_pass::check(root, sealed, ranges, filter, &mut |done, of| tell(Step::TrainingSets, done, of))
@@ -460,7 +474,37 @@ pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
         }
         Err(e) => v.push(format!("mixing: the tables cannot be read together: {e}")),
     }
+    if options.replay {
+        match rescorable(&p) {
+            Some(kind) => {
+                let run = replay::Run {
+                    seed: p.seed,
+                    kind,
+                    rows_per_model: p.generate_n * p.filter.as_ref().map_or(1, |f| f.best_of() as usize),
+                };
+                let replayed = replay::replay(root, sealed, &run, &|done, of| tell(Step::Replay, done, of))?;
+                report.violations.extend(replayed.found);
+                report.replayed = Some((replayed.models, replayed.rows));
+            }
+            None => report.notes.push(format!(
+                "--replay: a {} model's rows need its weights or its training rows to draw again; they were not replayed",
+                p.model_name()
+            )),
+        }
+    }
     Ok(report)
+}
+
+/// The run's model kind where its `models` rows alone make it again.
+fn rescorable(p: &Pipeline) -> Option<Rescorable> {
+    use crate::pipeline::ModelSpec;
+    let d = p.dim().unwrap_or(1);
+    match p.model {
+        ModelSpec::Gaussian(_) => Some(Rescorable::Gaussian(d)),
+        ModelSpec::Gmm(_) => Some(Rescorable::Gmm(d)),
+        ModelSpec::Categorical(_) => Some(Rescorable::Categorical),
+        _ => None,
+    }
 }
 
 /// The fields of run.json that pipeline.toml, the manifests and the files

@@ -514,6 +514,11 @@ fn mixture_and_categorical_likelihoods_are_recomputed_by_the_audit() {
             all.extend(["filter.kind=\"likelihood\"", "filter.keep=0.8", scorer.as_str()]);
             super::run_shipped(file, &run, &all);
             audit_clean(&run, &format!("{file}, likelihood filter, model {model}"));
+            // Their rows are drawn again from the stored params, as a
+            // Gaussian's are.
+            let (code, text, err) = cli(&["audit", run.to_str().unwrap(), "--replay"], None);
+            assert_eq!(code, 0, "{file}: {text}{err}");
+            assert!(text.contains("replayed: "), "{file}: {text}");
             tamper(&run.join("filter/generation=2/part-0.parquet"), "score", 3);
             let said = audit_lines(&run);
             assert!(
@@ -524,6 +529,31 @@ fn mixture_and_categorical_likelihoods_are_recomputed_by_the_audit() {
             );
         }
     }
+}
+
+/// `--replay` draws a best-of run's K x M candidates of each model again
+/// (every one is in `samples`); a model kind whose params do not make it
+/// again (a KDE needs its training rows) is noted, not failed.
+#[test]
+fn replay_draws_best_of_candidates_and_notes_what_it_cannot_draw() {
+    let dir = Scratch::new("replay-kinds");
+    let best = dir.path("best-of");
+    super::run_shipped(
+        "quickstart.toml",
+        &best,
+        &["generations=5", "filter.kind=\"reward\"", "filter.reward=\"x0\"", "filter.best-of=3"],
+    );
+    let synthetic = query(&best, "SELECT count(*) AS n FROM samples WHERE origin = 'synthetic'");
+    let (code, text, err) = cli(&["audit", best.to_str().unwrap(), "--replay"], None);
+    assert_eq!(code, 0, "{text}{err}");
+    let n = f(&synthetic[0], "n") as u64;
+    assert!(text.contains(&format!("replayed: {n} synthetic rows of 100 models")), "{n}: {text}");
+    let kde = dir.path("kde");
+    super::run_shipped("kde-replace.toml", &kde, &["generations=2", "replicates=2"]);
+    let (code, text, err) = cli(&["audit", kde.to_str().unwrap(), "--replay"], None);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(err.contains("note: --replay: a kde model's rows need its weights or its training rows"), "{err}");
+    assert!(!text.contains("replayed:"), "{text}");
 }
 
 /// Reward x with best-of-K under replace: each kept row is the largest of

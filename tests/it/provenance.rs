@@ -232,6 +232,52 @@ fn a_synthetic_row_relabelled_real_is_caught_even_when_resealed() {
     );
 }
 
+/// A changed synthetic value, resealed, holds every default check (the
+/// hashes agree again; lineage and mixing are about ids): drawing each
+/// model's rows again from its stored parameters and the run's seed
+/// (`--replay`) catches it, naming the replicate, the model and the row.
+#[test]
+fn a_forged_value_is_caught_by_replay_even_when_resealed() {
+    use collapse::provenance::audit::{audit_with, Options};
+    let dir = audited_run("forge");
+    let run = dir.path("run");
+    let replay = Options { replay: true };
+    let clean = audit_with(&run, replay, &|_| {}).unwrap();
+    assert!(clean.ok(), "{:?}", clean.violations);
+    // G models a replicate, 2 replicates, 15 rows each.
+    assert_eq!(clean.replayed, Some((u64::from(G) * 2, u64::from(G) * 2 * 15)));
+    let file = run.join("samples/generation=2/part-0.parquet");
+    let mut df = read_parquet(&file);
+    let row =
+        (0..df.height()).find(|&i| df.column("origin").unwrap().str().unwrap().get(i) == Some("synthetic")).unwrap()
+            + 3;
+    let id = df.column("sample_id").unwrap().u64().unwrap().get(row).unwrap();
+    let replicate = df.column("replicate").unwrap().u32().unwrap().get(row).unwrap();
+    let x = df.column("x0").unwrap().f64().unwrap().clone();
+    let forged: Vec<f64> = x.into_no_null_iter().enumerate().map(|(i, v)| if i == row { v * 0.5 } else { v }).collect();
+    df.replace("x0", Column::new("x0".into(), forged)).unwrap();
+    write_parquet(&file, &mut df);
+    reseal(&run);
+    let r = audit(&run).unwrap();
+    assert!(r.ok(), "resealed, the default checks hold: {:?}", r.violations);
+    assert_eq!(r.replayed, None);
+    assert_caught(
+        &audit_with(&run, replay, &|_| {}).unwrap(),
+        &[&format!(
+            "replay: replicate {replicate} model 1: 1 of 15 rows are not what model 1 draws from the run's seed (first: sample_id {id})"
+        )],
+    );
+    // Through the CLI: exit 1, the line on stdout; clean runs say what
+    // was replayed; a study is refused (exit 2): replay audits one run.
+    let out = bin().args(["audit", run.to_str().unwrap(), "--replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replay: replicate"));
+    let other = audited_run("forge-clean");
+    let (code, text, err) = cli(&["audit", other.path("run").to_str().unwrap(), "--replay"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("replayed: 120 synthetic rows of 8 models are the draws"), "{text}");
+}
+
 #[test]
 fn a_removed_training_row_is_caught_even_when_resealed() {
     let dir = audited_run("training");
