@@ -123,13 +123,13 @@ fn generation(k: u32, models_path: &Path, samples_path: &Path, run: &Run) -> Res
 }
 
 /// Per replicate, the sample ids and the data columns (row-major, tokens
-/// as floats) of a samples file's synthetic rows that name model `k`, in
-/// file order (the order the model drew them).
-fn rows_by_replicate(path: &Path, k: u32, kind: Rescorable) -> PolarsResult<BTreeMap<u32, (Vec<u64>, Vec<f64>)>> {
-    let data: Vec<String> = match kind {
-        Rescorable::Gaussian(d) | Rescorable::Gmm(d) => (0..d).map(|j| format!("x{j}")).collect(),
-        Rescorable::Categorical => vec!["token".to_string()],
-    };
+/// as floats) of the rows one model made.
+type MadeRows = BTreeMap<u32, (Vec<u64>, Vec<f64>)>;
+
+/// A samples file's synthetic rows that name model `k`, in file order
+/// (the order the model drew them).
+fn rows_by_replicate(path: &Path, k: u32, kind: Rescorable) -> PolarsResult<MadeRows> {
+    let data = kind.columns();
     let mut names = vec!["sample_id", "replicate", "model_generation"];
     names.extend(data.iter().map(String::as_str));
     let df = read_columns(path, &names)?;
@@ -139,7 +139,7 @@ fn rows_by_replicate(path: &Path, k: u32, kind: Rescorable) -> PolarsResult<BTre
         .iter()
         .map(|c| Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()))
         .collect::<PolarsResult<_>>()?;
-    let mut out: BTreeMap<u32, (Vec<u64>, Vec<f64>)> = BTreeMap::new();
+    let mut out = MadeRows::new();
     for i in 0..df.height() {
         // Real rows name no model; a row naming another model is the
         // lineage check's to name.

@@ -25,6 +25,14 @@ pub enum Rescorable {
 }
 
 impl Rescorable {
+    /// The data columns a row's values come from, in order.
+    pub fn columns(self) -> Vec<String> {
+        match self {
+            Rescorable::Gaussian(d) | Rescorable::Gmm(d) => (0..d).map(|j| format!("x{j}")).collect(),
+            Rescorable::Categorical => vec!["token".to_string()],
+        }
+    }
+
     /// How many values a row is (its data columns).
     pub fn width(self) -> usize {
         match self {
@@ -77,10 +85,7 @@ impl Stored {
 /// Each row's data columns in a samples file, row-major: `x0..` as
 /// floats, or the `token` as a float (NaN where null).
 pub fn columns_of(path: &Path, kind: Rescorable) -> PolarsResult<Vec<f64>> {
-    let names: Vec<String> = match kind {
-        Rescorable::Gaussian(d) | Rescorable::Gmm(d) => (0..d).map(|j| format!("x{j}")).collect(),
-        Rescorable::Categorical => vec!["token".to_string()],
-    };
+    let names = kind.columns();
     let d = names.len();
     let df = read_columns(path, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
     let columns = names.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
