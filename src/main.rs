@@ -777,18 +777,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&status_text(&cells, format))?;
         }
         Command::Audit { run_dir, format, replay } if collapse::data::plan::is_study(&run_dir) => {
-            if replay {
-                return Err(collapse::Error::Input(format!(
-                    "{}: --replay audits one run; pass a cell's run directory (runs/<cell id>)",
-                    run_dir.display()
-                ))
-                .into());
-            }
+            let options = collapse::provenance::audit::Options { replay };
             let s = if cli.quiet {
-                collapse::provenance::study::audit_study(&run_dir)?
+                collapse::provenance::study::audit_study_with(&run_dir, options, &|_, _| {})?
             } else {
                 let show = study_audit_progress(std::io::stderr().is_terminal());
-                collapse::provenance::study::audit_study_watched(&run_dir, &show)?
+                collapse::provenance::study::audit_study_with(&run_dir, options, &show)?
             };
             if let AuditFormat::Json = format {
                 emit(&format!("{:#}\n", s.to_json()))?;
@@ -808,8 +802,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let state = r.incomplete_line().map_or_else(String::new, |l| format!(" ({l})"));
                     if r.ok() {
                         ok += 1;
+                        let replayed = r.replayed.map_or_else(String::new, |(_, rows)| format!(", {rows} replayed"));
                         text.push_str(&format!(
-                            "{} ({}): ok{state}: {} manifests, {} files, {} sample rows\n",
+                            "{} ({}): ok{state}: {} manifests, {} files, {} sample rows{replayed}\n",
                             c.id, c.values, r.manifests, r.files, r.sample_rows
                         ));
                     } else {

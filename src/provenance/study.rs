@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::audit::{audit, Report};
+use super::audit::{audit_with, Options, Report};
 use crate::error::Result;
 
 /// One cell of the plan and its run's audit.
@@ -72,6 +72,11 @@ pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
 
 /// [`audit_study`], telling `watch(done, of)` after each cell's audit.
 pub fn audit_study_watched(dir: &Path, watch: &(dyn Fn(usize, usize) + Sync)) -> Result<StudyAudit> {
+    audit_study_with(dir, Options::default(), watch)
+}
+
+/// [`audit_study_watched`], each cell audited with `options`.
+pub fn audit_study_with(dir: &Path, options: Options, watch: &(dyn Fn(usize, usize) + Sync)) -> Result<StudyAudit> {
     let mut violations = Vec::new();
     let mut cells = Vec::new();
     let mut audited = Vec::new();
@@ -113,7 +118,7 @@ pub fn audit_study_watched(dir: &Path, watch: &(dyn Fn(usize, usize) + Sync)) ->
         .par_iter()
         .map(|&i| {
             let c = &cells[i];
-            let r = audit(&c.run).unwrap_or_else(|e| Report {
+            let r = audit_with(&c.run, options, &|_| {}).unwrap_or_else(|e| Report {
                 violations: vec![format!("runs/{}: cannot be audited: {}", c.id, e.chain())],
                 ..Default::default()
             });

@@ -268,7 +268,7 @@ fn a_forged_value_is_caught_by_replay_even_when_resealed() {
         )],
     );
     // Through the CLI: exit 1, the line on stdout; clean runs say what
-    // was replayed; a study is refused (exit 2): replay audits one run.
+    // was replayed (a study's cells too: tests/it/study.rs).
     let out = bin().args(["audit", run.to_str().unwrap(), "--replay"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("replay: replicate"));

@@ -506,10 +506,10 @@ fn a_study_audits_every_cell_and_its_plan() {
     let done: Vec<&str> = err.lines().filter(|l| l.starts_with("audit: ") && l.contains(" cells, ")).collect();
     assert_eq!(done.len(), 5, "0 of 4, then one line per cell: {err}");
     assert!(done[4].starts_with("audit: 4/4 cells"), "{err}");
-    // Replay draws one run's rows again: a study is refused, pointing at a cell.
-    let (code, _, err) = cli(&["audit", moved.to_str().unwrap(), "--replay"], None);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--replay audits one run; pass a cell's run directory"), "{err}");
+    // --replay draws every cell's rows again: 4 models x 3 chains x 30 rows each.
+    let (code, text, err) = cli(&["audit", moved.to_str().unwrap(), "--replay"], None);
+    assert_eq!(code, 0, "{text}{err}");
+    assert_eq!(text.lines().filter(|l| l.contains("sample rows, 360 replayed")).count(), 4, "{text}");
 
     let (code, json, _) = cli(&["audit", moved.to_str().unwrap(), "--format", "json"], None);
     assert_eq!(code, 0);
