@@ -435,7 +435,7 @@ impl Chain {
         let p = ctx.pipeline;
         let mut rng = Rng::stream(p.seed, self.replicate, k, Purpose::Sample);
         // Best-of-K curation: K candidates for every row asked for.
-        let rows = p.generate_n * p.filter.as_ref().map_or(1, |f| f.best_of() as usize);
+        let rows = p.generated_rows();
         let mut next = match (&p.model, &self.d0.values) {
             // The paper's rows: what the model writes after each D_0 row's
             // first tokens (D_0's rows in turn).

@@ -15,8 +15,7 @@ use super::checks::{read_columns, scan_file, Composition};
 use super::file_error;
 use super::ranges::{walk_from, SampleRun, SampleRuns, TrainingRun};
 use super::store::partitions;
-pub use super::stored_models::Rescorable;
-use super::stored_models::{columns_of, models_of, Stored};
+use super::stored_models::{columns_of, models_of, Rescorable, Stored};
 use crate::error::Result;
 use crate::filter::{Candidate, Decision, Filter};
 

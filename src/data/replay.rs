@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::checks::{read_columns, u64_column};
 use super::file_error;
 use super::store::partitions;
-use super::stored_models::{models_of, Rescorable};
+use super::stored_models::{data_rows, models_of, Rescorable};
 use crate::error::Result;
 use crate::rng::{Purpose, Rng};
 
@@ -134,11 +134,8 @@ fn rows_by_replicate(path: &Path, k: u32, kind: Rescorable) -> PolarsResult<Made
     names.extend(data.iter().map(String::as_str));
     let df = read_columns(path, &names)?;
     let [id, rep, model] = ["sample_id", "replicate", "model_generation"].map(|n| u64_column(&df, n));
-    let columns = data.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
-    let values: Vec<Vec<f64>> = columns
-        .iter()
-        .map(|c| Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()))
-        .collect::<PolarsResult<_>>()?;
+    let values = data_rows(&df, kind)?;
+    let width = kind.width();
     let mut out = MadeRows::new();
     for i in 0..df.height() {
         // Real rows name no model; a row naming another model is the
@@ -149,7 +146,7 @@ fn rows_by_replicate(path: &Path, k: u32, kind: Rescorable) -> PolarsResult<Made
         }
         let e = out.entry(r as u32).or_default();
         e.0.push(sample_id);
-        e.1.extend(values.iter().map(|v| v[i]));
+        e.1.extend_from_slice(&values[i * width..(i + 1) * width]);
     }
     Ok(out)
 }

@@ -86,8 +86,15 @@ impl Stored {
 /// floats, or the `token` as a float (NaN where null).
 pub fn columns_of(path: &Path, kind: Rescorable) -> PolarsResult<Vec<f64>> {
     let names = kind.columns();
-    let d = names.len();
     let df = read_columns(path, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    data_rows(&df, kind)
+}
+
+/// `kind`'s data columns of a frame that holds them, row-major, as
+/// [`columns_of`] gives them.
+pub fn data_rows(df: &DataFrame, kind: Rescorable) -> PolarsResult<Vec<f64>> {
+    let names = kind.columns();
+    let d = names.len();
     let columns = names.iter().map(|n| df.column(n)?.cast(&DataType::Float64)).collect::<PolarsResult<Vec<_>>>()?;
     let mut rows = vec![f64::NAN; df.height() * d];
     for (j, c) in columns.iter().enumerate() {

@@ -121,6 +121,12 @@ pub fn dim_of(source: &Source) -> Option<usize> {
 }
 
 impl Pipeline {
+    /// Rows each model generates: generate.n, times best-of's K (K
+    /// candidates for every row asked for).
+    pub fn generated_rows(&self) -> usize {
+        self.generate_n * self.filter.as_ref().map_or(1, |f| f.best_of() as usize)
+    }
+
     /// Dimension of vector data, or `None` for discrete tokens.
     pub fn dim(&self) -> Option<usize> {
         dim_of(&self.data.source)

@@ -149,15 +149,10 @@ pub struct Checked {
 pub type Watch<'a> = &'a (dyn Fn(Checked) + Sync);
 
 pub fn audit(root: &Path) -> Result<Report> {
-    audit_watched(root, &|_| {})
+    audit_with(root, Options::default(), &|_| {})
 }
 
-/// [`audit`], telling `watch` where it stands.
-pub fn audit_watched(root: &Path, watch: Watch<'_>) -> Result<Report> {
-    audit_with(root, Options::default(), watch)
-}
-
-/// [`audit_watched`] with `options`.
+/// [`audit`] with `options`, telling `watch` where it stands.
 pub fn audit_with(root: &Path, options: Options, watch: Watch<'_>) -> Result<Report> {
     let pipeline_path = root.join("pipeline.toml");
     if !pipeline_path.is_file() {
@@ -480,7 +475,7 @@ pub fn audit_with(root: &Path, options: Options, watch: Watch<'_>) -> Result<Rep
                 let run = replay::Run {
                     seed: p.seed,
                     kind,
-                    rows_per_model: p.generate_n * p.filter.as_ref().map_or(1, |f| f.best_of() as usize),
+                    rows_per_model: p.generated_rows(),
                 };
                 let replayed = replay::replay(root, sealed, &run, &|done, of| tell(Step::Replay, done, of))?;
                 report.violations.extend(replayed.found);

@@ -67,15 +67,11 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 pub fn audit_study(dir: &Path) -> Result<StudyAudit> {
-    audit_study_watched(dir, &|_, _| {})
+    audit_study_with(dir, Options::default(), &|_, _| {})
 }
 
-/// [`audit_study`], telling `watch(done, of)` after each cell's audit.
-pub fn audit_study_watched(dir: &Path, watch: &(dyn Fn(usize, usize) + Sync)) -> Result<StudyAudit> {
-    audit_study_with(dir, Options::default(), watch)
-}
-
-/// [`audit_study_watched`], each cell audited with `options`.
+/// [`audit_study`], each cell audited with `options`, telling
+/// `watch(done, of)` after each cell's audit.
 pub fn audit_study_with(dir: &Path, options: Options, watch: &(dyn Fn(usize, usize) + Sync)) -> Result<StudyAudit> {
     let mut violations = Vec::new();
     let mut cells = Vec::new();
